@@ -1,0 +1,223 @@
+//! The contract between the logalarm engine and its action plugins.
+//!
+//! The engine matches lines and applies alarm policy; it knows this crate's
+//! [`Plugin`] and [`Action`] traits and nothing about any backend. Each action
+//! backend (`cmd`, `signal`, `log`, …) is its own crate implementing them, as
+//! ripgrep's searcher knows its `Sink` trait but not the printer.
+//!
+//! A [`Plugin`] turns the `ARGS` of an alarm definition (`alarm = NAME PLUGIN:ARGS`,
+//! uWSGI's syntax) into an [`Action`] at config load time, so that bad arguments
+//! are a config error, not a failure at 3 a.m. An [`Action`] delivers one
+//! [`Notification`] at a time; the engine gives every alarm its own worker, so an
+//! action may take its time without delaying reading or other alarms.
+//!
+//! ```
+//! use logalarm_plugin_api::{Action, ActionFuture, BuildContext, Notification, Plugin};
+//!
+//! struct Count;
+//! impl Plugin for Count {
+//!     fn name(&self) -> &'static str { "count" }
+//!     fn build(&self, _ctx: &BuildContext, args: &str) -> Result<Box<dyn Action>, String> {
+//!         if !args.is_empty() { return Err("count: takes no arguments".into()); }
+//!         Ok(Box::new(CountAction))
+//!     }
+//! }
+//! struct CountAction;
+//! impl Action for CountAction {
+//!     fn fire<'a>(&'a self, n: &'a Notification) -> ActionFuture<'a> {
+//!         Box::pin(async move { let _ = n.body(); Ok(()) })
+//!     }
+//! }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// The anti-loop tag: every line logalarm writes itself starts with it, and the
+/// matcher never matches a line that starts with it (nor with [`UWSGI_TAG`]).
+///
+/// Mirrors uWSGI's `[uwsgi-alarm` convention (core/alarm.c), widened to a prefix test.
+pub const TAG: &str = "[logalarm";
+
+/// uWSGI's own anti-loop tag, honoured so that output of a uWSGI instance piped
+/// into logalarm never loops either.
+pub const UWSGI_TAG: &str = "[uwsgi-alarm";
+
+/// A future returned by [`Action::fire`].
+pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'a>>;
+
+/// Where a line came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The process's standard input.
+    Stdin,
+    /// A file given on the command line to `logalarm test`.
+    File(Arc<str>),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Stdin => f.write_str("stdin"),
+            Source::File(path) => write!(f, "file:{path}"),
+        }
+    }
+}
+
+/// One alarm notification: what an [`Action`] delivers.
+#[derive(Clone, Debug)]
+pub struct Notification {
+    /// The alarm's name (`alarm = NAME …`).
+    pub alarm: Arc<str>,
+    /// The rule (its regex) that fired the alarm: the first matching rule naming it.
+    pub rule: Arc<str>,
+    /// The line as the rules saw it (no `\n`, no trailing `\r`), cut to at most
+    /// `alarm-msg-size` bytes when it was longer; see [`Notification::truncated_from`].
+    pub message: Vec<u8>,
+    /// `Some(n)`: the line was `n` bytes long and `message` holds only its first part.
+    pub truncated_from: Option<usize>,
+    /// How many identical messages the `alarm-freq` throttle dropped for this
+    /// alarm since its previous notification.
+    pub suppressed: u64,
+    /// Where the line came from.
+    pub source: Source,
+    /// When the line was read (wall clock).
+    pub time: SystemTime,
+}
+
+impl Notification {
+    /// The message as delivered: [`Notification::message`], followed, when it was
+    /// truncated, by the marker ` [logalarm: truncated, N bytes in all]`.
+    ///
+    /// Never ends with a newline; actions that need one (uWSGI's `cmd` passes the
+    /// log line with its `\n`) add it.
+    pub fn body(&self) -> Cow<'_, [u8]> {
+        match self.truncated_from {
+            None => Cow::Borrowed(&self.message),
+            Some(total) => {
+                let mut out = self.message.clone();
+                out.extend_from_slice(format!(" [logalarm: truncated, {total} bytes in all]").as_bytes());
+                Cow::Owned(out)
+            }
+        }
+    }
+}
+
+/// Why an action failed to deliver a notification.
+#[derive(Debug)]
+pub enum ActionError {
+    /// Worth retrying later (a timeout, a refused connection).
+    Transient(String),
+    /// Retrying will not help (bad target, rejected by the receiver).
+    Permanent(String),
+}
+
+impl fmt::Display for ActionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActionError::Transient(m) => write!(f, "{m} (transient)"),
+            ActionError::Permanent(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ActionError {}
+
+/// What a plugin gets to know when it builds an action at config load time.
+#[derive(Clone, Debug)]
+pub struct BuildContext {
+    /// The alarm's name.
+    pub alarm: String,
+    /// The per-alarm action timeout, when the config sets one (TOML `timeout`);
+    /// each plugin documents its default.
+    pub timeout: Option<Duration>,
+}
+
+/// An action backend: builds [`Action`]s from the `ARGS` part of `PLUGIN:ARGS`.
+pub trait Plugin: Send + Sync {
+    /// The plugin's name as written in an alarm definition (`cmd`, `signal`, `log`).
+    fn name(&self) -> &'static str;
+
+    /// Checks `args` and builds the action.
+    ///
+    /// # Errors
+    /// A message saying what is wrong with `args` and how to fix it; the engine
+    /// prefixes it with the file and line of the alarm definition.
+    fn build(&self, ctx: &BuildContext, args: &str) -> Result<Box<dyn Action>, String>;
+}
+
+/// A built action: delivers notifications for one alarm, one at a time.
+pub trait Action: Send + Sync {
+    /// Delivers one notification.
+    ///
+    /// # Errors
+    /// [`ActionError`] when delivery failed; the engine logs it (tagged) and
+    /// counts it per alarm.
+    fn fire<'a>(&'a self, n: &'a Notification) -> ActionFuture<'a>;
+}
+
+/// Writes one tagged line to stderr: `[logalarm] WHAT: TEXT`, in a single write so
+/// that concurrent writers never interleave within a line.
+///
+/// Any `\n` or `\r` inside `text` is written as `\n`/`\r` escapes, so that every
+/// physical line logalarm emits starts with [`TAG`] and can never re-trigger an alarm.
+pub fn emit_tagged(what: &str, text: &[u8]) {
+    let mut line = Vec::with_capacity(TAG.len() + what.len() + text.len() + 5);
+    line.extend_from_slice(TAG.as_bytes());
+    line.extend_from_slice(b"] ");
+    line.extend_from_slice(what.as_bytes());
+    line.extend_from_slice(b": ");
+    push_escaped(&mut line, text);
+    line.push(b'\n');
+    // Nothing sensible can be done when stderr itself is gone.
+    let _ = std::io::stderr().lock().write_all(&line);
+}
+
+/// Appends `text` to `out`, writing line breaks as `\n` and `\r` escapes.
+pub fn push_escaped(out: &mut Vec<u8>, text: &[u8]) {
+    for &b in text {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(message: &[u8], truncated_from: Option<usize>) -> Notification {
+        Notification {
+            alarm: "a".into(),
+            rule: "r".into(),
+            message: message.to_vec(),
+            truncated_from,
+            suppressed: 0,
+            source: Source::Stdin,
+            time: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn body_marks_truncation() {
+        assert_eq!(&*note(b"abc", None).body(), b"abc");
+        assert_eq!(
+            &*note(b"abc", Some(10)).body(),
+            b"abc [logalarm: truncated, 10 bytes in all]"
+        );
+    }
+
+    #[test]
+    fn escapes_line_breaks() {
+        let mut out = Vec::new();
+        push_escaped(&mut out, b"a\nb\rc");
+        assert_eq!(out, b"a\\nb\\rc");
+    }
+}

@@ -1,0 +1,208 @@
+//! `cmd:COMMAND` — runs `/bin/sh -c COMMAND` with the alarm message on stdin.
+//!
+//! Mirrors uWSGI's `cmd` alarm: the message reaches the command byte for byte on
+//! its stdin, followed by one `\n` (uWSGI passes the log line with its newline).
+//! Beyond uWSGI:
+//! - the environment carries `LOGALARM_ALARM` (alarm name), `LOGALARM_LINE` (the
+//!   message, NUL bytes removed), `LOGALARM_RULE` (the regex that matched),
+//!   `LOGALARM_SOURCE` (`stdin`, …), `LOGALARM_SUPPRESSED` (identical messages the
+//!   `alarm-freq` throttle dropped since the previous notification) and
+//!   `LOGALARM_TRUNCATED` (the line's full length in bytes when the message was
+//!   cut to `alarm-msg-size`, else empty);
+//! - the command's own stdout and stderr never reach logalarm's stdout: each of
+//!   their lines is written to stderr as `[logalarm] cmd NAME: …`, so its output
+//!   can never re-trigger an alarm (in uWSGI it can);
+//! - a timeout (default 30 s, TOML `timeout`) kills the command's whole process
+//!   group;
+//! - the exit status is logged; a non-zero status is a delivery failure.
+
+use logalarm_plugin_api::{Action, ActionError, ActionFuture, BuildContext, Notification, Plugin, emit_tagged};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+/// The default time a command may run before it is killed.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `cmd` plugin.
+pub struct CmdPlugin;
+
+/// A built `cmd:` action.
+#[derive(Debug)]
+pub struct CmdAction {
+    alarm: String,
+    command: String,
+    timeout: Duration,
+}
+
+impl Plugin for CmdPlugin {
+    fn name(&self) -> &'static str {
+        "cmd"
+    }
+
+    /// `ARGS` is the shell command; it must not be empty.
+    fn build(&self, ctx: &BuildContext, args: &str) -> Result<Box<dyn Action>, String> {
+        let command = args.trim();
+        if command.is_empty() {
+            return Err("cmd: needs a command, e.g. cmd:mail -s 'alarm' admin@example.com".into());
+        }
+        Ok(Box::new(CmdAction {
+            alarm: ctx.alarm.clone(),
+            command: command.to_owned(),
+            timeout: ctx.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        }))
+    }
+}
+
+/// Forwards each line of a child's output to stderr, tagged.
+async fn forward_tagged(stream: Option<impl AsyncRead + Unpin>, what: &str) {
+    let Some(stream) = stream else { return };
+    let mut lines = BufReader::new(stream).split(b'\n');
+    while let Ok(Some(line)) = lines.next_segment().await {
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        emit_tagged(what, line);
+    }
+}
+
+impl CmdAction {
+    async fn run(&self, n: &Notification) -> Result<(), ActionError> {
+        let body = n.body();
+        let env_line: Vec<u8> = body.iter().copied().filter(|&b| b != 0).collect();
+        let env_rule: Vec<u8> = n.rule.bytes().filter(|&b| b != 0).collect();
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&self.command)
+            .env("LOGALARM_ALARM", &*n.alarm)
+            .env("LOGALARM_LINE", OsStr::from_bytes(&env_line))
+            .env("LOGALARM_RULE", OsStr::from_bytes(&env_rule))
+            .env("LOGALARM_SOURCE", n.source.to_string())
+            .env("LOGALARM_SUPPRESSED", n.suppressed.to_string())
+            .env(
+                "LOGALARM_TRUNCATED",
+                n.truncated_from.map(|t| t.to_string()).unwrap_or_default(),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so a timeout kills whatever the shell started too.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| ActionError::Transient(format!("cmd: cannot start /bin/sh: {e}")))?;
+        let pid = child.id();
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let what = format!("cmd {}", self.alarm);
+        let feed = async move {
+            if let Some(mut stdin) = stdin {
+                // A command that does not read its stdin closes the pipe early; that is its right.
+                let _ = stdin.write_all(&body).await;
+                let _ = stdin.write_all(b"\n").await;
+                let _ = stdin.shutdown().await;
+            }
+        };
+        let work = async {
+            let ((), (), (), status) = tokio::join!(
+                feed,
+                forward_tagged(stdout, &what),
+                forward_tagged(stderr, &what),
+                child.wait()
+            );
+            status
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(status)) if status.success() => {
+                tracing::info!(alarm = %self.alarm, "cmd exited with status 0");
+                Ok(())
+            }
+            Ok(Ok(status)) => Err(ActionError::Permanent(format!("cmd: {status}"))),
+            Ok(Err(e)) => Err(ActionError::Transient(format!("cmd: waiting for the command failed: {e}"))),
+            Err(_) => {
+                if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = child.wait().await;
+                Err(ActionError::Transient(format!(
+                    "cmd: still running after {}, killed",
+                    humanize(self.timeout)
+                )))
+            }
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+impl Action for CmdAction {
+    fn fire<'a>(&'a self, n: &'a Notification) -> ActionFuture<'a> {
+        Box::pin(self.run(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logalarm_plugin_api::Source;
+    use std::time::SystemTime;
+
+    fn note(message: &[u8]) -> Notification {
+        Notification {
+            alarm: "a".into(),
+            rule: "ALARM".into(),
+            message: message.to_vec(),
+            truncated_from: None,
+            suppressed: 3,
+            source: Source::Stdin,
+            time: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    fn action(command: &str, timeout: Option<Duration>) -> Box<dyn Action> {
+        let ctx = BuildContext { alarm: "a".into(), timeout };
+        CmdPlugin.build(&ctx, command).unwrap()
+    }
+
+    #[tokio::test]
+    async fn passes_message_and_env() {
+        let dir = std::env::temp_dir().join(format!("logalarm-cmd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out");
+        let cmd = format!(
+            "cat > {0}; printf '%s|%s|%s|%s' \"$LOGALARM_ALARM\" \"$LOGALARM_LINE\" \"$LOGALARM_SUPPRESSED\" \"$LOGALARM_SOURCE\" >> {0}",
+            out.display()
+        );
+        action(&cmd, None).fire(&note(b"TERRIBLE \xff ALARM")).await.unwrap();
+        let got = std::fs::read(&out).unwrap();
+        assert_eq!(got, b"TERRIBLE \xff ALARM\na|TERRIBLE \xff ALARM|3|stdin");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn failing_and_hanging_commands() {
+        let err = action("exit 3", None).fire(&note(b"x")).await.unwrap_err();
+        assert!(err.to_string().contains("exit status: 3"), "{err}");
+        let err = action("sleep 5", Some(Duration::from_millis(100)))
+            .fire(&note(b"x"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("killed"), "{err}");
+    }
+
+    #[test]
+    fn empty_command_is_an_error() {
+        let ctx = BuildContext { alarm: "a".into(), timeout: None };
+        assert!(CmdPlugin.build(&ctx, "  ").is_err());
+    }
+}
