@@ -1,1 +1,5 @@
-fn main(){}
+//! The `logalarm` binary; see the library's documentation and README.md.
+
+fn main() -> std::process::ExitCode {
+    logalarm::cli::main()
+}

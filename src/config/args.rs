@@ -1,0 +1,85 @@
+//! Alarms and rules given on the command line with uWSGI's option names
+//! (`--alarm`, `--log-alarm`, `--alarm-log`, `--not-log-alarm`,
+//! `--not-alarm-log`); they add to the config file's, after them.
+
+use super::syntax;
+use super::{AlarmDef, Config, ConfigError, Origin, RuleDef};
+
+/// One alarm or rule option as written on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CliEntry {
+    /// The option without dashes: `alarm`, `log-alarm`, `alarm-log`, `not-log-alarm`, `not-alarm-log`.
+    pub option: &'static str,
+    /// Its value.
+    pub value: String,
+}
+
+/// Builds alarms and rules from command-line entries given in command-line order.
+///
+/// # Errors
+/// A malformed value, naming the option and its occurrence.
+pub fn build(entries: &[CliEntry]) -> Result<Config, Vec<ConfigError>> {
+    let mut config = Config::default();
+    let mut errors = Vec::new();
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for entry in entries {
+        let nth = match seen.iter_mut().find(|(o, _)| *o == entry.option) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                seen.push((entry.option, 1));
+                1
+            }
+        };
+        let origin = Origin::Cli { flag: format!("--{}", entry.option), nth };
+        let result = if entry.option == "alarm" {
+            syntax::alarm_value(&entry.value).map(|a| {
+                config.alarms.push(AlarmDef {
+                    name: a.name,
+                    plugin: a.plugin,
+                    args: a.args,
+                    timeout: None,
+                    queue_size: None,
+                    origin: origin.clone(),
+                });
+            })
+        } else {
+            syntax::rule_value(&entry.value).map(|(alarms, regex)| {
+                config.rules.push(RuleDef {
+                    regex,
+                    alarms,
+                    negate: entry.option.starts_with("not-"),
+                    origin: origin.clone(),
+                });
+            })
+        };
+        if let Err(message) = result {
+            errors.push(ConfigError::at(&origin, message));
+        }
+    }
+    if errors.is_empty() { Ok(config) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_order_and_counts_occurrences() {
+        let e = |option, value: &str| CliEntry { option, value: value.into() };
+        let c = build(&[
+            e("alarm", "a log:"),
+            e("log-alarm", "a X"),
+            e("not-alarm-log", "a Y"),
+            e("log-alarm", "a Z"),
+        ])
+        .unwrap();
+        let rules: Vec<_> = c.rules.iter().map(|r| (r.regex.as_str(), r.negate)).collect();
+        assert_eq!(rules, [("X", false), ("Y", true), ("Z", false)]);
+        assert_eq!(c.rules[2].origin.to_string(), "command line: --log-alarm (occurrence 2)");
+        let errs = build(&[e("log-alarm", "a")]).unwrap_err();
+        assert!(errs[0].message.contains("rule without regex"));
+    }
+}

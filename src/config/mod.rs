@@ -1,0 +1,213 @@
+//! The configuration model, and its three sources: uWSGI-style INI, native TOML,
+//! and the command line (uWSGI's option names).
+//!
+//! Every source produces the same [`Config`]: ordered alarm definitions and an
+//! ordered rule list, each item remembering its [`Origin`] so that an error found
+//! later (an unknown alarm, a bad regex) names the file and line or key.
+
+pub mod args;
+pub mod ini;
+pub mod syntax;
+pub mod toml;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// uWSGI's `alarm-freq` default: 3 seconds.
+pub const DEFAULT_ALARM_FREQ: Duration = Duration::from_secs(3);
+/// uWSGI's `alarm-msg-size` default: 8192 bytes.
+pub const DEFAULT_MSG_SIZE: usize = 8192;
+/// Default capacity of each alarm's queue, in notifications.
+pub const DEFAULT_QUEUE_SIZE: usize = 1024;
+/// Default time allowed at EOF to deliver what is queued.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a config item was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A line of an INI file (1-based).
+    Ini {
+        /// The file.
+        file: PathBuf,
+        /// The line, 1-based.
+        line: u32,
+        /// The key as written (`log-alarm`, `alarm-log`, …).
+        key: String,
+    },
+    /// A key of a TOML file.
+    Toml {
+        /// The file.
+        file: PathBuf,
+        /// The line, 1-based, where the item starts.
+        line: u32,
+        /// The key path, such as `rule[2].regex` (1-based index).
+        key: String,
+    },
+    /// A command-line option.
+    Cli {
+        /// The option as written, such as `--log-alarm`.
+        flag: String,
+        /// Which occurrence of that option, 1-based.
+        nth: usize,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Ini { file, line, key } => write!(f, "{}:{line}: {key}", file.display()),
+            Origin::Toml { file, line, key } => write!(f, "{}:{line}: {key}", file.display()),
+            Origin::Cli { flag, nth } => write!(f, "command line: {flag} (occurrence {nth})"),
+        }
+    }
+}
+
+/// An alarm definition: `alarm = NAME PLUGIN:ARGS`.
+#[derive(Clone, Debug)]
+pub struct AlarmDef {
+    /// The alarm's unique name.
+    pub name: String,
+    /// The plugin name (`cmd`, `signal`, `log`).
+    pub plugin: String,
+    /// Everything after the first `:`, given to the plugin as it is.
+    pub args: String,
+    /// Action timeout (TOML `timeout`); the plugin's default when `None`.
+    pub timeout: Option<Duration>,
+    /// This alarm's queue capacity; the global `queue_size` when `None`.
+    pub queue_size: Option<usize>,
+    /// Where it was defined.
+    pub origin: Origin,
+}
+
+/// A rule: `log-alarm = NAMES REGEX`, or `not-log-alarm` when `negate`.
+#[derive(Clone, Debug)]
+pub struct RuleDef {
+    /// The regular expression, matched against each line without its terminator.
+    pub regex: String,
+    /// The alarms it fires, in order.
+    pub alarms: Vec<String>,
+    /// A negative rule: when it matches, the rules after it are skipped for that line.
+    pub negate: bool,
+    /// Where it was defined.
+    pub origin: Origin,
+}
+
+/// Global settings; `None` means "not set here", so later sources can override.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// `alarm-freq`: identical messages within this period are dropped.
+    pub alarm_freq: Option<Duration>,
+    /// `alarm-msg-size`: longest message an alarm carries, in bytes.
+    pub msg_size: Option<usize>,
+    /// Pass every input byte on to stdout.
+    pub passthrough: Option<bool>,
+    /// Capacity of each alarm queue, in notifications.
+    pub queue_size: Option<usize>,
+    /// How long to wait at EOF for queued notifications.
+    pub drain_timeout: Option<Duration>,
+}
+
+impl Settings {
+    /// Takes each value set in `other`.
+    pub fn override_with(&mut self, other: &Settings) {
+        self.alarm_freq = other.alarm_freq.or(self.alarm_freq);
+        self.msg_size = other.msg_size.or(self.msg_size);
+        self.passthrough = other.passthrough.or(self.passthrough);
+        self.queue_size = other.queue_size.or(self.queue_size);
+        self.drain_timeout = other.drain_timeout.or(self.drain_timeout);
+    }
+}
+
+/// A whole configuration, merged from a file and the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Alarm definitions, in the order written.
+    pub alarms: Vec<AlarmDef>,
+    /// Rules, in the order written (the order matters for negative rules).
+    pub rules: Vec<RuleDef>,
+    /// Global settings.
+    pub settings: Settings,
+    /// Warnings found while loading (ignored uWSGI options, …).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// `alarm-freq` with its default applied.
+    pub fn alarm_freq(&self) -> Duration {
+        self.settings.alarm_freq.unwrap_or(DEFAULT_ALARM_FREQ)
+    }
+    /// `alarm-msg-size` with its default applied, in bytes.
+    pub fn msg_size(&self) -> usize {
+        self.settings.msg_size.unwrap_or(DEFAULT_MSG_SIZE)
+    }
+    /// Pass-through, on unless turned off.
+    pub fn passthrough(&self) -> bool {
+        self.settings.passthrough.unwrap_or(true)
+    }
+    /// Queue capacity per alarm, in notifications.
+    pub fn queue_size(&self) -> usize {
+        self.settings.queue_size.unwrap_or(DEFAULT_QUEUE_SIZE)
+    }
+    /// Drain deadline at EOF.
+    pub fn drain_timeout(&self) -> Duration {
+        self.settings.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT)
+    }
+
+    /// Appends another config's alarms and rules after this one's, and takes the
+    /// settings it sets.
+    pub fn extend(&mut self, other: Config) {
+        self.alarms.extend(other.alarms);
+        self.rules.extend(other.rules);
+        self.settings.override_with(&other.settings);
+        self.warnings.extend(other.warnings);
+    }
+}
+
+/// A config error: where, and what is wrong (with the fix, where there is one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where: `file:line: key`, or a file alone.
+    pub at: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at a known origin.
+    pub fn at(origin: &Origin, message: impl Into<String>) -> Self {
+        ConfigError { at: origin.to_string(), message: message.into() }
+    }
+    /// An error about a whole file.
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        ConfigError { at: file.display().to_string(), message: message.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.at, self.message)
+        }
+    }
+}
+
+/// Loads a config file, choosing the syntax by extension: `.ini` or `.toml`.
+///
+/// # Errors
+/// The file cannot be read, has another extension, or does not parse; each
+/// error names the file and, where known, the line and key.
+pub fn load_file(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![ConfigError::file(path, format!("cannot read the config file: {e}"))])?;
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("ini") => ini::parse(path, &text),
+        Some("toml") => toml::parse(path, &text),
+        _ => Err(vec![ConfigError::file(
+            path,
+            "unknown config syntax: name the file *.ini (uWSGI INI) or *.toml (native TOML)",
+        )]),
+    }
+}

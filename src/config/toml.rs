@@ -1,0 +1,241 @@
+//! The native TOML syntax.
+//!
+//! ```toml
+//! alarm_freq = 3          # seconds (or "500ms"), 0 = off; uWSGI's alarm-freq
+//! msg_size = 8192         # bytes; uWSGI's alarm-msg-size
+//! passthrough = true      # copy stdin to stdout
+//! queue_size = 1024       # notifications queued per alarm
+//! drain_timeout = "10s"   # time to deliver what is queued at EOF
+//!
+//! [alarm.mailme]
+//! action = "cmd:mail -s 'alarm' admin@example.com"
+//! timeout = "30s"         # optional, per action
+//!
+//! [[rule]]
+//! regex = "HARAKIRI ON WORKER"
+//! alarms = ["mailme"]     # or: alarm = "mailme"
+//!
+//! [[rule]]
+//! regex = "DEBUG"
+//! alarms = ["mailme"]
+//! negate = true           # uWSGI's not-log-alarm
+//! ```
+//!
+//! Unknown keys are errors (a typo must not silently disable an alarm).
+
+use super::syntax;
+use super::{AlarmDef, Config, ConfigError, Origin, RuleDef, Settings};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+/// A period written as seconds (`3`, `0.5`) or as a duration string (`"500ms"`).
+#[derive(Clone, Copy, Debug)]
+struct Period(Duration);
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Period;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("seconds (3, 0.5) or a duration string (\"500ms\", \"2m\")")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Period, E> {
+                u64::try_from(v)
+                    .map(|s| Period(Duration::from_secs(s)))
+                    .map_err(|_| E::custom("a period cannot be negative"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Period, E> {
+                Ok(Period(Duration::from_secs(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Period, E> {
+                syntax::duration(&v.to_string()).map(Period).map_err(E::custom)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Period, E> {
+                syntax::duration(v).map(Period).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    alarm_freq: Option<Period>,
+    #[serde(alias = "alarm_msg_size")]
+    msg_size: Option<usize>,
+    passthrough: Option<bool>,
+    queue_size: Option<usize>,
+    drain_timeout: Option<Period>,
+    #[serde(default)]
+    alarm: BTreeMap<String, Spanned<Alarm>>,
+    #[serde(default)]
+    rule: Vec<Spanned<Rule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Alarm {
+    action: Option<Spanned<String>>,
+    timeout: Option<Period>,
+    queue_size: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rule {
+    regex: Option<Spanned<String>>,
+    alarms: Option<Vec<String>>,
+    alarm: Option<String>,
+    #[serde(default)]
+    negate: bool,
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> u32 {
+    let end = offset.min(text.len());
+    let newlines = memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count();
+    u32::try_from(newlines + 1).unwrap_or(u32::MAX)
+}
+
+/// Parses a TOML config.
+///
+/// # Errors
+/// TOML syntax and type errors (with line and column, as the `toml` crate gives
+/// them), and missing or contradictory keys, each naming the key path.
+pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    let parsed: File = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| format!(":{}", line_of(text, s.start))).unwrap_or_default();
+        vec![ConfigError {
+            at: format!("{}{line}", file.display()),
+            message: e.message().trim_end().to_owned(),
+        }]
+    })?;
+    let origin = |offset: usize, key: String| Origin::Toml { file: file.to_owned(), line: line_of(text, offset), key };
+    let mut errors = Vec::new();
+    let mut config = Config {
+        settings: Settings {
+            alarm_freq: parsed.alarm_freq.map(|p| p.0),
+            msg_size: parsed.msg_size,
+            passthrough: parsed.passthrough,
+            queue_size: parsed.queue_size,
+            drain_timeout: parsed.drain_timeout.map(|p| p.0),
+        },
+        ..Config::default()
+    };
+    if config.settings.msg_size == Some(0) || config.settings.queue_size == Some(0) {
+        errors.push(ConfigError::file(file, "msg_size and queue_size must be at least 1"));
+    }
+    for (name, alarm) in parsed.alarm {
+        let start = alarm.span().start;
+        let alarm = alarm.into_inner();
+        let Some(action) = alarm.action else {
+            errors.push(ConfigError::at(
+                &origin(start, format!("alarm.{name}")),
+                "has no `action`; write e.g. action = \"cmd:mail -s alarm admin@example.com\"",
+            ));
+            continue;
+        };
+        let at = origin(action.span().start, format!("alarm.{name}.action"));
+        let (plugin, args) = match action.get_ref().split_once(':') {
+            Some((plugin, args)) if !plugin.trim().is_empty() => (plugin.trim().to_owned(), args.to_owned()),
+            _ => {
+                errors.push(ConfigError::at(
+                    &at,
+                    format!("{:?} is not `PLUGIN:ARGS`; write e.g. \"log:\" or \"cmd:COMMAND\"", action.get_ref()),
+                ));
+                continue;
+            }
+        };
+        if alarm.queue_size == Some(0) {
+            errors.push(ConfigError::at(&origin(start, format!("alarm.{name}.queue_size")), "must be at least 1"));
+        }
+        config.alarms.push(AlarmDef {
+            name,
+            plugin,
+            args,
+            timeout: alarm.timeout.map(|p| p.0),
+            queue_size: alarm.queue_size,
+            origin: at,
+        });
+    }
+    for (i, rule) in parsed.rule.into_iter().enumerate() {
+        let n = i + 1;
+        let start = rule.span().start;
+        let rule = rule.into_inner();
+        let Some(regex) = rule.regex.filter(|r| !r.get_ref().is_empty()) else {
+            errors.push(ConfigError::at(
+                &origin(start, format!("rule[{n}]")),
+                "rule without regex; add regex = \"…\" to this [[rule]]",
+            ));
+            continue;
+        };
+        let alarms = match (rule.alarms, rule.alarm) {
+            (Some(list), None) if !list.is_empty() => list,
+            (None, Some(one)) => vec![one],
+            (Some(_), Some(_)) => {
+                errors.push(ConfigError::at(
+                    &origin(start, format!("rule[{n}]")),
+                    "has both `alarm` and `alarms`; keep one",
+                ));
+                continue;
+            }
+            _ => {
+                errors.push(ConfigError::at(
+                    &origin(start, format!("rule[{n}]")),
+                    "names no alarm; add alarms = [\"NAME\"]",
+                ));
+                continue;
+            }
+        };
+        let at = origin(regex.span().start, format!("rule[{n}].regex"));
+        config.rules.push(RuleDef { regex: regex.into_inner(), alarms, negate: rule.negate, origin: at });
+    }
+    if errors.is_empty() { Ok(config) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUE_EXAMPLE: &str = r#"
+alarm_freq = 3          # seconds, 0 = off
+msg_size = 8192
+[alarm.mailme]
+action = "cmd:mail -s 'alarm' admin@example.com"
+[[rule]]
+regex = "HARAKIRI ON WORKER"
+alarms = ["mailme"]
+[[rule]]
+regex = "DEBUG"
+alarms = ["mailme"]
+negate = true
+"#;
+
+    #[test]
+    fn reads_the_documented_form() {
+        let c = parse(Path::new("a.toml"), ISSUE_EXAMPLE).unwrap();
+        assert_eq!(c.alarms[0].plugin, "cmd");
+        assert_eq!(c.alarms[0].args, "mail -s 'alarm' admin@example.com");
+        assert_eq!(c.rules.len(), 2);
+        assert!(c.rules[1].negate);
+        assert_eq!(c.rules[1].origin.to_string(), "a.toml:10: rule[2].regex");
+        assert_eq!(c.settings.alarm_freq, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let errs = parse(Path::new("b.toml"), "[[rule]]\nalarms = [\"x\"]\n").unwrap_err();
+        assert_eq!(errs[0].to_string(), "b.toml:1: rule[1]: rule without regex; add regex = \"…\" to this [[rule]]");
+        let errs = parse(Path::new("c.toml"), "alarm_freq = 3\nalram_freq = 4\n").unwrap_err();
+        assert!(errs[0].to_string().starts_with("c.toml:2: unknown field `alram_freq`"), "{}", errs[0]);
+        let errs = parse(Path::new("d.toml"), "[alarm.x]\naction = \"nocolon\"\n").unwrap_err();
+        assert!(errs[0].to_string().starts_with("d.toml:2: alarm.x.action:"), "{}", errs[0]);
+    }
+}

@@ -1,0 +1,44 @@
+//! Dispatch: from matched lines to notifications on per-alarm queues
+//! ([`router`]), and the per-alarm workers that deliver them ([`worker`]).
+//!
+//! Each alarm has its own bounded queue and its own task, so a slow or failing
+//! action never blocks reading, pass-through, or another alarm, and a flood
+//! never grows memory without bound: overflow is counted and logged.
+
+pub mod registry;
+pub mod router;
+pub mod worker;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one alarm, shared by the router and the alarm's worker.
+#[derive(Debug, Default)]
+pub struct AlarmStats {
+    /// Notifications put on the queue.
+    pub enqueued: AtomicU64,
+    /// Notifications the action delivered.
+    pub delivered: AtomicU64,
+    /// Notifications the action failed to deliver.
+    pub failed: AtomicU64,
+    /// Notifications dropped because the queue was full.
+    pub overflow: AtomicU64,
+    /// Messages dropped by the `alarm-freq` throttle.
+    pub suppressed: AtomicU64,
+}
+
+impl AlarmStats {
+    /// Adds one to a counter.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Notifications queued but neither delivered nor failed.
+    pub fn pending(&self) -> u64 {
+        Self::get(&self.enqueued).saturating_sub(Self::get(&self.delivered) + Self::get(&self.failed))
+    }
+}

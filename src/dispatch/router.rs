@@ -1,0 +1,132 @@
+//! The router: a [`Sink`] that turns each alarm a line fires into a
+//! [`Notification`], passes it through the alarm's policy, and puts it on the
+//! alarm's queue without ever waiting.
+
+use super::AlarmStats;
+use crate::matcher::{LineMatch, Sink};
+use crate::policy::throttle::Throttle;
+use logalarm_plugin_api::{Notification, Source};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc::{Sender, error::TrySendError};
+
+/// The sending side of one alarm.
+pub struct Route {
+    /// The alarm's name.
+    pub name: Arc<str>,
+    /// Its queue.
+    pub queue: Sender<Notification>,
+    /// Its counters.
+    pub stats: Arc<AlarmStats>,
+}
+
+struct Slot {
+    route: Route,
+    throttle: Throttle,
+    /// Notifications dropped since the queue last had room.
+    overflow_streak: u64,
+}
+
+/// Routes matched lines to alarm queues.
+pub struct Router {
+    slots: Vec<Slot>,
+    rules: Vec<Arc<str>>,
+    msg_size: usize,
+    source: Source,
+}
+
+/// Cuts `line` to at most `max` bytes, backing off to a UTF-8 character boundary
+/// when the cut would split one; returns the part kept and whether it was cut.
+pub fn cut(line: &[u8], max: usize) -> (&[u8], bool) {
+    if line.len() <= max {
+        return (line, false);
+    }
+    let mut end = max;
+    // Step back over at most 3 continuation bytes (10xxxxxx) to the start of the character.
+    while end > 0 && max - end < 3 && (line[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    if (line[end] & 0xC0) == 0x80 {
+        end = max;
+    }
+    (&line[..end], true)
+}
+
+impl Router {
+    /// A router over `routes` (indexed like the plan's alarms); `rules` are the
+    /// rule regexes (indexed like the plan's rules); `alarm_freq` is uWSGI's
+    /// throttle period, `msg_size` its `alarm-msg-size` in bytes.
+    pub fn new(routes: Vec<Route>, rules: Vec<Arc<str>>, alarm_freq: Duration, msg_size: usize, source: Source) -> Self {
+        let slots =
+            routes.into_iter().map(|route| Slot { route, throttle: Throttle::new(alarm_freq), overflow_streak: 0 }).collect();
+        Router { slots, rules, msg_size, source }
+    }
+}
+
+impl Sink for Router {
+    fn matched(&mut self, m: &LineMatch<'_>) {
+        if m.hits.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let time = SystemTime::now();
+        let (message, truncated) = cut(m.line, self.msg_size);
+        for hit in m.hits {
+            let slot = &mut self.slots[hit.alarm as usize];
+            let stats = &slot.route.stats;
+            let Some(suppressed) = slot.throttle.admit(message, now) else {
+                AlarmStats::bump(&stats.suppressed);
+                continue;
+            };
+            let note = Notification {
+                alarm: slot.route.name.clone(),
+                rule: self.rules[hit.rule as usize].clone(),
+                message: message.to_vec(),
+                truncated_from: truncated.then_some(m.line.len()),
+                suppressed,
+                source: self.source.clone(),
+                time,
+            };
+            match slot.route.queue.try_send(note) {
+                Ok(()) => {
+                    AlarmStats::bump(&stats.enqueued);
+                    if slot.overflow_streak > 0 {
+                        tracing::warn!(
+                            alarm = %slot.route.name,
+                            "queue has room again; {} notifications were dropped while it was full",
+                            slot.overflow_streak
+                        );
+                        slot.overflow_streak = 0;
+                    }
+                }
+                Err(TrySendError::Full(note) | TrySendError::Closed(note)) => {
+                    AlarmStats::bump(&stats.overflow);
+                    slot.throttle.give_back(note.suppressed);
+                    if slot.overflow_streak == 0 {
+                        tracing::warn!(
+                            alarm = %slot.route.name,
+                            "queue full ({} notifications waiting); dropping new ones until it drains",
+                            slot.route.queue.max_capacity()
+                        );
+                    }
+                    slot.overflow_streak += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_at_character_boundaries() {
+        assert_eq!(cut(b"abc", 3), (&b"abc"[..], false));
+        assert_eq!(cut(b"abcd", 3), (&b"abc"[..], true));
+        // "é" is C3 A9: a cut after C3 backs off before it.
+        assert_eq!(cut("abé".as_bytes(), 3), (&b"ab"[..], true));
+        // Invalid UTF-8 is cut where asked.
+        assert_eq!(cut(b"\x80\x80\x80\x80\x80", 2), (&b"\x80\x80"[..], true));
+    }
+}

@@ -1,0 +1,144 @@
+//! Turns rule patterns into the two automata the scanner uses.
+//!
+//! - The *verifier* holds every rule (positive and negative) and answers, for one
+//!   line, which rules match it, in a single overlapping pass.
+//! - The *candidate* search holds the positive rules only and runs over a whole
+//!   read buffer, ripgrep-style, so that lines no rule can match are skipped at
+//!   prefilter speed. It must never miss a line the verifier would accept, so its
+//!   patterns are rewritten to work on a buffer of lines: `\A`, `^` match at any
+//!   line start, `\z`, `$` at any line end (before `\r\n` too), and no class may
+//!   match `\n`, so a candidate match never runs across lines.
+//!
+//! Patterns are compiled for bytes (invalid UTF-8 is matched, never rejected).
+//! Unicode mode is off where the pattern allows it: `\w`, `\d`, `\s`, `\b` and
+//! case folding are ASCII, as in uWSGI's PCRE (compiled without `PCRE_UTF8`); it
+//! keeps the lazy DFA small with a thousand rules. A pattern that needs Unicode
+//! (`\p{Greek}`, a non-ASCII literal) is compiled with it on; `(?u)` turns it on.
+
+use regex_automata::MatchKind;
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
+use regex_syntax::ParserBuilder;
+use regex_syntax::hir::{Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look};
+
+/// Bytes of lazy-DFA cache per automaton: large enough that a thousand rules do
+/// not thrash it into the slow fallback engine.
+const DFA_CACHE_BYTES: usize = 64 << 20;
+/// Upper bound on one automaton's NFA, in bytes.
+const NFA_LIMIT_BYTES: usize = 512 << 20;
+
+/// Parses one rule pattern to its HIR, Unicode mode off where the pattern allows.
+///
+/// # Errors
+/// The parser's message (multi-line, with a caret under the fault).
+pub fn parse(pattern: &str) -> Result<Hir, String> {
+    let parse = |unicode: bool| ParserBuilder::new().unicode(unicode).utf8(false).build().parse(pattern);
+    parse(false).or_else(|_| parse(true)).map_err(|e| e.to_string())
+}
+
+fn config(kind: MatchKind) -> meta::Config {
+    meta::Config::new()
+        .match_kind(kind)
+        .utf8_empty(false)
+        .nfa_size_limit(Some(NFA_LIMIT_BYTES))
+        .hybrid_cache_capacity(DFA_CACHE_BYTES)
+        .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit)
+}
+
+fn build(hirs: &[Hir], kind: MatchKind) -> Result<Regex, String> {
+    meta::Builder::new()
+        .configure(config(kind))
+        .syntax(syntax::Config::new().utf8(false).unicode(false))
+        .build_many_from_hir(hirs)
+        .map_err(|e| e.to_string())
+}
+
+/// Builds the verifier: all rules, overlapping (every matching rule is reported).
+///
+/// # Errors
+/// The automaton outgrew its size limits.
+pub fn verifier(hirs: &[Hir]) -> Result<Regex, String> {
+    build(hirs, MatchKind::All)
+}
+
+/// Builds the candidate search over a buffer of lines from the positive rules.
+///
+/// # Errors
+/// The automaton outgrew its size limits.
+pub fn candidate(hirs: &[Hir]) -> Result<Regex, String> {
+    let rewritten: Vec<Hir> = hirs.iter().map(for_buffer).collect();
+    build(&rewritten, MatchKind::LeftmostFirst)
+}
+
+/// Rewrites a per-line pattern so that, run over a buffer of `\n`-terminated
+/// lines (optionally `\r\n`), it matches wherever the original matches inside one
+/// of the lines, and never across a `\n`.
+fn for_buffer(hir: &Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Literal(_) => hir.clone(),
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut c = c.clone();
+            c.difference(&ClassBytes::new([ClassBytesRange::new(b'\n', b'\n')]));
+            Hir::class(Class::Bytes(c))
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut c = c.clone();
+            c.difference(&ClassUnicode::new([ClassUnicodeRange::new('\n', '\n')]));
+            Hir::class(Class::Unicode(c))
+        }
+        HirKind::Look(look) => Hir::look(match look {
+            Look::Start => Look::StartLF,
+            Look::End | Look::EndLF => Look::EndCRLF,
+            other => *other,
+        }),
+        HirKind::Repetition(r) => {
+            let mut r = r.clone();
+            r.sub = Box::new(for_buffer(&r.sub));
+            Hir::repetition(r)
+        }
+        HirKind::Capture(c) => {
+            let mut c = c.clone();
+            c.sub = Box::new(for_buffer(&c.sub));
+            Hir::capture(c)
+        }
+        HirKind::Concat(subs) => Hir::concat(subs.iter().map(for_buffer).collect()),
+        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(for_buffer).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regex_automata::Input;
+
+    fn finds(pattern: &str, buffer: &[u8]) -> Option<usize> {
+        let re = candidate(&[parse(pattern).unwrap()]).unwrap();
+        re.find(Input::new(buffer)).map(|m| m.start())
+    }
+
+    #[test]
+    fn anchors_work_per_line_in_a_buffer() {
+        assert_eq!(finds(r"\AERROR", b"x\r\nERROR y\r\n"), Some(3));
+        assert_eq!(finds(r"^ERROR", b"x\nERROR y\n"), Some(2));
+        assert_eq!(finds(r"ERROR$", b"an ERROR\r\nnext\r\n"), Some(3));
+        assert_eq!(finds(r"ERROR\z", b"an ERROR\nnext\n"), Some(3));
+    }
+
+    #[test]
+    fn classes_never_cross_lines() {
+        assert_eq!(finds(r"a\s+b", b"a\nb\n"), None);
+        assert_eq!(finds(r"a[^x]*b", b"a\nb\n"), None);
+        assert_eq!(finds(r"(?s)a.b", b"a\nb\nacb\n"), Some(4));
+    }
+
+    #[test]
+    fn unicode_off_unless_needed() {
+        // ASCII \w, as uWSGI's PCRE: the é is not a word character.
+        assert_eq!(finds(r"caf\w", "café\n".as_bytes()), None);
+        assert_eq!(finds(r"(?u)caf\w", "café\n".as_bytes()), Some(0));
+        assert_eq!(finds(r"\p{Greek}+", "a λ\n".as_bytes()), Some(2));
+        assert_eq!(finds("café", "le café\n".as_bytes()), Some(3));
+        assert_eq!(finds(r"\xff", b"bad \xff byte\n"), Some(4));
+        assert!(parse("a(b").unwrap_err().contains("unclosed group"));
+    }
+}

@@ -1,0 +1,287 @@
+//! The matcher: every line against every rule in one pass, never rule by rule.
+//!
+//! [`Scanner::scan`] takes a buffer of whole lines, as read. A candidate search
+//! over the whole buffer (all positive rules in one automaton, with literal
+//! prefilters) skips the lines no rule can fire on; each line it stops on is
+//! then checked by one overlapping pass of all rules, which yields the matching
+//! rules in rule order. The scanner applies uWSGI's rule semantics — a matching
+//! negative rule (`not-log-alarm`) skips the rules after it; an alarm fires at
+//! most once per line — and hands the result to a [`Sink`], which knows nothing
+//! of regexes (as ripgrep's searcher hands matches to its printer).
+//!
+//! Per line the scanner allocates nothing, takes no lock and makes no syscall.
+
+pub mod compile;
+
+use logalarm_plugin_api::{TAG, UWSGI_TAG};
+use regex_automata::meta::{Cache, Regex};
+use regex_automata::{Input, PatternSet};
+
+/// One rule as the matcher needs it.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// A negative rule: skips the rules after it.
+    pub negate: bool,
+    /// Indexes of the alarms it fires.
+    pub alarms: Vec<u32>,
+}
+
+/// An alarm fired by a line, and the first rule (in rule order) that fired it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// Index of the alarm.
+    pub alarm: u32,
+    /// Index of the rule.
+    pub rule: u32,
+}
+
+/// What one line matched.
+#[derive(Debug)]
+pub struct LineMatch<'a> {
+    /// The line without `\n` and without a trailing `\r`.
+    pub line: &'a [u8],
+    /// 1-based line number, when the scanner counts lines; else 0.
+    pub number: u64,
+    /// The rules that matched and were evaluated, in order (a stopping negative
+    /// rule is the last one).
+    pub rules: &'a [u32],
+    /// The negative rule that skipped the rules after it, if one did.
+    pub stopped_by: Option<u32>,
+    /// The alarms to fire, each once, in rule order.
+    pub hits: &'a [Hit],
+}
+
+/// Receives the lines that matched at least one rule.
+pub trait Sink {
+    /// Called once per line that matched at least one rule (positive or negative).
+    fn matched(&mut self, m: &LineMatch<'_>);
+}
+
+/// Compiled rules, shareable between scanners.
+#[derive(Debug)]
+pub struct Matcher {
+    candidate: Option<Regex>,
+    verifier: Regex,
+    rules: Vec<Rule>,
+    alarms: usize,
+}
+
+/// Counts kept by a scanner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Lines that would have matched but start with the anti-loop tag.
+    pub tagged: u64,
+    /// Lines that matched at least one rule.
+    pub matched: u64,
+}
+
+impl Matcher {
+    /// Compiles rules given as (pattern, rule) pairs, in rule order; `alarms` is
+    /// the number of alarms the rules index into.
+    ///
+    /// # Errors
+    /// `(rule index, message)` for a pattern that does not parse, or `(None,
+    /// message)` when the combined automaton outgrows its size limits.
+    pub fn new(patterns: &[&str], rules: Vec<Rule>, alarms: usize) -> Result<Matcher, (Option<usize>, String)> {
+        let mut hirs = Vec::with_capacity(patterns.len());
+        for (i, p) in patterns.iter().enumerate() {
+            hirs.push(compile::parse(p).map_err(|e| (Some(i), e))?);
+        }
+        let positive: Vec<_> =
+            hirs.iter().zip(&rules).filter(|(_, r)| !r.negate).map(|(h, _)| h.clone()).collect();
+        let candidate = if positive.is_empty() {
+            None
+        } else {
+            Some(compile::candidate(&positive).map_err(|e| (None, e))?)
+        };
+        let verifier = compile::verifier(&hirs).map_err(|e| (None, e))?;
+        Ok(Matcher { candidate, verifier, rules, alarms })
+    }
+
+    /// A scanner over these rules; `count_lines` makes it number lines (for reports).
+    pub fn scanner(&self, count_lines: bool) -> Scanner<'_> {
+        Scanner {
+            matcher: self,
+            candidate_cache: self.candidate.as_ref().map(Regex::create_cache),
+            verifier_cache: self.verifier.create_cache(),
+            set: PatternSet::new(self.verifier.pattern_len()),
+            stamps: vec![0; self.alarms],
+            epoch: 0,
+            rules: Vec::with_capacity(self.rules.len()),
+            hits: Vec::with_capacity(self.alarms),
+            count_lines,
+            counted_to: 0,
+            line_no: 0,
+            stats: ScanStats::default(),
+        }
+    }
+}
+
+/// Scans buffers of lines; holds the per-scan caches so that scanning allocates nothing.
+pub struct Scanner<'m> {
+    matcher: &'m Matcher,
+    candidate_cache: Option<Cache>,
+    verifier_cache: Cache,
+    set: PatternSet,
+    /// `stamps[alarm] == epoch` when the alarm already fired on the current line.
+    stamps: Vec<u64>,
+    epoch: u64,
+    rules: Vec<u32>,
+    hits: Vec<Hit>,
+    count_lines: bool,
+    counted_to: usize,
+    line_no: u64,
+    stats: ScanStats,
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// True for lines logalarm (or uWSGI's alarm subsystem) wrote itself.
+#[inline]
+pub fn is_tagged(line: &[u8]) -> bool {
+    line.starts_with(TAG.as_bytes()) || line.starts_with(UWSGI_TAG.as_bytes())
+}
+
+impl Scanner<'_> {
+    /// Counts so far.
+    pub fn stats(&self) -> ScanStats {
+        self.stats
+    }
+
+    /// Lines scanned so far, when counting lines.
+    pub fn lines(&self) -> u64 {
+        self.line_no
+    }
+
+    /// Scans `block`: whole lines, each ending in `\n`, except that the last one
+    /// may lack it (the last line of the input, or a piece of an over-long line).
+    pub fn scan(&mut self, block: &[u8], sink: &mut impl Sink) {
+        // Taken out for the loop (and put back), so that `self.line` can borrow `self`.
+        let mut cache = self.candidate_cache.take();
+        if let (Some(candidate), Some(cache)) = (&self.matcher.candidate, cache.as_mut()) {
+            let terminated = block.last() == Some(&b'\n');
+            let mut pos = 0;
+            while pos < block.len() {
+                let Some(m) = candidate.search_with(cache, &Input::new(block).range(pos..)) else { break };
+                let at = m.start();
+                if at == block.len() && terminated {
+                    break;
+                }
+                let start = memchr::memrchr(b'\n', &block[pos..at]).map_or(pos, |i| pos + i + 1);
+                let end = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |i| at + i);
+                if self.count_lines {
+                    self.line_no += newlines(&block[self.counted_to..start]) + 1;
+                    self.counted_to = end + 1;
+                }
+                self.line(&block[start..end], sink);
+                pos = end + 1;
+            }
+        }
+        self.candidate_cache = cache;
+        if self.count_lines {
+            // The lines after the last match; an unterminated last line counts too.
+            if let Some(rest) = block.get(self.counted_to..) {
+                self.line_no += newlines(rest) + u64::from(rest.last().is_some_and(|&b| b != b'\n'));
+            }
+            self.counted_to = 0;
+        }
+    }
+
+    /// Evaluates one line (without its `\n`).
+    fn line(&mut self, raw: &[u8], sink: &mut impl Sink) {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        self.set.clear();
+        self.matcher
+            .verifier
+            .which_overlapping_matches_with(&mut self.verifier_cache, &Input::new(line), &mut self.set);
+        if self.set.is_empty() {
+            return;
+        }
+        if is_tagged(line) {
+            self.stats.tagged += 1;
+            return;
+        }
+        self.stats.matched += 1;
+        self.epoch += 1;
+        self.rules.clear();
+        self.hits.clear();
+        let mut stopped_by = None;
+        for pid in self.set.iter() {
+            let index = pid.as_usize();
+            let rule = &self.matcher.rules[index];
+            let index = index as u32;
+            self.rules.push(index);
+            if rule.negate {
+                stopped_by = Some(index);
+                break;
+            }
+            for &alarm in &rule.alarms {
+                let stamp = &mut self.stamps[alarm as usize];
+                if *stamp != self.epoch {
+                    *stamp = self.epoch;
+                    self.hits.push(Hit { alarm, rule: index });
+                }
+            }
+        }
+        sink.matched(&LineMatch {
+            line,
+            number: self.line_no,
+            rules: &self.rules,
+            stopped_by,
+            hits: &self.hits,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Vec<(u64, Vec<u8>, Vec<Hit>, Option<u32>)>);
+    impl Sink for Collect {
+        fn matched(&mut self, m: &LineMatch<'_>) {
+            self.0.push((m.number, m.line.to_vec(), m.hits.to_vec(), m.stopped_by));
+        }
+    }
+
+    fn rule(negate: bool, alarms: &[u32]) -> Rule {
+        Rule { negate, alarms: alarms.to_vec() }
+    }
+
+    #[test]
+    fn order_negation_and_once_per_line() {
+        let m = Matcher::new(
+            &["ALARM", "DEBUG", "ALARM|BOOM"],
+            vec![rule(false, &[0]), rule(true, &[0]), rule(false, &[0, 1])],
+            2,
+        )
+        .unwrap();
+        let mut s = m.scanner(true);
+        let mut out = Collect::default();
+        s.scan(b"ok\r\nALARM one\r\nDEBUG BOOM\nDEBUG ALARM\n[logalarm] ALARM\nlast BOOM", &mut out);
+        let hit = |alarm, rule| Hit { alarm, rule };
+        assert_eq!(
+            out.0,
+            vec![
+                (2, b"ALARM one".to_vec(), vec![hit(0, 0), hit(1, 2)], None),
+                (3, b"DEBUG BOOM".to_vec(), vec![], Some(1)),
+                (4, b"DEBUG ALARM".to_vec(), vec![hit(0, 0)], Some(1)),
+                (6, b"last BOOM".to_vec(), vec![hit(0, 2), hit(1, 2)], None),
+            ]
+        );
+        assert_eq!(s.lines(), 6);
+        assert_eq!(s.stats(), ScanStats { tagged: 1, matched: 4 });
+    }
+
+    #[test]
+    fn empty_matches_do_not_invent_lines() {
+        let m = Matcher::new(&["^$"], vec![rule(false, &[0])], 1).unwrap();
+        let mut out = Collect::default();
+        m.scanner(false).scan(b"a\n\r\nb\n", &mut out);
+        assert_eq!(out.0.len(), 1);
+        assert_eq!(out.0[0].1, b"");
+    }
+}

@@ -1,0 +1,152 @@
+//! Checks a [`Config`] as a whole and builds what runs: each alarm's action
+//! (through its plugin) and the compiled [`Matcher`].
+//!
+//! Every problem is reported at once, each naming where it was written: unknown
+//! plugin, bad plugin arguments, duplicate alarm name (uWSGI silently keeps the
+//! first), a rule naming an unknown alarm, a bad regex, no rules at all.
+
+use crate::config::{Config, ConfigError, Origin};
+use crate::dispatch::registry;
+use crate::matcher::{Matcher, Rule};
+use logalarm_plugin_api::{Action, BuildContext};
+use std::sync::Arc;
+
+/// One alarm, ready to run.
+pub struct PlannedAlarm {
+    /// Its name.
+    pub name: Arc<str>,
+    /// `PLUGIN:ARGS` as written, for reports.
+    pub action_text: String,
+    /// The built action.
+    pub action: Box<dyn Action>,
+    /// Its queue capacity, in notifications.
+    pub queue_size: usize,
+    /// Where it was defined.
+    pub origin: Origin,
+}
+
+/// One rule, for reports.
+#[derive(Clone, Debug)]
+pub struct PlannedRule {
+    /// The regex as written (shared with every notification it fires).
+    pub regex: Arc<str>,
+    /// Negative rule.
+    pub negate: bool,
+    /// Indexes into [`Plan::alarms`].
+    pub alarms: Vec<u32>,
+    /// Where it was defined.
+    pub origin: Origin,
+}
+
+/// A checked configuration, ready to run.
+pub struct Plan {
+    /// The alarms, in definition order.
+    pub alarms: Vec<PlannedAlarm>,
+    /// The rules, in order.
+    pub rules: Vec<PlannedRule>,
+    /// The compiled rules.
+    pub matcher: Matcher,
+}
+
+/// Checks `config` and builds the plan.
+///
+/// # Errors
+/// Every problem found, each with its origin and the fix.
+pub fn build(config: &Config) -> Result<Plan, Vec<ConfigError>> {
+    let plugins = registry::plugins();
+    let mut errors = Vec::new();
+    let mut alarms: Vec<PlannedAlarm> = Vec::new();
+    for def in &config.alarms {
+        if let Some(first) = alarms.iter().find(|a| *a.name == *def.name) {
+            errors.push(ConfigError::at(
+                &def.origin,
+                format!("duplicate alarm name {:?}, first defined at {}; rename one of them", def.name, first.origin),
+            ));
+            continue;
+        }
+        let Some(plugin) = plugins.iter().find(|p| p.name() == def.plugin) else {
+            let known: Vec<_> = plugins.iter().map(|p| p.name()).collect();
+            let hint = registry::missing_hint(&def.plugin).map(|h| format!("; {h}")).unwrap_or_default();
+            errors.push(ConfigError::at(
+                &def.origin,
+                format!("unknown plugin {:?} (this build has: {}){hint}", def.plugin, known.join(", ")),
+            ));
+            continue;
+        };
+        let ctx = BuildContext { alarm: def.name.clone(), timeout: def.timeout };
+        match plugin.build(&ctx, &def.args) {
+            Ok(action) => alarms.push(PlannedAlarm {
+                name: def.name.as_str().into(),
+                action_text: format!("{}:{}", def.plugin, def.args),
+                action,
+                queue_size: def.queue_size.unwrap_or_else(|| config.queue_size()),
+                origin: def.origin.clone(),
+            }),
+            Err(message) => errors.push(ConfigError::at(&def.origin, message)),
+        }
+    }
+    let defined = |name: &str| config.alarms.iter().any(|a| a.name == name);
+    let mut rules = Vec::new();
+    for def in &config.rules {
+        let mut indexes = Vec::new();
+        for name in &def.alarms {
+            match alarms.iter().position(|a| *a.name == **name) {
+                Some(i) if !indexes.contains(&(i as u32)) => indexes.push(i as u32),
+                Some(_) => {}
+                // Defined but broken: its own error was reported already.
+                None if defined(name) => {}
+                None => {
+                    let known: Vec<&str> = config.alarms.iter().map(|a| a.name.as_str()).collect();
+                    errors.push(ConfigError::at(
+                        &def.origin,
+                        format!(
+                            "unknown alarm {name:?}; define it (`alarm = {name} PLUGIN:ARGS` in INI, [alarm.{name}] in TOML) or fix the name (defined: {})",
+                            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        ),
+                    ));
+                }
+            }
+        }
+        rules.push(PlannedRule {
+            regex: def.regex.as_str().into(),
+            negate: def.negate,
+            alarms: indexes,
+            origin: def.origin.clone(),
+        });
+    }
+    if config.rules.is_empty() {
+        errors.push(ConfigError {
+            at: String::new(),
+            message: "no rules: add `log-alarm = ALARM REGEX` (INI), a [[rule]] (TOML) or --log-alarm 'ALARM REGEX'"
+                .into(),
+        });
+    }
+    // Regex errors are checked even when other errors exist, so all show at once.
+    let patterns: Vec<&str> = rules.iter().map(|r| &*r.regex).collect();
+    for (i, p) in patterns.iter().enumerate() {
+        if let Err(e) = crate::matcher::compile::parse(p) {
+            errors.push(ConfigError::at(&rules[i].origin, format!("bad regex:\n{e}")));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let matcher_rules = rules.iter().map(|r| Rule { negate: r.negate, alarms: r.alarms.clone() }).collect();
+    let matcher = Matcher::new(&patterns, matcher_rules, alarms.len()).map_err(|(i, e)| {
+        vec![match i {
+            Some(i) => ConfigError::at(&rules[i].origin, format!("bad regex:\n{e}")),
+            None => ConfigError { at: String::new(), message: format!("the rules do not compile together: {e}") },
+        }]
+    })?;
+    Ok(Plan { alarms, rules, matcher })
+}
+
+/// Warnings about a valid plan: alarms no rule fires.
+pub fn warnings(plan: &Plan) -> Vec<String> {
+    plan.alarms
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !plan.rules.iter().any(|r| r.alarms.contains(&(*i as u32))))
+        .map(|(_, a)| format!("{}: alarm {:?} is not named by any rule", a.origin, a.name))
+        .collect()
+}
