@@ -117,7 +117,15 @@ fn ordered_entries(matches: &ArgMatches) -> Vec<CliEntry> {
 
 fn report_errors(errors: &[ConfigError]) -> ExitCode {
     for e in errors {
-        emit_tagged("config error", e.to_string().as_bytes());
+        // A multi-line message (a regex error with its caret) becomes several tagged lines.
+        let text = e.to_string();
+        let mut lines = text.lines();
+        if let Some(first) = lines.next() {
+            emit_tagged("config error", first.as_bytes());
+        }
+        for more in lines {
+            emit_tagged("config error", format!("    {more}").as_bytes());
+        }
     }
     ExitCode::from(EXIT_CONFIG)
 }

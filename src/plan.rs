@@ -88,6 +88,9 @@ pub fn build(config: &Config) -> Result<Plan, Vec<ConfigError>> {
     let defined = |name: &str| config.alarms.iter().any(|a| a.name == name);
     let mut rules = Vec::new();
     for def in &config.rules {
+        if let Err(e) = crate::matcher::compile::parse(&def.regex) {
+            errors.push(ConfigError::at(&def.origin, format!("bad regex:\n{e}")));
+        }
         let mut indexes = Vec::new();
         for name in &def.alarms {
             match alarms.iter().position(|a| *a.name == **name) {
@@ -96,7 +99,9 @@ pub fn build(config: &Config) -> Result<Plan, Vec<ConfigError>> {
                 // Defined but broken: its own error was reported already.
                 None if defined(name) => {}
                 None => {
-                    let known: Vec<&str> = config.alarms.iter().map(|a| a.name.as_str()).collect();
+                    let mut known: Vec<&str> = config.alarms.iter().map(|a| a.name.as_str()).collect();
+                    known.sort_unstable();
+                    known.dedup();
                     errors.push(ConfigError::at(
                         &def.origin,
                         format!(
@@ -121,16 +126,10 @@ pub fn build(config: &Config) -> Result<Plan, Vec<ConfigError>> {
                 .into(),
         });
     }
-    // Regex errors are checked even when other errors exist, so all show at once.
-    let patterns: Vec<&str> = rules.iter().map(|r| &*r.regex).collect();
-    for (i, p) in patterns.iter().enumerate() {
-        if let Err(e) = crate::matcher::compile::parse(p) {
-            errors.push(ConfigError::at(&rules[i].origin, format!("bad regex:\n{e}")));
-        }
-    }
     if !errors.is_empty() {
         return Err(errors);
     }
+    let patterns: Vec<&str> = rules.iter().map(|r| &*r.regex).collect();
     let matcher_rules = rules.iter().map(|r| Rule { negate: r.negate, alarms: r.alarms.clone() }).collect();
     let matcher = Matcher::new(&patterns, matcher_rules, alarms.len()).map_err(|(i, e)| {
         vec![match i {
