@@ -15,7 +15,7 @@ LINES = [
     "INFO GET /api/orders 200 12.1ms",
     "WARN slow query: 1520ms SELECT * FROM orders",
     "*** HARAKIRI ON WORKER 3 (pid: 4245, try: 1) ***",
-    "DEBUG TERRIBLE ALARM drill (ignored: DEBUG lines never alarm)",
+    "DEBUG HARAKIRI ON WORKER 9 drill (no alarm: DEBUG lines never alarm)",
     "INFO GET /api/orders 200 11.7ms",
     "TERRIBLE ALARM the world exploded !!!",
     "ERROR uWSGI listen queue of socket 127.0.0.1:3031 (fd: 3) full !!! (101/100)",

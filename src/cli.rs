@@ -107,8 +107,18 @@ const ORDERED: [(&str, &str); 5] = [
 fn ordered_entries(matches: &ArgMatches) -> Vec<CliEntry> {
     let mut all: Vec<(usize, CliEntry)> = Vec::new();
     for (id, option) in ORDERED {
-        if let (Some(indices), Some(values)) = (matches.indices_of(id), matches.get_many::<String>(id)) {
-            all.extend(indices.zip(values).map(|(i, v)| (i, CliEntry { option, value: v.clone() })));
+        if let (Some(indices), Some(values)) =
+            (matches.indices_of(id), matches.get_many::<String>(id))
+        {
+            all.extend(indices.zip(values).map(|(i, v)| {
+                (
+                    i,
+                    CliEntry {
+                        option,
+                        value: v.clone(),
+                    },
+                )
+            }));
         }
     }
     all.sort_by_key(|(i, _)| *i);
@@ -131,7 +141,11 @@ fn report_errors(errors: &[ConfigError]) -> ExitCode {
 }
 
 /// Loads the file (if any), adds the command line, and builds the plan.
-fn load(opts: &Opts, matches: &ArgMatches) -> Result<(Config, Plan), Vec<ConfigError>> {
+fn load(
+    opts: &Opts,
+    matches: &ArgMatches,
+    for_report: bool,
+) -> Result<(Config, Plan), Vec<ConfigError>> {
     let mut config = match &opts.config {
         Some(path) => config::load_file(path)?,
         None => Config::default(),
@@ -144,7 +158,7 @@ fn load(opts: &Opts, matches: &ArgMatches) -> Result<(Config, Plan), Vec<ConfigE
         queue_size: opts.queue_size,
         drain_timeout: opts.drain_timeout,
     });
-    let plan = plan::build(&config)?;
+    let plan = plan::build(&config, for_report)?;
     for w in config.warnings.iter().chain(&plan::warnings(&plan)) {
         tracing::warn!("{w}");
     }
@@ -154,7 +168,10 @@ fn load(opts: &Opts, matches: &ArgMatches) -> Result<(Config, Plan), Vec<ConfigE
 fn test(plan: &Plan, logfile: Option<&PathBuf>) -> io::Result<()> {
     use crate::input::reader::{LineReader, MAX_LINE};
     let input: Box<dyn Read> = match logfile {
-        Some(path) => Box::new(File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?),
+        Some(path) => Box::new(
+            File::open(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
+        ),
         None => Box::new(io::stdin().lock()),
     };
     let mut reader = LineReader::new(input, MAX_LINE);
@@ -175,24 +192,28 @@ pub fn main() -> ExitCode {
     };
     let (opts, sub_matches) = match &cli.command {
         None => (&cli.opts, &matches),
-        Some(Command::Check { opts } | Command::Test { opts, .. }) => {
-            (opts, matches.subcommand().map(|(_, m)| m).unwrap_or(&matches))
-        }
+        Some(Command::Check { opts } | Command::Test { opts, .. }) => (
+            opts,
+            matches.subcommand().map(|(_, m)| m).unwrap_or(&matches),
+        ),
     };
     logging::init(if opts.quiet { 0 } else { 1 + opts.verbose });
-    let (config, plan) = match load(opts, sub_matches) {
+    let for_report = matches!(cli.command, Some(Command::Test { .. }));
+    let (config, plan) = match load(opts, sub_matches, for_report) {
         Ok(loaded) => loaded,
         Err(errors) => return report_errors(&errors),
     };
     match &cli.command {
         None => run::stdin(&config, plan),
-        Some(Command::Check { .. }) => match report::check(&plan, &config, &mut io::stdout().lock()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!("writing the report failed: {e}");
-                ExitCode::FAILURE
+        Some(Command::Check { .. }) => {
+            match report::check(&plan, &config, &mut io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("writing the report failed: {e}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Some(Command::Test { logfile, .. }) => match test(&plan, logfile.as_ref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

@@ -48,11 +48,12 @@ pub struct Plan {
     pub matcher: Matcher,
 }
 
-/// Checks `config` and builds the plan.
+/// Checks `config` and builds the plan; `for_report` builds the matcher for
+/// `logalarm test`, which also reports lines matching only negative rules.
 ///
 /// # Errors
 /// Every problem found, each with its origin and the fix.
-pub fn build(config: &Config) -> Result<Plan, Vec<ConfigError>> {
+pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>> {
     let plugins = registry::plugins();
     let mut errors = Vec::new();
     let mut alarms: Vec<PlannedAlarm> = Vec::new();
@@ -60,20 +61,32 @@ pub fn build(config: &Config) -> Result<Plan, Vec<ConfigError>> {
         if let Some(first) = alarms.iter().find(|a| *a.name == *def.name) {
             errors.push(ConfigError::at(
                 &def.origin,
-                format!("duplicate alarm name {:?}, first defined at {}; rename one of them", def.name, first.origin),
+                format!(
+                    "duplicate alarm name {:?}, first defined at {}; rename one of them",
+                    def.name, first.origin
+                ),
             ));
             continue;
         }
         let Some(plugin) = plugins.iter().find(|p| p.name() == def.plugin) else {
             let known: Vec<_> = plugins.iter().map(|p| p.name()).collect();
-            let hint = registry::missing_hint(&def.plugin).map(|h| format!("; {h}")).unwrap_or_default();
+            let hint = registry::missing_hint(&def.plugin)
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
             errors.push(ConfigError::at(
                 &def.origin,
-                format!("unknown plugin {:?} (this build has: {}){hint}", def.plugin, known.join(", ")),
+                format!(
+                    "unknown plugin {:?} (this build has: {}){hint}",
+                    def.plugin,
+                    known.join(", ")
+                ),
             ));
             continue;
         };
-        let ctx = BuildContext { alarm: def.name.clone(), timeout: def.timeout };
+        let ctx = BuildContext {
+            alarm: def.name.clone(),
+            timeout: def.timeout,
+        };
         match plugin.build(&ctx, &def.args) {
             Ok(action) => alarms.push(PlannedAlarm {
                 name: def.name.as_str().into(),
@@ -99,7 +112,8 @@ pub fn build(config: &Config) -> Result<Plan, Vec<ConfigError>> {
                 // Defined but broken: its own error was reported already.
                 None if defined(name) => {}
                 None => {
-                    let mut known: Vec<&str> = config.alarms.iter().map(|a| a.name.as_str()).collect();
+                    let mut known: Vec<&str> =
+                        config.alarms.iter().map(|a| a.name.as_str()).collect();
                     known.sort_unstable();
                     known.dedup();
                     errors.push(ConfigError::at(
@@ -130,14 +144,28 @@ pub fn build(config: &Config) -> Result<Plan, Vec<ConfigError>> {
         return Err(errors);
     }
     let patterns: Vec<&str> = rules.iter().map(|r| &*r.regex).collect();
-    let matcher_rules = rules.iter().map(|r| Rule { negate: r.negate, alarms: r.alarms.clone() }).collect();
-    let matcher = Matcher::new(&patterns, matcher_rules, alarms.len()).map_err(|(i, e)| {
-        vec![match i {
-            Some(i) => ConfigError::at(&rules[i].origin, format!("bad regex:\n{e}")),
-            None => ConfigError { at: String::new(), message: format!("the rules do not compile together: {e}") },
-        }]
-    })?;
-    Ok(Plan { alarms, rules, matcher })
+    let matcher_rules = rules
+        .iter()
+        .map(|r| Rule {
+            negate: r.negate,
+            alarms: r.alarms.clone(),
+        })
+        .collect();
+    let matcher =
+        Matcher::new(&patterns, matcher_rules, alarms.len(), for_report).map_err(|(i, e)| {
+            vec![match i {
+                Some(i) => ConfigError::at(&rules[i].origin, format!("bad regex:\n{e}")),
+                None => ConfigError {
+                    at: String::new(),
+                    message: format!("the rules do not compile together: {e}"),
+                },
+            }]
+        })?;
+    Ok(Plan {
+        alarms,
+        rules,
+        matcher,
+    })
 }
 
 /// Warnings about a valid plan: alarms no rule fires.

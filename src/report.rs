@@ -15,7 +15,11 @@ fn rule_kind(negate: bool) -> &'static str {
 }
 
 fn alarm_names(plan: &Plan, alarms: &[u32]) -> String {
-    alarms.iter().map(|&a| &*plan.alarms[a as usize].name).collect::<Vec<_>>().join(",")
+    alarms
+        .iter()
+        .map(|&a| &*plan.alarms[a as usize].name)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Writes the `check` report.
@@ -26,10 +30,23 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
     writeln!(out, "Alarms:")?;
     let width = plan.alarms.iter().map(|a| a.name.len()).max().unwrap_or(0);
     for a in &plan.alarms {
-        writeln!(out, "  {:width$}  {}    ({})", a.name, a.action_text, a.origin)?;
+        writeln!(
+            out,
+            "  {:width$}  {}    ({})",
+            a.name, a.action_text, a.origin
+        )?;
     }
-    writeln!(out, "Rules, in order (a matching not-log-alarm skips the rules after it):")?;
-    let rwidth = plan.rules.iter().map(|r| r.regex.len()).max().unwrap_or(0).min(60);
+    writeln!(
+        out,
+        "Rules, in order (a matching not-log-alarm skips the rules after it):"
+    )?;
+    let rwidth = plan
+        .rules
+        .iter()
+        .map(|r| r.regex.len())
+        .max()
+        .unwrap_or(0)
+        .min(60);
     for (i, r) in plan.rules.iter().enumerate() {
         writeln!(
             out,
@@ -50,7 +67,12 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
         config.queue_size(),
         humantime::format_duration(config.drain_timeout()),
     )?;
-    writeln!(out, "OK: {} alarms, {} rules", plan.alarms.len(), plan.rules.len())
+    writeln!(
+        out,
+        "OK: {} alarms, {} rules",
+        plan.alarms.len(),
+        plan.rules.len()
+    )
 }
 
 /// The `test` sink: prints each matching line and counts per rule and alarm.
@@ -80,14 +102,30 @@ impl<'p, W: Write> TestReport<'p, W> {
         let plan = self.plan;
         if m.hits.is_empty() {
             let stop = m.stopped_by.map(|r| r as usize + 1).unwrap_or(0);
-            write!(self.out, "line {}: no alarm (rule {stop} not-log-alarm skips the rules after it): ", m.number)?;
+            write!(
+                self.out,
+                "line {}: no alarm (rule {stop} not-log-alarm skips the rules after it): ",
+                m.number
+            )?;
         } else {
-            let alarms: Vec<&str> = m.hits.iter().map(|h| &*plan.alarms[h.alarm as usize].name).collect();
+            let alarms: Vec<&str> = m
+                .hits
+                .iter()
+                .map(|h| &*plan.alarms[h.alarm as usize].name)
+                .collect();
             let mut rules: Vec<u32> = m.hits.iter().map(|h| h.rule).collect();
             rules.dedup();
-            let rules: Vec<String> =
-                rules.iter().map(|&r| format!("{} /{}/", r + 1, plan.rules[r as usize].regex)).collect();
-            write!(self.out, "line {}: fires {} (rule {}): ", m.number, alarms.join(", "), rules.join(", rule "))?;
+            let rules: Vec<String> = rules
+                .iter()
+                .map(|&r| format!("{} /{}/", r + 1, plan.rules[r as usize].regex))
+                .collect();
+            write!(
+                self.out,
+                "line {}: fires {} (rule {}): ",
+                m.number,
+                alarms.join(", "),
+                rules.join(", rule ")
+            )?;
         }
         self.out.write_all(m.line)?;
         self.out.write_all(b"\n")

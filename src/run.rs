@@ -25,7 +25,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// Exit code 0 when everything queued was delivered or failed for good; 1 when
 /// reading failed or the drain deadline left notifications undelivered.
 pub fn stdin(config: &Config, plan: Plan) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
@@ -52,7 +56,10 @@ fn pump(matcher: &Matcher, mut router: Router, passthrough: bool) -> std::io::Re
 }
 
 async fn stop_signal() -> &'static str {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::warn!("cannot install SIGTERM/SIGINT handlers; stop with EOF");
         return std::future::pending().await;
     };
@@ -70,18 +77,36 @@ async fn serve(config: &Config, plan: Plan) -> ExitCode {
     for alarm in plan.alarms {
         let (tx, rx) = mpsc::channel(alarm.queue_size);
         let st = Arc::new(AlarmStats::default());
-        workers.push(tokio::spawn(worker::run(alarm.name.clone(), alarm.action, rx, st.clone(), stop_rx.clone())));
+        workers.push(tokio::spawn(worker::run(
+            alarm.name.clone(),
+            alarm.action,
+            rx,
+            st.clone(),
+            stop_rx.clone(),
+        )));
         stats.push((alarm.name.clone(), st.clone()));
-        routes.push(Route { name: alarm.name, queue: tx, stats: st });
+        routes.push(Route {
+            name: alarm.name,
+            queue: tx,
+            stats: st,
+        });
     }
     let rules = plan.rules.iter().map(|r| r.regex.clone()).collect();
-    let router = Router::new(routes, rules, config.alarm_freq(), config.msg_size(), Source::Stdin);
+    let router = Router::new(
+        routes,
+        rules,
+        config.alarm_freq(),
+        config.msg_size(),
+        Source::Stdin,
+    );
     let matcher = plan.matcher;
     let passthrough = config.passthrough();
     let (done_tx, done_rx) = oneshot::channel();
-    let spawned = std::thread::Builder::new().name("reader".into()).spawn(move || {
-        let _ = done_tx.send(pump(&matcher, router, passthrough));
-    });
+    let spawned = std::thread::Builder::new()
+        .name("reader".into())
+        .spawn(move || {
+            let _ = done_tx.send(pump(&matcher, router, passthrough));
+        });
     let mut failed = false;
     if let Err(e) = spawned {
         tracing::error!("cannot start the reader thread: {e}");
@@ -119,8 +144,12 @@ async fn serve(config: &Config, plan: Plan) -> ExitCode {
     for (name, st) in &stats {
         let pending = st.pending();
         let get = AlarmStats::get;
-        let (delivered, failures, suppressed, overflow) =
-            (get(&st.delivered), get(&st.failed), get(&st.suppressed), get(&st.overflow));
+        let (delivered, failures, suppressed, overflow) = (
+            get(&st.delivered),
+            get(&st.failed),
+            get(&st.suppressed),
+            get(&st.overflow),
+        );
         if pending > 0 {
             failed = true;
             tracing::error!(
@@ -136,5 +165,9 @@ async fn serve(config: &Config, plan: Plan) -> ExitCode {
             );
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -33,7 +33,10 @@ pub fn build(entries: &[CliEntry]) -> Result<Config, Vec<ConfigError>> {
                 1
             }
         };
-        let origin = Origin::Cli { flag: format!("--{}", entry.option), nth };
+        let origin = Origin::Cli {
+            flag: format!("--{}", entry.option),
+            nth,
+        };
         let result = if entry.option == "alarm" {
             syntax::alarm_value(&entry.value).map(|a| {
                 config.alarms.push(AlarmDef {
@@ -59,7 +62,11 @@ pub fn build(entries: &[CliEntry]) -> Result<Config, Vec<ConfigError>> {
             errors.push(ConfigError::at(&origin, message));
         }
     }
-    if errors.is_empty() { Ok(config) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -68,7 +75,10 @@ mod tests {
 
     #[test]
     fn keeps_order_and_counts_occurrences() {
-        let e = |option, value: &str| CliEntry { option, value: value.into() };
+        let e = |option, value: &str| CliEntry {
+            option,
+            value: value.into(),
+        };
         let c = build(&[
             e("alarm", "a log:"),
             e("log-alarm", "a X"),
@@ -76,9 +86,16 @@ mod tests {
             e("log-alarm", "a Z"),
         ])
         .unwrap();
-        let rules: Vec<_> = c.rules.iter().map(|r| (r.regex.as_str(), r.negate)).collect();
+        let rules: Vec<_> = c
+            .rules
+            .iter()
+            .map(|r| (r.regex.as_str(), r.negate))
+            .collect();
         assert_eq!(rules, [("X", false), ("Y", true), ("Z", false)]);
-        assert_eq!(c.rules[2].origin.to_string(), "command line: --log-alarm (occurrence 2)");
+        assert_eq!(
+            c.rules[2].origin.to_string(),
+            "command line: --log-alarm (occurrence 2)"
+        );
         let errs = build(&[e("log-alarm", "a")]).unwrap_err();
         assert!(errs[0].message.contains("rule without regex"));
     }

@@ -42,7 +42,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             Item::Error(text) => {
                 errors.push(ConfigError {
                     at: format!("{}:{line}", file.display()),
-                    message: format!("malformed section header {text:?}; write `[uwsgi]` or `[logalarm]`"),
+                    message: format!(
+                        "malformed section header {text:?}; write `[uwsgi]` or `[logalarm]`"
+                    ),
                 });
                 continue;
             }
@@ -52,9 +54,16 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
         if !in_section || key.starts_with('#') || key.starts_with(';') {
             continue;
         }
-        let origin = Origin::Ini { file: file.to_owned(), line, key: key.to_owned() };
+        let origin = Origin::Ini {
+            file: file.to_owned(),
+            line,
+            key: key.to_owned(),
+        };
         let Some(value) = value else {
-            errors.push(ConfigError::at(&origin, format!("`{key}` has no `=`; write `{key} = VALUE`")));
+            errors.push(ConfigError::at(
+                &origin,
+                format!("`{key}` has no `=`; write `{key} = VALUE`"),
+            ));
             continue;
         };
         if let Err(message) = apply(&mut config, key, value, &origin, &mut ignored) {
@@ -62,7 +71,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
         }
     }
     if !saw_section {
-        errors.push(ConfigError::file(file, "has no [uwsgi] or [logalarm] section; put the alarm options under one"));
+        errors.push(ConfigError::file(
+            file,
+            "has no [uwsgi] or [logalarm] section; put the alarm options under one",
+        ));
     }
     if !ignored.is_empty() {
         config.warnings.push(format!(
@@ -71,11 +83,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             ignored.join(", ")
         ));
     }
-    if errors.is_empty() { Ok(config) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Applies one `key = value` of a read section.
-fn apply(config: &mut Config, key: &str, value: &str, origin: &Origin, ignored: &mut Vec<String>) -> Result<(), String> {
+fn apply(
+    config: &mut Config,
+    key: &str,
+    value: &str,
+    origin: &Origin,
+    ignored: &mut Vec<String>,
+) -> Result<(), String> {
     let normalized = key.replace('_', "-");
     let settings = &mut config.settings;
     match normalized.as_str() {
@@ -132,20 +154,52 @@ mod tests {
             log-alarm = nope x\n";
         let c = parse(Path::new("u.ini"), text).unwrap();
         assert_eq!(c.alarms.len(), 1);
-        let rules: Vec<_> = c.rules.iter().map(|r| (r.regex.as_str(), r.negate)).collect();
-        assert_eq!(rules, [("HARAKIRI ON WORKER", false), ("DEBUG", true), ("a;b#c", false)]);
+        let rules: Vec<_> = c
+            .rules
+            .iter()
+            .map(|r| (r.regex.as_str(), r.negate))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("HARAKIRI ON WORKER", false),
+                ("DEBUG", true),
+                ("a;b#c", false)
+            ]
+        );
         assert_eq!(c.rules[0].origin.to_string(), "u.ini:6: log-alarm");
         assert_eq!(c.settings.alarm_freq, Some(std::time::Duration::ZERO));
-        assert_eq!(c.warnings, ["u.ini: ignoring options logalarm does not use: socket"]);
+        assert_eq!(
+            c.warnings,
+            ["u.ini: ignoring options logalarm does not use: socket"]
+        );
     }
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let errs = parse(Path::new("bad.ini"), "[uwsgi]\n\nlog-alarm = mailme\nalarm-freq = often\n").unwrap_err();
+        let errs = parse(
+            Path::new("bad.ini"),
+            "[uwsgi]\n\nlog-alarm = mailme\nalarm-freq = often\n",
+        )
+        .unwrap_err();
         assert_eq!(errs.len(), 2);
-        assert!(errs[0].to_string().starts_with("bad.ini:3: log-alarm: rule without regex"), "{}", errs[0]);
-        assert!(errs[1].to_string().starts_with("bad.ini:4: alarm-freq:"), "{}", errs[1]);
+        assert!(
+            errs[0]
+                .to_string()
+                .starts_with("bad.ini:3: log-alarm: rule without regex"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1].to_string().starts_with("bad.ini:4: alarm-freq:"),
+            "{}",
+            errs[1]
+        );
         let errs = parse(Path::new("none.ini"), "[app]\nx = 1\n").unwrap_err();
-        assert!(errs[0].to_string().contains("no [uwsgi] or [logalarm] section"));
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("no [uwsgi] or [logalarm] section")
+        );
     }
 }

@@ -176,11 +176,17 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error at a known origin.
     pub fn at(origin: &Origin, message: impl Into<String>) -> Self {
-        ConfigError { at: origin.to_string(), message: message.into() }
+        ConfigError {
+            at: origin.to_string(),
+            message: message.into(),
+        }
     }
     /// An error about a whole file.
     pub fn file(file: &Path, message: impl Into<String>) -> Self {
-        ConfigError { at: file.display().to_string(), message: message.into() }
+        ConfigError {
+            at: file.display().to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -200,8 +206,12 @@ impl fmt::Display for ConfigError {
 /// The file cannot be read, has another extension, or does not parse; each
 /// error names the file and, where known, the line and key.
 pub fn load_file(path: &Path) -> Result<Config, Vec<ConfigError>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![ConfigError::file(path, format!("cannot read the config file: {e}"))])?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError::file(
+            path,
+            format!("cannot read the config file: {e}"),
+        )]
+    })?;
     match path.extension().and_then(|e| e.to_str()) {
         Some("ini") => ini::parse(path, &text),
         Some("toml") => toml::parse(path, &text),

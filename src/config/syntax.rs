@@ -32,9 +32,15 @@ pub fn alarm_value(value: &str) -> Result<AlarmValue, String> {
         ));
     };
     if plugin.is_empty() || plugin.contains(char::is_whitespace) {
-        return Err(format!("{rest:?}: the plugin name before `:` is missing or has spaces"));
+        return Err(format!(
+            "{rest:?}: the plugin name before `:` is missing or has spaces"
+        ));
     }
-    Ok(AlarmValue { name: name.to_owned(), plugin: plugin.to_owned(), args: args.to_owned() })
+    Ok(AlarmValue {
+        name: name.to_owned(),
+        plugin: plugin.to_owned(),
+        args: args.to_owned(),
+    })
 }
 
 /// Parses `NAME[,NAME…] REGEX` (uWSGI's `log-alarm` option): names before the
@@ -45,11 +51,17 @@ pub fn alarm_value(value: &str) -> Result<AlarmValue, String> {
 pub fn rule_value(value: &str) -> Result<(Vec<String>, String), String> {
     let value = value.trim();
     let (names, regex) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
-    let names: Vec<String> =
-        names.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+    let names: Vec<String> = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
     let regex = regex.trim_start();
     if names.is_empty() {
-        return Err(format!("{value:?} names no alarm; write `ALARM[,ALARM…] REGEX`"));
+        return Err(format!(
+            "{value:?} names no alarm; write `ALARM[,ALARM…] REGEX`"
+        ));
     }
     if regex.is_empty() {
         return Err(format!(
@@ -110,13 +122,21 @@ mod tests {
 
     #[test]
     fn alarm_values() {
-        let a = alarm_value("mailme cmd:mail -s 'uWSGI alarm' -a 'From: foobar@example.com' admin@example.com")
-            .unwrap();
+        let a = alarm_value(
+            "mailme cmd:mail -s 'uWSGI alarm' -a 'From: foobar@example.com' admin@example.com",
+        )
+        .unwrap();
         assert_eq!(a.name, "mailme");
         assert_eq!(a.plugin, "cmd");
-        assert_eq!(a.args, "mail -s 'uWSGI alarm' -a 'From: foobar@example.com' admin@example.com");
+        assert_eq!(
+            a.args,
+            "mail -s 'uWSGI alarm' -a 'From: foobar@example.com' admin@example.com"
+        );
         let x = alarm_value("jabber xmpp:foobar@jabber.xxx;pw;admin@jabber.xxx").unwrap();
-        assert_eq!((x.plugin.as_str(), x.args.as_str()), ("xmpp", "foobar@jabber.xxx;pw;admin@jabber.xxx"));
+        assert_eq!(
+            (x.plugin.as_str(), x.args.as_str()),
+            ("xmpp", "foobar@jabber.xxx;pw;admin@jabber.xxx")
+        );
         assert!(alarm_value("lonely").is_err());
         assert!(alarm_value("name plugin-without-colon").is_err());
     }
@@ -125,9 +145,15 @@ mod tests {
     fn rule_values() {
         assert_eq!(
             rule_value("cachefull,mailme uWSGI listen queue of socket").unwrap(),
-            (vec!["cachefull".into(), "mailme".into()], "uWSGI listen queue of socket".into())
+            (
+                vec!["cachefull".into(), "mailme".into()],
+                "uWSGI listen queue of socket".into()
+            )
         );
-        assert_eq!(rule_value("jabber ^TERRIBLE ALARM").unwrap().1, "^TERRIBLE ALARM");
+        assert_eq!(
+            rule_value("jabber ^TERRIBLE ALARM").unwrap().1,
+            "^TERRIBLE ALARM"
+        );
         let e = rule_value("mailme").unwrap_err();
         assert!(e.contains("rule without regex"), "{e}");
     }

@@ -54,7 +54,9 @@ impl<'de> Deserialize<'de> for Period {
                 Ok(Period(Duration::from_secs(v)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Period, E> {
-                syntax::duration(&v.to_string()).map(Period).map_err(E::custom)
+                syntax::duration(&v.to_string())
+                    .map(Period)
+                    .map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Period, E> {
                 syntax::duration(v).map(Period).map_err(E::custom)
@@ -111,13 +113,20 @@ fn line_of(text: &str, offset: usize) -> u32 {
 /// them), and missing or contradictory keys, each naming the key path.
 pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     let parsed: File = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| format!(":{}", line_of(text, s.start))).unwrap_or_default();
+        let line = e
+            .span()
+            .map(|s| format!(":{}", line_of(text, s.start)))
+            .unwrap_or_default();
         vec![ConfigError {
             at: format!("{}{line}", file.display()),
             message: e.message().trim_end().to_owned(),
         }]
     })?;
-    let origin = |offset: usize, key: String| Origin::Toml { file: file.to_owned(), line: line_of(text, offset), key };
+    let origin = |offset: usize, key: String| Origin::Toml {
+        file: file.to_owned(),
+        line: line_of(text, offset),
+        key,
+    };
     let mut errors = Vec::new();
     let mut config = Config {
         settings: Settings {
@@ -130,7 +139,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
         ..Config::default()
     };
     if config.settings.msg_size == Some(0) || config.settings.queue_size == Some(0) {
-        errors.push(ConfigError::file(file, "msg_size and queue_size must be at least 1"));
+        errors.push(ConfigError::file(
+            file,
+            "msg_size and queue_size must be at least 1",
+        ));
     }
     for (name, alarm) in parsed.alarm {
         let start = alarm.span().start;
@@ -144,17 +156,25 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
         };
         let at = origin(action.span().start, format!("alarm.{name}.action"));
         let (plugin, args) = match action.get_ref().split_once(':') {
-            Some((plugin, args)) if !plugin.trim().is_empty() => (plugin.trim().to_owned(), args.to_owned()),
+            Some((plugin, args)) if !plugin.trim().is_empty() => {
+                (plugin.trim().to_owned(), args.to_owned())
+            }
             _ => {
                 errors.push(ConfigError::at(
                     &at,
-                    format!("{:?} is not `PLUGIN:ARGS`; write e.g. \"log:\" or \"cmd:COMMAND\"", action.get_ref()),
+                    format!(
+                        "{:?} is not `PLUGIN:ARGS`; write e.g. \"log:\" or \"cmd:COMMAND\"",
+                        action.get_ref()
+                    ),
                 ));
                 continue;
             }
         };
         if alarm.queue_size == Some(0) {
-            errors.push(ConfigError::at(&origin(start, format!("alarm.{name}.queue_size")), "must be at least 1"));
+            errors.push(ConfigError::at(
+                &origin(start, format!("alarm.{name}.queue_size")),
+                "must be at least 1",
+            ));
         }
         config.alarms.push(AlarmDef {
             name,
@@ -195,9 +215,18 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             }
         };
         let at = origin(regex.span().start, format!("rule[{n}].regex"));
-        config.rules.push(RuleDef { regex: regex.into_inner(), alarms, negate: rule.negate, origin: at });
+        config.rules.push(RuleDef {
+            regex: regex.into_inner(),
+            alarms,
+            negate: rule.negate,
+            origin: at,
+        });
     }
-    if errors.is_empty() { Ok(config) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -232,10 +261,23 @@ negate = true
     #[test]
     fn errors_name_the_key_and_line() {
         let errs = parse(Path::new("b.toml"), "[[rule]]\nalarms = [\"x\"]\n").unwrap_err();
-        assert_eq!(errs[0].to_string(), "b.toml:1: rule[1]: rule without regex; add regex = \"…\" to this [[rule]]");
+        assert_eq!(
+            errs[0].to_string(),
+            "b.toml:1: rule[1]: rule without regex; add regex = \"…\" to this [[rule]]"
+        );
         let errs = parse(Path::new("c.toml"), "alarm_freq = 3\nalram_freq = 4\n").unwrap_err();
-        assert!(errs[0].to_string().starts_with("c.toml:2: unknown field `alram_freq`"), "{}", errs[0]);
+        assert!(
+            errs[0]
+                .to_string()
+                .starts_with("c.toml:2: unknown field `alram_freq`"),
+            "{}",
+            errs[0]
+        );
         let errs = parse(Path::new("d.toml"), "[alarm.x]\naction = \"nocolon\"\n").unwrap_err();
-        assert!(errs[0].to_string().starts_with("d.toml:2: alarm.x.action:"), "{}", errs[0]);
+        assert!(
+            errs[0].to_string().starts_with("d.toml:2: alarm.x.action:"),
+            "{}",
+            errs[0]
+        );
     }
 }

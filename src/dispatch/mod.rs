@@ -39,6 +39,7 @@ impl AlarmStats {
 
     /// Notifications queued but neither delivered nor failed.
     pub fn pending(&self) -> u64 {
-        Self::get(&self.enqueued).saturating_sub(Self::get(&self.delivered) + Self::get(&self.failed))
+        Self::get(&self.enqueued)
+            .saturating_sub(Self::get(&self.delivered) + Self::get(&self.failed))
     }
 }

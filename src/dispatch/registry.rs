@@ -5,22 +5,22 @@ use logalarm_plugin_api::Plugin;
 
 /// Every plugin in this build.
 pub fn plugins() -> Vec<Box<dyn Plugin>> {
-    let mut all: Vec<Box<dyn Plugin>> = Vec::new();
-    #[cfg(feature = "cmd")]
-    all.push(Box::new(logalarm_plugin_cmd::CmdPlugin));
-    #[cfg(feature = "signal")]
-    all.push(Box::new(logalarm_plugin_signal::SignalPlugin));
-    #[cfg(feature = "log")]
-    all.push(Box::new(logalarm_plugin_log::LogPlugin));
-    all
+    vec![
+        #[cfg(feature = "cmd")]
+        Box::new(logalarm_plugin_cmd::CmdPlugin),
+        #[cfg(feature = "signal")]
+        Box::new(logalarm_plugin_signal::SignalPlugin),
+        #[cfg(feature = "log")]
+        Box::new(logalarm_plugin_log::LogPlugin),
+    ]
 }
 
 /// Plugins uWSGI has that this build lacks, with what to use meanwhile.
 pub fn missing_hint(name: &str) -> Option<&'static str> {
     match name {
-        "curl" | "http" | "https" | "smtp" | "xmpp" => {
-            Some("network actions are not in this build yet; meanwhile use cmd: with curl(1), mail(1) or sendxmpp(1)")
-        }
+        "curl" | "http" | "https" | "smtp" | "xmpp" => Some(
+            "network actions are not in this build yet; meanwhile use cmd: with curl(1), mail(1) or sendxmpp(1)",
+        ),
         "mule" => Some("mules exist only inside uWSGI; use cmd: or signal: instead"),
         _ => None,
     }

@@ -56,10 +56,27 @@ impl Router {
     /// A router over `routes` (indexed like the plan's alarms); `rules` are the
     /// rule regexes (indexed like the plan's rules); `alarm_freq` is uWSGI's
     /// throttle period, `msg_size` its `alarm-msg-size` in bytes.
-    pub fn new(routes: Vec<Route>, rules: Vec<Arc<str>>, alarm_freq: Duration, msg_size: usize, source: Source) -> Self {
-        let slots =
-            routes.into_iter().map(|route| Slot { route, throttle: Throttle::new(alarm_freq), overflow_streak: 0 }).collect();
-        Router { slots, rules, msg_size, source }
+    pub fn new(
+        routes: Vec<Route>,
+        rules: Vec<Arc<str>>,
+        alarm_freq: Duration,
+        msg_size: usize,
+        source: Source,
+    ) -> Self {
+        let slots = routes
+            .into_iter()
+            .map(|route| Slot {
+                route,
+                throttle: Throttle::new(alarm_freq),
+                overflow_streak: 0,
+            })
+            .collect();
+        Router {
+            slots,
+            rules,
+            msg_size,
+            source,
+        }
     }
 }
 

@@ -18,9 +18,17 @@ impl Passthrough {
     /// Writes to this process's stdout, or nowhere when `enabled` is false.
     pub fn stdout(enabled: bool) -> Self {
         // A duplicate of fd 1 as a File: unbuffered writes, no LineWriter.
-        let out = enabled.then(|| std::io::stdout().as_fd().try_clone_to_owned().map(File::from)).and_then(|r| {
-            r.map_err(|e| tracing::error!("cannot use stdout for pass-through: {e}")).ok()
-        });
+        let out = enabled
+            .then(|| {
+                std::io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(File::from)
+            })
+            .and_then(|r| {
+                r.map_err(|e| tracing::error!("cannot use stdout for pass-through: {e}"))
+                    .ok()
+            });
         Passthrough { out }
     }
 
@@ -34,7 +42,9 @@ impl Passthrough {
             if e.kind() == ErrorKind::BrokenPipe {
                 tracing::info!("stdout was closed by its reader; pass-through stops, alarms go on");
             } else {
-                tracing::error!("pass-through to stdout failed: {e}; pass-through stops, alarms go on");
+                tracing::error!(
+                    "pass-through to stdout failed: {e}; pass-through stops, alarms go on"
+                );
             }
             self.out = None;
         }

@@ -35,7 +35,14 @@ pub struct Block<'a> {
 impl<R: Read> LineReader<R> {
     /// A reader over `input` keeping lines whole up to `max_line` bytes.
     pub fn new(input: R, max_line: usize) -> Self {
-        LineReader { input, buf: vec![0; CHUNK], filled: 0, consumed: 0, max_line: max_line.max(CHUNK), eof: false }
+        LineReader {
+            input,
+            buf: vec![0; CHUNK],
+            filled: 0,
+            consumed: 0,
+            max_line: max_line.max(CHUNK),
+            eof: false,
+        }
     }
 
     /// Reads once and returns what was read and the whole lines now available;
@@ -63,9 +70,15 @@ impl<R: Read> LineReader<R> {
                 let grown = (self.buf.len() * 2).min(self.max_line);
                 self.buf.resize(grown, 0);
             } else {
-                tracing::warn!("a line is longer than {} bytes; matching it in pieces", self.max_line);
+                tracing::warn!(
+                    "a line is longer than {} bytes; matching it in pieces",
+                    self.max_line
+                );
                 self.consumed = self.filled;
-                return Ok(Some(Block { raw: &[], lines: &self.buf[..self.filled] }));
+                return Ok(Some(Block {
+                    raw: &[],
+                    lines: &self.buf[..self.filled],
+                }));
             }
         }
         let start = self.filled;
@@ -78,12 +91,18 @@ impl<R: Read> LineReader<R> {
         };
         if n == 0 {
             self.eof = true;
-            return Ok((start > 0).then(|| Block { raw: &[], lines: &self.buf[..start] }));
+            return Ok((start > 0).then(|| Block {
+                raw: &[],
+                lines: &self.buf[..start],
+            }));
         }
         let end = start + n;
         self.filled = end;
         self.consumed = memchr::memrchr(b'\n', &self.buf[start..end]).map_or(0, |i| start + i + 1);
-        Ok(Some(Block { raw: &self.buf[start..end], lines: &self.buf[..self.consumed] }))
+        Ok(Some(Block {
+            raw: &self.buf[start..end],
+            lines: &self.buf[..self.consumed],
+        }))
     }
 }
 
@@ -120,7 +139,12 @@ mod tests {
         let (raw, blocks) = collect(data, 3, MAX_LINE);
         assert_eq!(raw, data);
         assert_eq!(blocks.concat(), data);
-        assert!(blocks.iter().take(blocks.len() - 1).all(|b| b.ends_with(b"\n")));
+        assert!(
+            blocks
+                .iter()
+                .take(blocks.len() - 1)
+                .all(|b| b.ends_with(b"\n"))
+        );
         assert_eq!(blocks.last().unwrap(), b"thr");
     }
 

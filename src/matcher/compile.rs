@@ -19,7 +19,9 @@ use regex_automata::MatchKind;
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::syntax;
 use regex_syntax::ParserBuilder;
-use regex_syntax::hir::{Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look};
+use regex_syntax::hir::{
+    Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look,
+};
 
 /// Bytes of lazy-DFA cache per automaton: large enough that a thousand rules do
 /// not thrash it into the slow fallback engine.
@@ -32,8 +34,15 @@ const NFA_LIMIT_BYTES: usize = 512 << 20;
 /// # Errors
 /// The parser's message (multi-line, with a caret under the fault).
 pub fn parse(pattern: &str) -> Result<Hir, String> {
-    let parse = |unicode: bool| ParserBuilder::new().unicode(unicode).utf8(false).build().parse(pattern);
-    parse(false).or_else(|_| parse(true)).map_err(|e| e.to_string())
+    let parse = |unicode: bool| {
+        ParserBuilder::new()
+            .unicode(unicode)
+            .utf8(false)
+            .build()
+            .parse(pattern)
+            .map_err(|e| e.to_string())
+    };
+    parse(false).or_else(|_| parse(true))
 }
 
 fn config(kind: MatchKind) -> meta::Config {

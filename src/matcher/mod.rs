@@ -77,25 +77,41 @@ pub struct ScanStats {
 
 impl Matcher {
     /// Compiles rules given as (pattern, rule) pairs, in rule order; `alarms` is
-    /// the number of alarms the rules index into.
+    /// the number of alarms the rules index into. With `report_negative`, lines
+    /// that match only negative rules reach the sink too (for `logalarm test`);
+    /// otherwise the candidate search skips them, as they can fire nothing.
     ///
     /// # Errors
     /// `(rule index, message)` for a pattern that does not parse, or `(None,
     /// message)` when the combined automaton outgrows its size limits.
-    pub fn new(patterns: &[&str], rules: Vec<Rule>, alarms: usize) -> Result<Matcher, (Option<usize>, String)> {
+    pub fn new(
+        patterns: &[&str],
+        rules: Vec<Rule>,
+        alarms: usize,
+        report_negative: bool,
+    ) -> Result<Matcher, (Option<usize>, String)> {
         let mut hirs = Vec::with_capacity(patterns.len());
         for (i, p) in patterns.iter().enumerate() {
             hirs.push(compile::parse(p).map_err(|e| (Some(i), e))?);
         }
-        let positive: Vec<_> =
-            hirs.iter().zip(&rules).filter(|(_, r)| !r.negate).map(|(h, _)| h.clone()).collect();
+        let positive: Vec<_> = hirs
+            .iter()
+            .zip(&rules)
+            .filter(|(_, r)| report_negative || !r.negate)
+            .map(|(h, _)| h.clone())
+            .collect();
         let candidate = if positive.is_empty() {
             None
         } else {
             Some(compile::candidate(&positive).map_err(|e| (None, e))?)
         };
         let verifier = compile::verifier(&hirs).map_err(|e| (None, e))?;
-        Ok(Matcher { candidate, verifier, rules, alarms })
+        Ok(Matcher {
+            candidate,
+            verifier,
+            rules,
+            alarms,
+        })
     }
 
     /// A scanner over these rules; `count_lines` makes it number lines (for reports).
@@ -164,7 +180,9 @@ impl Scanner<'_> {
             let terminated = block.last() == Some(&b'\n');
             let mut pos = 0;
             while pos < block.len() {
-                let Some(m) = candidate.search_with(cache, &Input::new(block).range(pos..)) else { break };
+                let Some(m) = candidate.search_with(cache, &Input::new(block).range(pos..)) else {
+                    break;
+                };
                 let at = m.start();
                 if at == block.len() && terminated {
                     break;
@@ -183,7 +201,8 @@ impl Scanner<'_> {
         if self.count_lines {
             // The lines after the last match; an unterminated last line counts too.
             if let Some(rest) = block.get(self.counted_to..) {
-                self.line_no += newlines(rest) + u64::from(rest.last().is_some_and(|&b| b != b'\n'));
+                self.line_no +=
+                    newlines(rest) + u64::from(rest.last().is_some_and(|&b| b != b'\n'));
             }
             self.counted_to = 0;
         }
@@ -193,9 +212,11 @@ impl Scanner<'_> {
     fn line(&mut self, raw: &[u8], sink: &mut impl Sink) {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         self.set.clear();
-        self.matcher
-            .verifier
-            .which_overlapping_matches_with(&mut self.verifier_cache, &Input::new(line), &mut self.set);
+        self.matcher.verifier.which_overlapping_matches_with(
+            &mut self.verifier_cache,
+            &Input::new(line),
+            &mut self.set,
+        );
         if self.set.is_empty() {
             return;
         }
@@ -239,16 +260,21 @@ impl Scanner<'_> {
 mod tests {
     use super::*;
 
+    type Seen = (u64, Vec<u8>, Vec<Hit>, Option<u32>);
     #[derive(Default)]
-    struct Collect(Vec<(u64, Vec<u8>, Vec<Hit>, Option<u32>)>);
+    struct Collect(Vec<Seen>);
     impl Sink for Collect {
         fn matched(&mut self, m: &LineMatch<'_>) {
-            self.0.push((m.number, m.line.to_vec(), m.hits.to_vec(), m.stopped_by));
+            self.0
+                .push((m.number, m.line.to_vec(), m.hits.to_vec(), m.stopped_by));
         }
     }
 
     fn rule(negate: bool, alarms: &[u32]) -> Rule {
-        Rule { negate, alarms: alarms.to_vec() }
+        Rule {
+            negate,
+            alarms: alarms.to_vec(),
+        }
     }
 
     #[test]
@@ -257,11 +283,15 @@ mod tests {
             &["ALARM", "DEBUG", "ALARM|BOOM"],
             vec![rule(false, &[0]), rule(true, &[0]), rule(false, &[0, 1])],
             2,
+            false,
         )
         .unwrap();
         let mut s = m.scanner(true);
         let mut out = Collect::default();
-        s.scan(b"ok\r\nALARM one\r\nDEBUG BOOM\nDEBUG ALARM\n[logalarm] ALARM\nlast BOOM", &mut out);
+        s.scan(
+            b"ok\r\nALARM one\r\nDEBUG BOOM\nDEBUG ALARM\n[logalarm] ALARM\nlast BOOM",
+            &mut out,
+        );
         let hit = |alarm, rule| Hit { alarm, rule };
         assert_eq!(
             out.0,
@@ -273,12 +303,18 @@ mod tests {
             ]
         );
         assert_eq!(s.lines(), 6);
-        assert_eq!(s.stats(), ScanStats { tagged: 1, matched: 4 });
+        assert_eq!(
+            s.stats(),
+            ScanStats {
+                tagged: 1,
+                matched: 4
+            }
+        );
     }
 
     #[test]
     fn empty_matches_do_not_invent_lines() {
-        let m = Matcher::new(&["^$"], vec![rule(false, &[0])], 1).unwrap();
+        let m = Matcher::new(&["^$"], vec![rule(false, &[0])], 1, false).unwrap();
         let mut out = Collect::default();
         m.scanner(false).scan(b"a\n\r\nb\n", &mut out);
         assert_eq!(out.0.len(), 1);

@@ -22,7 +22,12 @@ pub struct Throttle {
 impl Throttle {
     /// A throttle with `period` (`alarm-freq`); a zero period lets everything through.
     pub fn new(period: Duration) -> Self {
-        Throttle { period, last: None, suppressed: 0, suppressed_total: 0 }
+        Throttle {
+            period,
+            last: None,
+            suppressed: 0,
+            suppressed_total: 0,
+        }
     }
 
     /// Decides for `message` arriving at `now`: `Some(n)` lets it through, `n`

@@ -101,7 +101,9 @@ impl Notification {
             None => Cow::Borrowed(&self.message),
             Some(total) => {
                 let mut out = self.message.clone();
-                out.extend_from_slice(format!(" [logalarm: truncated, {total} bytes in all]").as_bytes());
+                out.extend_from_slice(
+                    format!(" [logalarm: truncated, {total} bytes in all]").as_bytes(),
+                );
                 Cow::Owned(out)
             }
         }

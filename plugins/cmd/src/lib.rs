@@ -16,7 +16,9 @@
 //!   group;
 //! - the exit status is logged; a non-zero status is a delivery failure.
 
-use logalarm_plugin_api::{Action, ActionError, ActionFuture, BuildContext, Notification, Plugin, emit_tagged};
+use logalarm_plugin_api::{
+    Action, ActionError, ActionFuture, BuildContext, Notification, Plugin, emit_tagged,
+};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::ffi::OsStr;
@@ -122,7 +124,9 @@ impl CmdAction {
                 Ok(())
             }
             Ok(Ok(status)) => Err(ActionError::Permanent(format!("cmd: {status}"))),
-            Ok(Err(e)) => Err(ActionError::Transient(format!("cmd: waiting for the command failed: {e}"))),
+            Ok(Err(e)) => Err(ActionError::Transient(format!(
+                "cmd: waiting for the command failed: {e}"
+            ))),
             Err(_) => {
                 if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
                     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
@@ -170,7 +174,10 @@ mod tests {
     }
 
     fn action(command: &str, timeout: Option<Duration>) -> Box<dyn Action> {
-        let ctx = BuildContext { alarm: "a".into(), timeout };
+        let ctx = BuildContext {
+            alarm: "a".into(),
+            timeout,
+        };
         CmdPlugin.build(&ctx, command).unwrap()
     }
 
@@ -183,7 +190,10 @@ mod tests {
             "cat > {0}; printf '%s|%s|%s|%s' \"$LOGALARM_ALARM\" \"$LOGALARM_LINE\" \"$LOGALARM_SUPPRESSED\" \"$LOGALARM_SOURCE\" >> {0}",
             out.display()
         );
-        action(&cmd, None).fire(&note(b"TERRIBLE \xff ALARM")).await.unwrap();
+        action(&cmd, None)
+            .fire(&note(b"TERRIBLE \xff ALARM"))
+            .await
+            .unwrap();
         let got = std::fs::read(&out).unwrap();
         assert_eq!(got, b"TERRIBLE \xff ALARM\na|TERRIBLE \xff ALARM|3|stdin");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -202,7 +212,10 @@ mod tests {
 
     #[test]
     fn empty_command_is_an_error() {
-        let ctx = BuildContext { alarm: "a".into(), timeout: None };
+        let ctx = BuildContext {
+            alarm: "a".into(),
+            timeout: None,
+        };
         assert!(CmdPlugin.build(&ctx, "  ").is_err());
     }
 }

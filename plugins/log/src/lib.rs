@@ -76,11 +76,21 @@ mod tests {
 
     #[test]
     fn formats_prefix_and_suppressed() {
-        let ctx = BuildContext { alarm: "a".into(), timeout: None };
-        let with = LogAction { prefix: "boom".into() };
+        let ctx = BuildContext {
+            alarm: "a".into(),
+            timeout: None,
+        };
+        let with = LogAction {
+            prefix: "boom".into(),
+        };
         assert_eq!(with.text(&note(0)), b"boom TERRIBLE ALARM");
-        assert_eq!(with.text(&note(2)), b"boom TERRIBLE ALARM (2 identical suppressed)");
-        let without = LogAction { prefix: String::new() };
+        assert_eq!(
+            with.text(&note(2)),
+            b"boom TERRIBLE ALARM (2 identical suppressed)"
+        );
+        let without = LogAction {
+            prefix: String::new(),
+        };
         assert_eq!(without.text(&note(0)), b"TERRIBLE ALARM");
         assert!(LogPlugin.build(&ctx, "").is_ok());
     }

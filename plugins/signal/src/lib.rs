@@ -41,11 +41,20 @@ pub struct SignalAction {
 pub fn parse_signal(text: &str) -> Result<Signal, String> {
     let text = text.trim();
     if let Ok(n) = text.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| format!("signal: {n} is not a signal number on this system"));
+        return Signal::try_from(n)
+            .map_err(|_| format!("signal: {n} is not a signal number on this system"));
     }
     let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    Signal::from_str(&name).map_err(|_| format!("signal: unknown signal {text:?} (use a number or a name such as HUP, USR1, SIGTERM)"))
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name).map_err(|_| {
+        format!(
+            "signal: unknown signal {text:?} (use a number or a name such as HUP, USR1, SIGTERM)"
+        )
+    })
 }
 
 /// Parses `SIG@TARGET`.
@@ -97,7 +106,10 @@ impl SignalAction {
             Target::Pid(pid) => Ok(*pid),
             Target::Pidfile(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    ActionError::Transient(format!("signal: cannot read pidfile {}: {e}", path.display()))
+                    ActionError::Transient(format!(
+                        "signal: cannot read pidfile {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 match text.trim().parse::<i32>() {
                     Ok(pid) if pid > 0 => Ok(pid),
@@ -138,7 +150,10 @@ mod tests {
 
     #[test]
     fn parses_targets() {
-        assert_eq!(parse_args("HUP@42").unwrap(), (Signal::SIGHUP, Target::Pid(42)));
+        assert_eq!(
+            parse_args("HUP@42").unwrap(),
+            (Signal::SIGHUP, Target::Pid(42))
+        );
         assert_eq!(
             parse_args("USR1@pidfile:/run/x.pid").unwrap(),
             (Signal::SIGUSR1, Target::Pidfile("/run/x.pid".into()))
