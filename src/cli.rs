@@ -26,13 +26,19 @@ const EXIT_CONFIG: u8 = 2;
     about = "Fire alarms on log lines: uWSGI's alarm subsystem as its own program",
     long_about = "Reads lines on stdin, writes them on to stdout unchanged, and fires the alarms whose rules match.\n\
                   Example: myapp 2>&1 | logalarm -c alarms.ini",
-    args_conflicts_with_subcommands = true
+    subcommand_precedence_over_arg = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     opts: Opts,
+    /// More log output (-v info is the default; -vv debug).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only warnings and errors in logalarm's own log.
+    #[arg(short = 'q', long = "quiet", global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,12 +92,6 @@ struct Opts {
     /// Time allowed at end of input to deliver queued notifications [default: 10s].
     #[arg(long = "drain-timeout", value_name = "DURATION", value_parser = syntax::duration)]
     drain_timeout: Option<Duration>,
-    /// More log output (-v info is the default; -vv debug).
-    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// Only warnings and errors in logalarm's own log.
-    #[arg(short = 'q', long = "quiet")]
-    quiet: bool,
 }
 
 /// The alarm and rule options, by clap id, with their uWSGI names.
@@ -141,23 +141,36 @@ fn report_errors(errors: &[ConfigError]) -> ExitCode {
 }
 
 /// Loads the file (if any), adds the command line, and builds the plan.
+/// Loads the config file and adds the command line; `given` holds the options
+/// written before a subcommand and those after it, in that order.
 fn load(
-    opts: &Opts,
-    matches: &ArgMatches,
+    given: &[(&Opts, &ArgMatches)],
     for_report: bool,
 ) -> Result<(Config, Plan), Vec<ConfigError>> {
-    let mut config = match &opts.config {
-        Some(path) => config::load_file(path)?,
-        None => Config::default(),
+    let files: Vec<&PathBuf> = given
+        .iter()
+        .filter_map(|(o, _)| o.config.as_ref())
+        .collect();
+    let mut config = match files.as_slice() {
+        [] => Config::default(),
+        [path] => config::load_file(path),
+        _ => {
+            return Err(vec![ConfigError {
+                at: "command line".into(),
+                message: "-c/--config is given twice; logalarm reads one config file".into(),
+            }]);
+        }
     };
-    config.extend(args::build(&ordered_entries(matches))?);
-    config.settings.override_with(&Settings {
-        alarm_freq: opts.alarm_freq,
-        msg_size: opts.alarm_msg_size,
-        passthrough: opts.no_passthrough.then_some(false),
-        queue_size: opts.queue_size,
-        drain_timeout: opts.drain_timeout,
-    });
+    for (opts, matches) in given {
+        config.extend(args::load(&ordered_entries(matches)));
+        config.settings.override_with(&Settings {
+            alarm_freq: opts.alarm_freq,
+            msg_size: opts.alarm_msg_size,
+            passthrough: opts.no_passthrough.then_some(false),
+            queue_size: opts.queue_size,
+            drain_timeout: opts.drain_timeout,
+        });
+    }
     let plan = plan::build(&config, for_report)?;
     for w in config.warnings.iter().chain(&plan::warnings(&plan)) {
         tracing::warn!("{w}");
@@ -190,16 +203,16 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let (opts, sub_matches) = match &cli.command {
-        None => (&cli.opts, &matches),
-        Some(Command::Check { opts } | Command::Test { opts, .. }) => (
-            opts,
-            matches.subcommand().map(|(_, m)| m).unwrap_or(&matches),
-        ),
-    };
-    logging::init(if opts.quiet { 0 } else { 1 + opts.verbose });
+    // Options may come before a subcommand, after it, or both.
+    let mut given = vec![(&cli.opts, &matches)];
+    if let (Some(Command::Check { opts } | Command::Test { opts, .. }), Some((_, sub))) =
+        (&cli.command, matches.subcommand())
+    {
+        given.push((opts, sub));
+    }
+    logging::init(if cli.quiet { 0 } else { 1 + cli.verbose });
     let for_report = matches!(cli.command, Some(Command::Test { .. }));
-    let (config, plan) = match load(opts, sub_matches, for_report) {
+    let (config, plan) = match load(&given, for_report) {
         Ok(loaded) => loaded,
         Err(errors) => return report_errors(&errors),
     };

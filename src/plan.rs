@@ -55,10 +55,12 @@ pub struct Plan {
 /// Every problem found, each with its origin and the fix.
 pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>> {
     let plugins = registry::plugins();
-    let mut errors = Vec::new();
+    // Errors found while loading come first; checking goes on so all show at once.
+    let mut errors = config.errors.clone();
     let mut alarms: Vec<PlannedAlarm> = Vec::new();
-    for def in &config.alarms {
-        if let Some(first) = alarms.iter().find(|a| *a.name == *def.name) {
+    for (i, def) in config.alarms.iter().enumerate() {
+        // Against every earlier definition, built or not, so a broken first one still counts.
+        if let Some(first) = config.alarms[..i].iter().find(|a| a.name == def.name) {
             errors.push(ConfigError::at(
                 &def.origin,
                 format!(
@@ -133,7 +135,7 @@ pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>
             origin: def.origin.clone(),
         });
     }
-    if config.rules.is_empty() {
+    if config.rules.is_empty() && config.errors.is_empty() {
         errors.push(ConfigError {
             at: String::new(),
             message: "no rules: add `log-alarm = ALARM REGEX` (INI), a [[rule]] (TOML) or --log-alarm 'ALARM REGEX'"

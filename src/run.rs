@@ -17,6 +17,8 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -43,12 +45,21 @@ pub fn stdin(config: &Config, plan: Plan) -> ExitCode {
 }
 
 /// Reads stdin to EOF on the current thread.
-fn pump(matcher: &Matcher, mut router: Router, passthrough: bool) -> std::io::Result<()> {
+/// Reads stdin to EOF, or until `stop` is set (checked once per read).
+fn pump(
+    matcher: &Matcher,
+    mut router: Router,
+    passthrough: bool,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
     let input = File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
     let mut out = Passthrough::stdout(passthrough);
     let mut reader = LineReader::new(input, MAX_LINE);
     let mut scanner = matcher.scanner(false);
     while let Some(block) = reader.next_block()? {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         out.write(block.raw);
         scanner.scan(block.lines, &mut router);
     }
@@ -101,11 +112,13 @@ async fn serve(config: &Config, plan: Plan) -> ExitCode {
     );
     let matcher = plan.matcher;
     let passthrough = config.passthrough();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_reader = stop.clone();
     let (done_tx, done_rx) = oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("reader".into())
         .spawn(move || {
-            let _ = done_tx.send(pump(&matcher, router, passthrough));
+            let _ = done_tx.send(pump(&matcher, router, passthrough, &stop_reader));
         });
     let mut failed = false;
     if let Err(e) = spawned {
@@ -124,14 +137,16 @@ async fn serve(config: &Config, plan: Plan) -> ExitCode {
                     failed = true;
                 }
             },
-            sig = stop_signal() => tracing::info!("{sig}: stopping; delivering what is queued"),
+            sig = stop_signal() => {
+                stop.store(true, Ordering::Relaxed);
+                tracing::info!("{sig}: stopping; delivering what is queued");
+            }
         }
     }
     let _ = stop_tx.send(true);
     let deadline = config.drain_timeout();
-    let aborts: Vec<_> = workers.iter().map(|w| w.abort_handle()).collect();
     let drained = tokio::time::timeout(deadline, async {
-        for w in workers {
+        for w in &mut workers {
             if let Err(e) = w.await {
                 tracing::error!("an alarm worker failed: {e}");
             }
@@ -139,7 +154,16 @@ async fn serve(config: &Config, plan: Plan) -> ExitCode {
     })
     .await;
     if drained.is_err() {
-        aborts.iter().for_each(tokio::task::AbortHandle::abort);
+        // Cancel what is still running, and give the cancelled actions a moment to
+        // clean up (a cmd kills its process group when dropped).
+        workers.iter().for_each(tokio::task::JoinHandle::abort);
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            // A handle already awaited to completion must not be polled again.
+            for w in workers.iter_mut().filter(|w| !w.is_finished()) {
+                let _ = w.await;
+            }
+        })
+        .await;
     }
     for (name, st) in &stats {
         let pending = st.pending();
@@ -158,7 +182,7 @@ async fn serve(config: &Config, plan: Plan) -> ExitCode {
                 humantime::format_duration(deadline)
             );
         }
-        if delivered + failures + suppressed + overflow > 0 {
+        if delivered + failures + suppressed + overflow + pending > 0 {
             tracing::info!(
                 alarm = %name,
                 "{delivered} delivered, {failures} failed, {suppressed} suppressed by alarm-freq, {overflow} dropped on a full queue"

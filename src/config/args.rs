@@ -19,6 +19,12 @@ pub struct CliEntry {
 /// # Errors
 /// A malformed value, naming the option and its occurrence.
 pub fn build(entries: &[CliEntry]) -> Result<Config, Vec<ConfigError>> {
+    load(entries).into_result()
+}
+
+/// Builds alarms and rules from command-line entries, keeping what loaded
+/// beside the errors ([`Config::errors`]).
+pub fn load(entries: &[CliEntry]) -> Config {
     let mut config = Config::default();
     let mut errors = Vec::new();
     let mut seen: Vec<(&str, usize)> = Vec::new();
@@ -62,11 +68,8 @@ pub fn build(entries: &[CliEntry]) -> Result<Config, Vec<ConfigError>> {
             errors.push(ConfigError::at(&origin, message));
         }
     }
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(errors)
-    }
+    config.errors = errors;
+    config
 }
 
 #[cfg(test)]

@@ -24,6 +24,12 @@ const SECTIONS: [&str; 2] = ["uwsgi", "logalarm"];
 /// # Errors
 /// Every malformed line or value, each naming the file, line and key.
 pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    load(file, text).into_result()
+}
+
+/// Parses an INI config, keeping what loaded beside the errors
+/// ([`Config::errors`]), so that later checks can report theirs too.
+pub fn load(file: &Path, text: &str) -> Config {
     let mut config = Config::default();
     let mut errors = Vec::new();
     let mut ignored: Vec<String> = Vec::new();
@@ -83,11 +89,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             ignored.join(", ")
         ));
     }
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(errors)
-    }
+    config.errors = errors;
+    config
 }
 
 /// Applies one `key = value` of a read section.

@@ -130,6 +130,9 @@ pub struct Config {
     pub settings: Settings,
     /// Warnings found while loading (ignored uWSGI options, …).
     pub warnings: Vec<String>,
+    /// Errors found while loading; the rest of the config is still checked, so
+    /// that every error is reported at once.
+    pub errors: Vec<ConfigError>,
 }
 
 impl Config {
@@ -161,6 +164,27 @@ impl Config {
         self.rules.extend(other.rules);
         self.settings.override_with(&other.settings);
         self.warnings.extend(other.warnings);
+        self.errors.extend(other.errors);
+    }
+
+    /// `Ok(self)` when no error was found while loading.
+    ///
+    /// # Errors
+    /// The errors found.
+    pub fn into_result(mut self) -> Result<Config, Vec<ConfigError>> {
+        if self.errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(std::mem::take(&mut self.errors))
+        }
+    }
+
+    /// A config holding nothing but one error.
+    pub fn failed(error: ConfigError) -> Config {
+        Config {
+            errors: vec![error],
+            ..Config::default()
+        }
     }
 }
 
@@ -202,22 +226,25 @@ impl fmt::Display for ConfigError {
 
 /// Loads a config file, choosing the syntax by extension: `.ini` or `.toml`.
 ///
-/// # Errors
-/// The file cannot be read, has another extension, or does not parse; each
-/// error names the file and, where known, the line and key.
-pub fn load_file(path: &Path) -> Result<Config, Vec<ConfigError>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![ConfigError::file(
-            path,
-            format!("cannot read the config file: {e}"),
-        )]
-    })?;
+/// Errors (the file cannot be read, has another extension, or does not parse;
+/// each naming the file and, where known, the line and key) are kept in
+/// [`Config::errors`] beside what did load.
+pub fn load_file(path: &Path) -> Config {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            return Config::failed(ConfigError::file(
+                path,
+                format!("cannot read the config file: {e}"),
+            ));
+        }
+    };
     match path.extension().and_then(|e| e.to_str()) {
-        Some("ini") => ini::parse(path, &text),
-        Some("toml") => toml::parse(path, &text),
-        _ => Err(vec![ConfigError::file(
+        Some("ini") => ini::load(path, &text),
+        Some("toml") => toml::load(path, &text),
+        _ => Config::failed(ConfigError::file(
             path,
             "unknown config syntax: name the file *.ini (uWSGI INI) or *.toml (native TOML)",
-        )]),
+        )),
     }
 }

@@ -25,9 +25,9 @@
 
 use super::syntax;
 use super::{AlarmDef, Config, ConfigError, Origin, RuleDef, Settings};
+use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -76,7 +76,7 @@ struct File {
     queue_size: Option<usize>,
     drain_timeout: Option<Period>,
     #[serde(default)]
-    alarm: BTreeMap<String, Spanned<Alarm>>,
+    alarm: IndexMap<String, Spanned<Alarm>>,
     #[serde(default)]
     rule: Vec<Spanned<Rule>>,
 }
@@ -112,16 +112,25 @@ fn line_of(text: &str, offset: usize) -> u32 {
 /// TOML syntax and type errors (with line and column, as the `toml` crate gives
 /// them), and missing or contradictory keys, each naming the key path.
 pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
-    let parsed: File = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| format!(":{}", line_of(text, s.start)))
-            .unwrap_or_default();
-        vec![ConfigError {
-            at: format!("{}{line}", file.display()),
-            message: e.message().trim_end().to_owned(),
-        }]
-    })?;
+    load(file, text).into_result()
+}
+
+/// Parses a TOML config, keeping what loaded beside the errors
+/// ([`Config::errors`]), so that later checks can report theirs too.
+pub fn load(file: &Path, text: &str) -> Config {
+    let parsed: File = match toml::from_str(text) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let line = e
+                .span()
+                .map(|s| format!(":{}", line_of(text, s.start)))
+                .unwrap_or_default();
+            return Config::failed(ConfigError {
+                at: format!("{}{line}", file.display()),
+                message: e.message().trim_end().to_owned(),
+            });
+        }
+    };
     let origin = |offset: usize, key: String| Origin::Toml {
         file: file.to_owned(),
         line: line_of(text, offset),
@@ -222,11 +231,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             origin: at,
         });
     }
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(errors)
-    }
+    config.errors = errors;
+    config
 }
 
 #[cfg(test)]

@@ -23,8 +23,21 @@ pub struct Route {
 struct Slot {
     route: Route,
     throttle: Throttle,
-    /// Notifications dropped since the queue last had room.
-    overflow_streak: u64,
+    /// Notifications dropped on a full queue and not yet reported in the log.
+    overflow_unreported: u64,
+    /// When overflow was last reported: at most one report per [`OVERFLOW_REPORT_EVERY`].
+    overflow_reported_at: Option<Instant>,
+}
+
+/// The longest an alarm's queue overflow goes unreported in the log (the first
+/// drop is reported at once; a sustained flood gives one line per period).
+pub const OVERFLOW_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+impl Slot {
+    fn report_due(&self, now: Instant) -> bool {
+        self.overflow_reported_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= OVERFLOW_REPORT_EVERY)
+    }
 }
 
 /// Routes matched lines to alarm queues.
@@ -68,7 +81,8 @@ impl Router {
             .map(|route| Slot {
                 route,
                 throttle: Throttle::new(alarm_freq),
-                overflow_streak: 0,
+                overflow_unreported: 0,
+                overflow_reported_at: None,
             })
             .collect();
         Router {
@@ -107,26 +121,35 @@ impl Sink for Router {
             match slot.route.queue.try_send(note) {
                 Ok(()) => {
                     AlarmStats::bump(&stats.enqueued);
-                    if slot.overflow_streak > 0 {
+                    if slot.overflow_unreported > 0 && slot.report_due(now) {
                         tracing::warn!(
                             alarm = %slot.route.name,
-                            "queue has room again; {} notifications were dropped while it was full",
-                            slot.overflow_streak
+                            "queue has room again; {} more notifications were dropped while it was full",
+                            slot.overflow_unreported
                         );
-                        slot.overflow_streak = 0;
+                        slot.overflow_unreported = 0;
+                        slot.overflow_reported_at = Some(now);
                     }
                 }
-                Err(TrySendError::Full(note) | TrySendError::Closed(note)) => {
+                Err(TrySendError::Full(note)) => {
                     AlarmStats::bump(&stats.overflow);
                     slot.throttle.give_back(note.suppressed);
-                    if slot.overflow_streak == 0 {
+                    slot.overflow_unreported += 1;
+                    if slot.report_due(now) {
                         tracing::warn!(
                             alarm = %slot.route.name,
-                            "queue full ({} notifications waiting); dropping new ones until it drains",
-                            slot.route.queue.max_capacity()
+                            "queue full ({} notifications waiting): {} dropped; reporting at most every {}s",
+                            slot.route.queue.max_capacity(),
+                            slot.overflow_unreported,
+                            OVERFLOW_REPORT_EVERY.as_secs()
                         );
+                        slot.overflow_unreported = 0;
+                        slot.overflow_reported_at = Some(now);
                     }
-                    slot.overflow_streak += 1;
+                }
+                Err(TrySendError::Closed(_)) => {
+                    // Only after a stop signal: the worker is draining and takes nothing new.
+                    tracing::debug!(alarm = %slot.route.name, "stopping; a line read after the stop is not alarmed");
                 }
             }
         }

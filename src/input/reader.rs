@@ -22,6 +22,8 @@ pub struct LineReader<R> {
     consumed: usize,
     max_line: usize,
     eof: bool,
+    /// A piece of an over-long line was handed out; its rest is still to come.
+    continuing: bool,
 }
 
 /// What one call to [`LineReader::next_block`] read.
@@ -42,6 +44,7 @@ impl<R: Read> LineReader<R> {
             consumed: 0,
             max_line: max_line.max(CHUNK),
             eof: false,
+            continuing: false,
         }
     }
 
@@ -65,9 +68,11 @@ impl<R: Read> LineReader<R> {
                 self.buf.shrink_to_fit();
             }
         }
+        // Room for a line of `max_line` bytes and its `\n`.
+        let cap = self.max_line + 1;
         if self.filled == self.buf.len() {
-            if self.buf.len() < self.max_line {
-                let grown = (self.buf.len() * 2).min(self.max_line);
+            if self.buf.len() < cap {
+                let grown = (self.buf.len() * 2).min(cap);
                 self.buf.resize(grown, 0);
             } else {
                 tracing::warn!(
@@ -75,6 +80,7 @@ impl<R: Read> LineReader<R> {
                     self.max_line
                 );
                 self.consumed = self.filled;
+                self.continuing = true;
                 return Ok(Some(Block {
                     raw: &[],
                     lines: &self.buf[..self.filled],
@@ -99,9 +105,17 @@ impl<R: Read> LineReader<R> {
         let end = start + n;
         self.filled = end;
         self.consumed = memchr::memrchr(b'\n', &self.buf[start..end]).map_or(0, |i| start + i + 1);
+        let mut lines = &self.buf[..self.consumed];
+        if self.continuing && !lines.is_empty() {
+            // The rest of an over-long line ends here; an empty rest is no line of its own.
+            self.continuing = false;
+            if lines[0] == b'\n' {
+                lines = &lines[1..];
+            }
+        }
         Ok(Some(Block {
             raw: &self.buf[start..end],
-            lines: &self.buf[..self.consumed],
+            lines,
         }))
     }
 }
@@ -146,6 +160,19 @@ mod tests {
                 .all(|b| b.ends_with(b"\n"))
         );
         assert_eq!(blocks.last().unwrap(), b"thr");
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_stays_whole() {
+        let mut data = vec![b'x'; 2 * CHUNK];
+        data.push(b'\n');
+        let (raw, blocks) = collect(&data, CHUNK, 2 * CHUNK);
+        assert_eq!(raw, data);
+        assert_eq!(blocks, vec![data.clone()]);
+        // One byte more: cut into a piece, and the lone newline after it is no line of its own.
+        data.insert(0, b'y');
+        let (_, blocks) = collect(&data, CHUNK, 2 * CHUNK);
+        assert_eq!(blocks, vec![data[..data.len() - 1].to_vec()]);
     }
 
     #[test]

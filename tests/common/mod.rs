@@ -17,7 +17,11 @@ pub fn corpus() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
     let dir = base.join("loghub");
-    assert!(dir.is_dir(), "corpus not found at {} (set LOGALARM_CORPUS)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "corpus not found at {} (set LOGALARM_CORPUS)",
+        dir.display()
+    );
     dir
 }
 

@@ -96,7 +96,9 @@ impl CmdAction {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| ActionError::Transient(format!("cmd: cannot start /bin/sh: {e}")))?;
-        let pid = child.id();
+        // Until the command has finished, dropping this future (a drain deadline
+        // aborting the worker) kills the command's whole process group.
+        let mut group = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -118,9 +120,13 @@ impl CmdAction {
             );
             status
         };
-        match tokio::time::timeout(self.timeout, work).await {
+        let outcome = tokio::time::timeout(self.timeout, work).await;
+        if outcome.is_ok() {
+            group.0 = None;
+        }
+        match outcome {
             Ok(Ok(status)) if status.success() => {
-                tracing::info!(alarm = %self.alarm, "cmd exited with status 0");
+                tracing::debug!(alarm = %self.alarm, "cmd exited with status 0");
                 Ok(())
             }
             Ok(Ok(status)) => Err(ActionError::Permanent(format!("cmd: {status}"))),
@@ -128,9 +134,7 @@ impl CmdAction {
                 "cmd: waiting for the command failed: {e}"
             ))),
             Err(_) => {
-                if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                }
+                group.kill();
                 let _ = child.wait().await;
                 Err(ActionError::Transient(format!(
                     "cmd: still running after {}, killed",
@@ -138,6 +142,23 @@ impl CmdAction {
                 )))
             }
         }
+    }
+}
+
+/// The process group of a running command; killed when dropped while armed.
+struct GroupGuard(Option<i32>);
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

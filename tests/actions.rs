@@ -1,0 +1,898 @@
+//! The action plugins and the alarm life cycle through the real binary: `cmd:`
+//! (stdin, environment, failures, timeouts killing the process group, no
+//! blocking of other alarms), `signal:` against a real process, `log:`,
+//! `alarm-freq`, the drain deadline, SIGTERM, and a closed stdout.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single wait in these tests may take before it fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn q(path: &Path) -> String {
+    format!("'{}'", path.display())
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process did not exit within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `path` every 20 ms until its contents satisfy `done`; returns them.
+fn wait_file(path: &Path, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = std::fs::read(path).unwrap_or_default();
+        if done(&got) {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting on {}; it holds {:?}",
+            path.display(),
+            String::from_utf8_lossy(&got)
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stream).split(b'\n') {
+            let Ok(line) = line else { break };
+            if tx
+                .send(String::from_utf8_lossy(&line).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A running logalarm whose stdin stays open until closed, with its stdout
+/// and stderr read line by line.
+struct Live {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    out_seen: Vec<String>,
+    err_seen: Vec<String>,
+}
+
+/// What a finished run left: exit status, stdout lines, stderr lines.
+struct Done {
+    status: ExitStatus,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+impl Done {
+    fn stderr_text(&self) -> String {
+        self.stderr.join("\n")
+    }
+}
+
+fn wait_line(
+    rx: &Receiver<String>,
+    seen: &mut Vec<String>,
+    what: &str,
+    want: impl Fn(&str) -> bool,
+) -> String {
+    if let Some(line) = seen.iter().find(|l| want(l)) {
+        return line.clone();
+    }
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if want(&line) {
+                    return line;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("timed out waiting for {what}; seen: {seen:#?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("stream closed before {what}; seen: {seen:#?}")
+            }
+        }
+    }
+}
+
+impl Live {
+    fn spawn(cmd: &mut Command) -> Live {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn logalarm");
+        let stdin = child.stdin.take();
+        let stdout = read_lines(child.stdout.take().expect("stdout"));
+        let stderr = read_lines(child.stderr.take().expect("stderr"));
+        Live {
+            child,
+            stdin,
+            stdout,
+            stderr,
+            out_seen: Vec::new(),
+            err_seen: Vec::new(),
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits i32")
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stdin
+            .as_mut()
+            .expect("stdin open")
+            .write_all(bytes)
+            .expect("write to logalarm");
+    }
+
+    fn close(&mut self) {
+        self.stdin.take();
+    }
+
+    fn wait_stderr(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        wait_line(&self.stderr, &mut self.err_seen, what, want)
+    }
+
+    fn wait_stdout(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        wait_line(&self.stdout, &mut self.out_seen, what, want)
+    }
+
+    /// Waits for exit (stdin is left as it is), then collects all output.
+    fn finish(mut self) -> Done {
+        let status = wait_exit(&mut self.child, PATIENCE);
+        let deadline = Instant::now() + PATIENCE;
+        for (rx, seen) in [
+            (&self.stdout, &mut self.out_seen),
+            (&self.stderr, &mut self.err_seen),
+        ] {
+            loop {
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(line) => seen.push(line),
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        panic!("output not closed after exit: {seen:#?}")
+                    }
+                }
+            }
+        }
+        drop(self.stdin.take());
+        Done {
+            status,
+            stdout: self.out_seen,
+            stderr: self.err_seen,
+        }
+    }
+}
+
+/// Runs logalarm with `args` on `input` to the end.
+fn run(args: &[&str], input: &[u8]) -> Done {
+    let mut live = Live::spawn(common::bin().args(args));
+    let mut stdin = live.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    // A write error only means logalarm stopped early (a config error); its
+    // exit status and output tell.
+    let feeder = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let done = live.finish();
+    feeder.join().expect("feeder thread");
+    done
+}
+
+/// The exit summary of alarm `name`: (delivered, failed, suppressed, dropped).
+fn summary(stderr: &[String], name: &str) -> (u64, u64, u64, u64) {
+    let tagged = format!("alarm={name}");
+    let lines: Vec<&String> = stderr
+        .iter()
+        .filter(|l| l.starts_with("[logalarm] info: ") && l.contains(" delivered, "))
+        .filter(|l| l.contains(&format!("{tagged}:")) || l.ends_with(&tagged))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one summary line for alarm {name}: {stderr:#?}"
+    );
+    let text = lines[0];
+    let number_before = |what: &str| -> u64 {
+        let end = text
+            .find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in {text:?}"));
+        let start = text[..end].rfind(' ').map_or(0, |i| i + 1);
+        text[start..end]
+            .parse()
+            .unwrap_or_else(|e| panic!("bad number before {what:?} in {text:?}: {e}"))
+    };
+    (
+        number_before(" delivered,"),
+        number_before(" failed,"),
+        number_before(" suppressed by alarm-freq,"),
+        number_before(" dropped on a full queue"),
+    )
+}
+
+/// The one `[logalarm] LEVEL: …` line about alarm `name` that ends with `tail`.
+fn logged<'a>(stderr: &'a [String], level: &str, name: &str, tail: &str) -> &'a str {
+    let prefix = format!("[logalarm] {level}: ");
+    let tagged = format!("alarm={name}");
+    let hits: Vec<&String> = stderr
+        .iter()
+        .filter(|l| l.starts_with(&prefix) && l.contains(&tagged) && l.contains(tail))
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "expected one {level} line for alarm {name} with {tail:?}: {stderr:#?}"
+    );
+    hits[0]
+}
+
+fn alarm_lines(stderr: &[String]) -> Vec<&str> {
+    stderr
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.starts_with("[logalarm] ALARM: "))
+        .collect()
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name.
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    state.is_some_and(|s| s != 'Z' && s != 'X')
+}
+
+/// Waits until `pid` is gone; false if it is still alive after [`PATIENCE`].
+fn gone(pid: i32) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Asserts that a cmd's shell (`sh_pid`, leader of its process group) and its
+/// background child are gone; kills the group first if they are not, so a
+/// failing test leaves no processes behind.
+fn assert_group_gone(sh_pid: i32, bg_pid: i32) {
+    let (sh, bg) = (gone(sh_pid), gone(bg_pid));
+    if !(sh && bg) {
+        // SAFETY: signalling the process group the cmd action created for its shell.
+        unsafe { libc::kill(-sh_pid, libc::SIGKILL) };
+    }
+    assert!(sh, "the cmd's shell (pid {sh_pid}) is still alive");
+    assert!(
+        bg,
+        "the cmd's background child (pid {bg_pid}) is still alive"
+    );
+}
+
+fn read_pid(path: &Path) -> i32 {
+    let text = wait_file(path, |b| b.ends_with(b"\n"));
+    String::from_utf8(text)
+        .unwrap()
+        .trim()
+        .parse()
+        .expect("a pid")
+}
+
+// ---------------------------------------------------------------- cmd:
+
+#[test]
+fn cmd_gets_the_message_on_stdin_and_the_environment() {
+    let dir = common::scratch("actions_cmd_env");
+    let (msg, env) = (dir.join("msg"), dir.join("env"));
+    let action = format!(
+        "mail cmd:cat >> {}; printf 'ALARM=%s\\nLINE=%s\\nRULE=%s\\nSOURCE=%s\\nSUPPRESSED=%s\\nTRUNCATED=%s\\n' \
+         \"$LOGALARM_ALARM\" \"$LOGALARM_LINE\" \"$LOGALARM_RULE\" \"$LOGALARM_SOURCE\" \"$LOGALARM_SUPPRESSED\" \
+         \"$LOGALARM_TRUNCATED\" >> {}; echo to-stdout; echo to-stderr >&2",
+        q(&msg),
+        q(&env)
+    );
+    let line = "TERRIBLE ALARM: the world \"exploded\" $HOME `id` \\ ; é";
+    let input = format!("ok\n{line}\r\nfine\n");
+    let done = run(
+        &["--alarm", &action, "--log-alarm", r"mail world.*explo\w+"],
+        input.as_bytes(),
+    );
+    let stderr = done.stderr_text();
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    // Pass-through is untouched by the command's output.
+    assert_eq!(done.stdout, ["ok", &format!("{line}\r"), "fine"]);
+    assert_eq!(
+        std::fs::read(&msg).unwrap(),
+        format!("{line}\n").into_bytes(),
+        "stdin: the message and one newline"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&env).unwrap(),
+        format!(
+            "ALARM=mail\nLINE={line}\nRULE=world.*explo\\w+\nSOURCE=stdin\nSUPPRESSED=0\nTRUNCATED=\n"
+        )
+    );
+    // The command's own output goes to stderr, tagged.
+    let cmd_lines: Vec<&str> = done
+        .stderr
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.starts_with("[logalarm] cmd mail: "))
+        .collect();
+    assert_eq!(cmd_lines.len(), 2, "{stderr}");
+    assert!(
+        cmd_lines.contains(&"[logalarm] cmd mail: to-stdout"),
+        "{stderr}"
+    );
+    assert!(
+        cmd_lines.contains(&"[logalarm] cmd mail: to-stderr"),
+        "{stderr}"
+    );
+    assert_eq!(summary(&done.stderr, "mail"), (1, 0, 0, 0));
+}
+
+#[test]
+fn failing_cmd_is_logged_and_logalarm_still_exits_0() {
+    let done = run(
+        &["--alarm", "f cmd:exit 3", "--log-alarm", "f ALARM"],
+        b"TERRIBLE ALARM\n",
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    let line = logged(
+        &done.stderr,
+        "warn",
+        "f",
+        "delivery failed: cmd: exit status: 3",
+    );
+    assert!(
+        line.ends_with("delivery failed: cmd: exit status: 3"),
+        "{line}"
+    );
+    assert_eq!(summary(&done.stderr, "f"), (0, 1, 0, 0));
+}
+
+#[test]
+fn hanging_cmd_is_killed_with_its_process_group() {
+    let dir = common::scratch("actions_cmd_timeout");
+    let (sh_pid, bg_pid) = (dir.join("sh.pid"), dir.join("bg.pid"));
+    let config = dir.join("hang.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "alarm_freq = 0\n\
+             [alarm.h]\n\
+             action = \"cmd:echo $$ > {}; sleep 120 & echo $! > {}; sleep 120\"\n\
+             timeout = \"300ms\"\n\
+             [[rule]]\n\
+             regex = \"HANG\"\n\
+             alarms = [\"h\"]\n",
+            q(&sh_pid),
+            q(&bg_pid)
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let done = run(&["-c", config.to_str().unwrap()], b"HANG now\n");
+    let took = started.elapsed();
+    let stderr = done.stderr_text();
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert!(
+        took < Duration::from_secs(60),
+        "took {took:?}: the hanging command was not cut short"
+    );
+    let line = logged(
+        &done.stderr,
+        "warn",
+        "h",
+        "delivery failed: cmd: still running after 300ms, killed",
+    );
+    assert!(line.contains("killed"), "{line}");
+    assert_eq!(summary(&done.stderr, "h"), (0, 1, 0, 0));
+    // The shell and the `sleep 120` it left in the background are both gone
+    // (well before they would have ended by themselves).
+    assert_group_gone(read_pid(&sh_pid), read_pid(&bg_pid));
+}
+
+#[test]
+fn slow_cmd_blocks_neither_pass_through_nor_other_alarms() {
+    let dir = common::scratch("actions_cmd_slow");
+    let (started, release, events) = (dir.join("started"), dir.join("release"), dir.join("events"));
+    // The slow alarm holds its delivery until the test releases it (60 s at most).
+    let slow = format!(
+        "slow cmd:touch {}; i=0; while [ ! -e {} ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done; echo slow >> {}",
+        q(&started),
+        q(&release),
+        q(&events)
+    );
+    let fast = format!("fast cmd:echo fast >> {}", q(&events));
+    let mut live = Live::spawn(common::bin().args([
+        "--alarm",
+        &slow,
+        "--alarm",
+        &fast,
+        "--alarm",
+        "l log:FAST",
+        "--log-alarm",
+        "slow SLOW",
+        "--log-alarm",
+        "fast,l QUICK",
+    ]));
+    live.send(b"SLOW one\n");
+    wait_file(&started, |_| true);
+    live.send(b"QUICK two\n");
+    // While the slow delivery is running: the later line passes through and
+    // fires both other alarms.
+    live.wait_stdout("pass-through of the later line", |l| l == "QUICK two");
+    live.wait_stderr("the log alarm", |l| l == "[logalarm] ALARM: FAST QUICK two");
+    let got = wait_file(&events, |b| !b.is_empty());
+    assert_eq!(
+        got, b"fast\n",
+        "the fast cmd ran while the slow one was still busy"
+    );
+    std::fs::write(&release, b"").unwrap();
+    live.close();
+    let done = live.finish();
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    assert_eq!(done.stdout, ["SLOW one", "QUICK two"]);
+    assert_eq!(std::fs::read(&events).unwrap(), b"fast\nslow\n");
+    assert_eq!(summary(&done.stderr, "slow"), (1, 0, 0, 0));
+    assert_eq!(summary(&done.stderr, "fast"), (1, 0, 0, 0));
+}
+
+// ---------------------------------------------------------------- signal:
+
+const SIGNAL_TARGET: &str = r#"
+import os, signal, sys
+out, pidfile = sys.argv[1], sys.argv[2]
+def on_usr1(signum, frame):
+    with open(out, "a") as f:
+        f.write("usr1\n")
+signal.signal(signal.SIGUSR1, on_usr1)
+with open(pidfile + ".tmp", "w") as f:
+    f.write("%d\n" % os.getpid())
+os.rename(pidfile + ".tmp", pidfile)
+sys.stdin.read()  # until the test closes our stdin
+"#;
+
+#[test]
+fn signal_reaches_a_real_process_by_pidfile_and_by_pid() {
+    let dir = common::scratch("actions_signal");
+    let (out, pidfile) = (dir.join("got"), dir.join("target.pid"));
+    let mut target = Command::new("python3")
+        .args(["-c", SIGNAL_TARGET])
+        .arg(&out)
+        .arg(&pidfile)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test");
+    let pid = read_pid(&pidfile);
+    assert_eq!(pid, i32::try_from(target.id()).unwrap());
+
+    let by_pidfile = format!("p signal:USR1@pidfile:{}", pidfile.display());
+    let done = run(
+        &["--alarm", &by_pidfile, "--log-alarm", "p ALARM"],
+        b"TERRIBLE ALARM\n",
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    assert_eq!(summary(&done.stderr, "p"), (1, 0, 0, 0));
+    wait_file(&out, |b| b == b"usr1\n");
+
+    let by_pid = format!("n signal:{}@{pid}", libc::SIGUSR1);
+    let done = run(
+        &["--alarm", &by_pid, "--log-alarm", "n ALARM"],
+        b"TERRIBLE ALARM\n",
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    assert_eq!(summary(&done.stderr, "n"), (1, 0, 0, 0));
+    wait_file(&out, |b| b == b"usr1\nusr1\n");
+
+    drop(target.stdin.take());
+    let status = wait_exit(&mut target, PATIENCE);
+    assert!(status.success(), "the target died: {status}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"usr1\nusr1\n");
+}
+
+#[test]
+fn signal_with_a_missing_pidfile_fails_delivery_not_the_run() {
+    let dir = common::scratch("actions_signal_missing");
+    let pidfile = dir.join("nobody.pid");
+    let alarm = format!("p signal:HUP@pidfile:{}", pidfile.display());
+    let done = run(
+        &["--alarm", &alarm, "--log-alarm", "p ALARM"],
+        b"TERRIBLE ALARM\n",
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    let line = logged(
+        &done.stderr,
+        "warn",
+        "p",
+        "delivery failed: signal: cannot read pidfile",
+    );
+    assert!(line.contains(&pidfile.display().to_string()), "{line}");
+    assert_eq!(summary(&done.stderr, "p"), (0, 1, 0, 0));
+    assert_eq!(done.stdout, ["TERRIBLE ALARM"]);
+}
+
+#[test]
+fn signal_without_target_is_a_config_error() {
+    let done = run(
+        &["--alarm", "s signal:HUP", "--log-alarm", "s ALARM"],
+        b"TERRIBLE ALARM\n",
+    );
+    assert_eq!(done.status.code(), Some(2));
+    assert!(
+        done.stdout.is_empty(),
+        "nothing is read on a config error: {:?}",
+        done.stdout
+    );
+    assert_eq!(done.stderr.len(), 1, "{:#?}", done.stderr);
+    let line = &done.stderr[0];
+    assert!(line.starts_with("[logalarm] config error: "), "{line}");
+    assert!(line.contains("--alarm"), "names the option: {line}");
+    assert!(
+        line.contains("signal:HUP@PID") && line.contains("signal:HUP@pidfile:"),
+        "gives the fix: {line}"
+    );
+}
+
+// ---------------------------------------------------------------- log:
+
+#[test]
+fn log_writes_tagged_alarm_lines() {
+    let done = run(
+        &[
+            "-q",
+            "--alarm",
+            "p log:my prefix",
+            "--alarm",
+            "e log:",
+            "--log-alarm",
+            "p,e ALARM",
+        ],
+        b"quiet\nTERRIBLE ALARM: one\n",
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    let mut stderr = done.stderr.clone();
+    stderr.sort();
+    // With -q nothing but the alarms themselves is written.
+    assert_eq!(
+        stderr,
+        [
+            "[logalarm] ALARM: TERRIBLE ALARM: one",
+            "[logalarm] ALARM: my prefix TERRIBLE ALARM: one"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- alarm-freq
+
+/// 50 identical lines then a different one, through a `log:` and a `cmd:` alarm.
+fn burst_of_identical(name: &str, freq: &str) -> (Done, Vec<u8>) {
+    let dir = common::scratch(name);
+    let out = dir.join("out");
+    let action = format!(
+        "c cmd:printf '%s|%s\\n' \"$LOGALARM_SUPPRESSED\" \"$LOGALARM_LINE\" >> {}",
+        q(&out)
+    );
+    let mut input = b"TERRIBLE ALARM same\n".repeat(50);
+    input.extend_from_slice(b"TERRIBLE ALARM other\n");
+    let done = run(
+        &[
+            "--alarm-freq",
+            freq,
+            "--alarm",
+            &action,
+            "--alarm",
+            "l log:F",
+            "--log-alarm",
+            "c,l ALARM",
+        ],
+        &input,
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    let got = std::fs::read(&out).unwrap_or_default();
+    (done, got)
+}
+
+#[test]
+fn alarm_freq_drops_identical_messages_and_counts_them() {
+    let (done, got) = burst_of_identical("actions_freq_3600", "3600");
+    assert_eq!(
+        alarm_lines(&done.stderr),
+        [
+            "[logalarm] ALARM: F TERRIBLE ALARM same",
+            "[logalarm] ALARM: F TERRIBLE ALARM other (49 identical suppressed)"
+        ]
+    );
+    assert_eq!(got, b"0|TERRIBLE ALARM same\n49|TERRIBLE ALARM other\n");
+    assert_eq!(summary(&done.stderr, "c"), (2, 0, 49, 0));
+    assert_eq!(summary(&done.stderr, "l"), (2, 0, 49, 0));
+}
+
+#[test]
+fn alarm_freq_0_fires_every_line() {
+    let (done, got) = burst_of_identical("actions_freq_0", "0");
+    let mut expected = vec!["[logalarm] ALARM: F TERRIBLE ALARM same"; 50];
+    expected.push("[logalarm] ALARM: F TERRIBLE ALARM other");
+    assert_eq!(alarm_lines(&done.stderr), expected);
+    let mut expected = b"0|TERRIBLE ALARM same\n".repeat(50);
+    expected.extend_from_slice(b"0|TERRIBLE ALARM other\n");
+    assert_eq!(got, expected);
+    assert_eq!(summary(&done.stderr, "c"), (51, 0, 0, 0));
+    assert_eq!(summary(&done.stderr, "l"), (51, 0, 0, 0));
+}
+
+// ---------------------------------------------------------------- shutdown
+
+#[test]
+fn drain_deadline_leaves_notifications_undelivered_exit_1() {
+    let done = run(
+        &[
+            "--alarm-freq",
+            "0",
+            "--drain-timeout",
+            "1s",
+            "--alarm",
+            "s cmd:sleep 5",
+            "--log-alarm",
+            "s ALARM",
+        ],
+        b"ALARM 1\nALARM 2\nALARM 3\n",
+    );
+    let stderr = done.stderr_text();
+    assert_eq!(done.status.code(), Some(1), "{stderr}");
+    // The first is still running when the deadline comes, so none was delivered.
+    let line = logged(
+        &done.stderr,
+        "error",
+        "s",
+        "not delivered within the drain deadline",
+    );
+    assert!(
+        line.contains("3 notifications not delivered within the drain deadline of 1s"),
+        "{line}"
+    );
+    assert_eq!(done.stdout, ["ALARM 1", "ALARM 2", "ALARM 3"]);
+}
+
+/// ENGINE BUG (reported): when the drain deadline aborts a running `cmd:`
+/// delivery, only the shell is killed, not its process group (unlike the
+/// action timeout): the command's children live on as orphans. Shown by:
+/// `printf 'ALARM 1\n' | logalarm --drain-timeout 1s --alarm 's cmd:sleep 7; echo hi' --log-alarm 's ALARM';
+///  ps -eo pid,ppid,cmd | grep 'sleep 7'` (a `sleep 7` with parent 1 remains).
+/// Un-ignore once the abort kills the process group.
+#[test]
+fn drain_deadline_kills_the_running_cmd_process_group() {
+    let dir = common::scratch("actions_drain_kill");
+    let (sh_pid, bg_pid) = (dir.join("sh.pid"), dir.join("bg.pid"));
+    let action = format!(
+        "s cmd:echo $$ > {}; sleep 120 & echo $! > {}; wait",
+        q(&sh_pid),
+        q(&bg_pid)
+    );
+    let done = run(
+        &[
+            "--drain-timeout",
+            "1s",
+            "--alarm",
+            &action,
+            "--log-alarm",
+            "s ALARM",
+        ],
+        b"ALARM 1\n",
+    );
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr_text());
+    logged(
+        &done.stderr,
+        "error",
+        "s",
+        "1 notifications not delivered within the drain deadline of 1s",
+    );
+    assert_group_gone(read_pid(&sh_pid), read_pid(&bg_pid));
+}
+
+#[test]
+fn sigterm_delivers_what_is_queued_and_exits_0() {
+    let dir = common::scratch("actions_sigterm");
+    let (out, started, release) = (dir.join("out"), dir.join("started"), dir.join("release"));
+    // Each delivery waits for the release file (60 s at most).
+    let action = format!(
+        "c cmd:cat >> {}; touch {}; i=0; while [ ! -e {} ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done",
+        q(&out),
+        q(&started),
+        q(&release)
+    );
+    let mut live = Live::spawn(common::bin().args([
+        "--alarm-freq",
+        "0",
+        "--alarm",
+        &action,
+        "--alarm",
+        "l log:T",
+        // Rule order: a line is queued for `c` before `l` prints it.
+        "--log-alarm",
+        "c ALARM",
+        "--log-alarm",
+        "l ALARM",
+    ]));
+    live.send(b"ALARM 1\nALARM 2\nALARM 3\n");
+    live.wait_stderr("all three lines routed", |l| {
+        l == "[logalarm] ALARM: T ALARM 3"
+    });
+    wait_file(&started, |_| true);
+    // SAFETY: signalling the logalarm child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(live.pid(), libc::SIGTERM) }, 0);
+    live.wait_stderr("the SIGTERM note", |l| {
+        l.starts_with("[logalarm] info: ") && l.contains("SIGTERM")
+    });
+    std::fs::write(&release, b"").unwrap();
+    // stdin is still open: only the signal ends the run.
+    let done = live.finish();
+    let stderr = done.stderr_text();
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"ALARM 1\nALARM 2\nALARM 3\n");
+    assert_eq!(summary(&done.stderr, "c"), (3, 0, 0, 0));
+    assert_eq!(summary(&done.stderr, "l"), (3, 0, 0, 0));
+    assert_eq!(done.stdout, ["ALARM 1", "ALARM 2", "ALARM 3"]);
+}
+
+#[test]
+fn closed_stdout_stops_pass_through_but_not_alarms() {
+    let dir = common::scratch("actions_closed_stdout");
+    let out = dir.join("out");
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    // About 1 MB, so that many writes would follow the first failed one.
+    for i in 0..20_000 {
+        if i % 1000 == 7 {
+            writeln!(input, "TERRIBLE ALARM {i}").unwrap();
+            writeln!(expected, "TERRIBLE ALARM {i}").unwrap();
+        } else {
+            writeln!(input, "filler line {i} {}", "-".repeat(32)).unwrap();
+        }
+    }
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let action = format!("c cmd:cat >> {}", q(&out));
+    let mut child = common::bin()
+        .args([
+            "--alarm-freq",
+            "0",
+            "--alarm",
+            &action,
+            "--log-alarm",
+            "c ALARM",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn logalarm");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = thread::spawn(move || stdin.write_all(&input));
+    let stderr = read_lines(child.stderr.take().expect("stderr"));
+    let status = wait_exit(&mut child, PATIENCE);
+    feeder
+        .join()
+        .expect("feeder")
+        .expect("logalarm read all its input");
+    let mut lines = Vec::new();
+    loop {
+        match stderr.recv_timeout(PATIENCE) {
+            Ok(line) => lines.push(line),
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => panic!("stderr not closed after exit: {lines:#?}"),
+        }
+    }
+    let stderr = lines;
+    let text = stderr.join("\n");
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert_eq!(std::fs::read(&out).unwrap(), expected, "every alarm fired");
+    let notes = stderr
+        .iter()
+        .filter(|l| l.contains("pass-through stops"))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        notes,
+        ["[logalarm] info: stdout was closed by its reader; pass-through stops, alarms go on"],
+        "{text}"
+    );
+    assert_eq!(summary(&stderr, "c"), (20, 0, 0, 0));
+}
+
+/// ENGINE BUG (reported): after SIGTERM logalarm does not stop reading. The
+/// reader thread goes on routing lines while the queues drain: a line written
+/// after the SIGTERM note is delivered by an alarm whose worker is still busy,
+/// and counted as "dropped on a full queue" (with a false "queue full (1024
+/// notifications waiting)" warning) by an idle alarm whose queue is closed.
+/// Shown by this test's sequence: `c` blocks on a release file, `l` is a `log:`
+/// alarm, SIGTERM, wait for the note, write `ALARM late`, release.
+/// Un-ignore once SIGTERM stops reading (or routing).
+#[test]
+fn sigterm_stops_reading() {
+    let dir = common::scratch("actions_sigterm_late");
+    let (out, started, release) = (dir.join("out"), dir.join("started"), dir.join("release"));
+    let action = format!(
+        "c cmd:cat >> {}; touch {}; i=0; while [ ! -e {} ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done",
+        q(&out),
+        q(&started),
+        q(&release)
+    );
+    let mut live = Live::spawn(common::bin().args([
+        "--alarm-freq",
+        "0",
+        "--alarm",
+        &action,
+        "--alarm",
+        "l log:T",
+        "--log-alarm",
+        "c ALARM",
+        "--log-alarm",
+        "l ALARM",
+    ]));
+    live.send(b"ALARM early\n");
+    live.wait_stderr("the early line", |l| l == "[logalarm] ALARM: T ALARM early");
+    wait_file(&started, |_| true);
+    // SAFETY: signalling the logalarm child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(live.pid(), libc::SIGTERM) }, 0);
+    live.wait_stderr("the SIGTERM note", |l| {
+        l.starts_with("[logalarm] info: ") && l.contains("SIGTERM")
+    });
+    live.send(b"ALARM late\n");
+    // A buggy reader passes the line through at once; a fixed one never reads
+    // it, so this bounded wait only decides how long the fixed engine waits here.
+    let until = Instant::now() + Duration::from_secs(2);
+    while let Ok(line) = live
+        .stdout
+        .recv_timeout(until.saturating_duration_since(Instant::now()))
+    {
+        if line == "ALARM late" {
+            break;
+        }
+    }
+    std::fs::write(&release, b"").unwrap();
+    let done = live.finish();
+    let stderr = done.stderr_text();
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "ALARM early\n",
+        "{stderr}"
+    );
+    assert!(!stderr.contains("queue full"), "{stderr}");
+    assert_eq!(summary(&done.stderr, "c"), (1, 0, 0, 0));
+    assert_eq!(summary(&done.stderr, "l"), (1, 0, 0, 0));
+}
