@@ -180,10 +180,14 @@ impl Scanner<'_> {
             let terminated = block.last() == Some(&b'\n');
             let mut pos = 0;
             while pos < block.len() {
-                let Some(m) = candidate.search_with(cache, &Input::new(block).range(pos..)) else {
+                // Forward only, stopping at the first match state: the line holding the
+                // end of the earliest-ending match is the first line worth verifying
+                // (no candidate match crosses a `\n`: see `compile::for_buffer`).
+                let input = Input::new(block).range(pos..).earliest(true);
+                let Some(m) = candidate.search_half_with(cache, &input) else {
                     break;
                 };
-                let at = m.start();
+                let at = m.offset();
                 if at == block.len() && terminated {
                     break;
                 }
@@ -212,11 +216,9 @@ impl Scanner<'_> {
     fn line(&mut self, raw: &[u8], sink: &mut impl Sink) {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         self.set.clear();
-        self.matcher.verifier.which_overlapping_matches_with(
-            &mut self.verifier_cache,
-            &Input::new(line),
-            &mut self.set,
-        );
+        self.matcher
+            .verifier
+            .which_overlapping_matches_with(&mut self.verifier_cache, &Input::new(line), &mut self.set);
         if self.set.is_empty() {
             return;
         }
