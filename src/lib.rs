@@ -18,6 +18,8 @@
 //! - [`dispatch`] queues notifications per alarm and runs each alarm's worker;
 //! - [`run`] ties them together for the main job; [`report`] prints `check` and `test`.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod dispatch;

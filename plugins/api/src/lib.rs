@@ -30,6 +30,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;

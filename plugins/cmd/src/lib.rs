@@ -16,6 +16,8 @@
 //!   group;
 //! - the exit status is logged; a non-zero status is a delivery failure.
 
+#![warn(missing_docs)]
+
 use logalarm_plugin_api::{
     Action, ActionError, ActionFuture, BuildContext, Notification, Plugin, emit_tagged,
 };

@@ -7,6 +7,8 @@
 //! When the `alarm-freq` throttle dropped identical messages before this one, the
 //! line ends with ` (N identical suppressed)`.
 
+#![warn(missing_docs)]
+
 use logalarm_plugin_api::{Action, ActionFuture, BuildContext, Notification, Plugin, emit_tagged};
 
 /// The `log` plugin.

@@ -9,6 +9,8 @@
 //! A missing target is a config error: there is nothing sensible to signal when
 //! logalarm reads a pipe.
 
+#![warn(missing_docs)]
+
 use logalarm_plugin_api::{Action, ActionError, ActionFuture, BuildContext, Notification, Plugin};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
