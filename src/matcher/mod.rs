@@ -216,9 +216,11 @@ impl Scanner<'_> {
     fn line(&mut self, raw: &[u8], sink: &mut impl Sink) {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         self.set.clear();
-        self.matcher
-            .verifier
-            .which_overlapping_matches_with(&mut self.verifier_cache, &Input::new(line), &mut self.set);
+        self.matcher.verifier.which_overlapping_matches_with(
+            &mut self.verifier_cache,
+            &Input::new(line),
+            &mut self.set,
+        );
         if self.set.is_empty() {
             return;
         }
