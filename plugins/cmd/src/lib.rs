@@ -128,7 +128,7 @@ impl CmdAction {
         }
         match outcome {
             Ok(Ok(status)) if status.success() => {
-                tracing::debug!(alarm = %self.alarm, "cmd exited with status 0");
+                tracing::info!(alarm = %self.alarm, "cmd exited with status 0");
                 Ok(())
             }
             Ok(Ok(status)) => Err(ActionError::Permanent(format!("cmd: {status}"))),
