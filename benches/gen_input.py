@@ -35,6 +35,7 @@ import re
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in benches/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loghub  # noqa: E402
 
@@ -307,7 +308,7 @@ class Generator:
             for f in fns[start:start + 1 + rb(6)]:
                 yield f(tick())
 
-    def batch(self, n, _it=None):
+    def batch(self, n):
         """Next n lines as a list (shares the generator state across calls)."""
         if getattr(self, "_iter", None) is None:
             self._iter = self.lines()
@@ -354,13 +355,45 @@ def write_input(path, size, seed=1, chunk_lines=1 << 15, progress=True):
     return total, nlines, time.monotonic() - t0
 
 
+def self_check(seed=1, per_line=5):
+    """Every corpus line's generator, run per_line times, must yield a line whose
+    header has the system's shape, whose message still fits the line's template
+    and which the template's base rule (gen_rules.py) matches."""
+    import gen_rules
+
+    gen = Generator(seed)
+    corpus = gen_rules.Corpus()
+    base = {(r["system"], r["eid"]): re.compile(r["regex"]) for r in gen_rules.make_base(corpus)}
+    n = bad = 0
+    for s in loghub.SYSTEMS:
+        lines, _ = loghub.load(s)
+        hre = re.compile(HEADER[s])
+        tick = gen.clocks[s].tick
+        for ln, f in zip(lines, gen.fns[s]):
+            for _ in range(per_line):
+                out = f(tick())
+                n += 1
+                m = hre.match(out)
+                body = out[m.end():len(out.rstrip(" \t"))] if m else None
+                if body is None or not ln.template._cre.match(body) or not base[(s, ln.eid)].search(out):
+                    bad += 1
+                    if bad <= 5:
+                        print("self-check: %s %s: %r" % (s, ln.eid, out[:200]), file=sys.stderr)
+    print("gen_input: self-check: %d generated lines, %d bad" % (n, bad), file=sys.stderr)
+    return bad == 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default=os.environ.get("BENCH_SIZE", "1G"),
                     help="target size (bytes or K/M/G, binary; default $BENCH_SIZE or 1G)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("-o", "--output", default=os.path.join(loghub.REPO_ROOT, "target", "bench", "input.log"))
+    ap.add_argument("--check", action="store_true",
+                    help="only self-check the generator against the templates and rules, write nothing")
     a = ap.parse_args()
+    if a.check:
+        sys.exit(0 if self_check(a.seed) else 1)
     size = loghub.parse_size(a.size)
     total, nlines, el = write_input(a.output, size, a.seed)
     print("gen_input: wrote %s: %d bytes, %d lines in %.1f s (%.1f MB/s)"

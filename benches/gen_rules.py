@@ -47,9 +47,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections import Counter, OrderedDict
 
+sys.dont_write_bytecode = True  # no __pycache__ in benches/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loghub  # noqa: E402
 from loghub import rx_escape as esc  # noqa: E402

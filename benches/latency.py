@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in benches/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loghub  # noqa: E402
 
@@ -99,7 +100,7 @@ class FifoReader(threading.Thread):
 
 
 def shell_command(fifo):
-    return "printf '%%s\\n' \"$LOGALARM_LINE\" > %s" % fifo
+    return 'printf "%%s\\n" "$LOGALARM_LINE" > %s' % fifo
 
 
 def direct_sh_reference(reader, fifo, n, base_seq):

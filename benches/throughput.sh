@@ -12,8 +12,9 @@
 #   LOGALARM_BIN=path        use this binary instead of `cargo build --release`
 #   LOGALARM_CORPUS=dir      the shared/corpus directory (default ../shared/corpus)
 #
-# Outputs go to target/bench/: input-<size>.log, rules-<N>/, hf-<N>.json,
-# validate-<N>.json, density-<N>.txt and the report throughput.md.
+# Outputs go to target/bench/: input-<size>.log and rules-<N>/ (both cached),
+# results-<size>/{hf-<N>.json,validate-<N>.json,density-<N>.txt,throughput.md}
+# and the latest report, target/bench/throughput.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +25,8 @@ sets=${BENCH_RULES:-"10 100 1000"}
 runs=${BENCH_RUNS:-3}
 warmup=${BENCH_WARMUP:-1}
 max_seconds=${BENCH_MAX_SECONDS:-300}
-mkdir -p "$bench"
+res=$bench/results-$size
+mkdir -p "$bench" "$res"
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -56,10 +58,10 @@ input=$bench/input-$size.log
 if [ ! -s "$input" ] || [ "$here/gen_input.py" -nt "$input" ] || [ "$here/loghub.py" -nt "$input" ]; then
     log "generating $input"
     python3 "$here/gen_input.py" --size "$size" -o "$input"
-    rm -f "$bench"/density-*.txt
+    rm -f "$res"/density-*.txt
 fi
 nlines=$(python3 "$here/bench_util.py" lines "$input")
-echo "$nlines" >"$bench/input.lines"
+echo "$nlines" >"$res/input.lines"
 bytes=$(stat -c %s "$input")
 
 for n in $sets; do
@@ -67,7 +69,7 @@ for n in $sets; do
     if [ ! -s "$d/rules.toml" ] || [ "$here/gen_rules.py" -nt "$d/rules.toml" ] || [ "$here/loghub.py" -nt "$d/rules.toml" ]; then
         log "generating $n rules"
         python3 "$here/gen_rules.py" "$n" "$d"
-        rm -f "$bench/density-$n.txt"
+        rm -f "$bench"/results-*/density-"$n".txt
     fi
 done
 
@@ -79,32 +81,32 @@ rgcmd() { # rg exits 1 when nothing matches: not an error here
     echo "$(rg --version | head -1)"
     if command -v hyperfine >/dev/null; then hyperfine --version; else echo "hyperfine: not installed (bench_util.py timer)"; fi
     echo "logalarm $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '(no commit)')"
-} >"$bench/versions.txt"
+} >"$res/versions.txt"
 
 # --- match density, once per rule set ------------------------------------------
 for n in $sets; do
-    if [ ! -s "$bench/density-$n.txt" ]; then
+    if [ ! -s "$res/density-$n.txt" ]; then
         log "match density, $n rules"
-        sh -c "$(rgcmd "$bench/rules-$n/rules.txt")" | head -1 >"$bench/density-$n.txt"
-        [ -s "$bench/density-$n.txt" ] || echo 0 >"$bench/density-$n.txt"
+        sh -c "$(rgcmd "$bench/rules-$n/rules.txt")" | head -1 >"$res/density-$n.txt"
+        [ -s "$res/density-$n.txt" ] || echo 0 >"$res/density-$n.txt"
     fi
-    echo "   $n rules match $(cat "$bench/density-$n.txt") of $nlines lines" >&2
+    echo "   $n rules match $(cat "$res/density-$n.txt") of $nlines lines" >&2
 done
 
 # --- timings ---------------------------------------------------------------------
 for n in $sets; do
     d=$bench/rules-$n
     log "$n rules: logalarm check run (exit code, pass-through, alarm count)"
-    rm -f "$bench/hf-$n.json"
+    rm -f "$res/hf-$n.json"
     la_ok=1
     la_fast=1
     if python3 "$here/bench_util.py" validate --bin "$bin" --config "$d/rules.toml" --input "$input" \
-        --out "$bench/validate-$n.json" --timeout $((max_seconds * 4)); then
+        --out "$res/validate-$n.json" --timeout $((max_seconds * 4)); then
         :
     else
         la_ok=0
     fi
-    wall=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wall_s"])' "$bench/validate-$n.json")
+    wall=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wall_s"])' "$res/validate-$n.json")
     if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)' "$wall" "$max_seconds"; then
         la_fast=0
         log "logalarm took ${wall}s (> BENCH_MAX_SECONDS=$max_seconds): reporting that single run"
@@ -115,20 +117,21 @@ for n in $sets; do
         names+=(logalarm)
         cmds+=("'$bin' -c '$d/rules.toml' < '$input' > /dev/null 2>/dev/null")
     elif [ $la_ok -eq 0 ]; then
-        log "logalarm failed the check run (see $bench/validate-$n.json); not timing it"
+        log "logalarm failed the check run (see $res/validate-$n.json); not timing it"
     fi
     log "$n rules: timing ${names[*]}"
     if command -v hyperfine >/dev/null; then
         args=()
         for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
-        hyperfine --style basic --warmup "$warmup" --runs "$runs" --export-json "$bench/hf-$n.json" "${args[@]}" >&2
+        hyperfine --style basic --warmup "$warmup" --runs "$runs" --export-json "$res/hf-$n.json" "${args[@]}" >&2
     else
         args=()
         for i in "${!names[@]}"; do args+=("${names[$i]}" "${cmds[$i]}"); done
-        python3 "$here/bench_util.py" time --runs "$runs" --warmup "$warmup" --export-json "$bench/hf-$n.json" "${args[@]}"
+        python3 "$here/bench_util.py" time --runs "$runs" --warmup "$warmup" --export-json "$res/hf-$n.json" "${args[@]}"
     fi
 done
 
 log "report ($bytes bytes, $nlines lines)"
-python3 "$here/bench_util.py" report --dir "$bench" --input "$input" --sets "$sets" --out "$bench/throughput.md"
-echo "written: $bench/throughput.md" >&2
+python3 "$here/bench_util.py" report --dir "$res" --input "$input" --sets "$sets" --out "$res/throughput.md"
+cp "$res/throughput.md" "$bench/throughput.md"
+echo "written: $bench/throughput.md (and $res/)" >&2
