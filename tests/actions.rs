@@ -5,68 +5,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long any single wait in these tests may take before it fails.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn q(path: &Path) -> String {
-    format!("'{}'", path.display())
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("process did not exit within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Polls `path` every 20 ms until its contents satisfy `done`; returns them.
-fn wait_file(path: &Path, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let got = std::fs::read(path).unwrap_or_default();
-        if done(&got) {
-            return got;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting on {}; it holds {:?}",
-            path.display(),
-            String::from_utf8_lossy(&got)
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn read_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stream).split(b'\n') {
-            let Ok(line) = line else { break };
-            if tx
-                .send(String::from_utf8_lossy(&line).into_owned())
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
-    rx
-}
+use common::{PATIENCE, alarm_lines, sh_quote, summary};
 
 /// A running logalarm whose stdin stays open until closed, with its stdout
 /// and stderr read line by line.
@@ -92,45 +38,12 @@ impl Done {
     }
 }
 
-fn wait_line(
-    rx: &Receiver<String>,
-    seen: &mut Vec<String>,
-    what: &str,
-    want: impl Fn(&str) -> bool,
-) -> String {
-    if let Some(line) = seen.iter().find(|l| want(l)) {
-        return line.clone();
-    }
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => {
-                seen.push(line.clone());
-                if want(&line) {
-                    return line;
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("timed out waiting for {what}; seen: {seen:#?}")
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                panic!("stream closed before {what}; seen: {seen:#?}")
-            }
-        }
-    }
-}
-
 impl Live {
     fn spawn(cmd: &mut Command) -> Live {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn logalarm");
+        let mut child = common::spawn_piped(cmd);
         let stdin = child.stdin.take();
-        let stdout = read_lines(child.stdout.take().expect("stdout"));
-        let stderr = read_lines(child.stderr.take().expect("stderr"));
+        let stdout = common::read_lines(child.stdout.take().expect("stdout"));
+        let stderr = common::read_lines(child.stderr.take().expect("stderr"));
         Live {
             child,
             stdin,
@@ -158,31 +71,19 @@ impl Live {
     }
 
     fn wait_stderr(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        wait_line(&self.stderr, &mut self.err_seen, what, want)
+        common::wait_for_line(&self.stderr, &mut self.err_seen, what, want)
     }
 
     fn wait_stdout(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        wait_line(&self.stdout, &mut self.out_seen, what, want)
+        common::wait_for_line(&self.stdout, &mut self.out_seen, what, want)
     }
 
     /// Waits for exit (stdin is left as it is), then collects all output.
     fn finish(mut self) -> Done {
-        let status = wait_exit(&mut self.child, PATIENCE);
+        let status = common::wait_exit(&mut self.child, PATIENCE);
         let deadline = Instant::now() + PATIENCE;
-        for (rx, seen) in [
-            (&self.stdout, &mut self.out_seen),
-            (&self.stderr, &mut self.err_seen),
-        ] {
-            loop {
-                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(line) => seen.push(line),
-                    Err(RecvTimeoutError::Disconnected) => break,
-                    Err(RecvTimeoutError::Timeout) => {
-                        panic!("output not closed after exit: {seen:#?}")
-                    }
-                }
-            }
-        }
+        common::drain_lines(&self.stdout, &mut self.out_seen, deadline);
+        common::drain_lines(&self.stderr, &mut self.err_seen, deadline);
         drop(self.stdin.take());
         Done {
             status,
@@ -194,48 +95,12 @@ impl Live {
 
 /// Runs logalarm with `args` on `input` to the end.
 fn run(args: &[&str], input: &[u8]) -> Done {
-    let mut live = Live::spawn(common::bin().args(args));
-    let mut stdin = live.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    // A write error only means logalarm stopped early (a config error); its
-    // exit status and output tell.
-    let feeder = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let done = live.finish();
-    feeder.join().expect("feeder thread");
-    done
-}
-
-/// The exit summary of alarm `name`: (delivered, failed, suppressed, dropped).
-fn summary(stderr: &[String], name: &str) -> (u64, u64, u64, u64) {
-    let tagged = format!("alarm={name}");
-    let lines: Vec<&String> = stderr
-        .iter()
-        .filter(|l| l.starts_with("[logalarm] info: ") && l.contains(" delivered, "))
-        .filter(|l| l.contains(&format!("{tagged}:")) || l.ends_with(&tagged))
-        .collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected one summary line for alarm {name}: {stderr:#?}"
-    );
-    let text = lines[0];
-    let number_before = |what: &str| -> u64 {
-        let end = text
-            .find(what)
-            .unwrap_or_else(|| panic!("no {what:?} in {text:?}"));
-        let start = text[..end].rfind(' ').map_or(0, |i| i + 1);
-        text[start..end]
-            .parse()
-            .unwrap_or_else(|e| panic!("bad number before {what:?} in {text:?}: {e}"))
-    };
-    (
-        number_before(" delivered,"),
-        number_before(" failed,"),
-        number_before(" suppressed by alarm-freq,"),
-        number_before(" dropped on a full queue"),
-    )
+    let out = common::run_with_input_timeout(common::bin().args(args), input, PATIENCE);
+    Done {
+        status: out.status,
+        stdout: common::lines(&out.stdout),
+        stderr: common::lines(&out.stderr),
+    }
 }
 
 /// The one `[logalarm] LEVEL: …` line about alarm `name` that ends with `tail`.
@@ -252,14 +117,6 @@ fn logged<'a>(stderr: &'a [String], level: &str, name: &str, tail: &str) -> &'a 
         "expected one {level} line for alarm {name} with {tail:?}: {stderr:#?}"
     );
     hits[0]
-}
-
-fn alarm_lines(stderr: &[String]) -> Vec<&str> {
-    stderr
-        .iter()
-        .map(String::as_str)
-        .filter(|l| l.starts_with("[logalarm] ALARM: "))
-        .collect()
 }
 
 /// True while `pid` exists and is not a zombie.
@@ -303,7 +160,7 @@ fn assert_group_gone(sh_pid: i32, bg_pid: i32) {
 }
 
 fn read_pid(path: &Path) -> i32 {
-    let text = wait_file(path, |b| b.ends_with(b"\n"));
+    let text = common::wait_for_file(path, PATIENCE, |b| b.ends_with(b"\n"));
     String::from_utf8(text)
         .unwrap()
         .trim()
@@ -321,8 +178,8 @@ fn cmd_gets_the_message_on_stdin_and_the_environment() {
         "mail cmd:cat >> {}; printf 'ALARM=%s\\nLINE=%s\\nRULE=%s\\nSOURCE=%s\\nSUPPRESSED=%s\\nTRUNCATED=%s\\n' \
          \"$LOGALARM_ALARM\" \"$LOGALARM_LINE\" \"$LOGALARM_RULE\" \"$LOGALARM_SOURCE\" \"$LOGALARM_SUPPRESSED\" \
          \"$LOGALARM_TRUNCATED\" >> {}; echo to-stdout; echo to-stderr >&2",
-        q(&msg),
-        q(&env)
+        sh_quote(&msg),
+        sh_quote(&env)
     );
     let line = "TERRIBLE ALARM: the world \"exploded\" $HOME `id` \\ ; é";
     let input = format!("ok\n{line}\r\nfine\n");
@@ -346,12 +203,7 @@ fn cmd_gets_the_message_on_stdin_and_the_environment() {
         )
     );
     // The command's own output goes to stderr, tagged.
-    let cmd_lines: Vec<&str> = done
-        .stderr
-        .iter()
-        .map(String::as_str)
-        .filter(|l| l.starts_with("[logalarm] cmd mail: "))
-        .collect();
+    let cmd_lines = common::lines_starting_with(&done.stderr, "[logalarm] cmd mail: ");
     assert_eq!(cmd_lines.len(), 2, "{stderr}");
     assert!(
         cmd_lines.contains(&"[logalarm] cmd mail: to-stdout"),
@@ -399,8 +251,8 @@ fn hanging_cmd_is_killed_with_its_process_group() {
              [[rule]]\n\
              regex = \"HANG\"\n\
              alarms = [\"h\"]\n",
-            q(&sh_pid),
-            q(&bg_pid)
+            sh_quote(&sh_pid),
+            sh_quote(&bg_pid)
         ),
     )
     .unwrap();
@@ -433,11 +285,11 @@ fn slow_cmd_blocks_neither_pass_through_nor_other_alarms() {
     // The slow alarm holds its delivery until the test releases it (60 s at most).
     let slow = format!(
         "slow cmd:touch {}; i=0; while [ ! -e {} ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done; echo slow >> {}",
-        q(&started),
-        q(&release),
-        q(&events)
+        sh_quote(&started),
+        sh_quote(&release),
+        sh_quote(&events)
     );
-    let fast = format!("fast cmd:echo fast >> {}", q(&events));
+    let fast = format!("fast cmd:echo fast >> {}", sh_quote(&events));
     let mut live = Live::spawn(common::bin().args([
         "--alarm",
         &slow,
@@ -451,13 +303,13 @@ fn slow_cmd_blocks_neither_pass_through_nor_other_alarms() {
         "fast,l QUICK",
     ]));
     live.send(b"SLOW one\n");
-    wait_file(&started, |_| true);
+    common::wait_for_file(&started, PATIENCE, |_| true);
     live.send(b"QUICK two\n");
     // While the slow delivery is running: the later line passes through and
     // fires both other alarms.
     live.wait_stdout("pass-through of the later line", |l| l == "QUICK two");
     live.wait_stderr("the log alarm", |l| l == "[logalarm] ALARM: FAST QUICK two");
-    let got = wait_file(&events, |b| !b.is_empty());
+    let got = common::wait_for_file(&events, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         got, b"fast\n",
         "the fast cmd ran while the slow one was still busy"
@@ -508,7 +360,7 @@ fn signal_reaches_a_real_process_by_pidfile_and_by_pid() {
     );
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert_eq!(summary(&done.stderr, "p"), (1, 0, 0, 0));
-    wait_file(&out, |b| b == b"usr1\n");
+    common::wait_for_file(&out, PATIENCE, |b| b == b"usr1\n");
 
     let by_pid = format!("n signal:{}@{pid}", libc::SIGUSR1);
     let done = run(
@@ -517,10 +369,10 @@ fn signal_reaches_a_real_process_by_pidfile_and_by_pid() {
     );
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert_eq!(summary(&done.stderr, "n"), (1, 0, 0, 0));
-    wait_file(&out, |b| b == b"usr1\nusr1\n");
+    common::wait_for_file(&out, PATIENCE, |b| b == b"usr1\nusr1\n");
 
     drop(target.stdin.take());
-    let status = wait_exit(&mut target, PATIENCE);
+    let status = common::wait_exit(&mut target, PATIENCE);
     assert!(status.success(), "the target died: {status}");
     assert_eq!(std::fs::read(&out).unwrap(), b"usr1\nusr1\n");
 }
@@ -605,7 +457,7 @@ fn burst_of_identical(name: &str, freq: &str) -> (Done, Vec<u8>) {
     let out = dir.join("out");
     let action = format!(
         "c cmd:printf '%s|%s\\n' \"$LOGALARM_SUPPRESSED\" \"$LOGALARM_LINE\" >> {}",
-        q(&out)
+        sh_quote(&out)
     );
     let mut input = b"TERRIBLE ALARM same\n".repeat(50);
     input.extend_from_slice(b"TERRIBLE ALARM other\n");
@@ -700,8 +552,8 @@ fn drain_deadline_kills_the_running_cmd_process_group() {
     let (sh_pid, bg_pid) = (dir.join("sh.pid"), dir.join("bg.pid"));
     let action = format!(
         "s cmd:echo $$ > {}; sleep 120 & echo $! > {}; wait",
-        q(&sh_pid),
-        q(&bg_pid)
+        sh_quote(&sh_pid),
+        sh_quote(&bg_pid)
     );
     let done = run(
         &[
@@ -724,18 +576,27 @@ fn drain_deadline_kills_the_running_cmd_process_group() {
     assert_group_gone(read_pid(&sh_pid), read_pid(&bg_pid));
 }
 
-#[test]
-fn sigterm_delivers_what_is_queued_and_exits_0() {
-    let dir = common::scratch("actions_sigterm");
+/// A logalarm whose deliveries the test holds: alarm `c` (a `cmd:`) appends
+/// each message to `out`, touches `started`, then waits until the test
+/// creates `release`; alarm `l` is a `log:T`. Both fire on every `ALARM` line.
+struct Held {
+    live: Live,
+    out: PathBuf,
+    started: PathBuf,
+    release: PathBuf,
+}
+
+fn spawn_held(test: &str) -> Held {
+    let dir = common::scratch(test);
     let (out, started, release) = (dir.join("out"), dir.join("started"), dir.join("release"));
     // Each delivery waits for the release file (60 s at most).
     let action = format!(
         "c cmd:cat >> {}; touch {}; i=0; while [ ! -e {} ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done",
-        q(&out),
-        q(&started),
-        q(&release)
+        sh_quote(&out),
+        sh_quote(&started),
+        sh_quote(&release)
     );
-    let mut live = Live::spawn(common::bin().args([
+    let live = Live::spawn(common::bin().args([
         "--alarm-freq",
         "0",
         "--alarm",
@@ -748,11 +609,27 @@ fn sigterm_delivers_what_is_queued_and_exits_0() {
         "--log-alarm",
         "l ALARM",
     ]));
+    Held {
+        live,
+        out,
+        started,
+        release,
+    }
+}
+
+#[test]
+fn sigterm_delivers_what_is_queued_and_exits_0() {
+    let Held {
+        mut live,
+        out,
+        started,
+        release,
+    } = spawn_held("actions_sigterm");
     live.send(b"ALARM 1\nALARM 2\nALARM 3\n");
     live.wait_stderr("all three lines routed", |l| {
         l == "[logalarm] ALARM: T ALARM 3"
     });
-    wait_file(&started, |_| true);
+    common::wait_for_file(&started, PATIENCE, |_| true);
     // SAFETY: signalling the logalarm child this test spawned and has not reaped.
     assert_eq!(unsafe { libc::kill(live.pid(), libc::SIGTERM) }, 0);
     live.wait_stderr("the SIGTERM note", |l| {
@@ -786,7 +663,7 @@ fn closed_stdout_stops_pass_through_but_not_alarms() {
     }
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
-    let action = format!("c cmd:cat >> {}", q(&out));
+    let action = format!("c cmd:cat >> {}", sh_quote(&out));
     let mut child = common::bin()
         .args([
             "--alarm-freq",
@@ -801,25 +678,16 @@ fn closed_stdout_stops_pass_through_but_not_alarms() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn logalarm");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let feeder = thread::spawn(move || stdin.write_all(&input));
-    let stderr = read_lines(child.stderr.take().expect("stderr"));
-    let status = wait_exit(&mut child, PATIENCE);
+    // Unlike a config error, a closed stdout must not stop logalarm reading.
+    let feeder = common::feed_stdin(&mut child, &input);
+    let ran = common::wait_with_output_timeout(child, PATIENCE);
     feeder
         .join()
         .expect("feeder")
         .expect("logalarm read all its input");
-    let mut lines = Vec::new();
-    loop {
-        match stderr.recv_timeout(PATIENCE) {
-            Ok(line) => lines.push(line),
-            Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => panic!("stderr not closed after exit: {lines:#?}"),
-        }
-    }
-    let stderr = lines;
+    let stderr = common::lines(&ran.stderr);
     let text = stderr.join("\n");
-    assert_eq!(status.code(), Some(0), "{text}");
+    assert_eq!(ran.status.code(), Some(0), "{text}");
     assert_eq!(std::fs::read(&out).unwrap(), expected, "every alarm fired");
     let notes = stderr
         .iter()
@@ -843,29 +711,15 @@ fn closed_stdout_stops_pass_through_but_not_alarms() {
 /// Un-ignore once SIGTERM stops reading (or routing).
 #[test]
 fn sigterm_stops_reading() {
-    let dir = common::scratch("actions_sigterm_late");
-    let (out, started, release) = (dir.join("out"), dir.join("started"), dir.join("release"));
-    let action = format!(
-        "c cmd:cat >> {}; touch {}; i=0; while [ ! -e {} ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done",
-        q(&out),
-        q(&started),
-        q(&release)
-    );
-    let mut live = Live::spawn(common::bin().args([
-        "--alarm-freq",
-        "0",
-        "--alarm",
-        &action,
-        "--alarm",
-        "l log:T",
-        "--log-alarm",
-        "c ALARM",
-        "--log-alarm",
-        "l ALARM",
-    ]));
+    let Held {
+        mut live,
+        out,
+        started,
+        release,
+    } = spawn_held("actions_sigterm_late");
     live.send(b"ALARM early\n");
     live.wait_stderr("the early line", |l| l == "[logalarm] ALARM: T ALARM early");
-    wait_file(&started, |_| true);
+    common::wait_for_file(&started, PATIENCE, |_| true);
     // SAFETY: signalling the logalarm child this test spawned and has not reaped.
     assert_eq!(unsafe { libc::kill(live.pid(), libc::SIGTERM) }, 0);
     live.wait_stderr("the SIGTERM note", |l| {

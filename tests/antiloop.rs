@@ -4,70 +4,37 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::io::{BufRead, BufReader, Write};
+use std::process::ChildStdin;
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
 
-/// How long any single wait in these tests may take before it fails.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("logalarm did not exit within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
+use common::PATIENCE;
 
 /// Waits until every line of `wanted` has been received on `rx` (in any order).
 fn wait_lines(rx: &Receiver<String>, wanted: &[&str], seen: &mut Vec<String>) {
-    let deadline = Instant::now() + PATIENCE;
-    while !wanted.iter().all(|w| seen.iter().any(|s| s == w)) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("timed out waiting for {wanted:?}; forwarded so far: {seen:#?}")
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                panic!("stderr closed while waiting for {wanted:?}: {seen:#?}")
-            }
-        }
-    }
+    common::recv_until(rx, seen, &format!("{wanted:?} fed back"), |seen| {
+        wanted.iter().all(|w| seen.iter().any(|s| s == w))
+    });
 }
 
 #[test]
 fn output_fed_back_into_input_settles() {
-    let mut child = common::bin()
-        .args([
-            "--no-passthrough",
-            "--alarm-freq",
-            "0",
-            "--alarm",
-            "l log:LOOP",
-            "--alarm",
-            "c cmd:cat",
-            "--log-alarm",
-            "l,c ALARM",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
+    let mut child = common::spawn_piped(common::bin().args([
+        "--no-passthrough",
+        "--alarm-freq",
+        "0",
+        "--alarm",
+        "l log:LOOP",
+        "--alarm",
+        "c cmd:cat",
+        "--log-alarm",
+        "l,c ALARM",
+    ]));
     let stdin: Arc<Mutex<Option<ChildStdin>>> = Arc::new(Mutex::new(child.stdin.take()));
     let stderr = child.stderr.take().expect("stderr");
-    let mut stdout = child.stdout.take().expect("stdout");
+    let stdout = child.stdout.take().expect("stdout");
     let (tx, forwarded) = mpsc::channel::<String>();
     // Every stderr line of logalarm goes back into its stdin, as long as it is open.
     let feedback = {
@@ -90,11 +57,7 @@ fn output_fed_back_into_input_settles() {
             all
         })
     };
-    let pass_through = thread::spawn(move || {
-        let mut out = Vec::new();
-        stdout.read_to_end(&mut out).expect("read stdout");
-        out
-    });
+    let pass_through = common::read_in_background(stdout);
     let send = |bytes: &[u8]| {
         stdin
             .lock()
@@ -128,20 +91,16 @@ fn output_fed_back_into_input_settles() {
         &mut seen,
     );
     stdin.lock().unwrap().take();
-    let status = wait_exit(&mut child, PATIENCE);
+    let status = common::wait_exit(&mut child, PATIENCE);
     let all = feedback.join().expect("feedback thread");
     assert!(status.success(), "{status}: {all:#?}");
     assert_eq!(
-        pass_through.join().expect("stdout thread"),
+        pass_through.finish("stdout", PATIENCE),
         b"",
         "--no-passthrough"
     );
 
-    let alarms: Vec<&str> = all
-        .iter()
-        .map(String::as_str)
-        .filter(|l| l.starts_with("[logalarm] ALARM: "))
-        .collect();
+    let alarms = common::alarm_lines(&all);
     assert_eq!(
         alarms,
         [
@@ -150,11 +109,7 @@ fn output_fed_back_into_input_settles() {
         ],
         "{all:#?}"
     );
-    let cmd_out: Vec<&str> = all
-        .iter()
-        .map(String::as_str)
-        .filter(|l| l.starts_with("[logalarm] cmd c: "))
-        .collect();
+    let cmd_out = common::lines_starting_with(&all, "[logalarm] cmd c: ");
     assert_eq!(
         cmd_out,
         [
@@ -184,7 +139,7 @@ fn tagged_lines_pass_through_but_never_fire() {
         x[uwsgi-alarm ALARM not at the start\n\
         \t[logalarm ALARM after a tab\n\
         [logalarm ALARM last, no newline";
-    let action = format!("c cmd:cat >> '{}'", out.display());
+    let action = format!("c cmd:cat >> {}", common::sh_quote(&out));
     let output = common::run_with_input(
         common::bin().args([
             "--alarm-freq",
@@ -211,10 +166,7 @@ fn tagged_lines_pass_through_but_never_fire() {
             .to_vec(),
         "only untagged lines fire; stderr:\n{stderr}"
     );
-    let alarms: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("[logalarm] ALARM: "))
-        .collect();
+    let alarms = common::alarm_lines(stderr.lines());
     assert_eq!(
         alarms,
         [

@@ -5,11 +5,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use common::{PATIENCE, alarm_lines, sh_quote, summary};
 
 /// Peak RSS allowed for one logalarm run, in KiB (generous: a debug build
 /// holding a 16 MiB line buffer stays far below it).
@@ -29,29 +31,11 @@ struct Ran {
 /// Runs `cmd` with `input` on stdin, collecting everything, and reaps it with
 /// `wait4` to learn its peak RSS. Kills it and fails after `limit`.
 fn run_measured(cmd: &mut Command, input: Vec<u8>, limit: Duration) -> Ran {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
+    let mut child = common::spawn_piped(cmd);
     let pid = i32::try_from(child.id()).expect("pid fits i32");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let writer = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        stdout.read_to_end(&mut buf).expect("read stdout");
-        buf
-    });
-    let err_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        stderr.read_to_end(&mut buf).expect("read stderr");
-        buf
-    });
+    let writer = common::feed_stdin(&mut child, &input);
+    let out_reader = common::read_in_background(child.stdout.take().expect("stdout"));
+    let err_reader = common::read_in_background(child.stderr.take().expect("stderr"));
     let deadline = Instant::now() + limit;
     let (code, max_rss_kib) = loop {
         let mut status = 0;
@@ -81,9 +65,10 @@ fn run_measured(cmd: &mut Command, input: Vec<u8>, limit: Duration) -> Ran {
     );
     // The child is reaped; `child` must not be waited for again (dropping it does not wait).
     drop(child);
-    writer.join().expect("writer thread");
-    let stdout = out_reader.join().expect("stdout thread");
-    let stderr = String::from_utf8_lossy(&err_reader.join().expect("stderr thread")).into_owned();
+    // A broken pipe only means logalarm stopped reading early; its exit code tells.
+    let _ = writer.join().expect("writer thread");
+    let stdout = out_reader.finish("stdout", PATIENCE);
+    let stderr = String::from_utf8_lossy(&err_reader.finish("stderr", PATIENCE)).into_owned();
     Ran {
         code,
         stdout,
@@ -92,44 +77,8 @@ fn run_measured(cmd: &mut Command, input: Vec<u8>, limit: Duration) -> Ran {
     }
 }
 
-/// The numbers of the exit summary of alarm `name`:
-/// (delivered, failed, suppressed by alarm-freq, dropped on a full queue).
-fn summary(stderr: &str, name: &str) -> (u64, u64, u64, u64) {
-    let tagged = format!("alarm={name}");
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("[logalarm] info: ") && l.contains(" delivered, "))
-        .filter(|l| l.contains(&format!("{tagged}:")) || l.ends_with(&tagged))
-        .collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected one summary line for alarm {name}:\n{stderr}"
-    );
-    let text = lines[0];
-    let number_before = |what: &str| -> u64 {
-        let end = text
-            .find(what)
-            .unwrap_or_else(|| panic!("no {what:?} in {text:?}"));
-        let start = text[..end].rfind(' ').map_or(0, |i| i + 1);
-        text[start..end]
-            .parse()
-            .unwrap_or_else(|e| panic!("bad number before {what:?} in {text:?}: {e}"))
-    };
-    (
-        number_before(" delivered,"),
-        number_before(" failed,"),
-        number_before(" suppressed by alarm-freq,"),
-        number_before(" dropped on a full queue"),
-    )
-}
-
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn sh_quote(path: &Path) -> String {
-    format!("'{}'", path.display())
 }
 
 fn assert_no_panic(stderr: &str) {
@@ -171,7 +120,7 @@ fn invalid_utf8_and_nul_bytes_are_matched_as_bytes() {
         read(&env),
         b"\\xff|bad \xff byte here\nALARM|nul TERRIBLE ALARM end\nALARM|\xc3\x28 invalid pair ALARM\n".to_vec()
     );
-    assert_eq!(summary(&ran.stderr, "c"), (3, 0, 0, 0));
+    assert_eq!(summary(ran.stderr.lines(), "c"), (3, 0, 0, 0));
     assert_no_panic(&ran.stderr);
 }
 
@@ -232,18 +181,14 @@ fn ten_megabyte_line_fires_once_with_a_truncated_message() {
         format!("{LEN}|{}\n", 8192 + marker.len()),
         "LOGALARM_TRUNCATED|length of LOGALARM_LINE"
     );
-    let alarms: Vec<&str> = ran
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("[logalarm] ALARM: "))
-        .collect();
+    let alarms = alarm_lines(ran.stderr.lines());
     assert_eq!(alarms.len(), 1);
     assert_eq!(
         alarms[0],
         format!("[logalarm] ALARM: BIG {}{marker}", "x".repeat(8192))
     );
-    assert_eq!(summary(&ran.stderr, "c"), (1, 0, 0, 0));
-    assert_eq!(summary(&ran.stderr, "l"), (1, 0, 0, 0));
+    assert_eq!(summary(ran.stderr.lines(), "c"), (1, 0, 0, 0));
+    assert_eq!(summary(ran.stderr.lines(), "l"), (1, 0, 0, 0));
     assert_no_panic(&ran.stderr);
     assert!(
         ran.max_rss_kib < RSS_LIMIT_KIB,
@@ -293,20 +238,12 @@ fn run_collecting(name: &str, rules: &[&str], input: &[u8]) -> (i32, Vec<u8>, Ve
     (ran.code, ran.stdout, got, ran.stderr)
 }
 
-#[test]
-fn lines_of_only_carriage_returns() {
-    // `^$` sees "\r\n" and a final lone "\r" as empty lines; `\r` never sees a
-    // trailing carriage return (it is not part of the line), only an inner one.
-    let rules = [r"c ^$", r"c \r"];
-    for (case, input, expected) in [
-        ("crlf", &b"\r\n"[..], &b"\n"[..]),
-        ("cr_eof", b"\r", b"\n"),
-        ("both", b"\r\n\r", b"\n\n"),
-        ("inner_cr", b"a\rb\n", b"a\rb\n"),
-        ("inner_cr_crlf", b"a\rb\r\n", b"a\rb\n"),
-    ] {
-        let (code, stdout, got, stderr) =
-            run_collecting(&format!("bad_input_cr_{case}"), &rules, input);
+/// For each `(case, input, expected)`: runs `input` through [`run_collecting`]
+/// (scratch dir `{test}_{case}`) and checks exit 0, an unchanged pass-through
+/// and that the command received `expected`.
+fn assert_cases(test: &str, rules: &[&str], cases: &[(&str, &[u8], &[u8])]) {
+    for &(case, input, expected) in cases {
+        let (code, stdout, got, stderr) = run_collecting(&format!("{test}_{case}"), rules, input);
         assert_eq!(code, 0, "{case}: {stderr}");
         assert_eq!(stdout, input, "{case}: pass-through");
         assert_eq!(
@@ -317,30 +254,43 @@ fn lines_of_only_carriage_returns() {
 }
 
 #[test]
+fn lines_of_only_carriage_returns() {
+    // `^$` sees "\r\n" and a final lone "\r" as empty lines; `\r` never sees a
+    // trailing carriage return (it is not part of the line), only an inner one.
+    let rules = [r"c ^$", r"c \r"];
+    assert_cases(
+        "bad_input_cr",
+        &rules,
+        &[
+            ("crlf", &b"\r\n"[..], &b"\n"[..]),
+            ("cr_eof", b"\r", b"\n"),
+            ("both", b"\r\n\r", b"\n\n"),
+            ("inner_cr", b"a\rb\n", b"a\rb\n"),
+            ("inner_cr_crlf", b"a\rb\r\n", b"a\rb\n"),
+        ],
+    );
+}
+
+#[test]
 fn last_line_without_newline_counts() {
-    for (case, input, expected) in [
-        (
-            "plain",
-            &b"first\nsecond TERRIBLE ALARM"[..],
-            &b"second TERRIBLE ALARM\n"[..],
-        ),
-        (
-            "cr",
-            b"first\nsecond TERRIBLE ALARM\r",
-            b"second TERRIBLE ALARM\n",
-        ),
-        ("only", b"TERRIBLE ALARM", b"TERRIBLE ALARM\n"),
-    ] {
-        // `ALARM$` also checks that the trailing \r is not part of the last line.
-        let (code, stdout, got, stderr) =
-            run_collecting(&format!("bad_input_eof_{case}"), &["c ALARM$"], input);
-        assert_eq!(code, 0, "{case}: {stderr}");
-        assert_eq!(stdout, input, "{case}: pass-through");
-        assert_eq!(
-            got, expected,
-            "{case}: messages delivered; stderr:\n{stderr}"
-        );
-    }
+    // `ALARM$` also checks that the trailing \r is not part of the last line.
+    assert_cases(
+        "bad_input_eof",
+        &["c ALARM$"],
+        &[
+            (
+                "plain",
+                &b"first\nsecond TERRIBLE ALARM"[..],
+                &b"second TERRIBLE ALARM\n"[..],
+            ),
+            (
+                "cr",
+                b"first\nsecond TERRIBLE ALARM\r",
+                b"second TERRIBLE ALARM\n",
+            ),
+            ("only", b"TERRIBLE ALARM", b"TERRIBLE ALARM\n"),
+        ],
+    );
 }
 
 #[test]
@@ -381,7 +331,7 @@ fn burst_of_100k_lines_overflows_counted_and_bounded() {
         ran.stdout.len(),
         input.len()
     );
-    let (delivered, failed, suppressed, dropped) = summary(&ran.stderr, "c");
+    let (delivered, failed, suppressed, dropped) = summary(ran.stderr.lines(), "c");
     assert_eq!((failed, suppressed), (0, 0));
     assert_eq!(
         delivered + dropped,
@@ -476,11 +426,7 @@ fn line_of_exactly_16_mib_is_kept_whole() {
     );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(ran.stdout == input, "pass-through differs");
-    let alarms: Vec<&str> = ran
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("[logalarm] ALARM: "))
-        .collect();
+    let alarms = alarm_lines(ran.stderr.lines());
     assert_eq!(
         alarms,
         [format!(

@@ -10,74 +10,21 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 /// Generous: every notification starts a shell, and CI machines are slow.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
-// ---------------------------------------------------------------------------
-// Running the binary with a deadline.
-
-/// Collects a spawned child's stdout and stderr and waits for it to exit, killing
-/// it (and failing the test) if it is still running after `timeout`.
-fn finish(mut child: Child, timeout: Duration) -> Output {
-    let mut out = child.stdout.take().expect("stdout piped");
-    let mut err = child.stderr.take().expect("stderr piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        out.read_to_end(&mut buf).map(|_| buf)
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        err.read_to_end(&mut buf).map(|_| buf)
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("logalarm still running after {timeout:?}; killed");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = out_reader
-        .join()
-        .expect("stdout reader")
-        .expect("read stdout");
-    let stderr = err_reader
-        .join()
-        .expect("stderr reader")
-        .expect("read stderr");
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-/// Runs `cmd` with `input` on stdin, within `timeout`.
-fn run(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
-    let mut stdin = child.stdin.take().expect("stdin piped");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        // logalarm may exit early (config error); a broken pipe is then expected.
-        let _ = stdin.write_all(&input);
-    });
-    let out = finish(child, timeout);
-    writer.join().expect("writer thread");
-    out
+/// The dry run: `logalarm test -c CONFIG LOG`.
+fn dry_run(config: &Path, log: &Path) -> Output {
+    common::run_with_input_timeout(
+        common::bin().arg("test").arg("-c").arg(config).arg(log),
+        b"",
+        RUN_TIMEOUT,
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -440,7 +387,7 @@ fn alarm_file(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn action(dir: &Path, name: &str) -> String {
-    format!("cmd:cat >> '{}'", alarm_file(dir, name).display())
+    format!("cmd:cat >> {}", common::sh_quote(&alarm_file(dir, name)))
 }
 
 /// Writes the config; returns its path and the plan's alarm order (TOML
@@ -526,7 +473,7 @@ fn check_system(test: &str, system: &str, syntax: Syntax, rules: &[Spec]) {
         );
     }
 
-    let out = run(
+    let out = common::run_with_input_timeout(
         common::bin().arg("-c").arg(&config).args([
             "--alarm-freq",
             "0",
@@ -582,15 +529,7 @@ fn check_system(test: &str, system: &str, syntax: Syntax, rules: &[Spec]) {
     }
 
     // The dry run: same rules, the whole report compared.
-    let out = run(
-        common::bin()
-            .arg("test")
-            .arg("-c")
-            .arg(&config)
-            .arg(&corpus.path),
-        b"",
-        RUN_TIMEOUT,
-    );
+    let out = dry_run(&config, &corpus.path);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -912,15 +851,7 @@ fn test_summary_counts_equal_csv_counts() {
 
     let dir = common::scratch("corpus_test_summary");
     let (config, _) = write_config(&dir, Syntax::Ini, HDFS);
-    let out = run(
-        common::bin()
-            .arg("test")
-            .arg("-c")
-            .arg(&config)
-            .arg(&corpus.path),
-        b"",
-        RUN_TIMEOUT,
-    );
+    let out = dry_run(&config, &corpus.path);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -6,82 +6,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 // ---------------------------------------------------------------------------
 // Helpers.
-
-/// Collects a spawned child's stdout and stderr and waits for it to exit,
-/// killing it (and failing the test) if it runs longer than `timeout`.
-fn finish(mut child: Child, timeout: Duration) -> Output {
-    let mut out = child.stdout.take().expect("stdout piped");
-    let mut err = child.stderr.take().expect("stderr piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        out.read_to_end(&mut buf).map(|_| buf)
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        err.read_to_end(&mut buf).map(|_| buf)
-    });
-    let status = wait_exit(&mut child, timeout);
-    let stdout = out_reader
-        .join()
-        .expect("stdout reader")
-        .expect("read stdout");
-    let stderr = err_reader
-        .join()
-        .expect("stderr reader")
-        .expect("read stderr");
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-/// Waits for `child` to exit; kills it and fails the test after `timeout`.
-fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "child {} still running after {timeout:?}; killed",
-                child.id()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Runs `cmd` with `input` on stdin.
-fn run(cmd: &mut Command, input: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
-    let mut stdin = child.stdin.take().expect("stdin piped");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        // On a config error logalarm exits without reading: a broken pipe is expected.
-        let _ = stdin.write_all(&input);
-    });
-    let out = finish(child, TIMEOUT);
-    writer.join().expect("writer thread");
-    out
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("utf-8 output")
@@ -93,24 +25,6 @@ fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     path
 }
 
-/// Waits until `path` exists with non-empty content, and returns it.
-fn wait_for_file(path: &Path, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(path)
-            && !s.is_empty()
-        {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} did not appear within {timeout:?}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Input that must never reach stdout when the config is rejected.
 const PROBE: &[u8] =
     b"HARAKIRI ON WORKER 1 (pid: 42, try: 1)\nTERRIBLE ALARM the world exploded !!!\nX Y\n";
@@ -118,7 +32,7 @@ const PROBE: &[u8] =
 /// Runs `logalarm ARGS` on [`PROBE`]; asserts exit code 2 and an empty stdout (no
 /// input was passed through); returns the stderr lines.
 fn config_error(args: &[&str]) -> Vec<String> {
-    let out = run(common::bin().args(args), PROBE);
+    let out = common::run_with_input(common::bin().args(args), PROBE);
     let err = common::stderr(&out);
     assert_eq!(
         out.status.code(),
@@ -131,6 +45,17 @@ fn config_error(args: &[&str]) -> Vec<String> {
         text(&out.stdout)
     );
     err.lines().map(str::to_owned).collect()
+}
+
+/// Writes `content` to `file` in a fresh scratch dir `test`, runs
+/// `logalarm -c FILE` through [`config_error`], and returns the file's path (as
+/// the errors name it) and the stderr lines.
+fn config_file_error(test: &str, file: &str, content: &str) -> (String, Vec<String>) {
+    let dir = common::scratch(test);
+    let path = write(&dir, file, content);
+    let path = path_str(&path).to_owned();
+    let lines = config_error(&["-c", &path]);
+    (path, lines)
 }
 
 fn path_str(p: &Path) -> &str {
@@ -148,10 +73,8 @@ log-alarm = mailme HARAKIRI ON WORKER\n";
 
 #[test]
 fn docs_example_signal_without_target_is_rejected_with_the_fix() {
-    let dir = common::scratch("compat_docs_signal17");
-    let ini = write(&dir, "uwsgi.ini", DOCS_MAILME_CACHEFULL);
-    let ini = path_str(&ini);
-    let lines = config_error(&["-c", ini]);
+    let (ini, lines) =
+        config_file_error("compat_docs_signal17", "uwsgi.ini", DOCS_MAILME_CACHEFULL);
     assert_eq!(
         lines,
         [format!(
@@ -160,7 +83,7 @@ fn docs_example_signal_without_target_is_rejected_with_the_fix() {
         )]
     );
     // `check` rejects it the same way.
-    let out = run(common::bin().args(["check", "-c", ini]), b"");
+    let out = common::run_with_input(common::bin().args(["check", "-c", &ini]), b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     assert_eq!(common::stderr(&out).lines().collect::<Vec<_>>(), lines);
@@ -176,7 +99,7 @@ fn docs_example_with_a_pidfile_target_passes_check() {
     );
     let ini = write(&dir, "uwsgi.ini", &config);
     let ini = path_str(&ini);
-    let out = run(common::bin().args(["check", "-c", ini]), b"");
+    let out = common::run_with_input(common::bin().args(["check", "-c", ini]), b"");
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     let action = format!("signal:17@pidfile:{}", pidfile.display());
     let want = format!(
@@ -231,7 +154,8 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn python3");
-    let pid = wait_for_file(&pidfile, TIMEOUT);
+    let pid = common::wait_for_file(&pidfile, TIMEOUT, |b| !b.is_empty());
+    let pid = text(&pid);
     assert_eq!(pid.trim(), target.id().to_string());
 
     let config = DOCS_MAILME_CACHEFULL
@@ -241,14 +165,14 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
         )
         .replace(
             "cmd:mail -s 'uWSGI alarm' -a 'From: foobar@example.com' admin@example.com",
-            &format!("cmd:cat >> '{}'", mail.display()),
+            &format!("cmd:cat >> {}", common::sh_quote(&mail)),
         );
     let ini = write(&dir, "uwsgi.ini", &config);
     let input = "*** Starting uWSGI 2.0.21 (64bit) on [Tue Jan  2 10:00:00 2024] ***\n\
                  *** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
                  [pid: 4242|app: 0|req: 1/1] 127.0.0.1 () {32 vars} [GET /] => generated 12 bytes in 3 msecs\n\
                  *** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\n";
-    let out = run(common::bin().arg("-c").arg(&ini), input.as_bytes());
+    let out = common::run_with_input(common::bin().arg("-c").arg(&ini), input.as_bytes());
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     assert_eq!(text(&out.stdout), input);
     assert_eq!(
@@ -256,7 +180,7 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
         "*** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
          *** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\n"
     );
-    let target = finish(target, TIMEOUT);
+    let target = common::wait_with_output_timeout(target, TIMEOUT);
     assert_eq!(
         text(&target.stdout),
         "got signal 17\n",
@@ -268,16 +192,13 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
 
 #[test]
 fn docs_xmpp_example_is_an_unknown_plugin_naming_its_line() {
-    let dir = common::scratch("compat_docs_xmpp");
-    let ini = write(
-        &dir,
+    let (ini, lines) = config_file_error(
+        "compat_docs_xmpp",
         "jabber.ini",
         "[uwsgi]\n\
          alarm = jabber xmpp:foobar@jabber.xxx;mysecretpassword;admin@jabber.xxx,admin2@jabber.xxx\n\
          log-alarm = jabber ^TERRIBLE ALARM\n",
     );
-    let ini = path_str(&ini);
-    let lines = config_error(&["-c", ini]);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let line = &lines[0];
     let head = format!(
@@ -303,15 +224,15 @@ fn docs_mailme_example_runs_with_uwsgi_alarm_freq() {
         &dir,
         "uwsgi.ini",
         &format!(
-            "[uwsgi]\nalarm = mailme cmd:cat >> '{}'\nlog-alarm = mailme HARAKIRI ON WORKER\n",
-            mail.display()
+            "[uwsgi]\nalarm = mailme cmd:cat >> {}\nlog-alarm = mailme HARAKIRI ON WORKER\n",
+            common::sh_quote(&mail)
         ),
     );
     let input = "*** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\r\n\
                  worker 1 killed successfully (pid: 4242)\r\n\
                  *** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\r\n\
                  *** HARAKIRI ON WORKER 2 (pid: 4250, try: 1) ***";
-    let out = run(common::bin().arg("-c").arg(&ini), input.as_bytes());
+    let out = common::run_with_input(common::bin().arg("-c").arg(&ini), input.as_bytes());
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout), input);
@@ -383,13 +304,13 @@ fn python_program_through_a_real_pipe() {
         "app.ini",
         &format!(
             "[uwsgi]\n\
-             alarm = jabber cmd:{{ cat; printf '%s|%s|%s\\n' \"$LOGALARM_ALARM\" \"$LOGALARM_SOURCE\" \"$LOGALARM_RULE\"; }} >> '{}'\n\
-             alarm = any cmd:cat >> '{}'\n\
+             alarm = jabber cmd:{{ cat; printf '%s|%s|%s\\n' \"$LOGALARM_ALARM\" \"$LOGALARM_SOURCE\" \"$LOGALARM_RULE\"; }} >> {}\n\
+             alarm = any cmd:cat >> {}\n\
              alarm-freq = 0\n\
              log-alarm = jabber ^TERRIBLE ALARM\n\
              log-alarm = any TERRIBLE ALARM\n",
-            jabber.display(),
-            any.display()
+            common::sh_quote(&jabber),
+            common::sh_quote(&any)
         ),
     );
     let mut app = Command::new("python3")
@@ -409,15 +330,13 @@ fn python_program_through_a_real_pipe() {
         .spawn()
         .expect("spawn logalarm");
     // Drain logalarm's output while the app runs, so neither side can block.
-    let logalarm = std::thread::spawn(move || finish(logalarm, TIMEOUT));
-    let mut app_err = String::new();
-    app.stderr
-        .take()
-        .expect("app stderr")
-        .read_to_string(&mut app_err)
-        .expect("read app stderr");
-    let app_status = wait_exit(&mut app, TIMEOUT);
-    assert!(app_status.success(), "python3 app failed: {app_err}");
+    let logalarm = std::thread::spawn(move || common::wait_with_output_timeout(logalarm, TIMEOUT));
+    let app = common::wait_with_output_timeout(app, TIMEOUT);
+    assert!(
+        app.status.success(),
+        "python3 app failed: {}",
+        common::stderr(&app)
+    );
     let out = logalarm.join().expect("logalarm waiter");
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
@@ -476,7 +395,7 @@ fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
              die-on-term = true\n\
              logto = /var/log/uwsgi/myapp.log\n\
              # the alarms\n\
-             alarm = mailme cmd:cat >> '{}'\n\
+             alarm = mailme cmd:cat >> {}\n\
              alarm-freq = 0\n\
              alarm-msg-size = 4096\n\
              log-alarm = mailme HARAKIRI ON WORKER\n\
@@ -487,7 +406,7 @@ fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
              [production]\n\
              processes = 16\n\
              log-alarm = mailme NOT READ\n",
-            out_file.display()
+            common::sh_quote(&out_file)
         ),
     );
     let ini = path_str(&ini);
@@ -496,7 +415,7 @@ fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
          chdir, harakiri, vacuum, die-on-term, logto, max-requests"
     );
 
-    let out = run(common::bin().args(["check", "-c", ini]), b"");
+    let out = common::run_with_input(common::bin().args(["check", "-c", ini]), b"");
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     assert_eq!(common::stderr(&out), format!("{warning}\n"));
     let report = text(&out.stdout);
@@ -511,7 +430,7 @@ fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
                  DEBUG uWSGI listen queue of socket \"127.0.0.1:3031\" full\n\
                  *** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
                  NOT READ\n";
-    let out = run(common::bin().args(["-c", ini]), input.as_bytes());
+    let out = common::run_with_input(common::bin().args(["-c", ini]), input.as_bytes());
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout), input);
@@ -586,7 +505,7 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
     let toml = write(&dir, "ssh.toml", &toml);
 
     let report = |args: Vec<String>| {
-        let out = run(common::bin().args(args), b"");
+        let out = common::run_with_input(common::bin().args(args), b"");
         assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
         assert_eq!(common::stderr(&out), "", "no warnings expected");
         text(&out.stdout)
@@ -642,14 +561,11 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
 
 #[test]
 fn error_unknown_plugin() {
-    let dir = common::scratch("compat_err_plugin");
-    let ini = write(
-        &dir,
+    let (ini, lines) = config_file_error(
+        "compat_err_plugin",
         "a.ini",
         "[uwsgi]\nalarm = page pager:+15551234\nlog-alarm = page X\n",
     );
-    let ini = path_str(&ini);
-    let lines = config_error(&["-c", ini]);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let head = format!(
         "[logalarm] config error: {ini}:2: alarm: unknown plugin \"pager\" (this build has: "
@@ -670,15 +586,13 @@ fn error_unknown_plugin() {
 
 #[test]
 fn error_unknown_alarm_in_rule() {
-    let dir = common::scratch("compat_err_unknown_alarm");
-    let ini = write(
-        &dir,
+    let (ini, lines) = config_file_error(
+        "compat_err_unknown_alarm",
         "a.ini",
         "[uwsgi]\nalarm = mailme log:\n\nlog-alarm = mailme,mailem HARAKIRI\n",
     );
-    let ini = path_str(&ini);
     assert_eq!(
-        config_error(&["-c", ini]),
+        lines,
         [format!(
             "[logalarm] config error: {ini}:4: log-alarm: unknown alarm \"mailem\"; define it (`alarm = mailem PLUGIN:ARGS` \
              in INI, [alarm.mailem] in TOML) or fix the name (defined: mailme)"
@@ -688,14 +602,11 @@ fn error_unknown_alarm_in_rule() {
 
 #[test]
 fn error_bad_regex() {
-    let dir = common::scratch("compat_err_regex");
-    let ini = write(
-        &dir,
+    let (ini, lines) = config_file_error(
+        "compat_err_regex",
         "a.ini",
         "[uwsgi]\nalarm = mailme log:\nlog-alarm = mailme HARAKIRI (ON\n",
     );
-    let ini = path_str(&ini);
-    let lines = config_error(&["-c", ini]);
     assert_eq!(
         lines[0],
         format!("[logalarm] config error: {ini}:3: log-alarm: bad regex:")
@@ -714,15 +625,13 @@ fn error_bad_regex() {
 
 #[test]
 fn error_duplicate_alarm_name() {
-    let dir = common::scratch("compat_err_duplicate");
-    let ini = write(
-        &dir,
+    let (ini, lines) = config_file_error(
+        "compat_err_duplicate",
         "a.ini",
         "[uwsgi]\nalarm = mailme log:one\nlog-alarm = mailme X\nalarm = mailme log:two\n",
     );
-    let ini = path_str(&ini);
     assert_eq!(
-        config_error(&["-c", ini]),
+        lines,
         [format!(
             "[logalarm] config error: {ini}:4: alarm: duplicate alarm name \"mailme\", first defined at {ini}:2: alarm; \
              rename one of them"
@@ -732,15 +641,13 @@ fn error_duplicate_alarm_name() {
 
 #[test]
 fn error_rule_without_regex() {
-    let dir = common::scratch("compat_err_no_regex");
-    let ini = write(
-        &dir,
+    let (ini, lines) = config_file_error(
+        "compat_err_no_regex",
         "a.ini",
         "[uwsgi]\nalarm = mailme log:\nlog-alarm = mailme   \n",
     );
-    let ini = path_str(&ini);
     assert_eq!(
-        config_error(&["-c", ini]),
+        lines,
         [format!(
             "[logalarm] config error: {ini}:3: log-alarm: rule without regex: \"mailme\"; write `mailme REGEX`, \
              e.g. `mailme HARAKIRI ON WORKER`"
@@ -750,14 +657,11 @@ fn error_rule_without_regex() {
 
 #[test]
 fn error_toml_unknown_key() {
-    let dir = common::scratch("compat_err_toml_key");
-    let toml = write(
-        &dir,
+    let (toml, lines) = config_file_error(
+        "compat_err_toml_key",
         "a.toml",
         "alarm_freq = 3\n\n[alarm.mailme]\naction = \"log:\"\n\n[[rule]]\nregex = \"X\"\nalarms = [\"mailme\"]\nnegated = true\n",
     );
-    let toml = path_str(&toml);
-    let lines = config_error(&["-c", toml]);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let head =
         format!("[logalarm] config error: {toml}:9: unknown field `negated`, expected one of ");
@@ -767,15 +671,13 @@ fn error_toml_unknown_key() {
 
 #[test]
 fn error_toml_rule_without_regex() {
-    let dir = common::scratch("compat_err_toml_no_regex");
-    let toml = write(
-        &dir,
+    let (toml, lines) = config_file_error(
+        "compat_err_toml_no_regex",
         "a.toml",
         "[alarm.mailme]\naction = \"log:\"\n\n[[rule]]\nregex = \"X\"\nalarms = [\"mailme\"]\n\n[[rule]]\nalarms = [\"mailme\"]\n",
     );
-    let toml = path_str(&toml);
     assert_eq!(
-        config_error(&["-c", toml]),
+        lines,
         [format!(
             "[logalarm] config error: {toml}:8: rule[2]: rule without regex; add regex = \"…\" to this [[rule]]"
         )]
@@ -784,14 +686,11 @@ fn error_toml_rule_without_regex() {
 
 #[test]
 fn error_toml_bad_regex_names_the_key_path() {
-    let dir = common::scratch("compat_err_toml_regex");
-    let toml = write(
-        &dir,
+    let (toml, lines) = config_file_error(
+        "compat_err_toml_regex",
         "a.toml",
         "[alarm.mailme]\naction = \"log:\"\n\n[[rule]]\nregex = \"X\"\nalarms = [\"mailme\"]\n\n[[rule]]\nalarms = [\"mailme\"]\nregex = 'a{2,1}'\n",
     );
-    let toml = path_str(&toml);
-    let lines = config_error(&["-c", toml]);
     assert_eq!(
         lines[0],
         format!("[logalarm] config error: {toml}:10: rule[2].regex: bad regex:")
@@ -847,9 +746,8 @@ fn error_on_the_command_line_names_the_option_occurrence() {
 
 #[test]
 fn config_errors_are_all_listed_at_once() {
-    let dir = common::scratch("compat_err_many");
-    let ini = write(
-        &dir,
+    let (ini, lines) = config_file_error(
+        "compat_err_many",
         "a.ini",
         "[uwsgi]\n\
          alarm = mailme log:\n\
@@ -858,8 +756,6 @@ fn config_errors_are_all_listed_at_once() {
          log-alarm = mailme,jabber HARAKIRI\n\
          log-alarm = mailme (\n",
     );
-    let ini = path_str(&ini);
-    let lines = config_error(&["-c", ini]);
     let firsts: Vec<&str> = lines
         .iter()
         .filter(|l| !l.starts_with("[logalarm] config error:     "))
@@ -887,14 +783,11 @@ fn config_errors_are_all_listed_at_once() {
 /// only the unknown plugin.
 #[test]
 fn bug_duplicate_of_a_broken_alarm_is_reported() {
-    let dir = common::scratch("compat_bug_duplicate_broken");
-    let ini = write(
-        &dir,
+    let (ini, lines) = config_file_error(
+        "compat_bug_duplicate_broken",
         "a.ini",
         "[uwsgi]\nalarm = x nope:foo\nalarm = x log:\nlog-alarm = x X\n",
     );
-    let ini = path_str(&ini);
-    let lines = config_error(&["-c", ini]);
     assert!(
         lines.iter().any(|l| l.starts_with(&format!(
             "[logalarm] config error: {ini}:3: alarm: duplicate alarm name \"x\""
@@ -908,14 +801,11 @@ fn bug_duplicate_of_a_broken_alarm_is_reported() {
 /// not "all listed at once".
 #[test]
 fn bug_syntax_errors_do_not_hide_other_errors() {
-    let dir = common::scratch("compat_bug_phases");
-    let ini = write(
-        &dir,
+    let (ini, lines) = config_file_error(
+        "compat_bug_phases",
         "a.ini",
         "[uwsgi]\nalarm = x nope:foo\nlog-alarm = x\nlog-alarm = x (\n",
     );
-    let ini = path_str(&ini);
-    let lines = config_error(&["-c", ini]);
     for at in [
         ":2: alarm: unknown plugin",
         ":3: log-alarm: rule without regex",
@@ -947,7 +837,7 @@ fn check_prints_alarms_rules_table_and_settings() {
          alarm-log = ops,ops,mailme listen queue .* full\n",
     );
     let ini = path_str(&ini);
-    let out = run(
+    let out = common::run_with_input(
         common::bin().args(["check", "-c", ini, "--log-alarm", "ops segfault"]),
         b"",
     );
@@ -981,9 +871,9 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
         "--alarm-freq".to_owned(),
         "0".to_owned(),
         "--alarm".to_owned(),
-        format!("a cmd:cat >> '{}'", a.display()),
+        format!("a cmd:cat >> {}", common::sh_quote(&a)),
         "--alarm".to_owned(),
-        format!("b cmd:cat >> '{}'", b.display()),
+        format!("b cmd:cat >> {}", common::sh_quote(&b)),
         "--log-alarm".to_owned(),
         "a X".to_owned(),
         "--not-log-alarm".to_owned(),
@@ -992,7 +882,7 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
         "b X".to_owned(),
     ];
     let input = "1 X only\n2 X and Y\n3 Y only\n4 neither\n5 Y then X\n";
-    let out = run(common::bin().args(&args), input.as_bytes());
+    let out = common::run_with_input(common::bin().args(&args), input.as_bytes());
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     assert_eq!(text(&out.stdout), input);
     assert_eq!(
@@ -1002,7 +892,7 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
     assert_eq!(std::fs::read_to_string(&b).expect("b ran"), "1 X only\n");
 
     // The dry run explains it.
-    let out = run(common::bin().arg("test").args(&args[2..]), input.as_bytes());
+    let out = common::run_with_input(common::bin().arg("test").args(&args[2..]), input.as_bytes());
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     assert_eq!(
         text(&out.stdout),

@@ -1,10 +1,33 @@
 //! Shared helpers for the integration tests: they run the built `logalarm`
 //! binary as a user would.
+//!
+//! Every wait in here has a deadline. A logalarm (or helper process) that hangs
+//! is killed and the test fails with a message saying what it was waiting for;
+//! it never hangs the test run.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long any single wait for an event (a line of output, a file, a process
+/// exit, a pipe closing) may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// How long one run of logalarm may take in [`run_with_input`].
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How often the polling helpers look again.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The prefix of the line a `log:` alarm writes to stderr.
+pub const ALARM_PREFIX: &str = "[logalarm] ALARM: ";
+
+// ---------------------------------------------------------------------------
+// Where things are.
 
 /// The binary under test.
 pub fn bin() -> Command {
@@ -33,25 +56,295 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs `cmd` with `input` on stdin and returns its output.
-pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
+/// `path` as one `/bin/sh` word, for `cmd:` actions: single-quoted, with any
+/// single quote in it written as `'\''`.
+pub fn sh_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+// ---------------------------------------------------------------------------
+// Running a child with a deadline.
+
+/// Spawns `cmd` with stdin, stdout and stderr all piped.
+pub fn spawn_piped(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn logalarm");
-    let mut stdin = child.stdin.take().expect("stdin");
+        .expect("spawn logalarm")
+}
+
+/// Writes `input` to the child's (piped) stdin on a thread of its own, then
+/// closes it; returns the thread, whose result says whether all of `input`
+/// was written.
+///
+/// An error (a broken pipe) means the child exited before reading all of its
+/// input: expected on a config error, where logalarm reads nothing, so most
+/// callers ignore it; a test that needs all input read checks it.
+pub fn feed_stdin(child: &mut Child, input: &[u8]) -> JoinHandle<io::Result<()>> {
+    let mut stdin = child.stdin.take().expect("stdin piped");
     let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
+    thread::spawn(move || stdin.write_all(&input))
+}
+
+/// Waits for `child` to exit; after `timeout` kills it, reaps it and fails
+/// the test.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "child {} still running after {timeout:?}; killed",
+                child.id()
+            );
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// A stream read to its end on a thread of its own, so that the child writing
+/// it can never block on a full pipe.
+pub struct BackgroundRead(Receiver<io::Result<Vec<u8>>>);
+
+/// Starts reading `stream` to its end in the background.
+pub fn read_in_background(mut stream: impl Read + Send + 'static) -> BackgroundRead {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = tx.send(stream.read_to_end(&mut buf).map(|_| buf));
     });
-    let out = child.wait_with_output().expect("wait logalarm");
-    writer.join().expect("writer thread");
+    BackgroundRead(rx)
+}
+
+impl BackgroundRead {
+    /// Everything read, once the stream is closed. Fails the test if it is
+    /// still open after `timeout` (say, a process the child left behind holds
+    /// it) or could not be read; `what` names it in the message.
+    pub fn finish(self, what: &str, timeout: Duration) -> Vec<u8> {
+        match self.0.recv_timeout(timeout) {
+            Ok(read) => read.unwrap_or_else(|e| panic!("read {what}: {e}")),
+            Err(RecvTimeoutError::Timeout) => panic!("{what} still open after {timeout:?}"),
+            Err(RecvTimeoutError::Disconnected) => panic!("the {what} reader died"),
+        }
+    }
+}
+
+/// Like [`Child::wait_with_output`], but kills the child and fails the test
+/// if it has not exited after `timeout` (and fails if its output is still
+/// open [`PATIENCE`] after it exited). Closes the child's stdin if it is still
+/// here; stdout or stderr not piped count as empty.
+pub fn wait_with_output_timeout(mut child: Child, timeout: Duration) -> Output {
+    drop(child.stdin.take());
+    let stdout = child.stdout.take().map(read_in_background);
+    let stderr = child.stderr.take().map(read_in_background);
+    let status = wait_exit(&mut child, timeout);
+    let collect = |read: Option<BackgroundRead>, what| {
+        read.map_or_else(Vec::new, |r| r.finish(what, PATIENCE))
+    };
+    Output {
+        status,
+        stdout: collect(stdout, "stdout"),
+        stderr: collect(stderr, "stderr"),
+    }
+}
+
+/// Runs `cmd` with `input` on stdin and returns its output, within
+/// [`RUN_TIMEOUT`] (see [`run_with_input_timeout`]).
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    run_with_input_timeout(cmd, input, RUN_TIMEOUT)
+}
+
+/// Runs `cmd` with `input` on stdin and returns its output; kills it and
+/// fails the test if it is still running after `timeout`.
+///
+/// Input it did not read is no error (on a config error logalarm exits
+/// without reading): its exit status and output tell what happened.
+pub fn run_with_input_timeout(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
+    let mut child = spawn_piped(cmd);
+    let writer = feed_stdin(&mut child, input);
+    let out = wait_with_output_timeout(child, timeout);
+    // A broken pipe only means logalarm stopped reading early.
+    let _ = writer.join().expect("stdin writer thread");
     out
 }
+
+// ---------------------------------------------------------------------------
+// Output line by line, while the child runs.
+
+/// Reads `stream` line by line (split at `\n`, any `\r` kept, invalid UTF-8
+/// replaced) on a thread of its own; the channel closes with the stream.
+pub fn read_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stream).split(b'\n') {
+            let Ok(line) = line else { break };
+            if tx
+                .send(String::from_utf8_lossy(&line).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Receives lines from `rx` into `seen` until `done(seen)` holds (checked
+/// first, so lines received earlier count). Fails the test, naming `what` and
+/// showing `seen`, after [`PATIENCE`] or if the stream closes first.
+pub fn recv_until(
+    rx: &Receiver<String>,
+    seen: &mut Vec<String>,
+    what: &str,
+    done: impl Fn(&[String]) -> bool,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(seen) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => seen.push(line),
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("timed out waiting for {what}; seen: {seen:#?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("stream closed before {what}; seen: {seen:#?}")
+            }
+        }
+    }
+}
+
+/// The first line in `seen`, or received from `rx` into `seen`, for which
+/// `want` holds (see [`recv_until`]).
+pub fn wait_for_line(
+    rx: &Receiver<String>,
+    seen: &mut Vec<String>,
+    what: &str,
+    want: impl Fn(&str) -> bool,
+) -> String {
+    recv_until(rx, seen, what, |seen| seen.iter().any(|l| want(l)));
+    seen.iter().find(|l| want(l)).expect("a line").clone()
+}
+
+/// Receives the rest of `rx` into `seen`, until the stream closes; fails the
+/// test if it is still open at `deadline`.
+pub fn drain_lines(rx: &Receiver<String>, seen: &mut Vec<String>, deadline: Instant) {
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => seen.push(line),
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => panic!("output not closed after exit: {seen:#?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Files.
+
+/// Polls `path` until its contents satisfy `done` (a missing file reads as
+/// empty) and returns them; fails the test, showing what the file holds, after
+/// `timeout`.
+pub fn wait_for_file(path: &Path, timeout: Duration, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = std::fs::read(path).unwrap_or_default();
+        if done(&got) {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting on {}; it holds {:?}",
+            path.display(),
+            String::from_utf8_lossy(&got)
+        );
+        thread::sleep(POLL);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading what logalarm wrote.
 
 /// Stderr as text, for assertions and failure messages.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `bytes` split into lines at `\n` (a final line without one counts; any `\r`
+/// is kept; invalid UTF-8 is replaced), as [`read_lines`] receives them.
+pub fn lines(bytes: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        lines.pop();
+    }
+    lines
+}
+
+/// The lines starting with `prefix`, in order. Takes `text.lines()` as well as
+/// `&Vec<String>`.
+pub fn lines_starting_with<'a, S>(
+    lines: impl IntoIterator<Item = &'a S>,
+    prefix: &str,
+) -> Vec<&'a str>
+where
+    S: AsRef<str> + ?Sized + 'a,
+{
+    lines
+        .into_iter()
+        .map(AsRef::as_ref)
+        .filter(|l| l.starts_with(prefix))
+        .collect()
+}
+
+/// The `[logalarm] ALARM: …` lines `log:` alarms wrote, in order.
+pub fn alarm_lines<'a, S>(lines: impl IntoIterator<Item = &'a S>) -> Vec<&'a str>
+where
+    S: AsRef<str> + ?Sized + 'a,
+{
+    lines_starting_with(lines, ALARM_PREFIX)
+}
+
+/// The numbers of the exit summary line of alarm `name` in `stderr`:
+/// (delivered, failed, suppressed by alarm-freq, dropped on a full queue).
+/// Fails the test unless there is exactly one such line. Takes
+/// `text.lines()` as well as `&Vec<String>`.
+pub fn summary<'a, S>(stderr: impl IntoIterator<Item = &'a S>, name: &str) -> (u64, u64, u64, u64)
+where
+    S: AsRef<str> + ?Sized + 'a,
+{
+    let stderr: Vec<&str> = stderr.into_iter().map(AsRef::as_ref).collect();
+    let tagged = format!("alarm={name}");
+    let lines: Vec<&str> = stderr
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("[logalarm] info: ") && l.contains(" delivered, "))
+        .filter(|l| l.contains(&format!("{tagged}:")) || l.ends_with(&tagged))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one summary line for alarm {name}:\n{}",
+        stderr.join("\n")
+    );
+    let text = lines[0];
+    let number_before = |what: &str| -> u64 {
+        let end = text
+            .find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in {text:?}"));
+        let start = text[..end].rfind(' ').map_or(0, |i| i + 1);
+        text[start..end]
+            .parse()
+            .unwrap_or_else(|e| panic!("bad number before {what:?} in {text:?}: {e}"))
+    };
+    (
+        number_before(" delivered,"),
+        number_before(" failed,"),
+        number_before(" suppressed by alarm-freq,"),
+        number_before(" dropped on a full queue"),
+    )
 }
