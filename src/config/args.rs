@@ -2,8 +2,7 @@
 //! (`--alarm`, `--log-alarm`, `--alarm-log`, `--not-log-alarm`,
 //! `--not-alarm-log`); they add to the config file's, after them.
 
-use super::syntax;
-use super::{AlarmDef, Config, ConfigError, Origin, RuleDef};
+use super::{Config, ConfigError, Origin};
 
 /// One alarm or rule option as written on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,28 +42,7 @@ pub fn load(entries: &[CliEntry]) -> Config {
             flag: format!("--{}", entry.option),
             nth,
         };
-        let result = if entry.option == "alarm" {
-            syntax::alarm_value(&entry.value).map(|a| {
-                config.alarms.push(AlarmDef {
-                    name: a.name,
-                    plugin: a.plugin,
-                    args: a.args,
-                    timeout: None,
-                    queue_size: None,
-                    origin: origin.clone(),
-                });
-            })
-        } else {
-            syntax::rule_value(&entry.value).map(|(alarms, regex)| {
-                config.rules.push(RuleDef {
-                    regex,
-                    alarms,
-                    negate: entry.option.starts_with("not-"),
-                    origin: origin.clone(),
-                });
-            })
-        };
-        if let Err(message) = result {
+        if let Err(message) = config.add_uwsgi_option(entry.option, &entry.value, &origin) {
             errors.push(ConfigError::at(&origin, message));
         }
     }

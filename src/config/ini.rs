@@ -11,7 +11,7 @@
 //! settings, `passthrough`, `queue-size`, `drain-timeout`.
 
 use super::syntax;
-use super::{AlarmDef, Config, ConfigError, Origin, RuleDef};
+use super::{Config, ConfigError, Origin};
 use ini_core::{Item, Parser};
 use std::path::Path;
 
@@ -102,28 +102,11 @@ fn apply(
     ignored: &mut Vec<String>,
 ) -> Result<(), String> {
     let normalized = key.replace('_', "-");
+    if config.add_uwsgi_option(&normalized, value, origin)? {
+        return Ok(());
+    }
     let settings = &mut config.settings;
     match normalized.as_str() {
-        "alarm" => {
-            let a = syntax::alarm_value(value)?;
-            config.alarms.push(AlarmDef {
-                name: a.name,
-                plugin: a.plugin,
-                args: a.args,
-                timeout: None,
-                queue_size: None,
-                origin: origin.clone(),
-            });
-        }
-        "log-alarm" | "alarm-log" | "not-log-alarm" | "not-alarm-log" => {
-            let (alarms, regex) = syntax::rule_value(value)?;
-            config.rules.push(RuleDef {
-                regex,
-                alarms,
-                negate: normalized.starts_with("not-"),
-                origin: origin.clone(),
-            });
-        }
         "alarm-freq" => settings.alarm_freq = Some(syntax::duration(value)?),
         "alarm-msg-size" => settings.msg_size = Some(syntax::size(value)?),
         "passthrough" => settings.passthrough = Some(syntax::boolean(value)?),

@@ -179,6 +179,45 @@ impl Config {
         }
     }
 
+    /// Adds an alarm or a rule written with one of uWSGI's options — `alarm`,
+    /// `log-alarm`, `alarm-log`, `not-log-alarm`, `not-alarm-log` (with `-`,
+    /// as normalised by the caller) — and returns `Ok(true)`; `Ok(false)` for
+    /// any other option.
+    ///
+    /// # Errors
+    /// A malformed value, with the expected form.
+    pub fn add_uwsgi_option(
+        &mut self,
+        option: &str,
+        value: &str,
+        origin: &Origin,
+    ) -> Result<bool, String> {
+        match option {
+            "alarm" => {
+                let a = syntax::alarm_value(value)?;
+                self.alarms.push(AlarmDef {
+                    name: a.name,
+                    plugin: a.plugin,
+                    args: a.args,
+                    timeout: None,
+                    queue_size: None,
+                    origin: origin.clone(),
+                });
+            }
+            "log-alarm" | "alarm-log" | "not-log-alarm" | "not-alarm-log" => {
+                let (alarms, regex) = syntax::rule_value(value)?;
+                self.rules.push(RuleDef {
+                    regex,
+                    alarms,
+                    negate: option.starts_with("not-"),
+                    origin: origin.clone(),
+                });
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// A config holding nothing but one error.
     pub fn failed(error: ConfigError) -> Config {
         Config {
