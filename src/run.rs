@@ -61,7 +61,9 @@ fn pump(
             break;
         }
         out.write(block.raw);
+        router.begin_block();
         scanner.scan(block.lines, &mut router);
+        router.flush();
     }
     Ok(())
 }

@@ -1,6 +1,11 @@
 //! The router: a [`Sink`] that turns each alarm a line fires into a
 //! [`Notification`], passes it through the alarm's policy, and puts it on the
 //! alarm's queue without ever waiting.
+//!
+//! Notifications are queued in bursts (every [`FLUSH_EVERY`] per alarm, and at
+//! the end of each block read), so a busy alarm costs one worker wake-up per
+//! burst instead of a syscall per line. A block is one read, so a line that
+//! arrives alone is still queued at once.
 
 use super::AlarmStats;
 use crate::matcher::{LineMatch, Sink};
@@ -27,17 +32,63 @@ struct Slot {
     overflow_unreported: u64,
     /// When overflow was last reported: at most one report per [`OVERFLOW_REPORT_EVERY`].
     overflow_reported_at: Option<Instant>,
+    /// Notifications of the current block, not yet queued.
+    pending: Vec<Notification>,
 }
+
+/// Notifications an alarm collects before they are queued in one burst (also
+/// queued at the end of every block): the worker keeps draining during a long
+/// block, yet is woken once per burst, not once per line.
+pub const FLUSH_EVERY: usize = 64;
 
 /// The longest an alarm's queue overflow goes unreported in the log (the first
 /// drop is reported at once; a sustained flood gives one line per period).
 pub const OVERFLOW_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 impl Slot {
-    fn report_due(&self, now: Instant) -> bool {
-        self.overflow_reported_at
-            .is_none_or(|at| now.saturating_duration_since(at) >= OVERFLOW_REPORT_EVERY)
+    fn flush(&mut self, now: Instant) {
+        let stats = &self.route.stats;
+        for note in self.pending.drain(..) {
+            match self.route.queue.try_send(note) {
+                Ok(()) => {
+                    AlarmStats::bump(&stats.enqueued);
+                    if self.overflow_unreported > 0 && report_due(self.overflow_reported_at, now) {
+                        tracing::warn!(
+                            alarm = %self.route.name,
+                            "queue has room again; {} more notifications were dropped while it was full",
+                            self.overflow_unreported
+                        );
+                        self.overflow_unreported = 0;
+                        self.overflow_reported_at = Some(now);
+                    }
+                }
+                Err(TrySendError::Full(note)) => {
+                    AlarmStats::bump(&stats.overflow);
+                    self.throttle.give_back(note.suppressed);
+                    self.overflow_unreported += 1;
+                    if report_due(self.overflow_reported_at, now) {
+                        tracing::warn!(
+                            alarm = %self.route.name,
+                            "queue full ({} notifications waiting): {} dropped; reporting at most every {}s",
+                            self.route.queue.max_capacity(),
+                            self.overflow_unreported,
+                            OVERFLOW_REPORT_EVERY.as_secs()
+                        );
+                        self.overflow_unreported = 0;
+                        self.overflow_reported_at = Some(now);
+                    }
+                }
+                Err(TrySendError::Closed(_)) => {
+                    // Only after a stop signal: the worker is draining and takes nothing new.
+                    tracing::debug!(alarm = %self.route.name, "stopping; a line read after the stop is not alarmed");
+                }
+            }
+        }
     }
+}
+
+fn report_due(last: Option<Instant>, now: Instant) -> bool {
+    last.is_none_or(|at| now.saturating_duration_since(at) >= OVERFLOW_REPORT_EVERY)
 }
 
 /// Routes matched lines to alarm queues.
@@ -46,6 +97,9 @@ pub struct Router {
     rules: Vec<Arc<str>>,
     msg_size: usize,
     source: Source,
+    /// When the current block was read: the arrival time of its lines.
+    now: Instant,
+    time: SystemTime,
 }
 
 /// Cuts `line` to at most `max` bytes, backing off to a UTF-8 character boundary
@@ -83,6 +137,7 @@ impl Router {
                 throttle: Throttle::new(alarm_freq),
                 overflow_unreported: 0,
                 overflow_reported_at: None,
+                pending: Vec::new(),
             })
             .collect();
         Router {
@@ -90,6 +145,26 @@ impl Router {
             rules,
             msg_size,
             source,
+            now: Instant::now(),
+            time: SystemTime::now(),
+        }
+    }
+
+    /// Starts a block of lines read now: their notifications carry this time,
+    /// and the `alarm-freq` throttle measures from it.
+    pub fn begin_block(&mut self) {
+        self.now = Instant::now();
+        self.time = SystemTime::now();
+    }
+
+    /// Puts the block's notifications on their queues, one burst per alarm, so
+    /// that a worker is woken once per block rather than once per line.
+    pub fn flush(&mut self) {
+        let now = self.now;
+        for slot in &mut self.slots {
+            if !slot.pending.is_empty() {
+                slot.flush(now);
+            }
         }
     }
 }
@@ -99,58 +174,24 @@ impl Sink for Router {
         if m.hits.is_empty() {
             return;
         }
-        let now = Instant::now();
-        let time = SystemTime::now();
         let (message, truncated) = cut(m.line, self.msg_size);
         for hit in m.hits {
             let slot = &mut self.slots[hit.alarm as usize];
-            let stats = &slot.route.stats;
-            let Some(suppressed) = slot.throttle.admit(message, now) else {
-                AlarmStats::bump(&stats.suppressed);
+            let Some(suppressed) = slot.throttle.admit(message, self.now) else {
+                AlarmStats::bump(&slot.route.stats.suppressed);
                 continue;
             };
-            let note = Notification {
+            slot.pending.push(Notification {
                 alarm: slot.route.name.clone(),
                 rule: self.rules[hit.rule as usize].clone(),
                 message: message.to_vec(),
                 truncated_from: truncated.then_some(m.line.len()),
                 suppressed,
                 source: self.source.clone(),
-                time,
-            };
-            match slot.route.queue.try_send(note) {
-                Ok(()) => {
-                    AlarmStats::bump(&stats.enqueued);
-                    if slot.overflow_unreported > 0 && slot.report_due(now) {
-                        tracing::warn!(
-                            alarm = %slot.route.name,
-                            "queue has room again; {} more notifications were dropped while it was full",
-                            slot.overflow_unreported
-                        );
-                        slot.overflow_unreported = 0;
-                        slot.overflow_reported_at = Some(now);
-                    }
-                }
-                Err(TrySendError::Full(note)) => {
-                    AlarmStats::bump(&stats.overflow);
-                    slot.throttle.give_back(note.suppressed);
-                    slot.overflow_unreported += 1;
-                    if slot.report_due(now) {
-                        tracing::warn!(
-                            alarm = %slot.route.name,
-                            "queue full ({} notifications waiting): {} dropped; reporting at most every {}s",
-                            slot.route.queue.max_capacity(),
-                            slot.overflow_unreported,
-                            OVERFLOW_REPORT_EVERY.as_secs()
-                        );
-                        slot.overflow_unreported = 0;
-                        slot.overflow_reported_at = Some(now);
-                    }
-                }
-                Err(TrySendError::Closed(_)) => {
-                    // Only after a stop signal: the worker is draining and takes nothing new.
-                    tracing::debug!(alarm = %slot.route.name, "stopping; a line read after the stop is not alarmed");
-                }
+                time: self.time,
+            });
+            if slot.pending.len() >= FLUSH_EVERY {
+                slot.flush(self.now);
             }
         }
     }
