@@ -1,10 +1,11 @@
 //! The matcher: every line against every rule in one pass, never rule by rule.
 //!
 //! [`Scanner::scan`] takes a buffer of whole lines, as read. A candidate search
-//! over the whole buffer (all positive rules in one automaton, with literal
-//! prefilters) skips the lines no rule can fire on; each line it stops on is
-//! then checked by one overlapping pass of all rules, which yields the matching
-//! rules in rule order. The scanner applies uWSGI's rule semantics — a matching
+//! over the whole buffer skips the lines no rule can fire on: one Aho-Corasick
+//! search for the literals the rules require ([`literals`]), and one DFA search
+//! for the rules without such literals. Each line it stops on is then checked
+//! by one overlapping pass of all rules, which yields the matching rules in
+//! rule order. The scanner applies uWSGI's rule semantics — a matching
 //! negative rule (`not-log-alarm`) skips the rules after it; an alarm fires at
 //! most once per line — and hands the result to a [`Sink`], which knows nothing
 //! of regexes (as ripgrep's searcher hands matches to its printer).
@@ -12,10 +13,13 @@
 //! Per line the scanner allocates nothing, takes no lock and makes no syscall.
 
 pub mod compile;
+pub mod literals;
 
+use aho_corasick::AhoCorasick;
 use logalarm_plugin_api::{TAG, UWSGI_TAG};
 use regex_automata::meta::{Cache, Regex};
 use regex_automata::{Input, PatternSet};
+use regex_syntax::hir::Hir;
 
 /// One rule as the matcher needs it.
 #[derive(Clone, Debug)]
@@ -60,6 +64,9 @@ pub trait Sink {
 /// Compiled rules, shareable between scanners.
 #[derive(Debug)]
 pub struct Matcher {
+    /// Candidate search for the rules with required literals.
+    literals: Option<AhoCorasick>,
+    /// Candidate search for the other rules.
     candidate: Option<Regex>,
     verifier: Regex,
     rules: Vec<Rule>,
@@ -94,19 +101,37 @@ impl Matcher {
         for (i, p) in patterns.iter().enumerate() {
             hirs.push(compile::parse(p).map_err(|e| (Some(i), e))?);
         }
-        let positive: Vec<_> = hirs
+        // Rules with required literals are found by one Aho-Corasick search; the
+        // rest by one DFA search.
+        let mut lits: Vec<Vec<u8>> = Vec::new();
+        let mut others: Vec<Hir> = Vec::new();
+        for (hir, _) in hirs
             .iter()
             .zip(&rules)
             .filter(|(_, r)| report_negative || !r.negate)
-            .map(|(h, _)| h.clone())
-            .collect();
-        let candidate = if positive.is_empty() {
+        {
+            match literals::required(hir) {
+                Some(set) => lits.extend(set),
+                None => others.push(hir.clone()),
+            }
+        }
+        let literals = if lits.is_empty() {
             None
         } else {
-            Some(compile::candidate(&positive).map_err(|e| (None, e))?)
+            // Leftmost semantics let the search use its SIMD (Teddy) prefilter.
+            let ac = AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                .build(&lits);
+            Some(ac.map_err(|e| (None, format!("the rules' literals: {e}")))?)
+        };
+        let candidate = if others.is_empty() {
+            None
+        } else {
+            Some(compile::candidate(&others).map_err(|e| (None, e))?)
         };
         let verifier = compile::verifier(&hirs).map_err(|e| (None, e))?;
         Ok(Matcher {
+            literals,
             candidate,
             verifier,
             rules,
@@ -176,30 +201,50 @@ impl Scanner<'_> {
     pub fn scan(&mut self, block: &[u8], sink: &mut impl Sink) {
         // Taken out for the loop (and put back), so that `self.line` can borrow `self`.
         let mut cache = self.candidate_cache.take();
-        if let (Some(candidate), Some(cache)) = (&self.matcher.candidate, cache.as_mut()) {
-            let terminated = block.last() == Some(&b'\n');
-            let mut pos = 0;
-            while pos < block.len() {
-                // Forward only, stopping at the first match state: the line holding the
-                // end of the earliest-ending match is the first line worth verifying
-                // (no candidate match crosses a `\n`: see `compile::for_buffer`).
-                let input = Input::new(block).range(pos..).earliest(true);
-                let Some(m) = candidate.search_half_with(cache, &input) else {
-                    break;
-                };
-                let at = m.offset();
-                if at == block.len() && terminated {
-                    break;
-                }
-                let start = memchr::memrchr(b'\n', &block[pos..at]).map_or(pos, |i| pos + i + 1);
-                let end = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |i| at + i);
-                if self.count_lines {
-                    self.line_no += newlines(&block[self.counted_to..start]) + 1;
-                    self.counted_to = end + 1;
-                }
-                self.line(&block[start..end], sink);
-                pos = end + 1;
+        let terminated = block.last() == Some(&b'\n');
+        let (literals, candidate) = (&self.matcher.literals, &self.matcher.candidate);
+        // The next hit of each candidate search at or after `pos`; `None` once it has no more.
+        let (mut next_lit, mut lit_live) = (None, literals.is_some());
+        let (mut next_dfa, mut dfa_live) = (None, candidate.is_some());
+        let mut pos = 0;
+        while pos < block.len() {
+            if let Some(ac) = literals
+                && lit_live
+                && next_lit.is_none_or(|at| at < pos)
+            {
+                next_lit = ac
+                    .find(aho_corasick::Input::new(block).range(pos..))
+                    .map(|m| m.start());
+                lit_live = next_lit.is_some();
             }
+            if let (Some(re), Some(cache)) = (candidate, cache.as_mut())
+                && dfa_live
+                && next_dfa.is_none_or(|at| at < pos)
+            {
+                // Forward only, stopping at the first match state: the line holding
+                // the end of the earliest-ending match is the first line worth
+                // verifying (no candidate match crosses a `\n`: see
+                // `compile::for_buffer`). An empty match after the last `\n` is no line.
+                let input = Input::new(block).range(pos..).earliest(true);
+                next_dfa = re
+                    .search_half_with(cache, &input)
+                    .map(|m| m.offset())
+                    .filter(|&at| !(at == block.len() && terminated));
+                dfa_live = next_dfa.is_some();
+            }
+            let at = match (next_lit, next_dfa) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => break,
+            };
+            let start = memchr::memrchr(b'\n', &block[pos..at]).map_or(pos, |i| pos + i + 1);
+            let end = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |i| at + i);
+            if self.count_lines {
+                self.line_no += newlines(&block[self.counted_to..start]) + 1;
+                self.counted_to = end + 1;
+            }
+            self.line(&block[start..end], sink);
+            pos = end + 1;
         }
         self.candidate_cache = cache;
         if self.count_lines {
@@ -314,6 +359,40 @@ mod tests {
                 matched: 4
             }
         );
+    }
+
+    #[test]
+    fn literal_and_dfa_candidates_interleave() {
+        // "ALARM" is found by its literal, `\d{3}$` by the DFA; lines alternate.
+        let m = Matcher::new(
+            &["ALARM", r"\d{3}$"],
+            vec![rule(false, &[0]), rule(false, &[1])],
+            2,
+            false,
+        )
+        .unwrap();
+        let mut out = Collect::default();
+        let mut s = m.scanner(true);
+        s.scan(b"x 123\nALARM\nnone\nALARM 456\r\nabc\n789", &mut out);
+        let seen: Vec<(u64, &[u8])> = out
+            .0
+            .iter()
+            .map(|(n, l, _, _)| (*n, l.as_slice()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (1, &b"x 123"[..]),
+                (2, b"ALARM"),
+                (4, b"ALARM 456"),
+                (6, b"789")
+            ]
+        );
+        assert_eq!(
+            out.0[2].2,
+            vec![Hit { alarm: 0, rule: 0 }, Hit { alarm: 1, rule: 1 }]
+        );
+        assert_eq!(s.lines(), 6);
     }
 
     #[test]
