@@ -3,15 +3,17 @@
 
     bench_util.py lines FILE
         number of lines in FILE (a last line without terminator counts)
-    bench_util.py validate --bin B --config C --input F --out J [--timeout S]
+    bench_util.py validate --bin B --config C --input F --out J [--timeout S] [--label L]
         run `B -c C < F` once, untimed by hyperfine: check the exit code, that
         stdout is byte-identical to the input (pass-through), count the
         "[logalarm] ALARM: bench " lines on stderr, keep other stderr lines,
-        wall time and peak RSS; write JSON to J
+        wall time and peak RSS; write JSON to J (L: which logalarm build it was)
     bench_util.py time --runs N --warmup W --export-json J NAME CMD [NAME CMD ...]
         stand-in for hyperfine (same JSON fields) when hyperfine is missing
-    bench_util.py report --dir D --input F --sets "10 100 1000" [--out MD]
-        Markdown report from D/hf-N.json, D/density-N.txt, D/validate-N.json
+    bench_util.py report --dir D --input F [--out MD]
+        Markdown report from D/hf-FAMILY-N.json, D/density-FAMILY-N.txt,
+        D/validate-FAMILY-N.json and D/load-FAMILY-N.txt: one section per
+        rule-set family (sparse first, then dense), one row per N found
 """
 
 import argparse
@@ -47,7 +49,7 @@ def cmd_lines(a):
 
 
 def cmd_validate(a):
-    res = {"bin": a.bin, "config": a.config, "input": a.input}
+    res = {"bin": a.bin, "label": a.label, "config": a.config, "input": a.input}
     stderr_other = []
     summary = []
     counts = {"alarms": 0, "stderr_lines": 0, "warnings": 0}
@@ -184,60 +186,114 @@ def _cpu_model():
     return platform.processor() or "?"
 
 
+FAMILIES = ("sparse", "dense")
+FAMILY_TEXT = {
+    "sparse": "**sparse** rules (`gen_rules.py --family sparse`): alarms on rare events, narrowed to a user, "
+              "subnet, node or code seen in the corpus, chosen so that the whole set matches about 0.1–1 % of "
+              "the lines; nearly every line is a non-match, as for real alarm rules.",
+    "dense": "**dense** rules (`gen_rules.py`, one per Loghub template plus variants): a stress case, "
+             "100 rules match about half the lines and 1000 all of them, so logalarm delivers an alarm "
+             "for every second line.",
+}
+
+
+def _rows(d):
+    """(family, N) pairs with results in d, families in FAMILIES order, N ascending."""
+    found = set()
+    for name in os.listdir(d):
+        m = re.fullmatch(r"(?:hf|validate|density)-([a-z]+)-(\d+)\.(?:json|txt)", name)
+        if m:
+            found.add((m.group(1), int(m.group(2))))
+    order = {f: i for i, f in enumerate(FAMILIES)}
+    return sorted(found, key=lambda fn: (order.get(fn[0], len(order)), fn[0], fn[1]))
+
+
 def cmd_report(a):
     size = os.path.getsize(a.input)
     nlines = int(_read(os.path.join(a.dir, "input.lines"), "0") or 0) or count_lines(a.input)
-    sets = a.sets.split()
     mb = size / 1e6
-    rows, timing_rows, density_rows, notes = [], [], [], []
-    for n in sets:
-        hf = _read(os.path.join(a.dir, "hf-%s.json" % n))
-        val = _read(os.path.join(a.dir, "validate-%s.json" % n))
-        val = json.loads(val) if val else None
-        res = {}
-        if hf:
-            for r in json.loads(hf)["results"]:
-                res[r["command"]] = r
-        def rate(name):
-            r = res.get(name)
-            return (mb / r["mean"]) if r else None
-        cat, rg, la = rate("cat"), rate("rg"), rate("logalarm")
-        la_note = ""
-        if la is None and val is not None:
-            if val["exit_code"] != 0:
-                la_note = "FAILED (exit %s)" % val["exit_code"]
-            else:  # too slow for repeated runs: the single validation run
-                la = mb / val["wall_s"]
-                la_note = "%.1f (1 run)" % la
-        def f(x):
-            return "%.1f" % x if x is not None else "–"
-        rows.append("| %s | %s | %s | %s | %s |" % (
-            n, f(cat), f(rg), la_note or f(la), ("%.2f" % (la / rg)) if (la and rg) else "–"))
-        for name in ("cat", "rg", "logalarm"):
-            r = res.get(name)
-            if r:
-                timing_rows.append("| %s | %s | %.3f ± %.3f | %.3f | %.3f | %d |" % (
-                    n, name, r["mean"], r.get("stddev") or 0.0, r["min"], r["max"], len(r.get("times", []))))
-        matched = _read(os.path.join(a.dir, "density-%s.txt" % n))
-        if matched is not None:
-            m = int(matched)
-            alarms = "–"
-            extra = ""
+    rows = _rows(a.dir)
+    labels = {}
+    sections = []
+    timing_rows, notes = [], []
+    for fam in [f for f in FAMILIES if any(r[0] == f for r in rows)] + \
+            sorted(set(r[0] for r in rows) - set(FAMILIES)):
+        speed_rows, density_rows = [], []
+        for _, n in [r for r in rows if r[0] == fam]:
+            key = "%s-%d" % (fam, n)
+            hf = _read(os.path.join(a.dir, "hf-%s.json" % key))
+            val = _read(os.path.join(a.dir, "validate-%s.json" % key))
+            val = json.loads(val) if val else None
+            load = _read(os.path.join(a.dir, "load-%s.txt" % key), "")
+            res = {}
+            if hf:
+                for r in json.loads(hf)["results"]:
+                    res[r["command"]] = r
+
+            def rate(name):
+                r = res.get(name)
+                return (mb / r["mean"]) if r else None
+
+            cat, rg, la = rate("cat"), rate("rg"), rate("logalarm")
+            la_note = ""
+            if la is None and val is not None:
+                if val["exit_code"] != 0:
+                    la_note = "FAILED (exit %s)" % val["exit_code"]
+                else:  # too slow for repeated runs: the single validation run
+                    la = mb / val["wall_s"]
+                    la_note = "%.1f (1 run)" % la
+            mark = ""
             if val is not None:
-                alarms = str(val["alarms"])
-                dl = val.get("delivery") or {}
-                extra = " | %s | %s | %s | %s | %s" % (
-                    dl.get("suppressed", "–"), dl.get("dropped", "–"), val["exit_code"], "yes" if val["passthrough_identical"] else
-                    "**no** (first difference at byte %s)" % val["first_difference_at"],
-                    "%.0f" % (val["max_rss_kib"] / 1024))
-            else:
-                extra = " | – | – | – | – | –"
-            density_rows.append("| %s | %d | %.2f %% | %s%s |" % (n, m, 100.0 * m / max(nlines, 1), alarms, extra))
-        if val is not None:
-            for text in val.get("summary") or val.get("stderr_other", [])[:1]:
-                notes.append("- %s rules, check run: `%s`%s" % (
-                    n, text, " (%d warning lines on stderr)" % val["warnings"] if val.get("warnings") else ""))
+                lab = val.get("label") or "(build not recorded)"
+                labels.setdefault(lab, []).append(key)
+                mark = "LABEL:" + lab
+
+            def f(x):
+                return "%.1f" % x if x is not None else "–"
+
+            speed_rows.append(("| %d | %s | %s | %s | %s |" % (
+                n, f(cat), f(rg), la_note or f(la), ("%.2f" % (la / rg)) if (la and rg) else "–"), mark))
+            for name in ("cat", "rg", "logalarm"):
+                r = res.get(name)
+                if r:
+                    timing_rows.append("| %s | %d | %s | %.3f ± %.3f | %.3f | %.3f | %d | %s |" % (
+                        fam, n, name, r["mean"], r.get("stddev") or 0.0, r["min"], r["max"], len(r.get("times", [])),
+                        " → ".join(x.split(" ", 1)[1].rsplit(" ", 2)[0] for x in load.splitlines() if " " in x)
+                        if name == "cat" else ""))
+            matched = _read(os.path.join(a.dir, "density-%s.txt" % key))
+            if matched is not None:
+                m = int(matched)
+                if val is not None:
+                    dl = val.get("delivery") or {}
+                    sup, drop, failed = dl.get("suppressed"), dl.get("dropped"), dl.get("failed", 0)
+                    if sup is None or drop is None:
+                        adds = "? (no summary)"
+                    else:
+                        got = val["alarms"] + sup + drop + (failed or 0)
+                        adds = "yes" if got == m else "**no**: %d ≠ %d" % (got, m)
+                    extra = " | %s | %s | %s | %s | %s | %s | %s" % (
+                        val["alarms"], "–" if sup is None else sup, "–" if drop is None else drop, adds,
+                        val["exit_code"], "yes" if val["passthrough_identical"] else
+                        "**no** (first difference at byte %s)" % val["first_difference_at"],
+                        "%.0f" % (val["max_rss_kib"] / 1024))
+                else:
+                    extra = " | – | – | – | – | – | – | –"
+                density_rows.append("| %d | %d | %.3f %%%s |" % (n, m, 100.0 * m / max(nlines, 1), extra))
+            if val is not None:
+                for text in val.get("summary") or val.get("stderr_other", [])[:1]:
+                    notes.append("- %s %d, check run (%.1f s): `%s`%s" % (
+                        fam, n, val["wall_s"], text,
+                        " (%d warning lines on stderr)" % val["warnings"] if val.get("warnings") else ""))
+        sections.append((fam, speed_rows, density_rows))
     versions = _read(os.path.join(a.dir, "versions.txt"), "")
+    latest = None
+    m = re.search(r"^logalarm (.*?) \(binary sha256 (\w+)\)$", versions, re.M)
+    if m:
+        latest = "%s, binary sha256 %s" % (m.group(1), m.group(2))
+    foot = {}
+    for lab in labels:
+        if lab != latest:
+            foot[lab] = "†" * (len(foot) + 1)
     out = []
     out.append("# logalarm throughput")
     out.append("")
@@ -247,25 +303,40 @@ def cmd_report(a):
     if versions:
         out.append("Versions: " + versions.replace("\n", "; "))
     out.append("MB/s = input bytes / mean wall time / 10^6 (hyperfine, warm page cache).")
-    out.append("")
-    out.append("| rules | cat MB/s | rg MB/s | logalarm MB/s | logalarm÷rg |")
-    out.append("|---:|---:|---:|---:|---:|")
-    out.extend(rows)
-    out.append("")
     out.append("Commands: `cat input > /dev/null`; `rg --no-config --crlf -c -f rules.txt input`; "
                "`logalarm -c rules.toml < input > /dev/null 2>/dev/null` (pass-through to /dev/null, alarms `log:bench` to stderr).")
+    for fam, speed_rows, density_rows in sections:
+        out.append("")
+        out.append("## %s rules" % fam)
+        out.append("")
+        if fam in FAMILY_TEXT:
+            out.append(FAMILY_TEXT[fam])
+            out.append("")
+        out.append("| rules | cat MB/s | rg MB/s | logalarm MB/s | logalarm÷rg |")
+        out.append("|---:|---:|---:|---:|---:|")
+        for text, mark in speed_rows:
+            lab = mark[len("LABEL:"):] if mark else None
+            if lab in foot:
+                text = text.replace(" |", " %s |" % foot[lab], 1)
+            out.append(text)
+        out.append("")
+        out.append("Match density (lines matched by any rule, `rg --crlf -c`) and one untimed logalarm run checked for "
+                   "exit code, byte-identical pass-through and alarm count (alarm lines + suppressed + dropped = "
+                   "lines matched):")
+        out.append("")
+        out.append("| rules | lines matched (rg) | of all lines | alarm lines (logalarm) | suppressed by alarm-freq "
+                   "| dropped, queue full | adds up | exit | stdout = input | peak RSS MiB |")
+        out.append("|---:|---:|---:|---:|---:|---:|---|---:|---|---:|")
+        out.extend(density_rows)
+    if foot:
+        out.append("")
+        for lab, sym in foot.items():
+            out.append("%s measured with an earlier build: logalarm %s." % (sym, lab))
     out.append("")
-    out.append("Match density (lines matched by any rule, `rg --crlf -c`) and one untimed logalarm run checked for exit code, "
-               "byte-identical pass-through and the number of `[logalarm] ALARM: bench` lines it wrote:")
+    out.append("Raw timings (seconds; load average before → after the row, for other work on the machine):")
     out.append("")
-    out.append("| rules | lines matched (rg) | of all lines | alarm lines (logalarm) | suppressed by alarm-freq | dropped, queue full | exit | stdout = input | peak RSS MiB |")
-    out.append("|---:|---:|---:|---:|---:|---:|---:|---|---:|")
-    out.extend(density_rows)
-    out.append("")
-    out.append("Raw timings (seconds):")
-    out.append("")
-    out.append("| rules | command | mean ± σ | min | max | runs |")
-    out.append("|---:|---|---:|---:|---:|---:|")
+    out.append("| family | rules | command | mean ± σ | min | max | runs | load avg (1/5/15 min) |")
+    out.append("|---|---:|---|---:|---:|---:|---:|---|")
     out.extend(timing_rows)
     if notes:
         out.append("")
@@ -292,6 +363,7 @@ def main():
     p.add_argument("--input", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument("--label", default="")
     p.set_defaults(fn=cmd_validate)
     p = sub.add_parser("time")
     p.add_argument("--runs", type=int, default=3)
@@ -302,7 +374,6 @@ def main():
     p = sub.add_parser("report")
     p.add_argument("--dir", required=True)
     p.add_argument("--input", required=True)
-    p.add_argument("--sets", required=True)
     p.add_argument("--out")
     p.set_defaults(fn=cmd_report)
     a = ap.parse_args()

@@ -17,6 +17,7 @@
 
 use regex_automata::MatchKind;
 use regex_automata::meta::{self, Regex};
+use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax;
 use regex_syntax::ParserBuilder;
 use regex_syntax::hir::{
@@ -45,18 +46,18 @@ pub fn parse(pattern: &str) -> Result<Hir, String> {
     parse(false).or_else(|_| parse(true))
 }
 
-fn config(kind: MatchKind) -> meta::Config {
+fn config(kind: MatchKind, captures: WhichCaptures) -> meta::Config {
     meta::Config::new()
         .match_kind(kind)
         .utf8_empty(false)
         .nfa_size_limit(Some(NFA_LIMIT_BYTES))
         .hybrid_cache_capacity(DFA_CACHE_BYTES)
-        .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit)
+        .which_captures(captures)
 }
 
-fn build(hirs: &[Hir], kind: MatchKind) -> Result<Regex, String> {
+fn build(hirs: &[Hir], kind: MatchKind, captures: WhichCaptures) -> Result<Regex, String> {
     meta::Builder::new()
-        .configure(config(kind))
+        .configure(config(kind, captures))
         .syntax(syntax::Config::new().utf8(false).unicode(false))
         .build_many_from_hir(hirs)
         .map_err(|e| e.to_string())
@@ -67,7 +68,10 @@ fn build(hirs: &[Hir], kind: MatchKind) -> Result<Regex, String> {
 /// # Errors
 /// The automaton outgrew its size limits.
 pub fn verifier(hirs: &[Hir]) -> Result<Regex, String> {
-    build(hirs, MatchKind::All)
+    // Which rules match needs no match spans, so no capture slots: should the
+    // lazy DFA give up on a huge rule set, the fallback engine's slot table
+    // (NFA states x slots, gigabytes for a thousand rules) is never allocated.
+    build(hirs, MatchKind::All, WhichCaptures::None)
 }
 
 /// Builds the candidate search over a buffer of lines from the positive rules.
@@ -76,7 +80,11 @@ pub fn verifier(hirs: &[Hir]) -> Result<Regex, String> {
 /// The automaton outgrew its size limits.
 pub fn candidate(hirs: &[Hir]) -> Result<Regex, String> {
     let rewritten: Vec<Hir> = hirs.iter().map(for_buffer).collect();
-    build(&rewritten, MatchKind::LeftmostFirst)
+    build(
+        &rewritten,
+        MatchKind::LeftmostFirst,
+        WhichCaptures::Implicit,
+    )
 }
 
 /// Rewrites a per-line pattern so that, run over a buffer of `\n`-terminated
