@@ -64,14 +64,21 @@ pub trait Sink {
 /// Compiled rules, shareable between scanners.
 #[derive(Debug)]
 pub struct Matcher {
-    /// Candidate search for the rules with required literals.
-    literals: Option<AhoCorasick>,
+    /// Candidate searches for the rules with required literals, each over at
+    /// most [`LITERALS_PER_SEARCH`] literals.
+    literals: Vec<AhoCorasick>,
     /// Candidate search for the other rules.
     candidate: Option<Regex>,
     verifier: Regex,
     rules: Vec<Rule>,
     alarms: usize,
 }
+
+/// Literals per Aho-Corasick search: small enough for its SIMD prefilter.
+pub const LITERALS_PER_SEARCH: usize = 64;
+
+/// Marks a literal search with no more hits in the block.
+const NO_MORE: usize = usize::MAX;
 
 /// Counts kept by a scanner.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,15 +122,17 @@ impl Matcher {
                 None => others.push(hir.clone()),
             }
         }
-        let literals = if lits.is_empty() {
-            None
-        } else {
-            // Leftmost semantics let the search use its SIMD (Teddy) prefilter.
-            let ac = AhoCorasick::builder()
-                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-                .build(&lits);
-            Some(ac.map_err(|e| (None, format!("the rules' literals: {e}")))?)
-        };
+        // Leftmost semantics and small literal sets let each search use its SIMD
+        // (Teddy) prefilter; one automaton over hundreds of literals cannot.
+        let literals = lits
+            .chunks(LITERALS_PER_SEARCH)
+            .map(|chunk| {
+                AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                    .build(chunk)
+                    .map_err(|e| (None, format!("the rules' literals: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let candidate = if others.is_empty() {
             None
         } else {
@@ -144,6 +153,7 @@ impl Matcher {
         Scanner {
             matcher: self,
             candidate_cache: self.candidate.as_ref().map(Regex::create_cache),
+            lit_next: vec![None; self.literals.len()],
             verifier_cache: self.verifier.create_cache(),
             set: PatternSet::new(self.verifier.pattern_len()),
             stamps: vec![0; self.alarms],
@@ -162,6 +172,9 @@ impl Matcher {
 pub struct Scanner<'m> {
     matcher: &'m Matcher,
     candidate_cache: Option<Cache>,
+    /// Per literal search: its next hit at or after the scan position (`None`:
+    /// to be searched; [`NO_MORE`]: none left in the block).
+    lit_next: Vec<Option<usize>>,
     verifier_cache: Cache,
     set: PatternSet,
     /// `stamps[alarm] == epoch` when the alarm already fired on the current line.
@@ -202,20 +215,24 @@ impl Scanner<'_> {
         // Taken out for the loop (and put back), so that `self.line` can borrow `self`.
         let mut cache = self.candidate_cache.take();
         let terminated = block.last() == Some(&b'\n');
-        let (literals, candidate) = (&self.matcher.literals, &self.matcher.candidate);
-        // The next hit of each candidate search at or after `pos`; `None` once it has no more.
-        let (mut next_lit, mut lit_live) = (None, literals.is_some());
+        let mut lit_next = std::mem::take(&mut self.lit_next);
+        lit_next.fill(None);
+        let candidate = &self.matcher.candidate;
+        // The next hit of the DFA search at or after `pos`; `None` once it has no more.
         let (mut next_dfa, mut dfa_live) = (None, candidate.is_some());
         let mut pos = 0;
         while pos < block.len() {
-            if let Some(ac) = literals
-                && lit_live
-                && next_lit.is_none_or(|at| at < pos)
-            {
-                next_lit = ac
-                    .find(aho_corasick::Input::new(block).range(pos..))
-                    .map(|m| m.start());
-                lit_live = next_lit.is_some();
+            let mut next_lit = None;
+            for (ac, next) in self.matcher.literals.iter().zip(lit_next.iter_mut()) {
+                if next.is_none_or(|at| at < pos) {
+                    let hit = ac.find(aho_corasick::Input::new(block).range(pos..));
+                    *next = Some(hit.map_or(NO_MORE, |m| m.start()));
+                }
+                if let Some(at) = *next
+                    && at != NO_MORE
+                {
+                    next_lit = Some(next_lit.map_or(at, |n: usize| n.min(at)));
+                }
             }
             if let (Some(re), Some(cache)) = (candidate, cache.as_mut())
                 && dfa_live
@@ -247,6 +264,7 @@ impl Scanner<'_> {
             pos = end + 1;
         }
         self.candidate_cache = cache;
+        self.lit_next = lit_next;
         if self.count_lines {
             // The lines after the last match; an unterminated last line counts too.
             if let Some(rest) = block.get(self.counted_to..) {
