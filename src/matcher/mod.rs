@@ -414,6 +414,25 @@ mod tests {
     }
 
     #[test]
+    fn literals_spread_over_several_searches() {
+        // More rules than one literal search holds: hits in either search are found, in order.
+        let n = LITERALS_PER_SEARCH + 6;
+        let patterns: Vec<String> = (0..n).map(|i| format!("marker{i:03}x")).collect();
+        let refs: Vec<&str> = patterns.iter().map(String::as_str).collect();
+        let rules = (0..n).map(|i| rule(false, &[i as u32])).collect();
+        let m = Matcher::new(&refs, rules, n, false).unwrap();
+        let block = format!(
+            "a marker{:03}x\nnone\nmarker000x\nmarker{:03}x b\n",
+            n - 1,
+            n - 2
+        );
+        let mut out = Collect::default();
+        m.scanner(true).scan(block.as_bytes(), &mut out);
+        let seen: Vec<(u64, u32)> = out.0.iter().map(|(l, _, h, _)| (*l, h[0].rule)).collect();
+        assert_eq!(seen, vec![(1, n as u32 - 1), (3, 0), (4, n as u32 - 2)]);
+    }
+
+    #[test]
     fn empty_matches_do_not_invent_lines() {
         let m = Matcher::new(&["^$"], vec![rule(false, &[0])], 1, false).unwrap();
         let mut out = Collect::default();
