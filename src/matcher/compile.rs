@@ -2,7 +2,8 @@
 //!
 //! - The *verifier* holds every rule (positive and negative) and answers, for one
 //!   line, which rules match it, in a single overlapping pass.
-//! - The *candidate* search holds the positive rules only and runs over a whole
+//! - The *candidate* DFA search holds the positive rules that have no required
+//!   literal (those are found by [`super::literals`]) and runs over a whole
 //!   read buffer, ripgrep-style, so that lines no rule can match are skipped at
 //!   prefilter speed. It must never miss a line the verifier would accept, so its
 //!   patterns are rewritten to work on a buffer of lines: `\A`, `^` match at any
