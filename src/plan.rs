@@ -102,9 +102,11 @@ pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>
     }
     let defined = |name: &str| config.alarms.iter().any(|a| a.name == name);
     let mut rules = Vec::new();
+    let mut hirs = Vec::new();
     for def in &config.rules {
-        if let Err(e) = crate::matcher::compile::parse(&def.regex) {
-            errors.push(ConfigError::at(&def.origin, format!("bad regex:\n{e}")));
+        match crate::matcher::compile::parse(&def.regex) {
+            Ok(hir) => hirs.push(hir),
+            Err(e) => errors.push(ConfigError::at(&def.origin, format!("bad regex:\n{e}"))),
         }
         let mut indexes = Vec::new();
         for name in &def.alarms {
@@ -145,7 +147,6 @@ pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>
     if !errors.is_empty() {
         return Err(errors);
     }
-    let patterns: Vec<&str> = rules.iter().map(|r| &*r.regex).collect();
     let matcher_rules = rules
         .iter()
         .map(|r| Rule {
@@ -153,16 +154,12 @@ pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>
             alarms: r.alarms.clone(),
         })
         .collect();
-    let matcher =
-        Matcher::new(&patterns, matcher_rules, alarms.len(), for_report).map_err(|(i, e)| {
-            vec![match i {
-                Some(i) => ConfigError::at(&rules[i].origin, format!("bad regex:\n{e}")),
-                None => ConfigError {
-                    at: String::new(),
-                    message: format!("the rules do not compile together: {e}"),
-                },
-            }]
-        })?;
+    let matcher = Matcher::new(&hirs, matcher_rules, alarms.len(), for_report).map_err(|e| {
+        vec![ConfigError {
+            at: String::new(),
+            message: format!("the rules do not compile together: {e}"),
+        }]
+    })?;
     Ok(Plan {
         alarms,
         rules,

@@ -90,24 +90,20 @@ pub struct ScanStats {
 }
 
 impl Matcher {
-    /// Compiles rules given as (pattern, rule) pairs, in rule order; `alarms` is
+    /// Compiles rules, given as their parsed patterns ([`compile::parse`]) and
+    /// rules, in rule order; `alarms` is
     /// the number of alarms the rules index into. With `report_negative`, lines
     /// that match only negative rules reach the sink too (for `logalarm test`);
     /// otherwise the candidate search skips them, as they can fire nothing.
     ///
     /// # Errors
-    /// `(rule index, message)` for a pattern that does not parse, or `(None,
-    /// message)` when the combined automaton outgrows its size limits.
+    /// A message when the combined automata outgrow their size limits.
     pub fn new(
-        patterns: &[&str],
+        hirs: &[Hir],
         rules: Vec<Rule>,
         alarms: usize,
         report_negative: bool,
-    ) -> Result<Matcher, (Option<usize>, String)> {
-        let mut hirs = Vec::with_capacity(patterns.len());
-        for (i, p) in patterns.iter().enumerate() {
-            hirs.push(compile::parse(p).map_err(|e| (Some(i), e))?);
-        }
+    ) -> Result<Matcher, String> {
         // Rules with required literals are found by one Aho-Corasick search; the
         // rest by one DFA search.
         let mut lits: Vec<Vec<u8>> = Vec::new();
@@ -130,15 +126,15 @@ impl Matcher {
                 AhoCorasick::builder()
                     .match_kind(aho_corasick::MatchKind::LeftmostFirst)
                     .build(chunk)
-                    .map_err(|e| (None, format!("the rules' literals: {e}")))
+                    .map_err(|e| format!("the rules' literals: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let candidate = if others.is_empty() {
             None
         } else {
-            Some(compile::candidate(&others).map_err(|e| (None, e))?)
+            Some(compile::candidate(&others)?)
         };
-        let verifier = compile::verifier(&hirs).map_err(|e| (None, e))?;
+        let verifier = compile::verifier(hirs)?;
         Ok(Matcher {
             literals,
             candidate,
@@ -337,6 +333,19 @@ mod tests {
         }
     }
 
+    fn matcher(
+        patterns: &[&str],
+        rules: Vec<Rule>,
+        alarms: usize,
+        report_negative: bool,
+    ) -> Result<Matcher, String> {
+        let hirs: Vec<Hir> = patterns
+            .iter()
+            .map(|p| compile::parse(p))
+            .collect::<Result<_, _>>()?;
+        Matcher::new(&hirs, rules, alarms, report_negative)
+    }
+
     fn rule(negate: bool, alarms: &[u32]) -> Rule {
         Rule {
             negate,
@@ -346,7 +355,7 @@ mod tests {
 
     #[test]
     fn order_negation_and_once_per_line() {
-        let m = Matcher::new(
+        let m = matcher(
             &["ALARM", "DEBUG", "ALARM|BOOM"],
             vec![rule(false, &[0]), rule(true, &[0]), rule(false, &[0, 1])],
             2,
@@ -382,7 +391,7 @@ mod tests {
     #[test]
     fn literal_and_dfa_candidates_interleave() {
         // "ALARM" is found by its literal, `\d{3}$` by the DFA; lines alternate.
-        let m = Matcher::new(
+        let m = matcher(
             &["ALARM", r"\d{3}$"],
             vec![rule(false, &[0]), rule(false, &[1])],
             2,
@@ -420,7 +429,7 @@ mod tests {
         let patterns: Vec<String> = (0..n).map(|i| format!("marker{i:03}x")).collect();
         let refs: Vec<&str> = patterns.iter().map(String::as_str).collect();
         let rules = (0..n).map(|i| rule(false, &[i as u32])).collect();
-        let m = Matcher::new(&refs, rules, n, false).unwrap();
+        let m = matcher(&refs, rules, n, false).unwrap();
         let block = format!(
             "a marker{:03}x\nnone\nmarker000x\nmarker{:03}x b\n",
             n - 1,
@@ -434,7 +443,7 @@ mod tests {
 
     #[test]
     fn empty_matches_do_not_invent_lines() {
-        let m = Matcher::new(&["^$"], vec![rule(false, &[0])], 1, false).unwrap();
+        let m = matcher(&["^$"], vec![rule(false, &[0])], 1, false).unwrap();
         let mut out = Collect::default();
         m.scanner(false).scan(b"a\n\r\nb\n", &mut out);
         assert_eq!(out.0.len(), 1);

@@ -58,15 +58,12 @@ pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ActionError>>
 pub enum Source {
     /// The process's standard input.
     Stdin,
-    /// A file given on the command line to `logalarm test`.
-    File(Arc<str>),
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Stdin => f.write_str("stdin"),
-            Source::File(path) => write!(f, "file:{path}"),
         }
     }
 }
