@@ -1,4 +1,5 @@
-//! The command line: `logalarm [OPTIONS]`, `logalarm check`, `logalarm test`.
+//! The command line: `logalarm [OPTIONS]`, `logalarm run -- CMD`,
+//! `logalarm check`, `logalarm test`.
 //!
 //! Alarm and rule options carry uWSGI's names (`--alarm`, `--log-alarm`,
 //! `--alarm-log`, `--not-log-alarm`, `--not-alarm-log`, `--alarm-freq`,
@@ -10,6 +11,7 @@ use crate::plan::{self, Plan};
 use crate::{logging, report, run};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use logalarm_plugin_api::emit_tagged;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -47,6 +49,16 @@ enum Command {
     Check {
         #[command(flatten)]
         opts: Opts,
+    },
+    /// Wrap a process: read its stdout and stderr (passed through unchanged), forward
+    /// SIGTERM/SIGINT/SIGHUP/SIGUSR1/SIGUSR2 to it, fire on-exit alarms when it crashes,
+    /// and exit with its exit code (128+N when signal N killed it).
+    Run {
+        #[command(flatten)]
+        opts: Opts,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<OsString>,
     },
     /// Dry run: print the lines that would fire alarms, and matches per rule; runs no action.
     Test {
@@ -92,15 +104,79 @@ struct Opts {
     /// Time allowed at end of input to deliver queued notifications [default: 10s].
     #[arg(long = "drain-timeout", value_name = "DURATION", value_parser = syntax::duration)]
     drain_timeout: Option<Duration>,
+    /// Follow a file like `tail -F` (a path or a glob; repeatable); stdin is then not read.
+    #[arg(long = "follow", value_name = "PATH")]
+    follow: Vec<String>,
+    /// Where to start in followed files that exist at start: end or beginning [default: end].
+    #[arg(long = "follow-from", value_name = "end|beginning")]
+    follow_from: Vec<String>,
+    /// Listen on a unix datagram socket (syslog's /dev/log kind; repeatable).
+    #[arg(long = "socket", value_name = "PATH")]
+    socket: Vec<String>,
+    /// Listen on a unix stream socket: newline-delimited lines (repeatable).
+    #[arg(long = "socket-stream", value_name = "PATH")]
+    socket_stream: Vec<String>,
+    /// Permission bits of the socket files, in octal [default: 0660].
+    #[arg(long = "socket-mode", value_name = "MODE")]
+    socket_mode: Vec<String>,
+    /// Accept stream clients of this user id only (repeatable; SO_PEERCRED).
+    #[arg(long = "socket-allow-uid", value_name = "UID")]
+    socket_allow_uid: Vec<String>,
+    /// Directory for followed files' read positions [default: $STATE_DIRECTORY,
+    /// $XDG_STATE_HOME/logalarm, ~/.local/state/logalarm, or /var/lib/logalarm as root].
+    #[arg(long = "state-dir", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Fire ALARM each time FD (a path or a descriptor number) has SIZE bytes to read (uWSGI --alarm-fd).
+    #[arg(long = "alarm-fd", value_name = "ALARM FD[:SIZE] MESSAGE")]
+    alarm_fd: Vec<String>,
+    /// With `run`: fire ALARM when the process dies of a crash signal (uWSGI --alarm-segfault).
+    #[arg(
+        long = "alarm-segfault",
+        visible_alias = "on-exit",
+        value_name = "ALARM"
+    )]
+    alarm_segfault: Vec<String>,
+    /// With `run`: also fire the on-exit alarms when the process exits non-zero.
+    #[arg(long = "on-exit-nonzero", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    on_exit_nonzero: Vec<String>,
+    /// With `run`: lines of the process's last output an on-exit alarm carries [default: 50].
+    #[arg(long = "last-lines", value_name = "N")]
+    last_lines: Vec<String>,
+    /// With `run`: restart the process: no, on-failure, always [default: no].
+    #[arg(long = "restart", value_name = "POLICY")]
+    restart: Vec<String>,
+    /// With `run`: first delay before a restart, doubled after each quick failure [default: 1s].
+    #[arg(long = "restart-delay", value_name = "DURATION")]
+    restart_delay: Vec<String>,
+    /// With `run`: longest delay between restarts [default: 60s].
+    #[arg(long = "restart-max-delay", value_name = "DURATION")]
+    restart_max_delay: Vec<String>,
+    /// With `run`: restarts in a row before giving up [default: unlimited].
+    #[arg(long = "max-restarts", value_name = "N")]
+    max_restarts: Vec<String>,
 }
 
-/// The alarm and rule options, by clap id, with their uWSGI names.
-const ORDERED: [(&str, &str); 5] = [
+/// The options read in command-line order, by clap id, with their names.
+const ORDERED: [(&str, &str); 19] = [
     ("alarm", "alarm"),
     ("log_alarm", "log-alarm"),
     ("alarm_log", "alarm-log"),
     ("not_log_alarm", "not-log-alarm"),
     ("not_alarm_log", "not-alarm-log"),
+    ("follow", "follow"),
+    ("follow_from", "follow-from"),
+    ("socket", "socket"),
+    ("socket_stream", "socket-stream"),
+    ("socket_mode", "socket-mode"),
+    ("socket_allow_uid", "socket-allow-uid"),
+    ("alarm_fd", "alarm-fd"),
+    ("alarm_segfault", "alarm-segfault"),
+    ("on_exit_nonzero", "on-exit-nonzero"),
+    ("last_lines", "last-lines"),
+    ("restart", "restart"),
+    ("restart_delay", "restart-delay"),
+    ("restart_max_delay", "restart-max-delay"),
+    ("max_restarts", "max-restarts"),
 ];
 
 /// The alarm and rule options in the order they were written.
@@ -146,6 +222,7 @@ fn report_errors(errors: &[ConfigError]) -> ExitCode {
 fn load(
     given: &[(&Opts, &ArgMatches)],
     for_report: bool,
+    wrap: bool,
 ) -> Result<(Config, Plan), Vec<ConfigError>> {
     let files: Vec<&PathBuf> = given
         .iter()
@@ -169,10 +246,16 @@ fn load(
             passthrough: opts.no_passthrough.then_some(false),
             queue_size: opts.queue_size,
             drain_timeout: opts.drain_timeout,
+            state_dir: opts.state_dir.clone(),
+            ..Settings::default()
         });
     }
-    let plan = plan::build(&config, for_report)?;
-    for w in config.warnings.iter().chain(&plan::warnings(&plan)) {
+    let plan = plan::build(&config, for_report, wrap)?;
+    for w in config
+        .warnings
+        .iter()
+        .chain(&plan::warnings(&plan, &config))
+    {
         tracing::warn!("{w}");
     }
     Ok((config, plan))
@@ -190,8 +273,19 @@ fn test(plan: &Plan, logfile: Option<&PathBuf>) -> io::Result<()> {
     let mut reader = LineReader::new(input, MAX_LINE);
     let mut scanner = plan.matcher.scanner(true);
     let mut sink = report::TestReport::new(plan, io::BufWriter::new(io::stdout().lock()));
-    while let Some(block) = reader.next_block()? {
-        scanner.scan(block.lines, &mut sink);
+    loop {
+        let end = reader.read()?.is_empty();
+        let lines = if end {
+            reader.take_rest()
+        } else {
+            reader.take_lines()
+        };
+        if let Some(lines) = lines {
+            scanner.scan(&lines, &mut sink);
+        }
+        if end {
+            break;
+        }
     }
     sink.finish(scanner.lines(), scanner.stats())
 }
@@ -205,19 +299,25 @@ pub fn main() -> ExitCode {
     };
     // Options may come before a subcommand, after it, or both.
     let mut given = vec![(&cli.opts, &matches)];
-    if let (Some(Command::Check { opts } | Command::Test { opts, .. }), Some((_, sub))) =
-        (&cli.command, matches.subcommand())
+    if let (
+        Some(Command::Check { opts } | Command::Test { opts, .. } | Command::Run { opts, .. }),
+        Some((_, sub)),
+    ) = (&cli.command, matches.subcommand())
     {
         given.push((opts, sub));
     }
     logging::init(if cli.quiet { 0 } else { 1 + cli.verbose });
     let for_report = matches!(cli.command, Some(Command::Test { .. }));
-    let (config, plan) = match load(&given, for_report) {
+    let wrap = matches!(cli.command, Some(Command::Run { .. }));
+    let (config, plan) = match load(&given, for_report, wrap) {
         Ok(loaded) => loaded,
         Err(errors) => return report_errors(&errors),
     };
     match &cli.command {
-        None => run::stdin(&config, plan),
+        None => run::main(&config, plan, run::Mode::Inputs),
+        Some(Command::Run { command, .. }) => {
+            run::main(&config, plan, run::Mode::Wrap(command.clone()))
+        }
         Some(Command::Check { .. }) => {
             match report::check(&plan, &config, &mut io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ use crate::dispatch::registry;
 use crate::matcher::{Matcher, Rule};
 use logalarm_plugin_api::{Action, BuildContext};
 use std::sync::Arc;
+use std::sync::atomic::AtomicI32;
 
 /// One alarm, ready to run.
 pub struct PlannedAlarm {
@@ -46,6 +47,9 @@ pub struct Plan {
     pub rules: Vec<PlannedRule>,
     /// The compiled rules.
     pub matcher: Matcher,
+    /// Under `logalarm run`: the wrapped process's pid while it runs (0 when
+    /// none runs), shared with the actions that target it.
+    pub child_pid: Option<Arc<AtomicI32>>,
 }
 
 /// Checks `config` and builds the plan; `for_report` builds the matcher for
@@ -53,8 +57,9 @@ pub struct Plan {
 ///
 /// # Errors
 /// Every problem found, each with its origin and the fix.
-pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>> {
+pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<ConfigError>> {
     let plugins = registry::plugins();
+    let child_pid = wrap.then(|| Arc::new(AtomicI32::new(0)));
     // Errors found while loading come first; checking goes on so all show at once.
     let mut errors = config.errors.clone();
     let mut alarms: Vec<PlannedAlarm> = Vec::new();
@@ -88,6 +93,7 @@ pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>
         let ctx = BuildContext {
             alarm: def.name.clone(),
             timeout: def.timeout,
+            child: child_pid.clone(),
         };
         match plugin.build(&ctx, &def.args) {
             Ok(action) => alarms.push(PlannedAlarm {
@@ -137,7 +143,29 @@ pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>
             origin: def.origin.clone(),
         });
     }
-    if config.rules.is_empty() && config.errors.is_empty() {
+    // Alarms fired without rules: a wrapped process's exit, uWSGI's alarm-fd.
+    let direct = config
+        .run
+        .on_exit
+        .iter()
+        .map(|(name, origin)| (name, origin, "alarm-segfault/on_exit"))
+        .chain(
+            config
+                .alarm_fds
+                .iter()
+                .map(|d| (&d.alarm, &d.origin, "alarm-fd")),
+        );
+    let mut any_direct = false;
+    for (name, origin, what) in direct {
+        any_direct = true;
+        if !defined(name) {
+            errors.push(ConfigError::at(
+                origin,
+                format!("{what} names unknown alarm {name:?}; define it or fix the name"),
+            ));
+        }
+    }
+    if config.rules.is_empty() && !any_direct && config.errors.is_empty() {
         errors.push(ConfigError {
             at: String::new(),
             message: "no rules: add `log-alarm = ALARM REGEX` (INI), a [[rule]] (TOML) or --log-alarm 'ALARM REGEX'"
@@ -164,15 +192,23 @@ pub fn build(config: &Config, for_report: bool) -> Result<Plan, Vec<ConfigError>
         alarms,
         rules,
         matcher,
+        child_pid,
     })
 }
 
-/// Warnings about a valid plan: alarms no rule fires.
-pub fn warnings(plan: &Plan) -> Vec<String> {
+/// Warnings about a valid plan: alarms nothing fires (no rule, no `on_exit`,
+/// no `alarm-fd` names them).
+pub fn warnings(plan: &Plan, config: &Config) -> Vec<String> {
+    let direct = |name: &str| {
+        config.run.on_exit.iter().any(|(n, _)| n == name)
+            || config.alarm_fds.iter().any(|d| d.alarm == name)
+    };
     plan.alarms
         .iter()
         .enumerate()
-        .filter(|(i, _)| !plan.rules.iter().any(|r| r.alarms.contains(&(*i as u32))))
+        .filter(|(i, a)| {
+            !plan.rules.iter().any(|r| r.alarms.contains(&(*i as u32))) && !direct(&a.name)
+        })
         .map(|(_, a)| format!("{}: alarm {:?} is not named by any rule", a.origin, a.name))
         .collect()
 }

@@ -1,13 +1,16 @@
 //! Alarms and rules given on the command line with uWSGI's option names
 //! (`--alarm`, `--log-alarm`, `--alarm-log`, `--not-log-alarm`,
-//! `--not-alarm-log`); they add to the config file's, after them.
+//! `--not-alarm-log`), and input options (`--follow`, `--socket`, …); they add
+//! to the config file's, after them.
 
 use super::{Config, ConfigError, Origin};
 
 /// One alarm or rule option as written on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CliEntry {
-    /// The option without dashes: `alarm`, `log-alarm`, `alarm-log`, `not-log-alarm`, `not-alarm-log`.
+    /// The option without dashes: `alarm`, `log-alarm`, `alarm-log`,
+    /// `not-log-alarm`, `not-alarm-log`, or an input option
+    /// ([`Config::add_input_option`]).
     pub option: &'static str,
     /// Its value.
     pub value: String,
@@ -42,7 +45,16 @@ pub fn load(entries: &[CliEntry]) -> Config {
             flag: format!("--{}", entry.option),
             nth,
         };
-        if let Err(message) = config.add_uwsgi_option(entry.option, &entry.value, &origin) {
+        let added = config
+            .add_uwsgi_option(entry.option, &entry.value, &origin)
+            .and_then(|done| {
+                if done {
+                    Ok(true)
+                } else {
+                    config.add_input_option(entry.option, &entry.value, &origin)
+                }
+            });
+        if let Err(message) = added {
             errors.push(ConfigError::at(&origin, message));
         }
     }

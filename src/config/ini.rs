@@ -8,7 +8,11 @@
 //!
 //! Keys read: `alarm`, `log-alarm` (alias `alarm-log`), `not-log-alarm` (alias
 //! `not-alarm-log`), `alarm-freq`, `alarm-msg-size`, and, for logalarm's own
-//! settings, `passthrough`, `queue-size`, `drain-timeout`.
+//! settings, `passthrough`, `queue-size`, `drain-timeout`, `poll-interval`,
+//! `rotate-wait`, `flush-timeout`. Inputs and the wrapped process take the
+//! options of [`super::inputs`] (`follow`, `alarm-fd`, `alarm-segfault`, …);
+//! `socket` and `socket-*` are read only in `[logalarm]`, since in `[uwsgi]`
+//! `socket` is uWSGI's own listening socket.
 
 use super::syntax;
 use super::{Config, ConfigError, Origin};
@@ -34,6 +38,7 @@ pub fn load(file: &Path, text: &str) -> Config {
     let mut errors = Vec::new();
     let mut ignored: Vec<String> = Vec::new();
     let mut in_section = false;
+    let mut section = "";
     let mut saw_section = false;
     let mut parser = Parser::new(text).auto_trim(true);
     loop {
@@ -42,6 +47,7 @@ pub fn load(file: &Path, text: &str) -> Config {
         let (key, value) = match item {
             Item::Section(name) => {
                 in_section = SECTIONS.contains(&name);
+                section = name;
                 saw_section |= in_section;
                 continue;
             }
@@ -72,7 +78,8 @@ pub fn load(file: &Path, text: &str) -> Config {
             ));
             continue;
         };
-        if let Err(message) = apply(&mut config, key, value, &origin, &mut ignored) {
+        let own = section == "logalarm";
+        if let Err(message) = apply(&mut config, key, value, &origin, own, &mut ignored) {
             errors.push(ConfigError::at(&origin, message));
         }
     }
@@ -99,10 +106,16 @@ fn apply(
     key: &str,
     value: &str,
     origin: &Origin,
+    own_section: bool,
     ignored: &mut Vec<String>,
 ) -> Result<(), String> {
     let normalized = key.replace('_', "-");
     if config.add_uwsgi_option(&normalized, value, origin)? {
+        return Ok(());
+    }
+    // In [uwsgi], `socket` is uWSGI's own listening socket, not a log input.
+    let uwsgis_own = !own_section && normalized.starts_with("socket");
+    if !uwsgis_own && config.add_input_option(&normalized, value, origin)? {
         return Ok(());
     }
     let settings = &mut config.settings;
@@ -112,6 +125,9 @@ fn apply(
         "passthrough" => settings.passthrough = Some(syntax::boolean(value)?),
         "queue-size" => settings.queue_size = Some(syntax::size(value)?),
         "drain-timeout" => settings.drain_timeout = Some(syntax::duration(value)?),
+        "poll-interval" => settings.poll_interval = Some(syntax::duration(value)?),
+        "rotate-wait" => settings.rotate_wait = Some(syntax::duration(value)?),
+        "flush-timeout" => settings.flush_timeout = Some(syntax::duration(value)?),
         _ => {
             if !ignored.iter().any(|k| k == key) {
                 ignored.push(key.to_owned());

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod ini;
+pub mod inputs;
 pub mod syntax;
 pub mod toml;
 
@@ -106,6 +107,16 @@ pub struct Settings {
     pub queue_size: Option<usize>,
     /// How long to wait at EOF for queued notifications.
     pub drain_timeout: Option<Duration>,
+    /// Where followed files' read positions are saved.
+    pub state_dir: Option<PathBuf>,
+    /// How often followed files are checked without a change event (the
+    /// fallback for filesystems without inotify), and globs scanned again.
+    pub poll_interval: Option<Duration>,
+    /// How long a rotated file is still read after its path moved on.
+    pub rotate_wait: Option<Duration>,
+    /// How long a followed file's partial last line (no `\n` yet) waits before
+    /// it is matched as it is.
+    pub flush_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -116,6 +127,10 @@ impl Settings {
         self.passthrough = other.passthrough.or(self.passthrough);
         self.queue_size = other.queue_size.or(self.queue_size);
         self.drain_timeout = other.drain_timeout.or(self.drain_timeout);
+        self.state_dir = other.state_dir.clone().or(self.state_dir.take());
+        self.poll_interval = other.poll_interval.or(self.poll_interval);
+        self.rotate_wait = other.rotate_wait.or(self.rotate_wait);
+        self.flush_timeout = other.flush_timeout.or(self.flush_timeout);
     }
 }
 
@@ -128,6 +143,13 @@ pub struct Config {
     pub rules: Vec<RuleDef>,
     /// Global settings.
     pub settings: Settings,
+    /// Inputs beyond stdin (followed files, sockets); stdin is read only when
+    /// there are none and no process is wrapped.
+    pub inputs: Vec<inputs::InputDef>,
+    /// Settings of a wrapped process (`logalarm run`).
+    pub run: inputs::RunDef,
+    /// uWSGI's `alarm-fd` watches.
+    pub alarm_fds: Vec<inputs::AlarmFdDef>,
     /// Warnings found while loading (ignored uWSGI options, …).
     pub warnings: Vec<String>,
     /// Errors found while loading; the rest of the config is still checked, so
@@ -163,6 +185,9 @@ impl Config {
         self.alarms.extend(other.alarms);
         self.rules.extend(other.rules);
         self.settings.override_with(&other.settings);
+        self.inputs.extend(other.inputs);
+        self.run.override_with(other.run);
+        self.alarm_fds.extend(other.alarm_fds);
         self.warnings.extend(other.warnings);
         self.errors.extend(other.errors);
     }

@@ -6,6 +6,34 @@
 //! passthrough = true      # copy stdin to stdout
 //! queue_size = 1024       # notifications queued per alarm
 //! drain_timeout = "10s"   # time to deliver what is queued at EOF
+//! state_dir = "/var/lib/logalarm"  # followed files' read positions
+//! poll_interval = "1s"    # check followed files without change events
+//! rotate_wait = "5s"      # keep reading a rotated file this long
+//! flush_timeout = "1s"    # match a followed file's unfinished last line after this
+//!
+//! [[input]]
+//! file = ["/var/log/app/*.log", "/var/log/other.log"]
+//! from = "end"            # or "beginning"
+//!
+//! [[input]]
+//! socket = "/run/logalarm.sock"
+//! type = "dgram"          # or "stream"
+//! mode = "0660"
+//! allow_uids = [0, 1000]  # stream clients only
+//!
+//! [run]                   # logalarm run -- CMD
+//! on_exit = ["crash"]     # alarms fired when CMD dies of a signal
+//! on_exit_nonzero = false # … or also exits non-zero
+//! last_lines = 50
+//! restart = "no"          # or "on-failure", "always"
+//! restart_delay = "1s"
+//! restart_max_delay = "60s"
+//!
+//! [[alarm_fd]]            # uWSGI's alarm-fd
+//! alarm = "oom"
+//! fd = "/run/oom.fifo"
+//! size = 8
+//! message = "OUT OF MEMORY"
 //!
 //! [alarm.mailme]
 //! action = "cmd:mail -s 'alarm' admin@example.com"
@@ -23,13 +51,17 @@
 //!
 //! Unknown keys are errors (a typo must not silently disable an alarm).
 
+use super::inputs::{
+    AlarmFdDef, DEFAULT_SOCKET_MODE, InputDef, RunDef, SocketKind, mode_value, restart_value,
+    start_value,
+};
 use super::syntax;
 use super::{AlarmDef, Config, ConfigError, Origin, RuleDef, Settings};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
@@ -75,10 +107,82 @@ struct File {
     passthrough: Option<bool>,
     queue_size: Option<usize>,
     drain_timeout: Option<Period>,
+    state_dir: Option<String>,
+    poll_interval: Option<Period>,
+    rotate_wait: Option<Period>,
+    flush_timeout: Option<Period>,
     #[serde(default)]
     alarm: IndexMap<String, Spanned<Alarm>>,
     #[serde(default)]
     rule: Vec<Spanned<Rule>>,
+    #[serde(default)]
+    input: Vec<Spanned<Input>>,
+    run: Option<Spanned<Run>>,
+    #[serde(default)]
+    alarm_fd: Vec<Spanned<AlarmFd>>,
+}
+
+/// One string or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A number or a string (a socket mode, a descriptor).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrString {
+    Number(u64),
+    String(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    file: Option<OneOrMany>,
+    from: Option<String>,
+    socket: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    mode: Option<NumberOrString>,
+    allow_uids: Option<Vec<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Run {
+    on_exit: Option<OneOrMany>,
+    on_exit_nonzero: Option<bool>,
+    last_lines: Option<usize>,
+    restart: Option<String>,
+    restart_delay: Option<Period>,
+    restart_max_delay: Option<Period>,
+    max_restarts: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlarmFd {
+    alarm: String,
+    fd: NumberOrString,
+    #[serde(default = "one")]
+    size: usize,
+    message: String,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Deserialize)]
@@ -97,6 +201,88 @@ struct Rule {
     alarm: Option<String>,
     #[serde(default)]
     negate: bool,
+}
+
+/// Checks one `[[input]]` table.
+fn input_def(input: Input, at: &Origin) -> Result<InputDef, String> {
+    match (input.file, input.socket) {
+        (Some(file), None) => {
+            if input.kind.is_some() || input.mode.is_some() || input.allow_uids.is_some() {
+                return Err(
+                    "`type`, `mode` and `allow_uids` belong to socket inputs, not to `file`".into(),
+                );
+            }
+            let paths = file.into_vec();
+            if paths.is_empty() || paths.iter().any(|p| p.trim().is_empty()) {
+                return Err(
+                    "`file` needs a path or glob, e.g. file = \"/var/log/app/*.log\"".into(),
+                );
+            }
+            let from = input.from.as_deref().map(start_value).transpose()?;
+            Ok(InputDef::File {
+                paths,
+                from: from.unwrap_or_default(),
+                origin: at.clone(),
+            })
+        }
+        (None, Some(socket)) => {
+            if input.from.is_some() {
+                return Err("`from` belongs to file inputs, not to `socket`".into());
+            }
+            let kind = match input.kind.as_deref() {
+                None | Some("dgram" | "datagram") => SocketKind::Dgram,
+                Some("stream") => SocketKind::Stream,
+                Some(other) => {
+                    return Err(format!(
+                        "type {other:?} is not a socket type; write \"dgram\" or \"stream\""
+                    ));
+                }
+            };
+            let mode = match input.mode {
+                None => DEFAULT_SOCKET_MODE,
+                Some(NumberOrString::String(s)) => mode_value(&s)?,
+                Some(NumberOrString::Number(n)) => u32::try_from(n)
+                    .ok()
+                    .filter(|&m| m <= 0o777)
+                    .ok_or_else(|| {
+                        format!("mode {n} is beyond 0o777; write it in octal, e.g. mode = 0o660 or \"0660\"")
+                    })?,
+            };
+            if socket.trim().is_empty() {
+                return Err("`socket` needs a path, e.g. socket = \"/run/logalarm.sock\"".into());
+            }
+            Ok(InputDef::Socket {
+                path: PathBuf::from(socket),
+                kind,
+                mode,
+                allow_uids: input.allow_uids.unwrap_or_default(),
+                origin: at.clone(),
+            })
+        }
+        (Some(_), Some(_)) => {
+            Err("has both `file` and `socket`; one [[input]] table per input".into())
+        }
+        (None, None) => Err("names no input; write file = \"PATH\" or socket = \"PATH\"".into()),
+    }
+}
+
+/// Checks the `[run]` table.
+fn run_def(run: Run, at: &Origin) -> Result<RunDef, String> {
+    Ok(RunDef {
+        on_exit: run
+            .on_exit
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|name| (name, at.clone()))
+            .collect(),
+        on_exit_nonzero: run.on_exit_nonzero,
+        last_lines: run.last_lines,
+        restart: run.restart.as_deref().map(restart_value).transpose()?,
+        restart_delay: run.restart_delay.map(|p| p.0),
+        restart_max_delay: run.restart_max_delay.map(|p| p.0),
+        max_restarts: run.max_restarts,
+    })
 }
 
 /// The 1-based line of a byte offset.
@@ -144,9 +330,49 @@ pub fn load(file: &Path, text: &str) -> Config {
             passthrough: parsed.passthrough,
             queue_size: parsed.queue_size,
             drain_timeout: parsed.drain_timeout.map(|p| p.0),
+            state_dir: parsed.state_dir.map(PathBuf::from),
+            poll_interval: parsed.poll_interval.map(|p| p.0),
+            rotate_wait: parsed.rotate_wait.map(|p| p.0),
+            flush_timeout: parsed.flush_timeout.map(|p| p.0),
         },
         ..Config::default()
     };
+    for (i, input) in parsed.input.into_iter().enumerate() {
+        let key = format!("input[{}]", i + 1);
+        let at = origin(input.span().start, key);
+        match input_def(input.into_inner(), &at) {
+            Ok(def) => config.inputs.push(def),
+            Err(message) => errors.push(ConfigError::at(&at, message)),
+        }
+    }
+    if let Some(run) = parsed.run {
+        let at = origin(run.span().start, "run".into());
+        match run_def(run.into_inner(), &at) {
+            Ok(def) => config.run = def,
+            Err(message) => errors.push(ConfigError::at(&at, message)),
+        }
+    }
+    for (i, fd) in parsed.alarm_fd.into_iter().enumerate() {
+        let at = origin(fd.span().start, format!("alarm_fd[{}]", i + 1));
+        let fd = fd.into_inner();
+        if fd.size == 0 {
+            errors.push(ConfigError::at(
+                &at,
+                "size must be at least 1 (bytes read per event)",
+            ));
+            continue;
+        }
+        config.alarm_fds.push(AlarmFdDef {
+            alarm: fd.alarm,
+            fd: match fd.fd {
+                NumberOrString::Number(n) => n.to_string(),
+                NumberOrString::String(s) => s,
+            },
+            size: fd.size,
+            message: fd.message,
+            origin: at,
+        });
+    }
     if config.settings.msg_size == Some(0) || config.settings.queue_size == Some(0) {
         errors.push(ConfigError::file(
             file,

@@ -10,7 +10,7 @@
 use super::AlarmStats;
 use crate::matcher::{LineMatch, Sink};
 use crate::policy::throttle::Throttle;
-use logalarm_plugin_api::{Notification, Source};
+use logalarm_plugin_api::{Notification, Source, Syslog};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::{Sender, error::TrySendError};
@@ -96,8 +96,13 @@ pub struct Router {
     slots: Vec<Slot>,
     rules: Vec<Arc<str>>,
     msg_size: usize,
+    /// Where the current batch came from.
     source: Source,
-    /// When the current block was read: the arrival time of its lines.
+    /// The current batch's syslog headers (message start offsets), if any.
+    headers: Vec<(usize, Arc<Syslog>)>,
+    /// Address of the current batch's first byte, to find a line's header.
+    base: usize,
+    /// When the current batch was taken: the arrival time of its lines.
     now: Instant,
     time: SystemTime,
 }
@@ -128,7 +133,6 @@ impl Router {
         rules: Vec<Arc<str>>,
         alarm_freq: Duration,
         msg_size: usize,
-        source: Source,
     ) -> Self {
         let slots = routes
             .into_iter()
@@ -144,17 +148,80 @@ impl Router {
             slots,
             rules,
             msg_size,
-            source,
+            source: Source::Stdin,
+            headers: Vec::new(),
+            base: 0,
             now: Instant::now(),
             time: SystemTime::now(),
         }
     }
 
-    /// Starts a block of lines read now: their notifications carry this time,
-    /// and the `alarm-freq` throttle measures from it.
-    pub fn begin_block(&mut self) {
+    /// Starts a batch of lines from `source` taken now: their notifications
+    /// carry this time and source, and the `alarm-freq` throttle measures from
+    /// it. `lines` is the batch's buffer, and `headers` its syslog headers by
+    /// message start offset in it (empty when it has none).
+    pub fn begin_batch(
+        &mut self,
+        source: Source,
+        lines: &[u8],
+        headers: Vec<(usize, Arc<Syslog>)>,
+    ) {
         self.now = Instant::now();
         self.time = SystemTime::now();
+        self.source = source;
+        self.base = lines.as_ptr() as usize;
+        self.headers = headers;
+    }
+
+    /// Fires `alarms` with `message` directly, as a matched line would (the
+    /// `alarm-freq` throttle and `alarm-msg-size` apply); `rule` names what fired
+    /// them. Call between [`Router::begin_batch`] and [`Router::flush`].
+    pub fn fire(&mut self, alarms: &[u32], rule: &Arc<str>, message: &[u8]) {
+        for &alarm in alarms {
+            self.notify(alarm, rule, message);
+        }
+    }
+
+    /// Per alarm, the notifications queued so far: once each alarm's worker has
+    /// finished that many, everything routed before this call is delivered.
+    pub fn enqueued(&self) -> Vec<u64> {
+        self.slots
+            .iter()
+            .map(|s| AlarmStats::get(&s.route.stats.enqueued))
+            .collect()
+    }
+
+    /// The syslog header of the message holding `line` (a slice of the current batch).
+    fn header_of(&self, line: &[u8]) -> Option<Arc<Syslog>> {
+        if self.headers.is_empty() {
+            return None;
+        }
+        let at = (line.as_ptr() as usize).wrapping_sub(self.base);
+        let i = self.headers.partition_point(|(start, _)| *start <= at);
+        i.checked_sub(1).map(|i| self.headers[i].1.clone())
+    }
+
+    fn notify(&mut self, alarm: u32, rule: &Arc<str>, line: &[u8]) {
+        let (message, truncated) = cut(line, self.msg_size);
+        let syslog = self.header_of(line);
+        let slot = &mut self.slots[alarm as usize];
+        let Some(suppressed) = slot.throttle.admit(message, self.now) else {
+            AlarmStats::bump(&slot.route.stats.suppressed);
+            return;
+        };
+        slot.pending.push(Notification {
+            alarm: slot.route.name.clone(),
+            rule: rule.clone(),
+            message: message.to_vec(),
+            truncated_from: truncated.then_some(line.len()),
+            suppressed,
+            source: self.source.clone(),
+            syslog,
+            time: self.time,
+        });
+        if slot.pending.len() >= FLUSH_EVERY {
+            slot.flush(self.now);
+        }
     }
 
     /// Puts the block's notifications on their queues, one burst per alarm, so
@@ -171,28 +238,9 @@ impl Router {
 
 impl Sink for Router {
     fn matched(&mut self, m: &LineMatch<'_>) {
-        if m.hits.is_empty() {
-            return;
-        }
-        let (message, truncated) = cut(m.line, self.msg_size);
         for hit in m.hits {
-            let slot = &mut self.slots[hit.alarm as usize];
-            let Some(suppressed) = slot.throttle.admit(message, self.now) else {
-                AlarmStats::bump(&slot.route.stats.suppressed);
-                continue;
-            };
-            slot.pending.push(Notification {
-                alarm: slot.route.name.clone(),
-                rule: self.rules[hit.rule as usize].clone(),
-                message: message.to_vec(),
-                truncated_from: truncated.then_some(m.line.len()),
-                suppressed,
-                source: self.source.clone(),
-                time: self.time,
-            });
-            if slot.pending.len() >= FLUSH_EVERY {
-                slot.flush(self.now);
-            }
+            let rule = self.rules[hit.rule as usize].clone();
+            self.notify(hit.alarm, &rule, m.line);
         }
     }
 }

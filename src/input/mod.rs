@@ -1,8 +1,88 @@
-//! Inputs: bytes in, blocks of whole lines out.
+//! Inputs: where lines come from. Each input turns bytes into [`Batch`]es of
+//! whole lines, tagged with their [`Source`], and sends them as [`Event`]s to
+//! the one engine thread that matches them ([`crate::run`]).
 //!
-//! [`reader::LineReader`] reads in large chunks and hands the matcher whole
-//! lines at a time; [`passthrough::Passthrough`] copies the bytes read to
-//! stdout, unchanged and in order.
+//! - [`stdin`]: the process's standard input, passed through to stdout;
+//! - [`reader::LineReader`]: the chunked line splitting every byte stream shares;
+//! - [`passthrough::Passthrough`]: the unchanged copy of stdin (or a wrapped
+//!   process's output) to logalarm's own stdout or stderr.
 
+pub mod child;
+pub mod fd;
+pub mod follow;
 pub mod passthrough;
 pub mod reader;
+pub mod socket;
+pub mod stdin;
+
+use logalarm_plugin_api::{Source, Syslog};
+use reader::Lines;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Batches an input may have sent that the engine has not yet taken: beyond
+/// it, inputs wait (a pipe or a stream client then waits too), so memory stays
+/// bounded whatever the input rate.
+pub const EVENT_QUEUE: usize = 64;
+
+/// What inputs send to the engine.
+pub enum Event {
+    /// Whole lines to match.
+    Lines(Batch),
+    /// Alarms to fire directly, without matching: a wrapped process ended
+    /// (`on_exit`), a watched descriptor became readable (`alarm-fd`).
+    Fire(Fire),
+    /// Stop taking events: sent once by the run loop on a stop signal, after
+    /// which inputs see their sends fail.
+    Stop,
+}
+
+/// The sending side every input holds.
+pub type EventSender = mpsc::Sender<Event>;
+
+/// Whole lines from one input.
+pub struct Batch {
+    /// Where the lines came from.
+    pub source: Source,
+    /// The lines, each ending in `\n` except possibly the last.
+    pub lines: Lines,
+    /// For inputs that parse a syslog header per message: each message's
+    /// start offset in `lines` and its header, in offset order. Empty otherwise.
+    pub headers: Vec<(usize, Arc<Syslog>)>,
+    /// For followed files: the read position these lines reach, saved in the
+    /// state directory once every alarm they fired has been delivered.
+    pub mark: Option<Mark>,
+}
+
+impl Batch {
+    /// A batch of plain lines (no syslog headers, no read position).
+    pub fn plain(source: Source, lines: Lines) -> Self {
+        Batch {
+            source,
+            lines,
+            headers: Vec::new(),
+            mark: None,
+        }
+    }
+}
+
+/// A read position in a followed file, reached by a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    /// The follower's id for the file.
+    pub file: u64,
+    /// The offset just past the batch's last byte, in bytes.
+    pub offset: u64,
+}
+
+/// Alarms to fire with one message, without matching rules.
+pub struct Fire {
+    /// Indexes of the alarms (into the plan's alarms).
+    pub alarms: Vec<u32>,
+    /// What to say: the message every alarm gets.
+    pub message: Vec<u8>,
+    /// What it is about.
+    pub source: Source,
+    /// Shown as the notification's rule (`on_exit`, `alarm-fd`).
+    pub rule: Arc<str>,
+}

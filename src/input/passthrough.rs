@@ -1,5 +1,6 @@
 //! Pass-through: every byte read from stdin is written to stdout unchanged and
-//! in order, in one write per read, unbuffered (a prompt without `\n` shows at once).
+//! in order, in one write per read, unbuffered (a prompt without `\n` shows at
+//! once); a wrapped process's stdout and stderr go to logalarm's own.
 //!
 //! When stdout's reader goes away (`EPIPE`), pass-through stops with one tagged
 //! note and logalarm goes on matching and alarming: the watched application
@@ -7,29 +8,34 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 /// The pass-through writer.
 pub struct Passthrough {
     out: Option<File>,
+    name: &'static str,
 }
 
 impl Passthrough {
     /// Writes to this process's stdout, or nowhere when `enabled` is false.
     pub fn stdout(enabled: bool) -> Self {
-        // A duplicate of fd 1 as a File: unbuffered writes, no LineWriter.
+        Self::to(enabled, std::io::stdout().as_fd(), "stdout")
+    }
+
+    /// Writes to this process's stderr, or nowhere when `enabled` is false.
+    pub fn stderr(enabled: bool) -> Self {
+        Self::to(enabled, std::io::stderr().as_fd(), "stderr")
+    }
+
+    fn to(enabled: bool, fd: BorrowedFd<'_>, name: &'static str) -> Self {
+        // A duplicate of the descriptor as a File: unbuffered writes, no LineWriter.
         let out = enabled
-            .then(|| {
-                std::io::stdout()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map(File::from)
-            })
+            .then(|| fd.try_clone_to_owned().map(File::from))
             .and_then(|r| {
-                r.map_err(|e| tracing::error!("cannot use stdout for pass-through: {e}"))
+                r.map_err(|e| tracing::error!("cannot use {name} for pass-through: {e}"))
                     .ok()
             });
-        Passthrough { out }
+        Passthrough { out, name }
     }
 
     /// Writes `bytes` on; after a write error, writes nothing more.
@@ -40,10 +46,14 @@ impl Passthrough {
         }
         if let Err(e) = out.write_all(bytes) {
             if e.kind() == ErrorKind::BrokenPipe {
-                tracing::info!("stdout was closed by its reader; pass-through stops, alarms go on");
+                tracing::info!(
+                    "{} was closed by its reader; pass-through stops, alarms go on",
+                    self.name
+                );
             } else {
                 tracing::error!(
-                    "pass-through to stdout failed: {e}; pass-through stops, alarms go on"
+                    "pass-through to {} failed: {e}; pass-through stops, alarms go on",
+                    self.name
                 );
             }
             self.out = None;

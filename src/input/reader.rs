@@ -1,10 +1,13 @@
-//! Reads a byte stream in large chunks and hands out blocks of whole lines.
+//! Reads a byte stream in large chunks and hands out buffers of whole lines.
 //!
-//! Lines end at `\n`; the last line of the stream counts even without one. A
-//! line longer than the buffer's limit is handed out in pieces of that size, so
-//! memory stays bounded whatever the input; every piece is still matched.
+//! Lines end at `\n`. A line longer than the reader's limit is handed out in
+//! pieces of that size, so memory stays bounded whatever the input; every piece
+//! is still matched. The buffers handed out ([`Lines`]) come back to the reader
+//! when dropped, so a steady stream allocates nothing after its first reads.
 
 use std::io::{self, ErrorKind, Read};
+use std::ops::Deref;
+use std::sync::mpsc;
 
 /// Bytes asked of the OS per read.
 pub const CHUNK: usize = 256 << 10;
@@ -12,80 +15,90 @@ pub const CHUNK: usize = 256 << 10;
 /// pieces of this size.
 pub const MAX_LINE: usize = 16 << 20;
 
+/// A buffer of whole lines (the last may lack its `\n`: the end of an input, a
+/// partial line flushed after a timeout, or a piece of an over-long line).
+///
+/// Dropping it returns its memory to the reader that filled it.
+pub struct Lines {
+    buf: Vec<u8>,
+    len: usize,
+    home: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+impl Lines {
+    /// Lines built elsewhere (a socket message), owning `bytes`.
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        Lines {
+            len: bytes.len(),
+            buf: bytes,
+            home: None,
+        }
+    }
+}
+
+impl Deref for Lines {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.take() {
+            // The reader may be gone; then the memory is simply freed.
+            let _ = home.send(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
 /// A chunked line reader.
 pub struct LineReader<R> {
     input: R,
+    /// Always fully initialised (its length is its usable size); `filled` bytes hold data.
     buf: Vec<u8>,
-    /// Bytes of `buf` holding data.
     filled: usize,
-    /// Bytes at the front of `buf` already handed out as lines.
-    consumed: usize,
+    /// `buf[..searched]` holds no `\n` after the last cut: only newer bytes are searched.
+    searched: usize,
     max_line: usize,
-    eof: bool,
     /// A piece of an over-long line was handed out; its rest is still to come.
     continuing: bool,
-}
-
-/// What one call to [`LineReader::next_block`] read.
-pub struct Block<'a> {
-    /// The bytes just read from the input, for pass-through (may end mid-line).
-    pub raw: &'a [u8],
-    /// Whole lines ready to match (may be empty while a long line accumulates).
-    pub lines: &'a [u8],
+    spares: mpsc::Receiver<Vec<u8>>,
+    home: mpsc::Sender<Vec<u8>>,
 }
 
 impl<R: Read> LineReader<R> {
     /// A reader over `input` keeping lines whole up to `max_line` bytes.
     pub fn new(input: R, max_line: usize) -> Self {
+        let (home, spares) = mpsc::channel();
         LineReader {
             input,
             buf: vec![0; CHUNK],
             filled: 0,
-            consumed: 0,
+            searched: 0,
             max_line: max_line.max(CHUNK),
-            eof: false,
             continuing: false,
+            spares,
+            home,
         }
     }
 
-    /// Reads once and returns what was read and the whole lines now available;
-    /// `None` at the end of input, after a last line without `\n` was returned.
+    /// The input.
+    pub fn get_ref(&self) -> &R {
+        &self.input
+    }
+
+    /// Reads once and returns the bytes just read: empty at the end of the
+    /// input (for a followed file: no new data yet).
     ///
     /// # Errors
     /// A read error other than `EINTR`.
-    pub fn next_block(&mut self) -> io::Result<Option<Block<'_>>> {
-        if self.eof {
-            return Ok(None);
-        }
-        if self.consumed > 0 {
-            // Keep only the partial line, at the front.
-            self.buf.copy_within(self.consumed..self.filled, 0);
-            self.filled -= self.consumed;
-            self.consumed = 0;
-            if self.buf.len() > 4 * CHUNK && self.filled < CHUNK {
-                // A long line has passed: give its memory back.
-                self.buf.truncate(CHUNK);
-                self.buf.shrink_to_fit();
-            }
-        }
-        // Room for a line of `max_line` bytes and its `\n`.
-        let cap = self.max_line + 1;
+    pub fn read(&mut self) -> io::Result<&[u8]> {
         if self.filled == self.buf.len() {
-            if self.buf.len() < cap {
-                let grown = (self.buf.len() * 2).min(cap);
-                self.buf.resize(grown, 0);
-            } else {
-                tracing::warn!(
-                    "a line is longer than {} bytes; matching it in pieces",
-                    self.max_line
-                );
-                self.consumed = self.filled;
-                self.continuing = true;
-                return Ok(Some(Block {
-                    raw: &[],
-                    lines: &self.buf[..self.filled],
-                }));
-            }
+            // Room for a line of `max_line` bytes and its `\n`; `take_lines` cuts
+            // a piece before the buffer would need more.
+            let grown = (self.buf.len() * 2).min(self.max_line + 1);
+            self.buf.resize(grown.max(self.filled + 1), 0);
         }
         let start = self.filled;
         let n = loop {
@@ -95,28 +108,76 @@ impl<R: Read> LineReader<R> {
                 Err(e) => return Err(e),
             }
         };
-        if n == 0 {
-            self.eof = true;
-            return Ok((start > 0).then(|| Block {
-                raw: &[],
-                lines: &self.buf[..start],
-            }));
-        }
-        let end = start + n;
-        self.filled = end;
-        self.consumed = memchr::memrchr(b'\n', &self.buf[start..end]).map_or(0, |i| start + i + 1);
-        let mut lines = &self.buf[..self.consumed];
-        if self.continuing && !lines.is_empty() {
+        self.filled += n;
+        Ok(&self.buf[start..start + n])
+    }
+
+    /// Bytes of a partial last line held back (no `\n` yet).
+    pub fn partial(&self) -> usize {
+        self.filled
+    }
+
+    /// Takes the whole lines read so far, keeping a partial last line back;
+    /// when that partial line has reached the limit, a piece of it instead.
+    /// `None` when there is nothing to hand out.
+    pub fn take_lines(&mut self) -> Option<Lines> {
+        let cut = match memchr::memrchr(b'\n', &self.buf[self.searched..self.filled]) {
+            Some(i) => self.searched + i + 1,
+            None if self.filled > self.max_line => {
+                tracing::warn!(
+                    "a line is longer than {} bytes; matching it in pieces",
+                    self.max_line
+                );
+                self.filled
+            }
+            None => {
+                self.searched = self.filled;
+                return None;
+            }
+        };
+        let mut lines = self.split_at(cut);
+        if self.continuing {
             // The rest of an over-long line ends here; an empty rest is no line of its own.
             self.continuing = false;
-            if lines[0] == b'\n' {
-                lines = &lines[1..];
+            if lines.first() == Some(&b'\n') {
+                lines.buf.copy_within(1..lines.len, 0);
+                lines.len -= 1;
             }
         }
-        Ok(Some(Block {
-            raw: &self.buf[start..end],
-            lines,
-        }))
+        if lines.last() != Some(&b'\n') {
+            self.continuing = true;
+        }
+        (!lines.is_empty()).then_some(lines)
+    }
+
+    /// Takes everything held back, a partial last line included: at the end of
+    /// the input, or when a followed file's partial line has waited too long.
+    pub fn take_rest(&mut self) -> Option<Lines> {
+        let lines = self.take_lines();
+        if lines.is_some() || self.filled == 0 {
+            return lines;
+        }
+        self.continuing = false;
+        Some(self.split_at(self.filled))
+    }
+
+    /// Hands out `buf[..cut]`, moving what follows into a fresh (recycled) buffer.
+    fn split_at(&mut self, cut: usize) -> Lines {
+        let rest = self.filled - cut;
+        let mut next = self.spares.try_recv().unwrap_or_default();
+        let want = CHUNK.max(rest + CHUNK / 2).min(self.max_line + 1).max(rest);
+        if next.len() < want {
+            next.resize(want, 0);
+        }
+        next[..rest].copy_from_slice(&self.buf[cut..self.filled]);
+        let full = std::mem::replace(&mut self.buf, next);
+        self.filled = rest;
+        self.searched = rest;
+        Lines {
+            buf: full,
+            len: cut,
+            home: Some(self.home.clone()),
+        }
     }
 }
 
@@ -138,11 +199,14 @@ mod tests {
     fn collect(data: &[u8], step: usize, max_line: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
         let mut r = LineReader::new(Trickle(data, step), max_line);
         let (mut raw, mut blocks) = (Vec::new(), Vec::new());
-        while let Some(b) = r.next_block().unwrap() {
-            raw.extend_from_slice(b.raw);
-            if !b.lines.is_empty() {
-                blocks.push(b.lines.to_vec());
+        loop {
+            let read = r.read().unwrap();
+            if read.is_empty() {
+                blocks.extend(r.take_rest().map(|l| l.to_vec()));
+                break;
             }
+            raw.extend_from_slice(read);
+            blocks.extend(r.take_lines().map(|l| l.to_vec()));
         }
         (raw, blocks)
     }
@@ -184,5 +248,18 @@ mod tests {
         assert_eq!(raw, data);
         assert_eq!(blocks.concat(), data);
         assert!(blocks.iter().all(|b| b.len() <= CHUNK + 6));
+    }
+
+    #[test]
+    fn buffers_are_reused() {
+        let data = b"a\nb\nc\n".repeat(CHUNK);
+        let mut r = LineReader::new(Trickle(&data, CHUNK), MAX_LINE);
+        let mut seen = Vec::new();
+        while !r.read().unwrap().is_empty() {
+            let lines = r.take_lines().unwrap();
+            seen.push(lines.buf.as_ptr());
+        }
+        // After the first two buffers, the ones dropped come back.
+        assert!(seen[2..].iter().all(|p| seen[..2].contains(p)));
     }
 }

@@ -36,8 +36,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::io::Write;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI32;
 use std::time::{Duration, SystemTime};
 
 /// The anti-loop tag: every line logalarm writes itself starts with it, and the
@@ -53,18 +55,146 @@ pub const UWSGI_TAG: &str = "[uwsgi-alarm";
 /// A future returned by [`Action::fire`].
 pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'a>>;
 
-/// Where a line came from.
+/// Where a line came from: the input kind and, for files, sockets and wrapped
+/// processes, which one. Its [`Display`](fmt::Display) form (`stdin`,
+/// `file:/var/log/app.log`, `socket:/run/logalarm.sock`, `child:stderr`, …) is
+/// what the `cmd` action exports as `LOGALARM_SOURCE`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The process's standard input.
     Stdin,
+    /// A followed file, by the path it was found under.
+    File(Arc<Path>),
+    /// A unix socket input.
+    Socket {
+        /// The socket's path.
+        path: Arc<Path>,
+        /// The connected client of a stream socket, from `SO_PEERCRED`; `None`
+        /// for datagrams (whose senders are anonymous).
+        peer: Option<Peer>,
+    },
+    /// The process logalarm wraps (`logalarm run -- CMD`).
+    Child {
+        /// Which of its outputs, or its exit.
+        stream: Stream,
+        /// Its process id.
+        pid: u32,
+    },
+    /// A file descriptor or FIFO watched by `alarm-fd`, as configured.
+    Fd(Arc<str>),
+}
+
+/// Which output of a wrapped process a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Its standard output.
+    Stdout,
+    /// Its standard error.
+    Stderr,
+    /// Not a line: the process ended (`on_exit` alarms).
+    Exit,
+}
+
+/// The credentials of a stream socket's client (`SO_PEERCRED`, unix(7)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Its process id at connect time.
+    pub pid: i32,
+    /// Its user id.
+    pub uid: u32,
+    /// Its group id.
+    pub gid: u32,
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Stdin => f.write_str("stdin"),
+            Source::File(path) => write!(f, "file:{}", path.display()),
+            Source::Socket { path, peer: None } => write!(f, "socket:{}", path.display()),
+            Source::Socket {
+                path,
+                peer: Some(p),
+            } => write!(
+                f,
+                "socket:{} (pid {}, uid {})",
+                path.display(),
+                p.pid,
+                p.uid
+            ),
+            Source::Child { stream, .. } => match stream {
+                Stream::Stdout => f.write_str("child:stdout"),
+                Stream::Stderr => f.write_str("child:stderr"),
+                Stream::Exit => f.write_str("child:exit"),
+            },
+            Source::Fd(what) => write!(f, "fd:{what}"),
         }
+    }
+}
+
+/// The header of a syslog message (RFC 5424, or the BSD format of RFC 3164)
+/// received on a socket input: the rules see only the message after it; these
+/// fields reach the alarm. Each is `None` when the header lacks it (`-` in RFC 5424).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Syslog {
+    /// Facility code, 0–23 (RFC 5424 §6.2.1: the PRI divided by 8).
+    pub facility: Option<u8>,
+    /// Severity code, 0 (emergency) to 7 (debug) (RFC 5424 §6.2.1: the PRI modulo 8).
+    pub severity: Option<u8>,
+    /// The timestamp as written in the header.
+    pub timestamp: Option<String>,
+    /// HOSTNAME.
+    pub host: Option<String>,
+    /// APP-NAME (RFC 5424), or the TAG before `[pid]:` (RFC 3164).
+    pub app: Option<String>,
+    /// PROCID (RFC 5424), or the pid in `TAG[pid]:` (RFC 3164).
+    pub pid: Option<String>,
+    /// MSGID (RFC 5424 only).
+    pub msgid: Option<String>,
+}
+
+impl Syslog {
+    /// The severity's keyword (RFC 5424 table 2, as syslog.conf spells it:
+    /// `emerg`, `alert`, `crit`, `err`, `warning`, `notice`, `info`, `debug`).
+    pub fn severity_name(&self) -> Option<&'static str> {
+        const NAMES: [&str; 8] = [
+            "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+        ];
+        self.severity
+            .and_then(|s| NAMES.get(usize::from(s)).copied())
+    }
+
+    /// The facility's keyword (RFC 5424 table 1, as syslog.conf spells it:
+    /// `kern`, `user`, `mail`, `daemon`, `auth`, …, `local0`–`local7`).
+    pub fn facility_name(&self) -> Option<&'static str> {
+        const NAMES: [&str; 24] = [
+            "kern",
+            "user",
+            "mail",
+            "daemon",
+            "auth",
+            "syslog",
+            "lpr",
+            "news",
+            "uucp",
+            "cron",
+            "authpriv",
+            "ftp",
+            "ntp",
+            "security",
+            "console",
+            "solaris-cron",
+            "local0",
+            "local1",
+            "local2",
+            "local3",
+            "local4",
+            "local5",
+            "local6",
+            "local7",
+        ];
+        self.facility
+            .and_then(|s| NAMES.get(usize::from(s)).copied())
     }
 }
 
@@ -85,6 +215,8 @@ pub struct Notification {
     pub suppressed: u64,
     /// Where the line came from.
     pub source: Source,
+    /// The syslog header the message came with (socket inputs), if it had one.
+    pub syslog: Option<Arc<Syslog>>,
     /// When the line was read (wall clock).
     pub time: SystemTime,
 }
@@ -137,6 +269,10 @@ pub struct BuildContext {
     /// The per-alarm action timeout, when the config sets one (TOML `timeout`);
     /// each plugin documents its default.
     pub timeout: Option<Duration>,
+    /// Under `logalarm run`: the wrapped process's pid while it runs (0 when
+    /// none runs), for actions that target it (`signal:` without a target).
+    /// `None` when no process is wrapped.
+    pub child: Option<Arc<AtomicI32>>,
 }
 
 /// An action backend: builds [`Action`]s from the `ARGS` part of `PLUGIN:ARGS`.
@@ -202,6 +338,7 @@ mod tests {
             truncated_from,
             suppressed: 0,
             source: Source::Stdin,
+            syslog: None,
             time: SystemTime::UNIX_EPOCH,
         }
     }

@@ -5,10 +5,15 @@
 //! Beyond uWSGI:
 //! - the environment carries `LOGALARM_ALARM` (alarm name), `LOGALARM_LINE` (the
 //!   message, NUL bytes removed), `LOGALARM_RULE` (the regex that matched),
-//!   `LOGALARM_SOURCE` (`stdin`, …), `LOGALARM_SUPPRESSED` (identical messages the
-//!   `alarm-freq` throttle dropped since the previous notification) and
+//!   `LOGALARM_SOURCE` (where the line came from: `stdin`, `file:PATH`,
+//!   `socket:PATH`, `child:stdout`, …), `LOGALARM_SUPPRESSED` (identical messages
+//!   the `alarm-freq` throttle dropped since the previous notification) and
 //!   `LOGALARM_TRUNCATED` (the line's full length in bytes when the message was
 //!   cut to `alarm-msg-size`, else empty);
+//! - for a message received with a syslog header (socket inputs),
+//!   `LOGALARM_HOST`, `LOGALARM_APP`, `LOGALARM_PID`, `LOGALARM_SEVERITY` (`err`,
+//!   `warning`, …) and `LOGALARM_FACILITY` (`daemon`, `local0`, …) carry its
+//!   fields; each is empty when the message had no such field;
 //! - the command's own stdout and stderr never reach logalarm's stdout: each of
 //!   their lines is written to stderr as `[logalarm] cmd NAME: …`, so its output
 //!   can never re-trigger an alarm (in uWSGI it can);
@@ -19,7 +24,7 @@
 #![warn(missing_docs)]
 
 use logalarm_plugin_api::{
-    Action, ActionError, ActionFuture, BuildContext, Notification, Plugin, emit_tagged,
+    Action, ActionError, ActionFuture, BuildContext, Notification, Plugin, Syslog, emit_tagged,
 };
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -78,6 +83,8 @@ impl CmdAction {
         let body = n.body();
         let env_line: Vec<u8> = body.iter().copied().filter(|&b| b != 0).collect();
         let env_rule: Vec<u8> = n.rule.bytes().filter(|&b| b != 0).collect();
+        let syslog = n.syslog.as_deref();
+        let field = |f: fn(&Syslog) -> Option<&str>| syslog.and_then(f).unwrap_or_default();
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(&self.command)
@@ -86,6 +93,11 @@ impl CmdAction {
             .env("LOGALARM_RULE", OsStr::from_bytes(&env_rule))
             .env("LOGALARM_SOURCE", n.source.to_string())
             .env("LOGALARM_SUPPRESSED", n.suppressed.to_string())
+            .env("LOGALARM_HOST", field(|s| s.host.as_deref()))
+            .env("LOGALARM_APP", field(|s| s.app.as_deref()))
+            .env("LOGALARM_PID", field(|s| s.pid.as_deref()))
+            .env("LOGALARM_SEVERITY", field(Syslog::severity_name))
+            .env("LOGALARM_FACILITY", field(Syslog::facility_name))
             .env(
                 "LOGALARM_TRUNCATED",
                 n.truncated_from.map(|t| t.to_string()).unwrap_or_default(),
@@ -192,6 +204,7 @@ mod tests {
             truncated_from: None,
             suppressed: 3,
             source: Source::Stdin,
+            syslog: None,
             time: SystemTime::UNIX_EPOCH,
         }
     }
@@ -200,6 +213,7 @@ mod tests {
         let ctx = BuildContext {
             alarm: "a".into(),
             timeout,
+            child: None,
         };
         CmdPlugin.build(&ctx, command).unwrap()
     }
@@ -238,6 +252,7 @@ mod tests {
         let ctx = BuildContext {
             alarm: "a".into(),
             timeout: None,
+            child: None,
         };
         assert!(CmdPlugin.build(&ctx, "  ").is_err());
     }

@@ -72,6 +72,7 @@ mod tests {
             truncated_from: None,
             suppressed,
             source: Source::Stdin,
+            syslog: None,
             time: SystemTime::UNIX_EPOCH,
         }
     }
@@ -81,6 +82,7 @@ mod tests {
         let ctx = BuildContext {
             alarm: "a".into(),
             timeout: None,
+            child: None,
         };
         let with = LogAction {
             prefix: "boom".into(),

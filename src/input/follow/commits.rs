@@ -1,0 +1,101 @@
+//! Which read positions are safe to save: those whose lines' alarms have all
+//! been delivered.
+//!
+//! The engine records, after routing each batch of a followed file, the
+//! batch's end offset and how many notifications each alarm had been given by
+//! then. Each alarm's worker delivers in queue order, so once every alarm has
+//! finished (delivered or failed for good) that many, every alarm the batch
+//! and the batches before it fired is done, and the offset may be saved. A
+//! restart then resumes there: a line whose alarm was still queued when
+//! logalarm died is read again, so no alarm is lost.
+
+use crate::dispatch::AlarmStats;
+use crate::input::Mark;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
+struct Entry {
+    /// The newest position per file reached by the batches of this entry.
+    marks: Vec<Mark>,
+    /// Notifications queued per alarm when the last of those batches was routed.
+    enqueued: Vec<u64>,
+}
+
+/// Positions waiting for their alarms, in routing order.
+pub struct Commits {
+    pending: Mutex<VecDeque<Entry>>,
+    stats: Vec<Arc<AlarmStats>>,
+}
+
+impl Commits {
+    /// Commits over the alarms whose counters are `stats` (in plan order).
+    pub fn new(stats: Vec<Arc<AlarmStats>>) -> Self {
+        Commits {
+            pending: Mutex::new(VecDeque::new()),
+            stats,
+        }
+    }
+
+    /// Records that a batch reaching `mark` was routed when each alarm had
+    /// been given `enqueued` notifications. Called once per batch (not per
+    /// line); batches that fired nothing new share the entry before them, so
+    /// the queue holds at most one entry per distinct count.
+    pub fn record(&self, mark: Mark, enqueued: Vec<u64>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(last) = pending.back_mut()
+            && last.enqueued == enqueued
+        {
+            match last.marks.iter_mut().find(|m| m.file == mark.file) {
+                Some(m) => *m = mark,
+                None => last.marks.push(mark),
+            }
+            return;
+        }
+        pending.push_back(Entry {
+            marks: vec![mark],
+            enqueued,
+        });
+    }
+
+    /// Takes the positions whose alarms are all done, oldest first.
+    pub fn take_done(&self) -> Vec<Mark> {
+        let done: Vec<u64> = self
+            .stats
+            .iter()
+            .map(|s| AlarmStats::get(&s.delivered) + AlarmStats::get(&s.failed))
+            .collect();
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut marks = Vec::new();
+        while let Some(first) = pending.front() {
+            if first.enqueued.iter().zip(&done).any(|(e, d)| d < e) {
+                break;
+            }
+            if let Some(entry) = pending.pop_front() {
+                marks.extend(entry.marks);
+            }
+        }
+        marks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn positions_wait_for_their_alarms() {
+        let stats = vec![Arc::new(AlarmStats::default())];
+        let c = Commits::new(stats.clone());
+        let m = |file, offset| Mark { file, offset };
+        c.record(m(1, 10), vec![0]);
+        c.record(m(2, 5), vec![0]);
+        c.record(m(1, 20), vec![2]);
+        c.record(m(1, 30), vec![2]);
+        assert_eq!(c.take_done(), vec![m(1, 10), m(2, 5)]);
+        stats[0].delivered.store(1, Ordering::Relaxed);
+        assert_eq!(c.take_done(), vec![]);
+        stats[0].failed.store(1, Ordering::Relaxed);
+        assert_eq!(c.take_done(), vec![m(1, 30)]);
+    }
+}

@@ -1,0 +1,63 @@
+//! The stdin input: reads the process's standard input to EOF in large chunks,
+//! writes every byte on to stdout as read (pass-through), and sends the whole
+//! lines to the engine.
+//!
+//! Runs on its own thread with blocking reads: a pipe is read at memory speed,
+//! and a blocked read never holds up the async runtime.
+
+use super::passthrough::Passthrough;
+use super::reader::{LineReader, MAX_LINE};
+use super::{Batch, Event, EventSender};
+use logalarm_plugin_api::Source;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+
+/// Reads `input` to its end, passing it through to `out` and its lines to
+/// `events` as coming from `source`. Returns when the input ends or the
+/// engine stops taking events.
+///
+/// # Errors
+/// A read error (other than `EINTR`).
+pub fn pump(
+    input: impl Read,
+    source: &Source,
+    mut out: Passthrough,
+    events: &EventSender,
+) -> io::Result<()> {
+    let mut reader = LineReader::new(input, MAX_LINE);
+    loop {
+        let read = reader.read()?;
+        let end = read.is_empty();
+        out.write(read);
+        let lines = if end {
+            reader.take_rest()
+        } else {
+            reader.take_lines()
+        };
+        if let Some(lines) = lines {
+            let batch = Batch::plain(source.clone(), lines);
+            if events.blocking_send(Event::Lines(batch)).is_err() {
+                return Ok(());
+            }
+        }
+        if end {
+            return Ok(());
+        }
+    }
+}
+
+/// Runs [`pump`] over this process's stdin, passing through to stdout when
+/// `passthrough` is set.
+///
+/// # Errors
+/// Stdin cannot be duplicated, or a read error.
+pub fn run(passthrough: bool, events: &EventSender) -> io::Result<()> {
+    let input = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+    pump(
+        input,
+        &Source::Stdin,
+        Passthrough::stdout(passthrough),
+        events,
+    )
+}

@@ -1,0 +1,58 @@
+//! The engine thread: takes [`Event`]s from every input, in arrival order,
+//! matches their lines and routes what fires to the alarm queues.
+//!
+//! One thread owns the scanner and the router, so per line there is no lock:
+//! inputs meet the engine only at the bounded event queue, and the engine
+//! meets the workers only at the alarm queues.
+
+use crate::dispatch::router::Router;
+use crate::input::follow::commits::Commits;
+use crate::input::{Event, EventSender};
+use crate::matcher::Matcher;
+use tokio::sync::mpsc;
+
+/// Runs until every input has dropped its sender, or an [`Event::Stop`] arrives.
+pub fn run(
+    matcher: &Matcher,
+    mut router: Router,
+    mut events: mpsc::Receiver<Event>,
+    commits: Option<&Commits>,
+) {
+    let mut scanner = matcher.scanner(false);
+    while let Some(event) = events.blocking_recv() {
+        match event {
+            Event::Lines(batch) => {
+                router.begin_batch(batch.source, &batch.lines, batch.headers);
+                scanner.scan(&batch.lines, &mut router);
+                router.flush();
+                if let (Some(mark), Some(commits)) = (batch.mark, commits) {
+                    commits.record(mark, router.enqueued());
+                }
+            }
+            Event::Fire(fire) => {
+                router.begin_batch(fire.source, &[], Vec::new());
+                router.fire(&fire.alarms, &fire.rule, &fire.message);
+                router.flush();
+            }
+            Event::Stop => break,
+        }
+    }
+}
+
+/// A handle to send [`Event::Stop`] without keeping the queue open: the
+/// engine still ends by itself once every input is gone.
+pub struct Stopper(mpsc::WeakSender<Event>);
+
+impl Stopper {
+    /// Weakly holds `events`.
+    pub fn new(events: &EventSender) -> Self {
+        Stopper(events.downgrade())
+    }
+
+    /// Asks the engine to stop after the events already queued.
+    pub async fn stop(&self) {
+        if let Some(events) = self.0.upgrade() {
+            let _ = events.send(Event::Stop).await;
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The main job: start the inputs, match what they read, alarm; on a stop
+//! signal or when the inputs end, drain the alarm queues within the deadline
+//! and exit.
+//!
+//! The inputs ([`crate::input`]) send batches of lines to one engine thread
+//! ([`engine`]) over a bounded queue; every alarm's worker is a task on a small
+//! tokio runtime, fed by the engine through its own bounded queue.
+//!
+//! Which inputs run: the configured files and sockets; the wrapped process's
+//! stdout and stderr under `logalarm run`; stdin when neither is configured.
+//! `alarm-fd` watches run beside any of them. logalarm ends when its inputs
+//! end (stdin at EOF; the wrapped process when it exits for good, then with its
+//! exit code), or on SIGTERM, SIGINT or SIGHUP (which `logalarm run` forwards
+//! to the process instead, ending when it does).
+
+pub mod engine;
+
+use crate::config::Config;
+use crate::config::inputs::InputDef;
+use crate::dispatch::router::{Route, Router};
+use crate::dispatch::{AlarmStats, worker};
+use crate::input::{self, EVENT_QUEUE, Event, child, fd, follow, socket};
+use crate::plan::Plan;
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// What to run: plain inputs, or a process to wrap.
+pub enum Mode {
+    /// Files and sockets from the config, or stdin when there are none.
+    Inputs,
+    /// `logalarm run -- CMD ARGS…`: the command and its arguments.
+    Wrap(Vec<OsString>),
+}
+
+/// Runs the main job until the inputs end or a stop signal.
+///
+/// Exit code: under `logalarm run`, the wrapped process's (128+N when signal N
+/// killed it). Otherwise 0 when everything queued was delivered or failed for
+/// good; 1 when an input could not start or failed, or the drain deadline left
+/// notifications undelivered.
+pub fn main(config: &Config, plan: Plan, mode: Mode) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(serve(config, plan, mode));
+    // A reader thread may still be blocked in read(2) after a signal; don't wait for it.
+    runtime.shutdown_background();
+    code
+}
+
+/// Resolves with the name of the first stop signal received.
+async fn stop_signal() -> &'static str {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::warn!("cannot install SIGTERM/SIGINT/SIGHUP handlers; stop with EOF");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        _ = hup.recv() => "SIGHUP",
+    }
+}
+
+/// The alarm workers and their counters.
+struct Workers {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stats: Vec<(Arc<str>, Arc<AlarmStats>)>,
+    stop: watch::Sender<bool>,
+}
+
+fn start_workers(plan_alarms: Vec<crate::plan::PlannedAlarm>) -> (Workers, Vec<Route>) {
+    let (stop, stop_rx) = watch::channel(false);
+    let mut routes = Vec::new();
+    let mut tasks = Vec::new();
+    let mut stats = Vec::new();
+    for alarm in plan_alarms {
+        let (tx, rx) = mpsc::channel(alarm.queue_size);
+        let st = Arc::new(AlarmStats::default());
+        tasks.push(tokio::spawn(worker::run(
+            alarm.name.clone(),
+            alarm.action,
+            rx,
+            st.clone(),
+            stop_rx.clone(),
+        )));
+        stats.push((alarm.name.clone(), st.clone()));
+        routes.push(Route {
+            name: alarm.name,
+            queue: tx,
+            stats: st,
+        });
+    }
+    (Workers { tasks, stats, stop }, routes)
+}
+
+impl Workers {
+    /// Lets the workers deliver what is queued, within `deadline`; returns
+    /// false when notifications were left undelivered.
+    async fn drain(mut self, deadline: Duration) -> bool {
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(deadline, async {
+            for w in &mut self.tasks {
+                if let Err(e) = w.await {
+                    tracing::error!("an alarm worker failed: {e}");
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            // Cancel what is still running, and give the cancelled actions a moment to
+            // clean up (a cmd kills its process group when dropped).
+            self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                // A handle already awaited to completion must not be polled again.
+                for w in self.tasks.iter_mut().filter(|w| !w.is_finished()) {
+                    let _ = w.await;
+                }
+            })
+            .await;
+        }
+        let mut complete = true;
+        for (name, st) in &self.stats {
+            let pending = st.pending();
+            let get = AlarmStats::get;
+            let (delivered, failures, suppressed, overflow) = (
+                get(&st.delivered),
+                get(&st.failed),
+                get(&st.suppressed),
+                get(&st.overflow),
+            );
+            if pending > 0 {
+                complete = false;
+                tracing::error!(
+                    alarm = %name,
+                    "{pending} notifications not delivered within the drain deadline of {}",
+                    humantime::format_duration(deadline)
+                );
+            }
+            if delivered + failures + suppressed + overflow + pending > 0 {
+                tracing::info!(
+                    alarm = %name,
+                    "{delivered} delivered, {failures} failed, {suppressed} suppressed by alarm-freq, {overflow} dropped on a full queue"
+                );
+            }
+        }
+        complete
+    }
+}
+
+/// Indexes of the alarms named, in the plan (names were checked by the plan).
+fn alarm_indexes<'a>(plan: &Plan, names: impl IntoIterator<Item = &'a str>) -> Vec<u32> {
+    names
+        .into_iter()
+        .filter_map(|n| plan.alarms.iter().position(|a| &*a.name == n))
+        .filter_map(|i| u32::try_from(i).ok())
+        .collect()
+}
+
+async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
+    let (events, events_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
+    let (stop_inputs, stop_rx) = watch::channel(false);
+    let mut failed = false;
+    let mut stdin_reader: Option<std::thread::JoinHandle<bool>> = None;
+
+    // Inputs that cannot start (a socket path taken, a descriptor missing) stop
+    // logalarm before anything is read.
+    let mut sockets = Vec::new();
+    let mut file_defs = Vec::new();
+    for def in &config.inputs {
+        match def {
+            InputDef::Socket { .. } => match socket::bind(def) {
+                Ok(listener) => sockets.push(listener),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            InputDef::File { paths, from, .. } => file_defs.push((paths.clone(), *from)),
+        }
+    }
+    let mut fds = Vec::new();
+    for def in &config.alarm_fds {
+        match fd::open(def) {
+            Ok(watch) => fds.push((watch, alarm_indexes(&plan, [def.alarm.as_str()]))),
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let on_exit = alarm_indexes(&plan, config.run.on_exit.iter().map(|(n, _)| n.as_str()));
+
+    let (workers, routes) = start_workers(std::mem::take(&mut plan.alarms));
+    let alarm_stats: Vec<Arc<AlarmStats>> = workers.stats.iter().map(|(_, s)| s.clone()).collect();
+    let rules = plan.rules.iter().map(|r| r.regex.clone()).collect();
+    let router = Router::new(routes, rules, config.alarm_freq(), config.msg_size());
+
+    let follower = if file_defs.is_empty() {
+        None
+    } else {
+        match follow::start(
+            &file_defs,
+            config,
+            events.clone(),
+            alarm_stats,
+            stop_rx.clone(),
+        ) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    for listener in sockets {
+        tokio::spawn(socket::serve(listener, events.clone(), stop_rx.clone()));
+    }
+    for (watch, alarms) in fds {
+        tokio::spawn(fd::watch(watch, alarms, events.clone(), stop_rx.clone()));
+    }
+    let mut wrapped = None;
+    match mode {
+        Mode::Wrap(command) => {
+            let setup = child::Setup {
+                command,
+                run: config.run.clone(),
+                on_exit,
+                passthrough: config.passthrough(),
+                child_pid: plan.child_pid.clone(),
+            };
+            wrapped = Some(tokio::spawn(child::supervise(setup, events.clone())));
+        }
+        Mode::Inputs if config.inputs.is_empty() => {
+            let stdin_events = events.clone();
+            let passthrough = config.passthrough();
+            let spawned = std::thread::Builder::new()
+                .name("stdin".into())
+                .spawn(move || {
+                    if let Err(e) = input::stdin::run(passthrough, &stdin_events) {
+                        tracing::error!("reading stdin failed: {e}");
+                        return false;
+                    }
+                    true
+                });
+            match spawned {
+                Ok(reader) => stdin_reader = Some(reader),
+                Err(e) => {
+                    tracing::error!("cannot start the stdin thread: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        Mode::Inputs => {}
+    }
+    let stopper = engine::Stopper::new(&events);
+    drop(events);
+
+    let matcher = plan.matcher;
+    let commits = follower.as_ref().map(follow::Follower::commits);
+    let (engine_done, mut engine_rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            engine::run(&matcher, router, events_rx, commits.as_deref());
+            let _ = engine_done.send(());
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the engine thread: {e}");
+        return ExitCode::FAILURE;
+    }
+
+    let mut exit_code = None;
+    let mut engine_ended = false;
+    if let Some(child) = wrapped {
+        // The supervisor forwards signals to the process; logalarm ends with it.
+        match child.await {
+            Ok(code) => exit_code = Some(code),
+            Err(e) => {
+                tracing::error!("the process supervisor failed: {e}");
+                failed = true;
+            }
+        }
+        stopper.stop().await;
+    } else {
+        tokio::select! {
+            _ = &mut engine_rx => {
+                engine_ended = true;
+                tracing::debug!("end of input");
+            }
+            sig = stop_signal() => {
+                tracing::info!("{sig}: stopping; delivering what is queued");
+                stopper.stop().await;
+            }
+        }
+    }
+    let _ = stop_inputs.send(true);
+    if !engine_ended {
+        let _ = engine_rx.await;
+    }
+    if let Some(reader) = stdin_reader.take().filter(|r| r.is_finished()) {
+        failed |= !reader.join().unwrap_or(false);
+    }
+    failed |= !workers.drain(config.drain_timeout()).await;
+    if let Some(follower) = follower {
+        follower.finish().await;
+    }
+    match exit_code {
+        Some(code) if code != 0 || !failed => ExitCode::from(code),
+        _ if failed => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
