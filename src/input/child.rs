@@ -16,6 +16,8 @@ pub struct Setup {
     pub on_exit: Vec<u32>,
     /// Pass the process's stdout and stderr through.
     pub passthrough: bool,
+    /// `alarm-msg-size`: the longest message an alarm carries, in bytes.
+    pub msg_size: usize,
     /// Where the running process's pid is published (0 when none runs).
     pub child_pid: Option<Arc<AtomicI32>>,
 }

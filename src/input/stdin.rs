@@ -14,8 +14,9 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 
 /// Reads `input` to its end, passing it through to `out` and its lines to
-/// `events` as coming from `source`. Returns when the input ends or the
-/// engine stops taking events.
+/// `events` as coming from `source`; `tap` sees every read too (a wrapped
+/// process keeps its last lines). Returns when the input ends or the engine
+/// stops taking events.
 ///
 /// # Errors
 /// A read error (other than `EINTR`).
@@ -24,12 +25,14 @@ pub fn pump(
     source: &Source,
     mut out: Passthrough,
     events: &EventSender,
+    mut tap: impl FnMut(&[u8]),
 ) -> io::Result<()> {
     let mut reader = LineReader::new(input, MAX_LINE);
     loop {
         let read = reader.read()?;
         let end = read.is_empty();
         out.write(read);
+        tap(read);
         let lines = if end {
             reader.take_rest()
         } else {
@@ -59,5 +62,6 @@ pub fn run(passthrough: bool, events: &EventSender) -> io::Result<()> {
         &Source::Stdin,
         Passthrough::stdout(passthrough),
         events,
+        |_| {},
     )
 }

@@ -228,11 +228,22 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
             }
         }
     };
+    // Tasks that clean up after themselves at stop (a socket file is removed).
+    let mut input_tasks = Vec::new();
     for listener in sockets {
-        tokio::spawn(socket::serve(listener, events.clone(), stop_rx.clone()));
+        input_tasks.push(tokio::spawn(socket::serve(
+            listener,
+            events.clone(),
+            stop_rx.clone(),
+        )));
     }
     for (watch, alarms) in fds {
-        tokio::spawn(fd::watch(watch, alarms, events.clone(), stop_rx.clone()));
+        input_tasks.push(tokio::spawn(fd::watch(
+            watch,
+            alarms,
+            events.clone(),
+            stop_rx.clone(),
+        )));
     }
     let mut wrapped = None;
     match mode {
@@ -242,6 +253,7 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
                 run: config.run.clone(),
                 on_exit,
                 passthrough: config.passthrough(),
+                msg_size: config.msg_size(),
                 child_pid: plan.child_pid.clone(),
             };
             wrapped = Some(tokio::spawn(child::supervise(setup, events.clone())));
@@ -313,6 +325,12 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
     if !engine_ended {
         let _ = engine_rx.await;
     }
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        for task in input_tasks {
+            let _ = task.await;
+        }
+    })
+    .await;
     if let Some(reader) = stdin_reader.take().filter(|r| r.is_finished()) {
         failed |= !reader.join().unwrap_or(false);
     }
