@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 /// Batches an input may have sent that the engine has not yet taken: beyond
 /// it, inputs wait (a pipe or a stream client then waits too), so memory stays
 /// bounded whatever the input rate.
-pub const EVENT_QUEUE: usize = 64;
+pub const EVENT_QUEUE: usize = 16;
 
 /// What inputs send to the engine.
 pub enum Event {
