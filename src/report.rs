@@ -6,6 +6,7 @@
 //! of matches per rule, as fail2ban-regex does.
 
 use crate::config::Config;
+use crate::config::inputs::{DEFAULT_LAST_LINES, InputDef, Restart, SocketKind, StartAt};
 use crate::matcher::{LineMatch, ScanStats, Sink};
 use crate::plan::Plan;
 use std::io::{self, Write};
@@ -22,7 +23,91 @@ fn alarm_names(plan: &Plan, alarms: &[u32]) -> String {
         .join(",")
 }
 
-/// Writes the `check` report.
+/// The inputs part of `check`: what is read, and what fires alarms without rules.
+fn inputs(config: &Config, out: &mut impl Write) -> io::Result<()> {
+    if config.inputs.is_empty() {
+        writeln!(
+            out,
+            "Inputs: stdin (under `logalarm run`: the process's stdout and stderr)"
+        )?;
+    } else {
+        writeln!(out, "Inputs:")?;
+    }
+    for input in &config.inputs {
+        match input {
+            InputDef::File {
+                paths,
+                from,
+                origin,
+            } => writeln!(
+                out,
+                "  file      {} (from {})    ({origin})",
+                paths.join(", "),
+                match from {
+                    StartAt::End => "end",
+                    StartAt::Beginning => "beginning",
+                }
+            )?,
+            InputDef::Socket {
+                path,
+                kind,
+                mode,
+                allow_uids,
+                origin,
+            } => {
+                let uids = if allow_uids.is_empty() {
+                    String::new()
+                } else {
+                    let list: Vec<String> = allow_uids.iter().map(u32::to_string).collect();
+                    format!(", uids {}", list.join(","))
+                };
+                writeln!(
+                    out,
+                    "  socket    {} ({}, mode {mode:04o}{uids})    ({origin})",
+                    path.display(),
+                    match kind {
+                        SocketKind::Dgram => "dgram",
+                        SocketKind::Stream => "stream",
+                    }
+                )?;
+            }
+        }
+    }
+    for fd in &config.alarm_fds {
+        writeln!(
+            out,
+            "  alarm-fd  {} ({} bytes per event) -> {} {:?}    ({})",
+            fd.fd, fd.size, fd.alarm, fd.message, fd.origin
+        )?;
+    }
+    let run = &config.run;
+    if !run.on_exit.is_empty() || run.restart.is_some() {
+        let names: Vec<&str> = run.on_exit.iter().map(|(n, _)| n.as_str()).collect();
+        writeln!(
+            out,
+            "Under `logalarm run`: on-exit -> {} ({}), last {} lines, restart {}",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(",")
+            },
+            if run.on_exit_nonzero == Some(true) {
+                "crash signals and non-zero exits"
+            } else {
+                "crash signals"
+            },
+            run.last_lines.unwrap_or(DEFAULT_LAST_LINES),
+            match run.restart.unwrap_or_default() {
+                Restart::No => "no",
+                Restart::OnFailure => "on-failure",
+                Restart::Always => "always",
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the `check` report: alarms, rules, inputs, settings.
 ///
 /// # Errors
 /// Writing to `out` failed.
@@ -58,6 +143,7 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
             r.origin
         )?;
     }
+    inputs(config, out)?;
     writeln!(
         out,
         "Settings: alarm-freq {}, alarm-msg-size {} bytes, pass-through {}, queue-size {}, drain-timeout {}",

@@ -109,6 +109,7 @@ fn docs_example_with_a_pidfile_target_passes_check() {
         Rules, in order (a matching not-log-alarm skips the rules after it):\n\
         \x20   1  log-alarm      uWSGI listen queue of socket  -> cachefull,mailme    ({ini}:4: log-alarm)\n\
         \x20   2  log-alarm      HARAKIRI ON WORKER            -> mailme    ({ini}:5: log-alarm)\n\
+        Inputs: stdin (under `logalarm run`: the process's stdout and stderr)\n\
         Settings: alarm-freq 3s, alarm-msg-size 8192 bytes, pass-through on, queue-size 1024, drain-timeout 10s\n\
         OK: 2 alarms, 2 rules\n"
     );
@@ -853,6 +854,7 @@ fn check_prints_alarms_rules_table_and_settings() {
              \x20   2  not-log-alarm  ^DEBUG                -> ops    ({ini}:7: not-log-alarm)\n\
              \x20   3  log-alarm      listen queue .* full  -> ops,mailme    ({ini}:8: alarm-log)\n\
              \x20   4  log-alarm      segfault              -> ops    (command line: --log-alarm (occurrence 1))\n\
+             Inputs: stdin (under `logalarm run`: the process's stdout and stderr)\n\
              Settings: alarm-freq 10s, alarm-msg-size 512 bytes, pass-through on, queue-size 1024, drain-timeout 10s\n\
              OK: 2 alarms, 4 rules\n"
         )

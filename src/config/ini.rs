@@ -204,4 +204,22 @@ mod tests {
                 .contains("no [uwsgi] or [logalarm] section")
         );
     }
+
+    #[test]
+    fn socket_is_uwsgis_own_in_the_uwsgi_section() {
+        use crate::config::inputs::InputDef;
+        let text = "[uwsgi]\nsocket = :3031\nfollow = /var/log/*.log\nalarm-segfault = crash\n\
+                    [logalarm]\nsocket = /run/l.sock\nsocket-mode = 0600\n";
+        let c = parse(Path::new("s.ini"), text).unwrap();
+        assert_eq!(c.inputs.len(), 2);
+        assert!(
+            matches!(&c.inputs[0], InputDef::File { paths, .. } if paths == &["/var/log/*.log"])
+        );
+        assert!(matches!(&c.inputs[1], InputDef::Socket { mode: 0o600, .. }));
+        assert_eq!(c.run.on_exit[0].0, "crash");
+        assert_eq!(
+            c.warnings,
+            ["s.ini: ignoring options logalarm does not use: socket"]
+        );
+    }
 }

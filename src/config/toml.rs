@@ -512,4 +512,67 @@ negate = true
             errs[0]
         );
     }
+
+    #[test]
+    fn reads_inputs_run_and_alarm_fd() {
+        let text = r#"
+[[input]]
+file = ["/var/log/a/*.log", "/var/log/b.log"]
+from = "beginning"
+[[input]]
+socket = "/run/l.sock"
+type = "stream"
+mode = 0o600
+allow_uids = [0, 1000]
+[run]
+on_exit = ["crash", "pager"]
+restart = "on-failure"
+restart_delay = "250ms"
+[[alarm_fd]]
+alarm = "oom"
+fd = 3
+message = "OUT OF MEMORY"
+"#;
+        let c = parse(Path::new("i.toml"), text).unwrap();
+        assert!(matches!(
+            &c.inputs[0],
+            InputDef::File { paths, from: crate::config::inputs::StartAt::Beginning, .. }
+                if paths.len() == 2
+        ));
+        assert!(matches!(
+            &c.inputs[1],
+            InputDef::Socket { kind: SocketKind::Stream, mode: 0o600, allow_uids, .. }
+                if allow_uids == &[0, 1000]
+        ));
+        let names: Vec<&str> = c.run.on_exit.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["crash", "pager"]);
+        assert_eq!(c.run.restart_delay, Some(Duration::from_millis(250)));
+        assert_eq!((c.alarm_fds[0].fd.as_str(), c.alarm_fds[0].size), ("3", 1));
+    }
+
+    #[test]
+    fn input_errors_name_the_table() {
+        let errs = parse(
+            Path::new("e.toml"),
+            "[[input]]\nfile = \"/a\"\nsocket = \"/b\"\n[[input]]\nsocket = \"/c\"\ntype = \"seq\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "e.toml:1: input[1]: has both `file` and `socket`; one [[input]] table per input"
+        );
+        assert!(
+            errs[1]
+                .to_string()
+                .starts_with("e.toml:4: input[2]: type \"seq\""),
+            "{}",
+            errs[1]
+        );
+        let errs = parse(
+            Path::new("m.toml"),
+            "[[input]]\nsocket = \"/b\"\nmode = 660\n",
+        )
+        .unwrap_err();
+        assert!(errs[0].message.contains("write it in octal"), "{}", errs[0]);
+    }
 }
