@@ -26,8 +26,11 @@ const EXIT_CONFIG: u8 = 2;
     name = "logalarm",
     version,
     about = "Fire alarms on log lines: uWSGI's alarm subsystem as its own program",
-    long_about = "Reads lines on stdin, writes them on to stdout unchanged, and fires the alarms whose rules match.\n\
-                  Example: myapp 2>&1 | logalarm -c alarms.ini",
+    long_about = "Reads lines (stdin, followed files, a unix socket, or a wrapped process), passes stdin on to \
+                  stdout unchanged, and fires the alarms whose rules match.\n\
+                  Examples: myapp 2>&1 | logalarm -c alarms.ini\n          \
+                  logalarm -c alarms.toml --follow '/var/log/app/*.log'\n          \
+                  logalarm run -c alarms.toml -- myapp --port 80",
     subcommand_precedence_over_arg = true
 )]
 struct Cli {
