@@ -79,7 +79,8 @@ fn docs_example_signal_without_target_is_rejected_with_the_fix() {
         lines,
         [format!(
             "[logalarm] config error: {ini}:3: alarm: signal:17 has no target; write signal:17@PID or \
-             signal:17@pidfile:/path/to/app.pid (uWSGI's signal:N raises a uWSGI signal, which has no meaning outside uWSGI)"
+             signal:17@pidfile:/path/to/app.pid, or wrap the process with `logalarm run -- CMD` to signal it \
+             (uWSGI's signal:N raises a uWSGI signal, which has no meaning outside uWSGI)"
         )]
     );
     // `check` rejects it the same way.

@@ -79,8 +79,8 @@ pub enum Restart {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunDef {
     /// Alarms fired when the process dies of a crash signal (uWSGI's
-    /// `alarm-segfault`, generalised to SEGV, ABRT, BUS, FPE, ILL, KILL), each
-    /// with where it was configured.
+    /// `alarm-segfault`, generalised to SEGV, ABRT, BUS, FPE, ILL, KILL, SYS,
+    /// TRAP), each with where it was configured.
     pub on_exit: Vec<(String, Origin)>,
     /// Also fire `on_exit` alarms when the process exits with a non-zero code.
     pub on_exit_nonzero: Option<bool>,
@@ -115,7 +115,7 @@ impl RunDef {
 pub struct AlarmFdDef {
     /// The alarm to fire.
     pub alarm: String,
-    /// A path (FIFO, character device, file) or an inherited descriptor number.
+    /// A path (a FIFO or a character device) or an inherited descriptor number.
     pub fd: String,
     /// Bytes read per event (uWSGI's `:SIZE`, default 1).
     pub size: usize,

@@ -194,10 +194,17 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
             InputDef::File { paths, from, .. } => file_defs.push((paths.clone(), *from)),
         }
     }
-    let mut fds = Vec::new();
+    let mut fds: Vec<(fd::Watch, Vec<u32>)> = Vec::new();
     for def in &config.alarm_fds {
+        let alarms = alarm_indexes(&plan, [def.alarm.as_str()]);
+        // Lines on the same descriptor share one reader, as in uWSGI: two
+        // readers would split its bytes between them.
+        if let Some((watch, _)) = fds.iter_mut().find(|(w, _)| w.watches(def)) {
+            watch.also(def, alarms);
+            continue;
+        }
         match fd::open(def) {
-            Ok(watch) => fds.push((watch, alarm_indexes(&plan, [def.alarm.as_str()]))),
+            Ok(watch) => fds.push((watch, alarms)),
             Err(e) => {
                 tracing::error!("{e}");
                 return ExitCode::FAILURE;

@@ -6,8 +6,11 @@
 //! (`@1234`) or a pidfile read at every firing (`@pidfile:/run/app.pid`), so a
 //! restarted service with a new pid is still reached.
 //!
-//! A missing target is a config error: there is nothing sensible to signal when
-//! logalarm reads a pipe.
+//! Without a target (`signal:USR1`), the signal goes to the process logalarm
+//! wraps (`logalarm run -- CMD`) — the one running at the time of the firing,
+//! so a restarted process is reached too; when none runs (between restarts)
+//! the delivery fails as transient. Outside `logalarm run` a missing target is
+//! a config error: there is nothing sensible to signal when logalarm reads a pipe.
 
 #![warn(missing_docs)]
 
@@ -16,6 +19,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The `signal` plugin.
 pub struct SignalPlugin;
@@ -27,6 +32,8 @@ pub enum Target {
     Pid(i32),
     /// A pidfile, read at every firing.
     Pidfile(PathBuf),
+    /// The process wrapped by `logalarm run`, whichever runs at the firing.
+    Child,
 }
 
 /// A built `signal:` action.
@@ -34,6 +41,8 @@ pub enum Target {
 pub struct SignalAction {
     signal: Signal,
     target: Target,
+    /// Under `logalarm run`: the wrapped process's pid (0 while none runs).
+    child: Option<Arc<AtomicI32>>,
 }
 
 /// Parses a signal given as a number or a name, with or without `SIG`, any case.
@@ -59,15 +68,21 @@ pub fn parse_signal(text: &str) -> Result<Signal, String> {
     })
 }
 
-/// Parses `SIG@TARGET`.
+/// Parses `SIG@TARGET`, or `SIG` alone when `wrapped` (under `logalarm run`,
+/// where it means the wrapped process).
 ///
 /// # Errors
-/// A message for a bad signal, a bad target, or a missing target.
-pub fn parse_args(args: &str) -> Result<(Signal, Target), String> {
+/// A message for a bad signal, a bad target, or a missing target outside
+/// `logalarm run`.
+pub fn parse_args(args: &str, wrapped: bool) -> Result<(Signal, Target), String> {
     let args = args.trim();
     let Some((sig, target)) = args.split_once('@') else {
+        if wrapped {
+            return Ok((parse_signal(args)?, Target::Child));
+        }
         return Err(format!(
-            "signal:{args} has no target; write signal:{args}@PID or signal:{args}@pidfile:/path/to/app.pid \
+            "signal:{args} has no target; write signal:{args}@PID or signal:{args}@pidfile:/path/to/app.pid, \
+             or wrap the process with `logalarm run -- CMD` to signal it \
              (uWSGI's signal:N raises a uWSGI signal, which has no meaning outside uWSGI)"
         ));
     };
@@ -96,9 +111,13 @@ impl Plugin for SignalPlugin {
         "signal"
     }
 
-    fn build(&self, _ctx: &BuildContext, args: &str) -> Result<Box<dyn Action>, String> {
-        let (signal, target) = parse_args(args)?;
-        Ok(Box::new(SignalAction { signal, target }))
+    fn build(&self, ctx: &BuildContext, args: &str) -> Result<Box<dyn Action>, String> {
+        let (signal, target) = parse_args(args, ctx.child.is_some())?;
+        Ok(Box::new(SignalAction {
+            signal,
+            target,
+            child: ctx.child.clone(),
+        }))
     }
 }
 
@@ -106,6 +125,12 @@ impl SignalAction {
     fn pid(&self) -> Result<i32, ActionError> {
         match &self.target {
             Target::Pid(pid) => Ok(*pid),
+            Target::Child => match self.child.as_ref().map(|c| c.load(Ordering::SeqCst)) {
+                Some(pid) if pid > 0 => Ok(pid),
+                _ => Err(ActionError::Transient(
+                    "signal: no process running (the wrapped process has ended)".into(),
+                )),
+            },
             Target::Pidfile(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     ActionError::Transient(format!(
@@ -153,16 +178,49 @@ mod tests {
     #[test]
     fn parses_targets() {
         assert_eq!(
-            parse_args("HUP@42").unwrap(),
+            parse_args("HUP@42", false).unwrap(),
             (Signal::SIGHUP, Target::Pid(42))
         );
         assert_eq!(
-            parse_args("USR1@pidfile:/run/x.pid").unwrap(),
+            parse_args("USR1@pidfile:/run/x.pid", true).unwrap(),
             (Signal::SIGUSR1, Target::Pidfile("/run/x.pid".into()))
         );
-        let err = parse_args("17").unwrap_err();
-        assert!(err.contains("no target"), "{err}");
-        assert!(parse_args("HUP@0").is_err());
-        assert!(parse_args("HUP@pidfile:").is_err());
+        let err = parse_args("17", false).unwrap_err();
+        assert!(
+            err.contains("no target") && err.contains("logalarm run"),
+            "{err}"
+        );
+        assert_eq!(
+            parse_args("USR1", true).unwrap(),
+            (Signal::SIGUSR1, Target::Child)
+        );
+        assert!(parse_args("NOPE", true).is_err());
+        assert!(parse_args("HUP@0", false).is_err());
+        assert!(parse_args("HUP@pidfile:", false).is_err());
+    }
+
+    #[tokio::test]
+    async fn no_child_running_is_transient() {
+        let ctx = BuildContext {
+            alarm: "a".into(),
+            timeout: None,
+            child: Some(Arc::new(AtomicI32::new(0))),
+        };
+        let action = SignalPlugin.build(&ctx, "USR1").unwrap();
+        let n = Notification {
+            alarm: "a".into(),
+            rule: "r".into(),
+            message: b"m".to_vec(),
+            truncated_from: None,
+            suppressed: 0,
+            source: logalarm_plugin_api::Source::Stdin,
+            syslog: None,
+            time: std::time::SystemTime::UNIX_EPOCH,
+        };
+        let err = action.fire(&n).await.unwrap_err();
+        assert!(
+            matches!(&err, ActionError::Transient(m) if m.contains("no process running")),
+            "{err}"
+        );
     }
 }
