@@ -52,6 +52,10 @@ enum Command {
     Check {
         #[command(flatten)]
         opts: Opts,
+        /// Check the config as `logalarm run` uses it (a `signal:` action may then
+        /// have no target: it goes to the wrapped process).
+        #[arg(long = "run")]
+        run: bool,
     },
     /// Wrap a process: read its stdout and stderr (passed through unchanged), forward
     /// SIGTERM/SIGINT/SIGHUP/SIGUSR1/SIGUSR2 to it, fire on-exit alarms when it crashes,
@@ -303,7 +307,7 @@ pub fn main() -> ExitCode {
     // Options may come before a subcommand, after it, or both.
     let mut given = vec![(&cli.opts, &matches)];
     if let (
-        Some(Command::Check { opts } | Command::Test { opts, .. } | Command::Run { opts, .. }),
+        Some(Command::Check { opts, .. } | Command::Test { opts, .. } | Command::Run { opts, .. }),
         Some((_, sub)),
     ) = (&cli.command, matches.subcommand())
     {
@@ -311,7 +315,10 @@ pub fn main() -> ExitCode {
     }
     logging::init(if cli.quiet { 0 } else { 1 + cli.verbose });
     let for_report = matches!(cli.command, Some(Command::Test { .. }));
-    let wrap = matches!(cli.command, Some(Command::Run { .. }));
+    let wrap = matches!(
+        cli.command,
+        Some(Command::Run { .. } | Command::Check { run: true, .. })
+    );
     let (config, plan) = match load(&given, for_report, wrap) {
         Ok(loaded) => loaded,
         Err(errors) => return report_errors(&errors),

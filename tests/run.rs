@@ -605,3 +605,21 @@ fn the_shipped_crash_demo_runs_as_documented() {
     );
     assert!(!dir.join("logalarm-crash-demo.count").exists());
 }
+
+/// A config written for `logalarm run` (a `signal:` with no target) passes
+/// `check --run`, and is refused, with the way out named, by a plain `check`.
+#[test]
+fn check_run_accepts_a_signal_to_the_wrapped_process() {
+    let args = ["--alarm", "reload signal:USR1", "--log-alarm", "reload config changed"];
+    let ok = common::bin()
+        .arg("check")
+        .arg("--run")
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).ends_with("OK: 1 alarms, 1 rules\n"));
+    let refused = common::bin().arg("check").args(args).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("logalarm run -- CMD"), "{}", stderr(&refused));
+}
