@@ -5,7 +5,9 @@
 //! - [`stdin`]: the process's standard input, passed through to stdout;
 //! - [`reader::LineReader`]: the chunked line splitting every byte stream shares;
 //! - [`passthrough::Passthrough`]: the unchanged copy of stdin (or a wrapped
-//!   process's output) to logalarm's own stdout or stderr.
+//!   process's output) to logalarm's own stdout or stderr;
+//! - [`socket`]: unix datagram and stream sockets, with [`syslog`] headers split
+//!   off each message.
 
 pub mod child;
 pub mod fd;
@@ -14,6 +16,7 @@ pub mod passthrough;
 pub mod reader;
 pub mod socket;
 pub mod stdin;
+pub mod syslog;
 
 use logalarm_plugin_api::{Source, Syslog};
 use reader::Lines;

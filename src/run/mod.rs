@@ -25,7 +25,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// What to run: plain inputs, or a process to wrap.
@@ -60,20 +60,36 @@ pub fn main(config: &Config, plan: Plan, mode: Mode) -> ExitCode {
     code
 }
 
-/// Resolves with the name of the first stop signal received.
-async fn stop_signal() -> &'static str {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::warn!("cannot install SIGTERM/SIGINT/SIGHUP handlers; stop with EOF");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-        _ = hup.recv() => "SIGHUP",
+/// The stop signals (SIGTERM, SIGINT, SIGHUP), caught from before the inputs
+/// start: one arriving while they start must not kill logalarm by its default
+/// action, which would skip the cleanup (a socket file left behind).
+struct StopSignals(Option<[Signal; 3]>);
+
+impl StopSignals {
+    fn install() -> Self {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(term), Ok(int), Ok(hup)) => StopSignals(Some([term, int, hup])),
+            _ => {
+                tracing::warn!("cannot install SIGTERM/SIGINT/SIGHUP handlers; stop with EOF");
+                StopSignals(None)
+            }
+        }
+    }
+
+    /// Resolves with the name of the first stop signal received.
+    async fn recv(&mut self) -> &'static str {
+        let Some([term, int, hup]) = &mut self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            _ = hup.recv() => "SIGHUP",
+        }
     }
 }
 
@@ -173,6 +189,8 @@ fn alarm_indexes<'a>(plan: &Plan, names: impl IntoIterator<Item = &'a str>) -> V
 }
 
 async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
+    // Under `logalarm run` the supervisor handles signals (it forwards them).
+    let mut signals = matches!(mode, Mode::Inputs).then(StopSignals::install);
     let (events, events_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let (stop_inputs, stop_rx) = watch::channel(false);
     let mut failed = false;
@@ -322,7 +340,12 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
                 engine_ended = true;
                 tracing::debug!("end of input");
             }
-            sig = stop_signal() => {
+            sig = async {
+                match &mut signals {
+                    Some(signals) => signals.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 tracing::info!("{sig}: stopping; delivering what is queued");
                 stopper.stop().await;
             }

@@ -1,0 +1,215 @@
+//! A stream socket input: accepts clients, up to a limit, each served by a
+//! task of its own with its own partial-message buffer, so a client that
+//! stops in the middle of a line never mixes its bytes into another's lines.
+//!
+//! Each client's batches carry its credentials (`SO_PEERCRED`, unix(7)) as
+//! their source; `allow_uids` refuses other users at connect.
+
+use super::batch::Builder;
+use super::framing::Framer;
+use super::{Damper, MAX_MESSAGE, WARN_EVERY, more, stopped};
+use crate::input::EventSender;
+use crate::input::socket::batch::BATCH;
+use logalarm_plugin_api::{Peer, Source};
+use nix::sys::resource::{Resource, getrlimit};
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::{JoinError, JoinSet};
+
+/// Clients served at once at most: beyond it, new connections wait in the
+/// kernel's listen queue until a client leaves.
+pub const MAX_CLIENTS: usize = 1024;
+
+/// Bytes of free room a client's buffer has before each read (16 KiB).
+const READ_ROOM: usize = 16 << 10;
+
+/// How long accepting pauses after an error such as running out of descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// What a bound stream socket serves with.
+pub struct Settings {
+    /// The listening socket.
+    pub listener: UnixListener,
+    /// Allowed client user ids; empty: any the file mode lets connect.
+    pub allow_uids: Vec<u32>,
+    /// Clients served at once at most.
+    pub max_clients: usize,
+}
+
+/// [`MAX_CLIENTS`], or fewer when the descriptor limit (`RLIMIT_NOFILE`) would
+/// not leave room for them and for everything else logalarm opens.
+pub fn client_limit() -> usize {
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) => usize::try_from(soft / 2)
+            .unwrap_or(MAX_CLIENTS)
+            .clamp(16, MAX_CLIENTS),
+        Err(_) => MAX_CLIENTS,
+    }
+}
+
+/// Accepts and serves clients until `stop` turns true or the engine is gone;
+/// then ends every client's task.
+pub async fn serve(
+    settings: Settings,
+    path: Arc<Path>,
+    events: EventSender,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Settings {
+        listener,
+        allow_uids,
+        max_clients,
+    } = settings;
+    let shown = path.display().to_string();
+    let permits = Arc::new(Semaphore::new(max_clients));
+    let mut clients = JoinSet::new();
+    let mut full = Damper::new(Duration::from_secs(60));
+    let mut refused = Damper::new(WARN_EVERY);
+    let mut failed = Damper::new(WARN_EVERY);
+    'serving: loop {
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if let Some(held) = full.hit() {
+                    tracing::warn!(
+                        socket = %shown,
+                        "{max_clients} clients connected: not accepting more until one leaves{}",
+                        more(held)
+                    );
+                }
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = stopped(&mut stop) => break 'serving,
+                        () = events.closed() => break 'serving,
+                        Some(done) = clients.join_next() => reap(done, &shown),
+                        permit = permits.clone().acquire_owned() => match permit {
+                            Ok(permit) => break permit,
+                            Err(_) => break 'serving,
+                        },
+                    }
+                }
+            }
+        };
+        let accepted = loop {
+            tokio::select! {
+                biased;
+                () = stopped(&mut stop) => break 'serving,
+                () = events.closed() => break 'serving,
+                Some(done) = clients.join_next() => reap(done, &shown),
+                accepted = listener.accept() => break accepted,
+            }
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors or memory: a pause, not a busy loop, lets clients leave.
+                if let Some(held) = failed.hit() {
+                    tracing::warn!(socket = %shown, "cannot accept a client: {e}{}", more(held));
+                }
+                tokio::select! {
+                    () = stopped(&mut stop) => break 'serving,
+                    () = tokio::time::sleep(ACCEPT_PAUSE) => continue,
+                }
+            }
+        };
+        let peer = match stream.peer_cred() {
+            Ok(cred) => Some(Peer {
+                pid: cred.pid().unwrap_or(0),
+                uid: cred.uid(),
+                gid: cred.gid(),
+            }),
+            Err(e) => {
+                tracing::debug!(socket = %shown, "no credentials for a client: {e}");
+                None
+            }
+        };
+        if !allow_uids.is_empty() && !peer.is_some_and(|p| allow_uids.contains(&p.uid)) {
+            if let Some(held) = refused.hit() {
+                let who = peer.map_or_else(
+                    || "of unknown credentials".to_owned(),
+                    |p| format!("pid {}, uid {}", p.pid, p.uid),
+                );
+                tracing::warn!(
+                    socket = %shown,
+                    "refused a client ({who}): its user id is not in allow_uids{}",
+                    more(held)
+                );
+            }
+            continue;
+        }
+        let source = Source::Socket {
+            path: path.clone(),
+            peer,
+        };
+        clients.spawn(client(stream, source, events.clone(), permit));
+    }
+    clients.shutdown().await;
+}
+
+/// Logs a client task that panicked (a bug), and drops a finished one.
+fn reap(done: Result<(), JoinError>, socket: &str) {
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        tracing::error!(socket = %socket, "a client's task failed: {e}");
+    }
+}
+
+/// Serves one client until it disconnects or the engine is gone; `permit`
+/// holds its place among [`Settings::max_clients`].
+async fn client(
+    stream: UnixStream,
+    source: Source,
+    events: EventSender,
+    permit: OwnedSemaphorePermit,
+) {
+    let _permit = permit;
+    // Nothing is allocated before the client sends something: a held idle
+    // connection costs its task and its descriptor only.
+    let mut buf = Vec::new();
+    let mut framer = Framer::new(MAX_MESSAGE);
+    let mut out = Builder::new(source.clone());
+    let mut warned = false;
+    loop {
+        if let Err(e) = stream.readable().await {
+            tracing::debug!("{source}: {e}");
+            break;
+        }
+        let mut end = false;
+        loop {
+            if buf.capacity() - buf.len() < READ_ROOM {
+                buf.reserve_exact(READ_ROOM);
+            }
+            match stream.try_read_buf(&mut buf) {
+                Ok(0) => end = true,
+                Ok(_) => framer.feed(&mut buf, &mut out, false),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::debug!("{source}: read failed: {e}");
+                    end = true;
+                }
+            }
+            if end || out.len() >= BATCH {
+                break;
+            }
+        }
+        if end {
+            framer.feed(&mut buf, &mut out, true);
+        }
+        if framer.take_cut() && !warned {
+            warned = true;
+            tracing::warn!(
+                "{source}: a message is longer than {MAX_MESSAGE} bytes; matching it in pieces of that size"
+            );
+        }
+        if out.send(&events).await.is_err() || end {
+            return;
+        }
+    }
+}

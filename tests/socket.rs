@@ -1,0 +1,1046 @@
+//! The unix socket inputs through the real binary, with real clients:
+//! util-linux `logger` (datagram, stream, RFC 3164, RFC 5424, octet
+//! counting), Python's `logging.handlers.SysLogHandler` (both socket types),
+//! many concurrent stream clients writing in pieces, a Loghub corpus replayed
+//! over both kinds, hostile input (a 10 MB line, binary garbage, 10,000
+//! connections), the socket file's life (mode, a regular file in the way, a
+//! stale socket, a live one, removal at stop) and `allow_uids`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::Receiver;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{ALARM_PREFIX, PATIENCE, sh_quote};
+
+/// Peak RSS allowed for logalarm under hostile socket input, in KiB.
+const RSS_LIMIT_KIB: u64 = 150 * 1024;
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+/// A short directory for sockets (a socket path must fit in 107 bytes, and the
+/// target directory may be deep), readable by every user; removed on drop.
+struct SockDir(PathBuf);
+
+impl SockDir {
+    fn new(name: &str) -> SockDir {
+        let dir = std::env::temp_dir().join(format!("la-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create socket dir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod socket dir");
+        SockDir(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for SockDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// A running logalarm, its stderr read line by line.
+struct Run {
+    child: Child,
+    stderr: Receiver<String>,
+    seen: Vec<String>,
+}
+
+/// What a finished run left.
+struct Done {
+    status: ExitStatus,
+    stderr: Vec<String>,
+}
+
+impl Run {
+    fn start(args: &[&str]) -> Run {
+        Run::spawn(common::bin().args(args))
+    }
+
+    fn spawn(cmd: &mut Command) -> Run {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn logalarm");
+        let stderr = common::read_lines(child.stderr.take().expect("stderr"));
+        Run {
+            child,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits i32")
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    fn wait_stderr(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        common::wait_for_line(&self.stderr, &mut self.seen, what, want)
+    }
+
+    /// Waits until `n` alarm lines starting with `prefix` were logged.
+    fn wait_alarms(&mut self, prefix: &str, n: usize) {
+        let full = format!("{ALARM_PREFIX}{prefix}");
+        common::recv_until(
+            &self.stderr,
+            &mut self.seen,
+            &format!("{n} alarms {prefix:?}"),
+            |seen| seen.iter().filter(|l| l.starts_with(&full)).count() >= n,
+        );
+    }
+
+    /// Peak resident set size so far, in KiB (`VmHWM`, proc(5)).
+    fn peak_rss_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .expect("VmHWM line");
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .expect("VmHWM value")
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill");
+    }
+
+    /// Sends SIGTERM and collects the rest of stderr.
+    fn stop(self) -> Done {
+        self.signal(libc::SIGTERM);
+        self.finish()
+    }
+
+    fn finish(mut self) -> Done {
+        let status = common::wait_exit(&mut self.child, PATIENCE);
+        common::drain_lines(&self.stderr, &mut self.seen, Instant::now() + PATIENCE);
+        Done {
+            status,
+            stderr: self.seen,
+        }
+    }
+}
+
+impl Done {
+    /// The text after `ALARM: ` of every alarm line with `prefix` (and its space).
+    fn alarms(&self, prefix: &str) -> Vec<&str> {
+        let full = format!("{ALARM_PREFIX}{prefix} ");
+        self.stderr
+            .iter()
+            .filter_map(|l| l.strip_prefix(&full))
+            .collect()
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.stderr.iter().filter(|l| l.contains(needle)).count()
+    }
+
+    fn text(&self) -> String {
+        self.stderr.join("\n")
+    }
+
+    fn assert_clean_exit(&self) {
+        assert_eq!(self.status.code(), Some(0), "{}", self.text());
+        assert!(!self.text().contains("panicked"), "{}", self.text());
+    }
+}
+
+/// Waits until the socket at `path` takes clients: a stream socket accepts a
+/// connection (an empty one, which logalarm serves and forgets), a datagram
+/// socket is bound.
+fn wait_socket(path: &Path, stream: bool) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let ready = if stream {
+            UnixStream::connect(path).is_ok()
+        } else {
+            UnixDatagram::unbound()
+                .and_then(|d| d.connect(path))
+                .is_ok()
+        };
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "socket {} not ready after {PATIENCE:?}",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// An alarm `f` whose `cmd:` appends `SOURCE|HOST|APP|PID|SEVERITY|LINE` to `out`.
+fn fields_alarm(out: &Path) -> String {
+    format!(
+        "f cmd:printf '%s|%s|%s|%s|%s|%s\\n' \"$LOGALARM_SOURCE\" \"$LOGALARM_HOST\" \"$LOGALARM_APP\" \"$LOGALARM_PID\" \"$LOGALARM_SEVERITY\" \"$LOGALARM_LINE\" >> {}",
+        sh_quote(out)
+    )
+}
+
+/// Waits until `out` holds `n` lines; returns them.
+fn wait_lines(out: &Path, n: usize) -> Vec<String> {
+    let got = common::wait_for_file(out, PATIENCE, |b| {
+        b.iter().filter(|&&c| c == b'\n').count() >= n
+    });
+    common::lines(&got)
+}
+
+/// Runs a client to its end, within [`PATIENCE`]; returns its pid and output.
+fn client(cmd: &mut Command) -> (u32, Output) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let pid = child.id();
+    (pid, common::wait_with_output_timeout(child, PATIENCE))
+}
+
+fn python(script: &str) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(script);
+    cmd
+}
+
+fn uid() -> u32 {
+    // SAFETY: getuid(2) cannot fail.
+    unsafe { libc::getuid() }
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("hostname")
+        .trim()
+        .to_owned()
+}
+
+fn is_socket(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path)
+        .expect("stat socket")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+// ---------------------------------------------------------------------------
+// Real clients and syslog headers.
+
+#[test]
+fn logger_datagram_and_stream_clients() {
+    let dir = SockDir::new("logger");
+    let (dgram, stream, out) = (dir.join("d.sock"), dir.join("s.sock"), dir.join("out"));
+    let run = Run::start(&[
+        "--socket",
+        s(&dgram),
+        "--socket-stream",
+        s(&stream),
+        "--alarm-freq",
+        "0",
+        "--alarm",
+        &fields_alarm(&out),
+        "--log-alarm",
+        "f hello",
+    ]);
+    wait_socket(&dgram, false);
+    wait_socket(&stream, true);
+    let host = hostname();
+    // logger writes the short host name in RFC 3164, the full one in RFC 5424.
+    let short = host.split('.').next().unwrap_or_default().to_owned();
+    let cases: [(&[&str], bool, &str, &str); 10] = [
+        (&["-u"], false, "", "hello datagram"),
+        (&["-d", "-u"], false, "", "hello explicit datagram"),
+        (
+            &["--rfc3164", "-u"],
+            false,
+            &short,
+            "hello datagram rfc3164",
+        ),
+        (&["--rfc5424", "-u"], false, &host, "hello datagram rfc5424"),
+        (
+            &[
+                "--rfc5424",
+                "--msgid",
+                "M1",
+                "--sd-id",
+                "zoo@123",
+                "--sd-param",
+                r#"tiger="hun\]gry""#,
+                "-u",
+            ],
+            false,
+            &host,
+            "hello datagram with structured data",
+        ),
+        (&["-T", "-u"], true, "", "hello stream"),
+        (
+            &["-T", "--rfc3164", "-u"],
+            true,
+            &short,
+            "hello stream rfc3164",
+        ),
+        (
+            &["-T", "--rfc5424", "-u"],
+            true,
+            &host,
+            "hello stream rfc5424",
+        ),
+        (
+            &["-T", "--octet-count", "-u"],
+            true,
+            "",
+            "hello octet count",
+        ),
+        (
+            &["-T", "--rfc5424", "--octet-count", "-u"],
+            true,
+            &host,
+            "hello rfc5424 octet count",
+        ),
+    ];
+    for (n, (flags, is_stream, want_host, text)) in cases.iter().enumerate() {
+        let path = if *is_stream { &stream } else { &dgram };
+        let (pid, output) = client(Command::new("logger").args(*flags).arg(path).args([
+            "-t",
+            "myapp",
+            "-p",
+            "daemon.err",
+            "--id=4242",
+            text,
+        ]));
+        assert!(output.status.success(), "logger {flags:?}: {output:?}");
+        let source = if *is_stream {
+            format!("socket:{} (pid {pid}, uid {})", stream.display(), uid())
+        } else {
+            format!("socket:{}", dgram.display())
+        };
+        let lines = wait_lines(&out, n + 1);
+        assert_eq!(
+            lines[n],
+            format!("{source}|{want_host}|myapp|4242|err|{text}"),
+            "logger {flags:?}"
+        );
+    }
+    // Lines on logger's stdin: one message each, on one connection.
+    let child = Command::new("logger")
+        .args([
+            "-T",
+            "-u",
+            s(&stream),
+            "-t",
+            "multi",
+            "-p",
+            "local0.warning",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("logger");
+    let pid = child.id();
+    let mut child = child;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"hello one\nhello two\n")
+        .expect("write to logger");
+    assert!(common::wait_exit(&mut child, PATIENCE).success());
+    let lines = wait_lines(&out, cases.len() + 2);
+    let source = format!("socket:{} (pid {pid}, uid {})", stream.display(), uid());
+    assert_eq!(
+        lines[cases.len()..],
+        [
+            format!("{source}||multi||warning|hello one"),
+            format!("{source}||multi||warning|hello two"),
+        ]
+    );
+    let done = run.stop();
+    done.assert_clean_exit();
+    assert!(!dgram.exists() && !stream.exists(), "sockets left behind");
+}
+
+const SYSLOG_HANDLER: &str = r#"
+import logging, logging.handlers, socket, sys
+kind, path, text = sys.argv[1:4]
+if kind == "stream":
+    handler = logging.handlers.SysLogHandler(address=path, socktype=socket.SOCK_STREAM)
+else:
+    handler = logging.handlers.SysLogHandler(address=path)
+log = logging.getLogger("t")
+log.propagate = False
+log.addHandler(handler)
+log.error(text)
+log.warning(text + " again")
+handler.close()
+"#;
+
+#[test]
+fn python_syslog_handler_both_socket_types() {
+    let dir = SockDir::new("python");
+    let (dgram, stream, out) = (dir.join("d.sock"), dir.join("s.sock"), dir.join("out"));
+    let run = Run::start(&[
+        "--socket",
+        s(&dgram),
+        "--socket-stream",
+        s(&stream),
+        "--alarm-freq",
+        "0",
+        "--alarm",
+        &fields_alarm(&out),
+        "--log-alarm",
+        "f from python",
+    ]);
+    wait_socket(&dgram, false);
+    wait_socket(&stream, true);
+    let (_, output) =
+        client(python(SYSLOG_HANDLER).args(["dgram", s(&dgram), "from python dgram"]));
+    assert!(output.status.success(), "{output:?}");
+    let lines = wait_lines(&out, 2);
+    let d = format!("socket:{}", dgram.display());
+    assert_eq!(
+        lines,
+        [
+            format!("{d}||||err|from python dgram"),
+            format!("{d}||||warning|from python dgram again"),
+        ]
+    );
+    let (pid, output) =
+        client(python(SYSLOG_HANDLER).args(["stream", s(&stream), "from python stream"]));
+    assert!(output.status.success(), "{output:?}");
+    let lines = wait_lines(&out, 4);
+    let st = format!("socket:{} (pid {pid}, uid {})", stream.display(), uid());
+    assert_eq!(
+        lines[2..],
+        [
+            format!("{st}||||err|from python stream"),
+            format!("{st}||||warning|from python stream again"),
+        ]
+    );
+    // One datagram of several lines: each line alarms, all with its header.
+    let (_, output) = client(
+        python(
+            "import socket, sys\n\
+             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+             s.sendto(b'<30>Nov 21 08:00:00 multi[7]: from python first\\nfrom python second\\n\\0', sys.argv[1])\n",
+        )
+        .arg(s(&dgram)),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let lines = wait_lines(&out, 6);
+    assert_eq!(
+        lines[4..],
+        [
+            format!("{d}||multi|7|info|from python first"),
+            format!("{d}||multi|7|info|from python second"),
+        ]
+    );
+    run.stop().assert_clean_exit();
+}
+
+// ---------------------------------------------------------------------------
+// Many clients at once.
+
+const INTERLEAVED: &str = r#"
+import random, socket, sys, time
+path, clients, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(7)
+def connect():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+half = connect()
+half.sendall(b"half a line from a client that ")
+socks = [connect() for _ in range(clients)]
+data = [b"".join(b"client %d line %d END\n" % (i, j) for j in range(lines)) for i in range(clients)]
+pos = [0] * clients
+live = list(range(clients))
+while live:
+    i = rng.choice(live)
+    k = rng.randint(1, 40)
+    socks[i].sendall(data[i][pos[i]:pos[i] + k])
+    pos[i] += k
+    if pos[i] >= len(data[i]):
+        live.remove(i)
+        socks[i].close()
+    if rng.random() < 0.02:
+        time.sleep(0.001)
+half.sendall(b"disconnects without a newline")
+half.close()
+"#;
+
+#[test]
+fn concurrent_stream_clients_writing_in_pieces() {
+    let dir = SockDir::new("concurrent");
+    let sock = dir.join("s.sock");
+    let (clients, per_client) = (20, 200);
+    let mut run = Run::start(&[
+        "--socket-stream",
+        s(&sock),
+        "--alarm-freq",
+        "0",
+        "--queue-size",
+        "100000",
+        "--alarm",
+        "c log:c",
+        "--log-alarm",
+        "c client",
+    ]);
+    wait_socket(&sock, true);
+    let (_, output) =
+        client(python(INTERLEAVED).args([s(&sock), &clients.to_string(), &per_client.to_string()]));
+    assert!(output.status.success(), "{output:?}");
+    let total = clients * per_client + 1;
+    run.wait_alarms("c ", total);
+    let done = run.stop();
+    done.assert_clean_exit();
+    let mut got: Vec<&str> = done.alarms("c");
+    got.sort_unstable();
+    let mut want: Vec<String> = (0..clients)
+        .flat_map(|i| (0..per_client).map(move |j| format!("client {i} line {j} END")))
+        .collect();
+    want.push("half a line from a client that disconnects without a newline".to_owned());
+    want.sort_unstable();
+    assert_eq!(got, want, "every line exactly once, none mixed");
+}
+
+// ---------------------------------------------------------------------------
+// A Loghub corpus over both kinds.
+
+/// Sends each line of a file as one syslog message (`<38>` + the line:
+/// auth.info, the line's own date, host and `sshd[PID]:` as the RFC 3164 header).
+const REPLAY: &str = r#"
+import socket, sys
+kind, path, corpus = sys.argv[1:4]
+lines = [l for l in open(corpus, "rb").read().split(b"\n") if l]
+msgs = [b"<38>" + l for l in lines]
+if kind == "dgram":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    for m in msgs:
+        s.sendto(m, path)
+else:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    if kind == "octets":
+        s.sendall(b"".join(b"%d %s" % (len(m), m) for m in msgs))
+    else:
+        s.sendall(b"".join(m + b"\n" for m in msgs))
+    s.close()
+print(len(msgs))
+"#;
+
+/// How many rows of a Loghub `*_structured.csv` have each EventId.
+fn event_counts(csv: &Path) -> BTreeMap<String, usize> {
+    let (_, output) = client(
+        python(
+            "import csv, collections, sys\n\
+             c = collections.Counter(r['EventId'] for r in csv.DictReader(open(sys.argv[1], newline='')))\n\
+             for k, v in c.items(): print(k, v)\n",
+        )
+        .arg(csv),
+    );
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.parse().expect("count")))
+        .collect()
+}
+
+#[test]
+fn loghub_openssh_replayed_over_both_kinds() {
+    let corpus = common::corpus().join("OpenSSH");
+    let log = corpus.join("OpenSSH_2k.log");
+    let counts = event_counts(&corpus.join("OpenSSH_2k.log_structured.csv"));
+    let count = |id: &str| counts.get(id).copied().unwrap_or(0);
+    // E9 `Failed password for <*> from <*> port <*> ssh2` and E10 (the same for
+    // an invalid user; one user name starts with a space), not E14 (`message
+    // repeated <*> times: [ Failed password …]`); E27 `reverse mapping checking getaddrinfo for <*> [<*>]
+    // failed - POSSIBLE BREAK-IN ATTEMPT!`. The rules are anchored at `^`: they
+    // match only once the syslog header is off the line.
+    let (fail, breakin) = (count("E9") + count("E10"), count("E27"));
+    assert!(fail > 0 && breakin > 0, "{counts:?}");
+    let dir = SockDir::new("loghub");
+    let (dgram, stream) = (dir.join("d.sock"), dir.join("s.sock"));
+    let config = dir.join("alarms.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"alarm_freq = 0
+queue_size = 100000
+
+[[input]]
+socket = "{}"
+type = "dgram"
+
+[[input]]
+socket = "{}"
+type = "stream"
+
+[alarm.fail]
+action = "log:fail"
+
+[alarm.breakin]
+action = "log:breakin"
+
+[[rule]]
+regex = '^Failed password for .+ from \S+ port \d+ ssh2$'
+alarm = "fail"
+
+[[rule]]
+regex = '^reverse mapping checking getaddrinfo for \S+ \[[^\]]+\] failed - POSSIBLE BREAK-IN ATTEMPT!$'
+alarm = "breakin"
+"#,
+            dgram.display(),
+            stream.display()
+        ),
+    )
+    .expect("write config");
+    let mut run = Run::start(&["-c", s(&config)]);
+    wait_socket(&dgram, false);
+    wait_socket(&stream, true);
+    let rounds = [("dgram", &dgram), ("stream", &stream), ("octets", &stream)];
+    for (round, (kind, path)) in rounds.iter().enumerate() {
+        let (_, output) = client(python(REPLAY).args([kind, s(path), s(&log)]));
+        assert!(output.status.success(), "{kind}: {output:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2000");
+        run.wait_alarms("fail ", fail * (round + 1));
+        run.wait_alarms("breakin ", breakin * (round + 1));
+    }
+    let done = run.stop();
+    done.assert_clean_exit();
+    assert_eq!(done.alarms("fail").len(), fail * rounds.len());
+    assert_eq!(done.alarms("breakin").len(), breakin * rounds.len());
+    assert!(
+        done.alarms("breakin")
+            .iter()
+            .all(|m| m.starts_with("reverse mapping")),
+        "header stripped"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Hostile input.
+
+const LONG_LINE: &str = r#"
+import socket, sys
+path = sys.argv[1]
+def connect():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+big, normal = connect(), connect()
+chunk = b"x" * 65536
+for i in range(160):                 # 10 MiB, no newline
+    big.sendall(chunk)
+    if i % 16 == 0:
+        normal.sendall(b"normal MARK line %d\n" % (i // 16))
+big.close()
+normal.close()
+"#;
+
+#[test]
+fn ten_megabytes_without_a_newline_stay_bounded() {
+    let dir = SockDir::new("longline");
+    let sock = dir.join("s.sock");
+    let mut run = Run::start(&[
+        "--socket-stream",
+        s(&sock),
+        "--alarm-freq",
+        "0",
+        "--alarm-msg-size",
+        "64",
+        "--alarm",
+        "mark log:mark",
+        "--alarm",
+        "piece log:piece",
+        "--log-alarm",
+        "mark MARK",
+        "--log-alarm",
+        "piece ^x{100}",
+    ]);
+    wait_socket(&sock, true);
+    let (_, output) = client(python(LONG_LINE).arg(s(&sock)));
+    assert!(output.status.success(), "{output:?}");
+    // 10 MiB in pieces of 64 KiB, each still matched.
+    run.wait_alarms("piece ", 160);
+    run.wait_alarms("mark ", 10);
+    let peak = run.peak_rss_kib();
+    eprintln!("10 MiB line: peak RSS {peak} KiB");
+    let done = run.stop();
+    done.assert_clean_exit();
+    assert!(peak < RSS_LIMIT_KIB, "peak RSS {peak} KiB");
+    assert_eq!(done.alarms("piece").len(), 160);
+    let marks: Vec<String> = (0..10).map(|i| format!("normal MARK line {i}")).collect();
+    assert_eq!(done.alarms("mark"), marks);
+    assert_eq!(
+        done.count("is longer than 65536 bytes; matching it in pieces"),
+        1,
+        "one warning per connection: {}",
+        done.text()
+    );
+}
+
+const GARBAGE: &str = r#"
+import random, socket, sys
+dgram_path, stream_path = sys.argv[1:3]
+rng = random.Random(11)
+def junk(n):
+    return bytes(rng.getrandbits(8) for _ in range(n))
+specials = [b"<", b"<13>", b"<13>1 ", b"<999>", b"999999 <1", b"12 <1", b"\x00", b"\n", b"\r\n",
+            b"\xff\xfe", b"<13>Nov 21 08:00:00 ", b"[", b"]", b"-"]
+d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for i in range(300):
+    size = rng.choice([0, 1, 5, 100, 4000, 70000]) if i % 10 else 70000
+    d.sendto(rng.choice(specials) + junk(size), dgram_path)
+for c in range(20):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(stream_path)
+    for _ in range(50):
+        s.sendall(rng.choice(specials) + junk(rng.randint(0, 3000)))
+    s.close()
+"#;
+
+#[test]
+fn binary_garbage_does_not_stop_the_inputs() {
+    let dir = SockDir::new("garbage");
+    let (dgram, stream) = (dir.join("d.sock"), dir.join("s.sock"));
+    let mut run = Run::start(&[
+        "--socket",
+        s(&dgram),
+        "--socket-stream",
+        s(&stream),
+        "--alarm-freq",
+        "0",
+        "--alarm",
+        "ok log:ok",
+        "--log-alarm",
+        "ok ^after the garbage",
+    ]);
+    wait_socket(&dgram, false);
+    wait_socket(&stream, true);
+    let (_, output) = client(python(GARBAGE).args([s(&dgram), s(&stream)]));
+    assert!(output.status.success(), "{output:?}");
+    for (path, flag) in [(&dgram, "-u"), (&stream, "-Tu")] {
+        let (_, output) = client(Command::new("logger").args([flag, s(path), "after the garbage"]));
+        assert!(output.status.success(), "{output:?}");
+    }
+    run.wait_alarms("ok ", 2);
+    assert!(run.alive());
+    let peak = run.peak_rss_kib();
+    eprintln!("garbage: peak RSS {peak} KiB");
+    let done = run.stop();
+    done.assert_clean_exit();
+    assert!(peak < RSS_LIMIT_KIB, "peak RSS {peak} KiB");
+    assert_eq!(
+        done.alarms("ok"),
+        ["after the garbage", "after the garbage"]
+    );
+    // Datagrams over 64 KiB were cut, and said so (damped to one warning per 10 s).
+    assert!(done.count("bytes was cut to 65536") >= 1, "{}", done.text());
+}
+
+const FLOOD: &str = r#"
+import resource, socket, sys
+path, want = sys.argv[1], int(sys.argv[2])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+limit = want + 100 if hard == resource.RLIM_INFINITY else min(hard, want + 100)
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+held, refused = [], 0
+for _ in range(min(want, limit - 100)):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect(path)
+        held.append(s)
+    except (BlockingIOError, ConnectionRefusedError):
+        refused += 1
+        s.close()
+print("held", len(held), "refused", refused, flush=True)
+sys.stdin.readline()
+for s in held:
+    s.close()
+print("closed", flush=True)
+"#;
+
+#[test]
+fn ten_thousand_connections_held_then_closed() {
+    let dir = SockDir::new("flood");
+    let sock = dir.join("s.sock");
+    let mut run = Run::start(&[
+        "--socket-stream",
+        s(&sock),
+        "--alarm",
+        "ok log:ok",
+        "--log-alarm",
+        "ok after the flood",
+    ]);
+    wait_socket(&sock, true);
+    let mut flood = python(FLOOD)
+        .args([s(&sock), "10000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python");
+    let mut stdin: ChildStdin = flood.stdin.take().expect("stdin");
+    let out = common::read_lines(flood.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    let held = common::wait_for_line(&out, &mut seen, "connections held", |l| {
+        l.starts_with("held ")
+    });
+    let n: usize = held
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("held count");
+    eprintln!("flood: {held}");
+    assert!(
+        n > 1024,
+        "too few connections held to reach the client limit: {held}"
+    );
+    run.wait_stderr("the client limit warning", |l| {
+        l.contains("clients connected: not accepting more until one leaves")
+    });
+    assert!(run.alive());
+    let peak = run.peak_rss_kib();
+    eprintln!("flood: peak RSS {peak} KiB with {n} connections held");
+    assert!(
+        peak < RSS_LIMIT_KIB,
+        "peak RSS {peak} KiB with {n} connections"
+    );
+    stdin.write_all(b"\n").expect("release the flood");
+    common::wait_for_line(&out, &mut seen, "connections closed", |l| l == "closed");
+    assert!(common::wait_exit(&mut flood, PATIENCE).success());
+    let (_, output) = client(Command::new("logger").args(["-Tu", s(&sock), "after the flood"]));
+    assert!(output.status.success(), "{output:?}");
+    run.wait_alarms("ok ", 1);
+    let done = run.stop();
+    done.assert_clean_exit();
+    assert_eq!(done.alarms("ok"), ["after the flood"]);
+    assert_eq!(
+        done.count("clients connected: not accepting more until one leaves"),
+        1,
+        "{}",
+        done.text()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The socket file.
+
+#[test]
+fn socket_modes_default_umask_and_configured() {
+    let dir = SockDir::new("modes");
+    let (a, b) = (dir.join("a.sock"), dir.join("b.sock"));
+    // The default 0660 exactly, whatever the umask.
+    let run = Run::spawn(Command::new("/bin/sh").arg("-c").arg(format!(
+        "umask 077; exec {} --socket {} --socket-stream {} --alarm 'x log:' --log-alarm 'x never'",
+        env!("CARGO_BIN_EXE_logalarm"),
+        sh_quote(&a),
+        sh_quote(&b)
+    )));
+    wait_socket(&a, false);
+    wait_socket(&b, true);
+    assert_eq!((mode_of(&a), mode_of(&b)), (0o660, 0o660));
+    run.stop().assert_clean_exit();
+    assert!(!a.exists() && !b.exists(), "sockets removed after SIGTERM");
+    // `--socket-mode` sets the sockets defined before it.
+    let run = Run::start(&[
+        "--socket",
+        s(&a),
+        "--socket-mode",
+        "0600",
+        "--socket-stream",
+        s(&b),
+        "--alarm",
+        "x log:",
+        "--log-alarm",
+        "x never",
+    ]);
+    wait_socket(&a, false);
+    wait_socket(&b, true);
+    assert_eq!((mode_of(&a), mode_of(&b)), (0o600, 0o660));
+    run.stop().assert_clean_exit();
+    assert!(!a.exists() && !b.exists(), "sockets removed after SIGTERM");
+}
+
+#[test]
+fn a_regular_file_in_the_way_is_refused_and_untouched() {
+    let dir = SockDir::new("regular");
+    let path = dir.join("taken");
+    fs::write(&path, b"precious\n").expect("write");
+    let out = common::run_with_input_timeout(
+        common::bin().args([
+            "--socket-stream",
+            s(&path),
+            "--alarm",
+            "x log:",
+            "--log-alarm",
+            "x y",
+        ]),
+        b"",
+        PATIENCE,
+    );
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} exists and is not a socket", path.display())),
+        "{stderr}"
+    );
+    assert_eq!(fs::read(&path).expect("read"), b"precious\n");
+    // allow_uids cannot work on a datagram socket: refused, not ignored.
+    let dg = dir.join("d.sock");
+    let out = common::run_with_input_timeout(
+        common::bin().args([
+            "--socket",
+            s(&dg),
+            "--socket-allow-uid",
+            "0",
+            "--alarm",
+            "x log:",
+            "--log-alarm",
+            "x y",
+        ]),
+        b"",
+        PATIENCE,
+    );
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("allow_uids applies to stream sockets only"),
+        "{stderr}"
+    );
+    assert!(!dg.exists());
+}
+
+#[test]
+fn stale_socket_is_replaced_and_live_one_refused() {
+    let dir = SockDir::new("stale");
+    for (kind, stream) in [("--socket", false), ("--socket-stream", true)] {
+        let path = dir.join("s.sock");
+        let args = [
+            kind,
+            s(&path),
+            "--alarm-freq",
+            "0",
+            "--alarm",
+            "ok log:ok",
+            "--log-alarm",
+            "ok ^alive",
+        ];
+        let first = Run::start(&args);
+        wait_socket(&path, stream);
+        first.signal(libc::SIGKILL);
+        let status = first.finish().status;
+        assert_eq!(status.code(), None, "killed by a signal");
+        assert!(is_socket(&path), "the killed run left its socket");
+        // A new run replaces the stale socket.
+        let mut second = Run::start(&args);
+        second.wait_stderr("the stale socket note", |l| {
+            l.contains(&format!("removing stale socket {}", path.display()))
+        });
+        wait_socket(&path, stream);
+        // A third run is refused while the second serves, and leaves its socket alone.
+        let out = common::run_with_input_timeout(common::bin().args(args), b"", PATIENCE);
+        let stderr = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "socket {} is in use by another process",
+                path.display()
+            )),
+            "{stderr}"
+        );
+        let flag = if stream { "-Tu" } else { "-u" };
+        let (_, output) = client(Command::new("logger").args([flag, s(&path), "alive and well"]));
+        assert!(output.status.success(), "{output:?}");
+        second.wait_alarms("ok ", 1);
+        let done = second.stop();
+        done.assert_clean_exit();
+        assert_eq!(done.alarms("ok"), ["alive and well"]);
+        assert!(!path.exists(), "socket removed after SIGTERM");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// allow_uids.
+
+#[test]
+fn allow_uids_refuses_other_users() {
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run a client as another user (CI runs as root)");
+        return;
+    }
+    let dir = SockDir::new("allow");
+    let (sock, out) = (dir.join("s.sock"), dir.join("out"));
+    let mut run = Run::start(&[
+        "--socket-stream",
+        s(&sock),
+        // Let everyone reach the socket, so that the allow-list is what refuses.
+        "--socket-mode",
+        "0666",
+        "--socket-allow-uid",
+        "0",
+        "--alarm-freq",
+        "0",
+        "--alarm",
+        &fields_alarm(&out),
+        "--log-alarm",
+        "f ^from ",
+    ]);
+    wait_socket(&sock, true);
+    let (pid, _) = client(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["logger", "-Tu", s(&sock), "from nobody"]),
+    );
+    run.wait_stderr("the refusal", |l| {
+        l.contains(&format!(
+            "refused a client (pid {pid}, uid 65534): its user id is not in allow_uids"
+        ))
+    });
+    let (pid, output) = client(Command::new("logger").args(["-Tu", s(&sock), "from root"]));
+    assert!(output.status.success(), "{output:?}");
+    let lines = wait_lines(&out, 1);
+    assert_eq!(
+        lines,
+        [format!(
+            "socket:{} (pid {pid}, uid 0)||root||notice|from root",
+            sock.display()
+        )]
+    );
+    let done = run.stop();
+    done.assert_clean_exit();
+    assert_eq!(fs::read_to_string(&out).expect("out").lines().count(), 1);
+}
