@@ -98,7 +98,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
         match plugin.build(&ctx, &def.args) {
             Ok(action) => alarms.push(PlannedAlarm {
                 name: def.name.as_str().into(),
-                action_text: format!("{}:{}", def.plugin, def.args),
+                action_text: format!("{}:{}", def.plugin, plugin.redact(&def.args)),
                 action,
                 queue_size: def.queue_size.unwrap_or_else(|| config.queue_size()),
                 origin: def.origin.clone(),

@@ -11,6 +11,7 @@ use super::AlarmStats;
 use crate::matcher::{LineMatch, Sink};
 use crate::policy::throttle::Throttle;
 use logalarm_plugin_api::{Notification, Source, Syslog};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::{Sender, error::TrySendError};
@@ -34,6 +35,8 @@ struct Slot {
     overflow_reported_at: Option<Instant>,
     /// Notifications of the current block, not yet queued.
     pending: Vec<Notification>,
+    /// Notifications made so far: the last part of their ids.
+    sequence: u64,
 }
 
 /// Notifications an alarm collects before they are queued in one burst (also
@@ -105,6 +108,9 @@ pub struct Router {
     /// When the current batch was taken: the arrival time of its lines.
     now: Instant,
     time: SystemTime,
+    /// Random per run: the first part of notification ids, so that ids of
+    /// different runs never collide.
+    run_id: u64,
 }
 
 /// Cuts `line` to at most `max` bytes, backing off to a UTF-8 character boundary
@@ -142,6 +148,7 @@ impl Router {
                 overflow_unreported: 0,
                 overflow_reported_at: None,
                 pending: Vec::new(),
+                sequence: 0,
             })
             .collect();
         Router {
@@ -153,6 +160,8 @@ impl Router {
             base: 0,
             now: Instant::now(),
             time: SystemTime::now(),
+            // RandomState is seeded from the OS's randomness.
+            run_id: std::collections::hash_map::RandomState::new().hash_one(SystemTime::now()),
         }
     }
 
@@ -209,7 +218,9 @@ impl Router {
             AlarmStats::bump(&slot.route.stats.suppressed);
             return;
         };
+        slot.sequence += 1;
         slot.pending.push(Notification {
+            id: format!("{:016x}-{alarm}-{}", self.run_id, slot.sequence).into(),
             alarm: slot.route.name.clone(),
             rule: rule.clone(),
             message: message.to_vec(),

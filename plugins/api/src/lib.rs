@@ -201,6 +201,10 @@ impl Syslog {
 /// One alarm notification: what an [`Action`] delivers.
 #[derive(Clone, Debug)]
 pub struct Notification {
+    /// A stable id, unique across runs (`RUN-ALARM-SEQ`): the same on every
+    /// delivery attempt, so a receiver can recognise a retried delivery (HTTP
+    /// `Idempotency-Key`, the mail's `Message-ID`).
+    pub id: Arc<str>,
     /// The alarm's name (`alarm = NAME …`).
     pub alarm: Arc<str>,
     /// The rule (its regex) that fired the alarm: the first matching rule naming it.
@@ -280,6 +284,13 @@ pub trait Plugin: Send + Sync {
     /// The plugin's name as written in an alarm definition (`cmd`, `signal`, `log`).
     fn name(&self) -> &'static str;
 
+    /// `args` as they may be shown (in `logalarm check`, in errors): with any
+    /// secret in them (a password) replaced by `***`. The default shows them as
+    /// they are; plugins whose arguments hold secrets override it.
+    fn redact(&self, args: &str) -> String {
+        args.to_owned()
+    }
+
     /// Checks `args` and builds the action.
     ///
     /// # Errors
@@ -296,6 +307,28 @@ pub trait Action: Send + Sync {
     /// [`ActionError`] when delivery failed; the engine logs it (tagged) and
     /// counts it per alarm.
     fn fire<'a>(&'a self, n: &'a Notification) -> ActionFuture<'a>;
+}
+
+/// Resolves a secret as written in a config: `env:VAR` reads environment
+/// variable VAR, `file:PATH` reads the file at PATH (one trailing newline
+/// dropped), anything else is the secret itself. Resolved once, at config
+/// load, so a missing secret is a config error, not a failed delivery.
+///
+/// # Errors
+/// The variable is unset or the file cannot be read; the message names the
+/// variable or the file, never the secret.
+pub fn resolve_secret(value: &str) -> Result<String, String> {
+    if let Some(var) = value.strip_prefix("env:") {
+        return std::env::var(var).map_err(|_| {
+            format!("the secret's environment variable {var} is not set (or not UTF-8)")
+        });
+    }
+    if let Some(path) = value.strip_prefix("file:") {
+        return std::fs::read_to_string(path)
+            .map(|s| s.strip_suffix('\n').unwrap_or(&s).to_owned())
+            .map_err(|e| format!("cannot read the secret's file {path}: {e}"));
+    }
+    Ok(value.to_owned())
 }
 
 /// Writes one tagged line to stderr: `[logalarm] WHAT: TEXT`, in a single write so
@@ -332,6 +365,7 @@ mod tests {
 
     fn note(message: &[u8], truncated_from: Option<usize>) -> Notification {
         Notification {
+            id: "run-0-1".into(),
             alarm: "a".into(),
             rule: "r".into(),
             message: message.to_vec(),
@@ -350,6 +384,20 @@ mod tests {
             &*note(b"abc", Some(10)).body(),
             b"abc [logalarm: truncated, 10 bytes in all]"
         );
+    }
+
+    #[test]
+    fn secrets_from_env_and_files() {
+        assert_eq!(resolve_secret("plain").unwrap(), "plain");
+        let err = resolve_secret("env:LOGALARM_SURELY_UNSET_VAR").unwrap_err();
+        assert!(err.contains("LOGALARM_SURELY_UNSET_VAR"));
+        let path = std::env::temp_dir().join(format!("logalarm-secret-{}", std::process::id()));
+        std::fs::write(&path, "s3cret\n").unwrap();
+        assert_eq!(
+            resolve_secret(&format!("file:{}", path.display())).unwrap(),
+            "s3cret"
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -208,6 +208,7 @@ mod tests {
         };
         let action = SignalPlugin.build(&ctx, "USR1").unwrap();
         let n = Notification {
+            id: "run-0-1".into(),
             alarm: "a".into(),
             rule: "r".into(),
             message: b"m".to_vec(),
