@@ -1,5 +1,5 @@
 //! The action plugins compiled into this build (cargo features `cmd`,
-//! `signal`, `log`, as uWSGI's build profiles choose its plugins).
+//! `signal`, `log`, `xmpp`, as uWSGI's build profiles choose its plugins).
 
 use logalarm_plugin_api::Plugin;
 
@@ -12,6 +12,8 @@ pub fn plugins() -> Vec<Box<dyn Plugin>> {
         Box::new(logalarm_plugin_signal::SignalPlugin),
         #[cfg(feature = "log")]
         Box::new(logalarm_plugin_log::LogPlugin),
+        #[cfg(feature = "xmpp")]
+        Box::new(logalarm_plugin_xmpp::XmppPlugin),
     ]
 }
 
