@@ -138,27 +138,28 @@ impl SmtpAction {
         })
     }
 
-    /// The mail for one notification.
+    /// The mail for one notification, with the Message-ID `id`.
     ///
     /// # Errors
     /// [`ActionError::Permanent`] when lettre cannot build it (it cannot with
     /// addresses checked at load; kept as an error rather than a panic).
-    pub fn message(&self, n: &Notification) -> Result<Message, ActionError> {
+    pub fn message(&self, n: &Notification, id: &str) -> Result<Message, ActionError> {
         Message::builder()
             .from(self.from.clone())
             .mailbox(lettre::message::header::To::from(self.to.clone()))
             .subject(self.compose.subject(n))
             .date(n.time)
-            .message_id(Some(compose::message_id(&n.id, &self.host)))
+            .message_id(Some(id.to_owned()))
             .header(MIME_VERSION_1_0)
             .header(ContentType::TEXT_PLAIN)
             .body(self.compose.body(n))
             .map_err(|e| ActionError::Permanent(format!("smtp: cannot build the mail: {e}")))
     }
 
+    /// Sends one mail within the delivery timeout.
     async fn send(&self, n: &Notification) -> Result<(), ActionError> {
-        let mail = self.message(n)?;
         let id = compose::message_id(&n.id, &self.host);
+        let mail = self.message(n, &id)?;
         match tokio::time::timeout(self.timeout, self.transport.send(mail)).await {
             Ok(Ok(reply)) => {
                 let text = reply.message().collect::<Vec<_>>().join(" ");

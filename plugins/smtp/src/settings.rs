@@ -58,10 +58,11 @@ pub struct Settings {
     pub subject: Option<String>,
     /// `auth_user` and the resolved `auth_pass`.
     pub auth: Option<(String, Secret)>,
-    /// The whole delivery's deadline in seconds (`timeout`, curl's `CURLOPT_TIMEOUT`),
-    /// if given.
+    /// The whole delivery's time limit (`timeout=SECONDS`, curl's
+    /// `CURLOPT_TIMEOUT`), if given.
     pub timeout: Option<Duration>,
-    /// The TCP connect deadline (`conn_timeout`, curl's `CURLOPT_CONNECTTIMEOUT`).
+    /// The TCP connect time limit (`conn_timeout=SECONDS`, curl's
+    /// `CURLOPT_CONNECTTIMEOUT`; default [`DEFAULT_TIMEOUT`]).
     pub conn_timeout: Duration,
 }
 
