@@ -1,5 +1,5 @@
 //! The action plugins compiled into this build (cargo features `cmd`,
-//! `signal`, `log`, as uWSGI's build profiles choose its plugins).
+//! `signal`, `log`, `smtp`, as uWSGI's build profiles choose its plugins).
 
 use logalarm_plugin_api::Plugin;
 
@@ -12,15 +12,18 @@ pub fn plugins() -> Vec<Box<dyn Plugin>> {
         Box::new(logalarm_plugin_signal::SignalPlugin),
         #[cfg(feature = "log")]
         Box::new(logalarm_plugin_log::LogPlugin),
+        #[cfg(feature = "smtp")]
+        Box::new(logalarm_plugin_smtp::SmtpPlugin),
     ]
 }
 
 /// Plugins uWSGI has that this build lacks, with what to use meanwhile.
 pub fn missing_hint(name: &str) -> Option<&'static str> {
     match name {
-        "curl" | "http" | "https" | "smtp" | "xmpp" => Some(
+        "curl" | "http" | "https" | "xmpp" => Some(
             "network actions are not in this build yet; meanwhile use cmd: with curl(1), mail(1) or sendxmpp(1)",
         ),
+        "smtp" => Some("this build lacks the smtp feature; rebuild with --features smtp"),
         "mule" => Some("mules exist only inside uWSGI; use cmd: or signal: instead"),
         _ => None,
     }
