@@ -43,6 +43,7 @@ regex = "MARK"
 alarm = "mark"
 [[input]]
 file = "{logs}/*.log"
+from = "beginning"
 [[input]]
 socket = "{sock}"
 type = "stream"
