@@ -51,7 +51,7 @@ pub mod session;
 
 use crate::args::Settings;
 use crate::connect::Connector;
-use crate::link::{Link, OUTBOX_CAPACITY, Status};
+use crate::link::{Link, OUTBOX_CAPACITY, Status, describe};
 use crate::outbox::{Outcome, Submitted};
 use logalarm_plugin_api::{Action, ActionError, ActionFuture, BuildContext, Notification, Plugin};
 use std::sync::{Arc, OnceLock};
@@ -158,14 +158,6 @@ impl XmppAction {
 impl Action for XmppAction {
     fn fire<'a>(&'a self, n: &'a Notification) -> ActionFuture<'a> {
         Box::pin(self.deliver(n))
-    }
-}
-
-fn describe(status: &Status) -> String {
-    match status {
-        Status::Connecting => "connecting".to_owned(),
-        Status::Online => "connected".to_owned(),
-        Status::Down(e) | Status::Refused(e) => e.clone(),
     }
 }
 

@@ -170,7 +170,8 @@ impl Drop for Link {
     }
 }
 
-fn describe(status: &Status) -> String {
+/// A connection state in words, for messages.
+pub fn describe(status: &Status) -> String {
     match status {
         Status::Connecting => "not connected yet".to_owned(),
         Status::Online => "connected".to_owned(),
