@@ -368,11 +368,18 @@ impl Task {
                     None => std::future::pending().await,
                 }
             };
+            // New messages go before reading: a chatty server must not hold them
+            // up, and each wake writes once, so reading is never starved either.
             tokio::select! {
                 biased;
                 () = stopped(&mut self.stop) => {
                     session.close(Duration::from_secs(1)).await;
                     return None;
+                }
+                () = self.shared.wake.notified() => {
+                    if let Err(lost) = self.flush(&mut session, &mut pending).await {
+                        return Some(lost);
+                    }
                 }
                 incoming = session.next() => match incoming {
                     Incoming::Answered(n) => {
@@ -395,11 +402,6 @@ impl Task {
                     Incoming::Lost(why) => return Some(why),
                     Incoming::Nothing => {}
                 },
-                () = self.shared.wake.notified() => {
-                    if let Err(lost) = self.flush(&mut session, &mut pending).await {
-                        return Some(lost);
-                    }
-                }
                 () = answer_due => {
                     return Some(format!("no answer to a ping within {}s", ANSWER_TIMEOUT.as_secs()));
                 }
