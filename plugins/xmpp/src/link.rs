@@ -255,9 +255,13 @@ impl Task {
                         }
                         Some(o) => tracing::info!(
                             alarm = %self.alarm,
-                            "xmpp: connected to {server} as {bound} after {:.1}s unreachable ({} attempts); sending {waiting} queued messages",
+                            "xmpp: connected to {server} as {bound} after {:.1}s unreachable{}; sending {waiting} queued messages",
                             o.since.elapsed().as_secs_f64(),
-                            o.attempts
+                            match o.attempts {
+                                0 => String::new(),
+                                1 => " (1 failed attempt)".to_owned(),
+                                n => format!(" ({n} failed attempts)"),
+                            }
                         ),
                     }
                     let Some(lost) = self.serve(session).await else {
