@@ -23,9 +23,11 @@
 //!   message sent on a connection that died before the answer is sent again
 //!   on the next one — at least once; a duplicate only when the connection
 //!   died between the server taking it and its answer arriving;
-//! - while the server is unreachable, messages wait in a bounded queue
-//!   ([`link::OUTBOX_CAPACITY`] per alarm) and go out, in order, after the
-//!   reconnect;
+//! - while the server is unreachable, `fire` waits for its message (up to the
+//!   timeout) and later notifications wait in the engine's queue of the
+//!   alarm; a message whose `fire` timed out stays in the link's bounded
+//!   queue ([`link::OUTBOX_CAPACITY`] per alarm). All go out, in order, after
+//!   the reconnect;
 //! - `fire` completes when the server confirmed the message. It reports a
 //!   *transient* failure when that takes longer than the action timeout
 //!   (default [`DEFAULT_TIMEOUT`], TOML `timeout`) — the message stays queued
