@@ -41,7 +41,8 @@
 //!
 //! The message is the alarm message as UTF-8 (invalid bytes become U+FFFD),
 //! with characters XML cannot carry (control characters other than tab)
-//! replaced by U+FFFD, cut to [`MAX_TEXT`] bytes.
+//! replaced by U+FFFD, cut to [`MAX_TEXT`] bytes, followed by
+//! ` (N identical suppressed)` when `alarm-freq` dropped repeats before it.
 
 #![warn(missing_docs)]
 
@@ -130,7 +131,7 @@ impl XmppAction {
             return Err(ActionError::Permanent(format!("xmpp: {why}")));
         }
         let server = self.connector.server();
-        let outcome = match shared.submit(&n.id, || text(&n.body()).into()) {
+        let outcome = match shared.submit(&n.id, || body(n).into()) {
             Submitted::AlreadyDelivered => return Ok(()),
             Submitted::Full => {
                 return Err(ActionError::Transient(format!(
@@ -169,6 +170,17 @@ fn humantime(d: Duration) -> String {
     } else {
         format!("{:.3}s", d.as_secs_f64())
     }
+}
+
+/// The chat message body for a notification: its message ([`text`]), then
+/// ` (N identical suppressed)` when the `alarm-freq` throttle dropped repeats
+/// since the previous one (as the `log` action writes it).
+pub fn body(n: &Notification) -> String {
+    let mut body = text(&n.body());
+    if n.suppressed > 0 {
+        body.push_str(&format!(" ({} identical suppressed)", n.suppressed));
+    }
+    body
 }
 
 /// The chat message body for an alarm message: UTF-8 (invalid bytes as
@@ -212,6 +224,24 @@ mod tests {
             " [logalarm: cut to {MAX_TEXT} bytes for XMPP, {} in all]",
             MAX_TEXT + 10
         )));
+    }
+
+    #[test]
+    fn body_tells_of_suppressed_repeats() {
+        let mut n = Notification {
+            id: "run-0-1".into(),
+            alarm: "jab".into(),
+            rule: "r".into(),
+            message: b"TERRIBLE ALARM".to_vec(),
+            truncated_from: None,
+            suppressed: 0,
+            source: logalarm_plugin_api::Source::Stdin,
+            syslog: None,
+            time: std::time::SystemTime::UNIX_EPOCH,
+        };
+        assert_eq!(body(&n), "TERRIBLE ALARM");
+        n.suppressed = 3;
+        assert_eq!(body(&n), "TERRIBLE ALARM (3 identical suppressed)");
     }
 
     #[test]
