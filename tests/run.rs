@@ -610,7 +610,12 @@ fn the_shipped_crash_demo_runs_as_documented() {
 /// `check --run`, and is refused, with the way out named, by a plain `check`.
 #[test]
 fn check_run_accepts_a_signal_to_the_wrapped_process() {
-    let args = ["--alarm", "reload signal:USR1", "--log-alarm", "reload config changed"];
+    let args = [
+        "--alarm",
+        "reload signal:USR1",
+        "--log-alarm",
+        "reload config changed",
+    ];
     let ok = common::bin()
         .arg("check")
         .arg("--run")
@@ -621,5 +626,9 @@ fn check_run_accepts_a_signal_to_the_wrapped_process() {
     assert!(String::from_utf8_lossy(&ok.stdout).ends_with("OK: 1 alarms, 1 rules\n"));
     let refused = common::bin().arg("check").args(args).output().unwrap();
     assert_eq!(refused.status.code(), Some(2));
-    assert!(stderr(&refused).contains("logalarm run -- CMD"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("logalarm run -- CMD"),
+        "{}",
+        stderr(&refused)
+    );
 }
