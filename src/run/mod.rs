@@ -191,7 +191,7 @@ impl Workers {
             if delivered + failures + suppressed + overflow + pending > 0 {
                 let mut extra = String::new();
                 if retried > 0 {
-                    let _ = write!(extra, ", {retried} attempts retried");
+                    let _ = write!(extra, ", {retried} {} retried", plural(retried, "attempt"));
                 }
                 if handed > 0 {
                     let _ = write!(extra, ", {handed} failed handed to on_failure");
@@ -203,6 +203,15 @@ impl Workers {
             }
         }
         complete
+    }
+}
+
+/// `word` with an `s` unless `n` is 1.
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
     }
 }
 
