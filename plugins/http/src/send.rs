@@ -167,15 +167,15 @@ fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        // io::Error::source skips the error it wraps: look inside.
-        if let Some(tls) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        source = err.source();
+        // io::Error::source skips the error it wraps (hyper-rustls wraps the
+        // rustls error in an io::Error, which hyper wraps in another): look
+        // inside instead.
+        source = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }
