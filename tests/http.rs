@@ -483,6 +483,10 @@ alarms = ["hook", "down"]
         String::from_utf8_lossy(&checked.stderr)
     );
     assert_eq!(checked.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("retried: 2 attempts within 5m, waits 50ms to 1m (plus jitter)"),
+        "{shown}"
+    );
     for secret in ["env-s3cret-Pa55", "file-s3cret", "url-s3cret"] {
         assert!(!text.contains(secret), "{secret} in stderr: {text}");
         assert!(!shown.contains(secret), "{secret} in check: {shown}");
@@ -775,6 +779,14 @@ fn failures_for_good_go_to_the_on_failure_alarm() {
     assert!(
         text.contains("no attempts left; gave up after 3 attempts"),
         "{text}"
+    );
+    let (code, shown) = check(&config);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains(
+            "retried: 3 attempts within 5m, waits 50ms to 1m (plus jitter); on failure: backup"
+        ),
+        "{shown}"
     );
     assert!(
         done.stderr
