@@ -2,8 +2,10 @@
 //! (through its plugin) and the compiled [`Matcher`].
 //!
 //! Every problem is reported at once, each naming where it was written: unknown
-//! plugin, bad plugin arguments, duplicate alarm name (uWSGI silently keeps the
-//! first), a rule naming an unknown alarm, a bad regex, no rules at all.
+//! plugin, bad plugin arguments, a TOML key the plugin does not take, bad
+//! `retry` values, duplicate alarm name (uWSGI silently keeps the first), a
+//! rule naming an unknown alarm, an `on_failure` naming an unknown alarm, the
+//! alarm itself or closing a loop, a bad regex, no rules at all.
 
 use crate::config::{AlarmDef, Config, ConfigError, Origin, RetryDef};
 use crate::dispatch::registry;
