@@ -211,7 +211,7 @@ fn docs_xmpp_example_is_an_unknown_plugin_naming_its_line() {
     assert!(built.split(", ").any(|p| p == "cmd"), "{line}");
     assert_eq!(
         hint,
-        "; network actions are not in this build yet; meanwhile use cmd: with curl(1), mail(1) or sendxmpp(1)"
+        "; this network action is not in this build yet; meanwhile use cmd: with sendxmpp(1)"
     );
 }
 
