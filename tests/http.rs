@@ -91,35 +91,6 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-/// A self-signed certificate for 127.0.0.1 (`openssl req`), as (cert, key).
-fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("the HTTPS tests need openssl(1) (Debian package openssl): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
 /// A running test server.
 struct Server {
     child: Child,
@@ -496,7 +467,7 @@ alarms = ["hook", "down"]
 #[test]
 fn https_needs_ssl_insecure_for_a_self_signed_certificate() {
     let dir = common::scratch("http_tls");
-    let tls = self_signed(&dir);
+    let tls = common::self_signed(&dir);
     let port = free_port();
     let server = Server::start(&dir, port, "200", Some(&tls));
     let config = dir.join("tls.toml");

@@ -127,36 +127,6 @@ impl Drop for Server {
     }
 }
 
-/// A self-signed certificate for 127.0.0.1 and localhost: (cert, key) paths.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run openssl ({e}); install openssl (scripts/test does)")
-        });
-    assert!(
-        out.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
 /// What a finished logalarm left.
 struct Done {
     status: ExitStatus,
@@ -350,7 +320,7 @@ fn plain_smtp_sends_a_proper_mail_to_every_recipient() {
 #[test]
 fn starttls_is_required_and_the_certificate_checked_unless_ssl_insecure() {
     let dir = common::scratch("smtp_starttls");
-    let (cert, key) = certificate(&dir);
+    let (cert, key) = common::self_signed(&dir);
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
     let tls = Server::start(&dir, "tls", &["--starttls", "--cert", cert, "--key", key]);
     let plain = Server::start(&dir, "plain", &[]);
@@ -430,7 +400,7 @@ fn starttls_is_required_and_the_certificate_checked_unless_ssl_insecure() {
 #[test]
 fn smtps_is_tls_from_the_first_byte() {
     let dir = common::scratch("smtp_smtps");
-    let (cert, key) = certificate(&dir);
+    let (cert, key) = common::self_signed(&dir);
     let server = Server::start(
         &dir,
         "server",
@@ -471,7 +441,7 @@ fn smtps_is_tls_from_the_first_byte() {
 #[test]
 fn auth_plain_and_login_with_the_password_from_the_environment() {
     let dir = common::scratch("smtp_auth");
-    let (cert, key) = certificate(&dir);
+    let (cert, key) = common::self_signed(&dir);
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
     let password = "pw-from-env-7c1d";
     let creds = format!("alarmer:{password}");
