@@ -2,13 +2,16 @@
 //! (through its plugin) and the compiled [`Matcher`].
 //!
 //! Every problem is reported at once, each naming where it was written: unknown
-//! plugin, bad plugin arguments, duplicate alarm name (uWSGI silently keeps the
-//! first), a rule naming an unknown alarm, a bad regex, no rules at all.
+//! plugin, bad plugin arguments, a TOML key the plugin does not take, bad
+//! `retry` values, duplicate alarm name (uWSGI silently keeps the first), a
+//! rule naming an unknown alarm, an `on_failure` naming an unknown alarm, the
+//! alarm itself or closing a loop, a bad regex, no rules at all.
 
-use crate::config::{Config, ConfigError, Origin};
+use crate::config::{AlarmDef, Config, ConfigError, Origin, RetryDef};
 use crate::dispatch::registry;
+use crate::dispatch::retry::RetryPolicy;
 use crate::matcher::{Matcher, Rule};
-use logalarm_plugin_api::{Action, BuildContext};
+use logalarm_plugin_api::{Action, BuildContext, Plugin};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI32;
 
@@ -22,8 +25,68 @@ pub struct PlannedAlarm {
     pub action: Box<dyn Action>,
     /// Its queue capacity, in notifications.
     pub queue_size: usize,
+    /// How its failed deliveries are retried.
+    pub retry: RetryPolicy,
+    /// The alarm (index into [`Plan::alarms`]) that gets its notifications
+    /// that failed for good (`on_failure`).
+    pub on_failure: Option<usize>,
     /// Where it was defined.
     pub origin: Origin,
+}
+
+/// The keys every TOML alarm takes, whatever its plugin.
+const ENGINE_KEYS: &str = "action, timeout, queue_size, retry, on_failure";
+
+/// Checks that the plugin takes each of the alarm's plugin keys (and `headers`).
+fn check_options(def: &AlarmDef, plugin: &dyn Plugin, errors: &mut Vec<ConfigError>) -> bool {
+    let takes = plugin.options();
+    let listed = || {
+        if takes.is_empty() {
+            format!("the {} plugin takes no other key", plugin.name())
+        } else {
+            format!("the {} plugin takes {}", plugin.name(), takes.join(", "))
+        }
+    };
+    let mut ok = true;
+    for option in &def.options {
+        if !takes.contains(&option.key.as_str()) {
+            errors.push(ConfigError::at(
+                &option.origin,
+                format!(
+                    "unknown key `{}`: every alarm takes {ENGINE_KEYS}; {}",
+                    option.key,
+                    listed()
+                ),
+            ));
+            ok = false;
+        }
+    }
+    if !def.headers.is_empty() && !takes.contains(&"headers") {
+        errors.push(ConfigError::at(
+            &def.origin,
+            format!("`headers` is not for this alarm: {}", listed()),
+        ));
+        ok = false;
+    }
+    ok
+}
+
+/// The alarm's retry policy: what it sets over the plugin's default.
+fn retry_policy(retry: &RetryDef, plugin: &dyn Plugin) -> RetryPolicy {
+    let base = if plugin.retries() {
+        RetryPolicy::NETWORK
+    } else {
+        RetryPolicy::LOCAL
+    };
+    RetryPolicy {
+        attempts: retry.attempts.unwrap_or(base.attempts),
+        deadline: retry.deadline.unwrap_or(base.deadline),
+        delay: retry.delay.unwrap_or(base.delay),
+        max_delay: retry.max_delay.unwrap_or(base.max_delay.max(
+            // A delay set above the default cap raises the cap with it.
+            retry.delay.unwrap_or_default(),
+        )),
+    }
 }
 
 /// One rule, for reports.
@@ -90,10 +153,27 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
             ));
             continue;
         };
+        if !check_options(def, plugin.as_ref(), &mut errors) {
+            continue;
+        }
+        let retry = retry_policy(&def.retry, plugin.as_ref());
+        if let Err(message) = retry.check() {
+            errors.push(ConfigError::at(
+                def.retry.origin.as_ref().unwrap_or(&def.origin),
+                message,
+            ));
+            continue;
+        }
         let ctx = BuildContext {
             alarm: def.name.clone(),
             timeout: def.timeout,
             child: child_pid.clone(),
+            options: def
+                .options
+                .iter()
+                .map(|o| (o.key.clone(), o.value.clone()))
+                .collect(),
+            headers: def.headers.clone(),
         };
         match plugin.build(&ctx, &def.args) {
             Ok(action) => alarms.push(PlannedAlarm {
@@ -101,12 +181,15 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 action_text: format!("{}:{}", def.plugin, plugin.redact(&def.args)),
                 action,
                 queue_size: def.queue_size.unwrap_or_else(|| config.queue_size()),
+                retry,
+                on_failure: None,
                 origin: def.origin.clone(),
             }),
             Err(message) => errors.push(ConfigError::at(&def.origin, message)),
         }
     }
     let defined = |name: &str| config.alarms.iter().any(|a| a.name == name);
+    link_fallbacks(config, &mut alarms, &mut errors);
     let mut rules = Vec::new();
     let mut hirs = Vec::new();
     for def in &config.rules {
@@ -196,12 +279,83 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
     })
 }
 
+/// Resolves each alarm's `on_failure` to the index of its fallback alarm.
+///
+/// Errors: an unknown alarm, the alarm itself, or a loop (A falls back to B
+/// and B, maybe through others, to A: a notification would circle forever).
+fn link_fallbacks(config: &Config, alarms: &mut [PlannedAlarm], errors: &mut Vec<ConfigError>) {
+    for def in &config.alarms {
+        let Some((to, at)) = &def.on_failure else {
+            continue;
+        };
+        if *to == def.name {
+            errors.push(ConfigError::at(
+                at,
+                format!("alarm {to:?} cannot be its own on_failure alarm; name another alarm"),
+            ));
+            continue;
+        }
+        let Some(target) = alarms.iter().position(|a| *a.name == **to) else {
+            if !config.alarms.iter().any(|a| a.name == *to) {
+                errors.push(ConfigError::at(
+                    at,
+                    format!("on_failure names unknown alarm {to:?}; define it or fix the name"),
+                ));
+            }
+            // Defined but broken: its own error was reported already.
+            continue;
+        };
+        if let Some(me) = alarms.iter().position(|a| *a.name == *def.name) {
+            alarms[me].on_failure = Some(target);
+        }
+    }
+    // A loop through fallbacks: follow each chain; it ends within as many
+    // steps as there are alarms, or comes back to where it started (reported
+    // once, from the loop's first alarm in definition order).
+    for start in 0..alarms.len() {
+        let mut chain = vec![start];
+        let mut at = alarms[start].on_failure;
+        while let Some(next) = at {
+            if next == start {
+                if chain.iter().all(|&i| i >= start) {
+                    let names: Vec<&str> = chain.iter().map(|&i| &*alarms[i].name).collect();
+                    let origin = config
+                        .alarms
+                        .iter()
+                        .find(|d| *d.name == *alarms[start].name)
+                        .and_then(|d| d.on_failure.as_ref().map(|(_, o)| o))
+                        .unwrap_or(&alarms[start].origin);
+                    errors.push(ConfigError::at(
+                        origin,
+                        format!(
+                            "on_failure alarms form a loop ({} -> {}); end the chain at an alarm without on_failure",
+                            names.join(" -> "),
+                            names[0]
+                        ),
+                    ));
+                }
+                break;
+            }
+            if chain.len() > alarms.len() {
+                // A loop not through `start`: reported from its own members.
+                break;
+            }
+            chain.push(next);
+            at = alarms[next].on_failure;
+        }
+    }
+}
+
 /// Warnings about a valid plan: alarms nothing fires (no rule, no `on_exit`,
 /// no `alarm-fd` names them).
 pub fn warnings(plan: &Plan, config: &Config) -> Vec<String> {
     let direct = |name: &str| {
         config.run.on_exit.iter().any(|(n, _)| n == name)
             || config.alarm_fds.iter().any(|d| d.alarm == name)
+            || config
+                .alarms
+                .iter()
+                .any(|a| a.on_failure.as_ref().is_some_and(|(n, _)| n == name))
     };
     plan.alarms
         .iter()

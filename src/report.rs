@@ -120,6 +120,23 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
             "  {:width$}  {}    ({})",
             a.name, a.action_text, a.origin
         )?;
+        // Delivery beyond uWSGI's one attempt, when there is any.
+        let mut delivery = Vec::new();
+        if a.retry.attempts > 1 {
+            delivery.push(format!(
+                "retried: {} attempts within {}, waits {} to {} (plus jitter)",
+                a.retry.attempts,
+                humantime::format_duration(a.retry.deadline),
+                humantime::format_duration(a.retry.delay),
+                humantime::format_duration(a.retry.max_delay)
+            ));
+        }
+        if let Some(i) = a.on_failure {
+            delivery.push(format!("on failure: {}", plan.alarms[i].name));
+        }
+        if !delivery.is_empty() {
+            writeln!(out, "  {:width$}    {}", "", delivery.join("; "))?;
+        }
     }
     writeln!(
         out,

@@ -30,47 +30,9 @@ fn dry_run(config: &Path, log: &Path) -> Output {
 // ---------------------------------------------------------------------------
 // The corpus and its ground truth.
 
-/// A small RFC 4180 reader: quoted fields, `""` escapes, commas and line breaks
-/// inside quotes, `\n` or `\r\n` record ends.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = false,
-                _ => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' if field.is_empty() => quoted = true,
-            ',' => record.push(std::mem::take(&mut field)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            _ => field.push(c),
-        }
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    records
-}
-
 #[test]
 fn csv_reader_handles_quotes() {
-    let got = parse_csv("a,b,c\r\n1,\"x, \"\"y\"\"\",\n2,\"multi\nline\",z");
+    let got = common::parse_csv("a,b,c\r\n1,\"x, \"\"y\"\"\",\n2,\"multi\nline\",z");
     assert_eq!(
         got,
         [
@@ -114,7 +76,7 @@ impl Corpus {
         }
         let csv_path = dir.join(format!("{system}_2k.log_structured.csv"));
         let csv = std::fs::read_to_string(&csv_path).expect("read structured csv");
-        let mut records = parse_csv(&csv).into_iter();
+        let mut records = common::parse_csv(&csv).into_iter();
         let header = records.next().expect("csv header");
         let col = |name: &str| header.iter().position(|h| h == name).expect("csv column");
         let (id_col, content_col, event_col) = (col("LineId"), col("Content"), col("EventId"));

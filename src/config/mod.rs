@@ -77,7 +77,46 @@ pub struct AlarmDef {
     pub timeout: Option<Duration>,
     /// This alarm's queue capacity; the global `queue_size` when `None`.
     pub queue_size: Option<usize>,
+    /// How failed deliveries are retried (TOML `retry`); what it leaves unset
+    /// takes the plugin's default.
+    pub retry: RetryDef,
+    /// The alarm that gets this alarm's notifications when their delivery
+    /// failed for good (TOML `on_failure`), and where that was written.
+    pub on_failure: Option<(String, Origin)>,
+    /// Keys for the plugin (TOML keys beyond the engine's own), by key; see
+    /// `BuildContext::options` in the plugin API.
+    pub options: Vec<PluginOption>,
+    /// Extra headers (TOML `headers` table), by name.
+    pub headers: Vec<(String, String)>,
     /// Where it was defined.
+    pub origin: Origin,
+}
+
+/// An alarm's retry settings as written (TOML `retry = { attempts, deadline,
+/// delay, max_delay }`); `None` takes the plugin's default.
+#[derive(Clone, Debug, Default)]
+pub struct RetryDef {
+    /// Attempts per notification, the first included.
+    pub attempts: Option<u32>,
+    /// No attempt starts later than this after the notification was made.
+    pub deadline: Option<Duration>,
+    /// The wait before the first retry, doubled after each.
+    pub delay: Option<Duration>,
+    /// The longest wait between attempts (before jitter).
+    pub max_delay: Option<Duration>,
+    /// Where the `retry` table was written; `None` when it was not.
+    pub origin: Option<Origin>,
+}
+
+/// A TOML alarm key meant for the alarm's plugin (`method = "PUT"`).
+#[derive(Clone, Debug)]
+pub struct PluginOption {
+    /// The key.
+    pub key: String,
+    /// Its value as a string: numbers and booleans in their TOML form, a list
+    /// of strings joined with `,`.
+    pub value: String,
+    /// Where it was written.
     pub origin: Origin,
 }
 
@@ -226,6 +265,10 @@ impl Config {
                     args: a.args,
                     timeout: None,
                     queue_size: None,
+                    retry: RetryDef::default(),
+                    on_failure: None,
+                    options: Vec::new(),
+                    headers: Vec::new(),
                     origin: origin.clone(),
                 });
             }

@@ -39,6 +39,15 @@
 //! action = "cmd:mail -s 'alarm' admin@example.com"
 //! timeout = "30s"         # optional, per action
 //!
+//! [alarm.hook]
+//! action = "http:https://hooks.example.com/alarm"
+//! retry = { attempts = 10, deadline = "5m", delay = "1s", max_delay = "60s" }
+//! on_failure = "mailme"   # gets the notifications that failed for good
+//! headers = { "Content-Type" = "application/json" }
+//! body = '{"alarm": {{ alarm | tojson }}, "text": {{ line | tojson }}}'
+//! auth_user = "logalarm"  # any other key goes to the plugin, which must take it
+//! auth_pass = "env:HOOK_PASSWORD"
+//!
 //! [[rule]]
 //! regex = "HARAKIRI ON WORKER"
 //! alarms = ["mailme"]     # or: alarm = "mailme"
@@ -56,7 +65,7 @@ use super::inputs::{
     start_value,
 };
 use super::syntax;
-use super::{AlarmDef, Config, ConfigError, Origin, RuleDef, Settings};
+use super::{AlarmDef, Config, ConfigError, Origin, PluginOption, RetryDef, RuleDef, Settings};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -185,12 +194,81 @@ fn one() -> usize {
     1
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An `[alarm.NAME]` table: the engine's keys, and the rest for the plugin
+/// (checked against what the plugin takes when the plan is built).
+#[derive(Default)]
 struct Alarm {
     action: Option<Spanned<String>>,
     timeout: Option<Period>,
     queue_size: Option<usize>,
+    retry: Option<Spanned<Retry>>,
+    on_failure: Option<Spanned<String>>,
+    headers: Option<IndexMap<String, String>>,
+    options: Vec<(String, Spanned<toml::Value>)>,
+}
+
+impl<'de> Deserialize<'de> for Alarm {
+    // By hand rather than derived: `#[serde(flatten)]` for the plugin's keys
+    // would lose the spans (line numbers) of every key.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Alarm;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an alarm table, e.g. action = \"cmd:COMMAND\"")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Alarm, A::Error> {
+                let mut alarm = Alarm::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "action" => alarm.action = Some(map.next_value()?),
+                        "timeout" => alarm.timeout = Some(map.next_value()?),
+                        "queue_size" => alarm.queue_size = Some(map.next_value()?),
+                        "retry" => alarm.retry = Some(map.next_value()?),
+                        "on_failure" => alarm.on_failure = Some(map.next_value()?),
+                        "headers" => alarm.headers = Some(map.next_value()?),
+                        _ => {
+                            let value = map.next_value()?;
+                            alarm.options.push((key, value));
+                        }
+                    }
+                }
+                Ok(alarm)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// An alarm's `retry` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Retry {
+    attempts: Option<u32>,
+    deadline: Option<Period>,
+    delay: Option<Period>,
+    max_delay: Option<Period>,
+}
+
+/// A plugin key's value as the plugin gets it: strings as they are, numbers
+/// and booleans in their TOML form, a list of strings joined with `,` (as in
+/// uWSGI's `mail_to=a@x,b@y`).
+fn option_value(value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                toml::Value::String(s) if !s.contains(',') => Ok(s.as_str()),
+                _ => Err("a list here holds strings without `,`".to_owned()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|items| items.join(",")),
+        _ => Err("must be a string, a number, a boolean or a list of strings".into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -411,12 +489,49 @@ pub fn load(file: &Path, text: &str) -> Config {
                 "must be at least 1",
             ));
         }
+        let retry = match alarm.retry {
+            None => RetryDef::default(),
+            Some(retry) => {
+                let start = retry.span().start;
+                let retry = retry.into_inner();
+                RetryDef {
+                    attempts: retry.attempts,
+                    deadline: retry.deadline.map(|p| p.0),
+                    delay: retry.delay.map(|p| p.0),
+                    max_delay: retry.max_delay.map(|p| p.0),
+                    origin: Some(origin(start, format!("alarm.{name}.retry"))),
+                }
+            }
+        };
+        let on_failure = alarm.on_failure.map(|to| {
+            let at = origin(to.span().start, format!("alarm.{name}.on_failure"));
+            (to.into_inner(), at)
+        });
+        let mut options = Vec::new();
+        for (key, value) in alarm.options {
+            let at = origin(value.span().start, format!("alarm.{name}.{key}"));
+            match option_value(value.get_ref()) {
+                Ok(value) => options.push(PluginOption {
+                    key,
+                    value,
+                    origin: at,
+                }),
+                Err(message) => errors.push(ConfigError::at(&at, message)),
+            }
+        }
         config.alarms.push(AlarmDef {
             name,
             plugin,
             args,
             timeout: alarm.timeout.map(|p| p.0),
             queue_size: alarm.queue_size,
+            retry,
+            on_failure,
+            options,
+            headers: alarm
+                .headers
+                .map(|h| h.into_iter().collect())
+                .unwrap_or_default(),
             origin: at,
         });
     }
@@ -548,6 +663,74 @@ message = "OUT OF MEMORY"
         assert_eq!(names, ["crash", "pager"]);
         assert_eq!(c.run.restart_delay, Some(Duration::from_millis(250)));
         assert_eq!((c.alarm_fds[0].fd.as_str(), c.alarm_fds[0].size), ("3", 1));
+    }
+
+    #[test]
+    fn reads_delivery_and_plugin_keys() {
+        let text = r#"
+[alarm.hook]
+action = "http:http://127.0.0.1:9/"
+retry = { attempts = 3, deadline = "30s", delay = "100ms" }
+on_failure = "mail"
+headers = { "Content-Type" = "application/json", X-Team = "ops" }
+body = '{"a": {{ alarm | tojson }}}'
+ssl_insecure = true
+conn_timeout = 2
+mail_to = ["a@x", "b@y"]
+[alarm.mail]
+action = "log:"
+[[rule]]
+regex = "x"
+alarm = "hook"
+"#;
+        let c = parse(Path::new("h.toml"), text).unwrap();
+        let hook = &c.alarms[0];
+        assert_eq!(hook.retry.attempts, Some(3));
+        assert_eq!(hook.retry.deadline, Some(Duration::from_secs(30)));
+        assert_eq!(hook.retry.delay, Some(Duration::from_millis(100)));
+        assert_eq!(hook.retry.max_delay, None);
+        let (to, at) = hook.on_failure.as_ref().unwrap();
+        assert_eq!(
+            (to.as_str(), at.to_string().as_str()),
+            ("mail", "h.toml:5: alarm.hook.on_failure")
+        );
+        assert_eq!(
+            hook.headers,
+            [
+                ("Content-Type".to_owned(), "application/json".to_owned()),
+                ("X-Team".to_owned(), "ops".to_owned())
+            ]
+        );
+        let options: Vec<(&str, &str)> = hook
+            .options
+            .iter()
+            .map(|o| (o.key.as_str(), o.value.as_str()))
+            .collect();
+        assert_eq!(
+            options,
+            [
+                ("body", r#"{"a": {{ alarm | tojson }}}"#),
+                ("conn_timeout", "2"),
+                ("mail_to", "a@x,b@y"),
+                ("ssl_insecure", "true"),
+            ]
+        );
+        assert_eq!(
+            hook.options[1].origin.to_string(),
+            "h.toml:9: alarm.hook.conn_timeout"
+        );
+        let errs = parse(
+            Path::new("r.toml"),
+            "[alarm.a]\naction = \"log:\"\nretry = { attempt = 3 }\nport = { x = 1 }\n",
+        )
+        .unwrap_err();
+        assert!(
+            errs[0]
+                .to_string()
+                .starts_with("r.toml:3: unknown field `attempt`"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]

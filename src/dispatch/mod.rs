@@ -1,15 +1,29 @@
 //! Dispatch: from matched lines to notifications on per-alarm queues
-//! ([`router`]), and the per-alarm workers that deliver them ([`worker`]).
+//! ([`router`]), and the per-alarm workers that deliver them ([`worker`]),
+//! retrying failed deliveries by the alarm's [`retry`] policy.
 //!
 //! Each alarm has its own bounded queue and its own task, so a slow or failing
 //! action never blocks reading, pass-through, or another alarm, and a flood
 //! never grows memory without bound: overflow is counted and logged.
 
 pub mod registry;
+pub mod retry;
 pub mod router;
 pub mod worker;
 
+use logalarm_plugin_api::Notification;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// One notification on an alarm's queue.
+#[derive(Debug)]
+pub struct Queued {
+    /// The notification.
+    pub note: Notification,
+    /// When it was made (its line arrived, or it was handed over by an alarm
+    /// whose delivery failed): the alarm's retry deadline counts from here.
+    pub since: Instant,
+}
 
 /// Counters of one alarm, shared by the router and the alarm's worker.
 #[derive(Debug, Default)]
@@ -24,6 +38,11 @@ pub struct AlarmStats {
     pub overflow: AtomicU64,
     /// Messages dropped by the `alarm-freq` throttle.
     pub suppressed: AtomicU64,
+    /// Attempts beyond the first (each retry of a notification counts once).
+    pub retried: AtomicU64,
+    /// Failed notifications handed to the alarm's `on_failure` alarm (also
+    /// counted in `failed`: they failed here).
+    pub handed_over: AtomicU64,
 }
 
 impl AlarmStats {
@@ -37,7 +56,8 @@ impl AlarmStats {
         counter.load(Ordering::Relaxed)
     }
 
-    /// Notifications queued but neither delivered nor failed.
+    /// Notifications queued but neither delivered nor failed: queued, or being
+    /// tried or waiting for their next attempt.
     pub fn pending(&self) -> u64 {
         Self::get(&self.enqueued)
             .saturating_sub(Self::get(&self.delivered) + Self::get(&self.failed))

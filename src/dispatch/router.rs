@@ -7,7 +7,7 @@
 //! burst instead of a syscall per line. A block is one read, so a line that
 //! arrives alone is still queued at once.
 
-use super::AlarmStats;
+use super::{AlarmStats, Queued};
 use crate::matcher::{LineMatch, Sink};
 use crate::policy::throttle::Throttle;
 use logalarm_plugin_api::{Notification, Source, Syslog};
@@ -21,7 +21,7 @@ pub struct Route {
     /// The alarm's name.
     pub name: Arc<str>,
     /// Its queue.
-    pub queue: Sender<Notification>,
+    pub queue: Sender<Queued>,
     /// Its counters.
     pub stats: Arc<AlarmStats>,
 }
@@ -34,7 +34,7 @@ struct Slot {
     /// When overflow was last reported: at most one report per [`OVERFLOW_REPORT_EVERY`].
     overflow_reported_at: Option<Instant>,
     /// Notifications of the current block, not yet queued.
-    pending: Vec<Notification>,
+    pending: Vec<Queued>,
     /// Notifications made so far: the last part of their ids.
     sequence: u64,
 }
@@ -65,9 +65,9 @@ impl Slot {
                         self.overflow_reported_at = Some(now);
                     }
                 }
-                Err(TrySendError::Full(note)) => {
+                Err(TrySendError::Full(queued)) => {
                     AlarmStats::bump(&stats.overflow);
-                    self.throttle.give_back(note.suppressed);
+                    self.throttle.give_back(queued.note.suppressed);
                     self.overflow_unreported += 1;
                     if report_due(self.overflow_reported_at, now) {
                         tracing::warn!(
@@ -219,7 +219,7 @@ impl Router {
             return;
         };
         slot.sequence += 1;
-        slot.pending.push(Notification {
+        let note = Notification {
             id: format!("{:016x}-{alarm}-{}", self.run_id, slot.sequence).into(),
             alarm: slot.route.name.clone(),
             rule: rule.clone(),
@@ -229,6 +229,10 @@ impl Router {
             source: self.source.clone(),
             syslog,
             time: self.time,
+        };
+        slot.pending.push(Queued {
+            note,
+            since: self.now,
         });
         if slot.pending.len() >= FLUSH_EVERY {
             slot.flush(self.now);

@@ -1,54 +1,488 @@
 //! The worker of one alarm: takes notifications off the alarm's queue, one at a
-//! time, and hands them to the action.
+//! time and in order, and hands them to the action, retrying failed deliveries
+//! by the alarm's [`RetryPolicy`].
 //!
-//! At shutdown the queue is closed and what is in it is still delivered; the
-//! caller bounds that with its drain deadline.
+//! Retries block the queue: while one notification waits for its next attempt,
+//! the ones behind it wait too, and the queue keeps taking new ones up to its
+//! capacity (then the router counts and reports the overflow). So an alarm's
+//! notifications arrive in the order their lines did, and what waits is bounded
+//! by the queue size plus the one being tried. Each notification's deadline
+//! counts from when it was made, not from when its turn came, so one that waited
+//! long behind a retried one has less time left; whatever happens it is tried
+//! once, unless its deadline passed while it waited *and* the alarm's last
+//! attempt failed transiently (its receiver is known to be down): then it fails
+//! at once, so that a long outage drains a stale backlog quickly instead of
+//! trying each notification in turn.
+//!
+//! A notification that failed for good is counted as failed; when the alarm has
+//! an `on_failure` alarm, it is handed to that alarm's queue (the same id and
+//! message; a new deadline from the hand-over) without waiting: a full fallback
+//! queue counts the notification as that alarm's overflow.
+//!
+//! The worker ends when every sender of its queue is gone: the router (which
+//! ends with the engine, before the run loop drains the alarms) and the workers
+//! of the alarms whose `on_failure` it is (which end before it, as fallbacks
+//! form no loop). What is queued is still delivered, with retries; the run loop
+//! bounds that with its drain deadline and aborts the worker there, and a
+//! notification still queued or between attempts then counts as undelivered.
 
-use super::AlarmStats;
-use logalarm_plugin_api::{Action, Notification};
+use super::retry::RetryPolicy;
+use super::{AlarmStats, Queued};
+use logalarm_plugin_api::{Action, ActionError, Notification};
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use std::time::Duration;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::time::Instant;
 
-/// Runs until the queue is closed and empty, or until `shutdown` turns true and
-/// what was queued has been delivered.
-pub async fn run(
-    name: Arc<str>,
-    action: Box<dyn Action>,
-    mut queue: mpsc::Receiver<Notification>,
-    stats: Arc<AlarmStats>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            biased;
-            note = queue.recv() => match note {
-                Some(note) => deliver(&name, &*action, &note, &stats).await,
-                None => return,
+/// The alarm a worker hands its failed notifications to (`on_failure`).
+pub struct Fallback {
+    /// Its name.
+    pub name: Arc<str>,
+    /// Its queue.
+    pub queue: mpsc::Sender<Queued>,
+    /// Its counters.
+    pub stats: Arc<AlarmStats>,
+}
+
+/// One alarm's delivery: its action, how it retries, where failures go.
+pub struct Worker {
+    /// The alarm's name.
+    pub name: Arc<str>,
+    /// The built action.
+    pub action: Box<dyn Action>,
+    /// How failed deliveries are retried.
+    pub retry: RetryPolicy,
+    /// The alarm's counters.
+    pub stats: Arc<AlarmStats>,
+    /// Where notifications that failed for good go, if anywhere.
+    pub fallback: Option<Fallback>,
+}
+
+/// How one notification's delivery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Delivered,
+    /// Failed for good; `receiver_down` when the last attempt failed transiently.
+    Failed {
+        receiver_down: bool,
+    },
+}
+
+impl Worker {
+    /// Delivers what arrives on `queue` until every sender of it is gone.
+    pub async fn run(self, mut queue: mpsc::Receiver<Queued>) {
+        let mut receiver_down = false;
+        while let Some(queued) = queue.recv().await {
+            receiver_down = match self.deliver(queued, receiver_down).await {
+                Outcome::Delivered => false,
+                Outcome::Failed { receiver_down } => receiver_down,
+            };
+        }
+    }
+
+    /// Tries one notification until it is delivered or fails for good.
+    async fn deliver(&self, queued: Queued, receiver_down: bool) -> Outcome {
+        let Queued { note, since } = queued;
+        let since = Instant::from_std(since);
+        let deadline = since
+            .checked_add(self.retry.deadline)
+            .unwrap_or_else(|| since + Duration::from_secs(86400 * 365));
+        if receiver_down && Instant::now() >= deadline {
+            self.fail(
+                note,
+                &format!(
+                    "not tried: its deadline of {} passed while it waited, and the alarm's last attempt failed",
+                    human(self.retry.deadline)
+                ),
+            );
+            return Outcome::Failed {
+                receiver_down: true,
+            };
+        }
+        let started = Instant::now();
+        let mut waits = self.retry.waits();
+        let mut attempt: u32 = 1;
+        loop {
+            let error = match self.action.fire(&note).await {
+                Ok(()) => {
+                    AlarmStats::bump(&self.stats.delivered);
+                    if attempt > 1 {
+                        tracing::info!(
+                            alarm = %self.name, id = %note.id,
+                            "delivered at attempt {attempt}, {} after the first",
+                            human(started.elapsed())
+                        );
+                    }
+                    return Outcome::Delivered;
+                }
+                Err(error) => error,
+            };
+            let verdict = match &error {
+                ActionError::Permanent(_) => Err("permanent, not retried".to_owned()),
+                ActionError::Transient(_) | ActionError::RetryAfter(..) => match waits.next() {
+                    None => Err("no attempts left".to_owned()),
+                    Some(wait) => {
+                        let wait = match &error {
+                            ActionError::RetryAfter(_, asked) => wait.max(*asked),
+                            _ => wait,
+                        };
+                        if Instant::now() + wait > deadline {
+                            Err(format!(
+                                "the next attempt (in {}) would start after the deadline of {}",
+                                human(wait),
+                                human(self.retry.deadline)
+                            ))
+                        } else {
+                            Ok(wait)
+                        }
+                    }
+                },
+            };
+            match verdict {
+                Ok(wait) => {
+                    tracing::info!(
+                        alarm = %self.name, id = %note.id,
+                        "attempt {attempt} of {} failed: {error}; next in {}",
+                        self.retry.attempts,
+                        human(wait)
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                    AlarmStats::bump(&self.stats.retried);
+                }
+                Err(why) => {
+                    let text = if self.retry.attempts == 1 {
+                        format!("delivery failed: {error}")
+                    } else if attempt == 1 {
+                        format!("delivery failed: {error}; {why}")
+                    } else {
+                        format!(
+                            "delivery failed: {error}; {why}; gave up after {attempt} attempt{} in {}",
+                            if attempt == 1 { "" } else { "s" },
+                            human(started.elapsed())
+                        )
+                    };
+                    self.fail(note, &text);
+                    return Outcome::Failed {
+                        receiver_down: error.is_transient(),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Counts `note` as failed (logging `text`), after handing it to the
+    /// fallback alarm if there is one (so that the fallback has it queued
+    /// before this alarm counts it done: the saved read positions of followed
+    /// files never pass a line whose alarm is neither delivered nor handed on).
+    fn fail(&self, note: Notification, text: &str) {
+        let id = note.id.clone();
+        tracing::warn!(alarm = %self.name, id = %id, "{text}");
+        if let Some(fallback) = &self.fallback {
+            let queued = Queued {
+                note,
+                since: Instant::now().into_std(),
+            };
+            match fallback.queue.try_send(queued) {
+                Ok(()) => {
+                    AlarmStats::bump(&fallback.stats.enqueued);
+                    AlarmStats::bump(&self.stats.handed_over);
+                    tracing::info!(
+                        alarm = %self.name, id = %id,
+                        "handed to on_failure alarm {}", fallback.name
+                    );
+                }
+                Err(TrySendError::Full(_)) => {
+                    AlarmStats::bump(&fallback.stats.overflow);
+                    tracing::warn!(
+                        alarm = %self.name, id = %id,
+                        "on_failure alarm {} has a full queue ({} waiting): dropped",
+                        fallback.name,
+                        fallback.queue.max_capacity()
+                    );
+                }
+                Err(TrySendError::Closed(_)) => {
+                    tracing::warn!(
+                        alarm = %self.name, id = %id,
+                        "on_failure alarm {} has stopped: not handed over", fallback.name
+                    );
+                }
+            }
+        }
+        AlarmStats::bump(&self.stats.failed);
+    }
+}
+
+/// A duration for the log: `1s 500ms`, `0s` when zero.
+fn human(d: Duration) -> String {
+    // Below a millisecond says nothing to a reader.
+    let ms = Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if ms.is_zero() {
+        "0s".into()
+    } else {
+        humantime::format_duration(ms).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logalarm_plugin_api::{ActionFuture, Source};
+    use std::sync::Mutex;
+    use std::time::SystemTime;
+
+    /// Which notification each call delivered, and when.
+    type Calls = Arc<Mutex<Vec<(Arc<str>, Instant)>>>;
+
+    /// An action that answers from a script and records when it was called.
+    struct Scripted {
+        answers: Mutex<Vec<Result<(), ActionError>>>,
+        calls: Calls,
+    }
+
+    impl Action for Scripted {
+        fn fire<'a>(&'a self, n: &'a Notification) -> ActionFuture<'a> {
+            Box::pin(async move {
+                self.calls
+                    .lock()
+                    .unwrap()
+                    .push((n.id.clone(), Instant::now()));
+                let mut answers = self.answers.lock().unwrap();
+                if answers.is_empty() {
+                    Ok(())
+                } else {
+                    answers.remove(0)
+                }
+            })
+        }
+    }
+
+    fn worker(
+        retry: RetryPolicy,
+        answers: Vec<Result<(), ActionError>>,
+    ) -> (Worker, Arc<AlarmStats>, Calls) {
+        let calls = Calls::default();
+        let stats = Arc::new(AlarmStats::default());
+        let w = Worker {
+            name: "a".into(),
+            action: Box::new(Scripted {
+                answers: Mutex::new(answers),
+                calls: calls.clone(),
+            }),
+            retry,
+            stats: stats.clone(),
+            fallback: None,
+        };
+        (w, stats, calls)
+    }
+
+    fn queued(id: &str) -> Queued {
+        Queued {
+            note: Notification {
+                id: id.into(),
+                alarm: "a".into(),
+                rule: "r".into(),
+                message: b"m".to_vec(),
+                truncated_from: None,
+                suppressed: 0,
+                source: Source::Stdin,
+                syslog: None,
+                time: SystemTime::UNIX_EPOCH,
             },
-            () = stopped(&mut shutdown) => break,
+            since: Instant::now().into_std(),
         }
     }
-    queue.close();
-    while let Some(note) = queue.recv().await {
-        deliver(&name, &*action, &note, &stats).await;
-    }
-}
 
-/// Resolves once `shutdown` is true (or its sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    while !*shutdown.borrow_and_update() {
-        if shutdown.changed().await.is_err() {
-            return;
-        }
+    fn transient() -> Result<(), ActionError> {
+        Err(ActionError::Transient("down".into()))
     }
-}
 
-async fn deliver(name: &str, action: &dyn Action, note: &Notification, stats: &AlarmStats) {
-    match action.fire(note).await {
-        Ok(()) => AlarmStats::bump(&stats.delivered),
-        Err(e) => {
-            AlarmStats::bump(&stats.failed);
-            tracing::warn!(alarm = %name, "delivery failed: {e}");
+    const POLICY: RetryPolicy = RetryPolicy {
+        attempts: 5,
+        deadline: Duration::from_secs(60),
+        delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(4),
+    };
+
+    /// Runs `w` over `notes` (all queued at once) to its end; returns the
+    /// seconds of each call since the start, by id.
+    async fn run(w: Worker, notes: Vec<Queued>, calls: &Calls) -> Vec<(String, f64)> {
+        let start = Instant::now();
+        let (tx, rx) = mpsc::channel(16);
+        for n in notes {
+            tx.try_send(n).unwrap();
         }
+        drop(tx);
+        w.run(rx).await;
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, at)| (id.to_string(), (*at - start).as_secs_f64()))
+            .collect()
+    }
+
+    fn counts(s: &AlarmStats) -> (u64, u64, u64) {
+        let get = AlarmStats::get;
+        (get(&s.delivered), get(&s.failed), get(&s.retried))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_back_off_exponentially_with_jitter() {
+        let (w, stats, calls) = worker(POLICY, vec![transient(), transient(), transient()]);
+        let times = run(w, vec![queued("n1")], &calls).await;
+        let at: Vec<f64> = times.iter().map(|(_, t)| *t).collect();
+        assert_eq!(at.len(), 4, "{at:?}");
+        assert_eq!(at[0], 0.0);
+        // Waits of 1, 2, 4 s, each plus up to as much again.
+        for (i, base) in [1.0, 2.0, 4.0].iter().enumerate() {
+            let wait = at[i + 1] - at[i];
+            assert!(
+                wait >= *base && wait < 2.0 * base,
+                "wait {i}: {wait} ({at:?})"
+            );
+        }
+        assert_eq!(counts(&stats), (1, 0, 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_run_out() {
+        let (w, stats, calls) = worker(POLICY, (0..10).map(|_| transient()).collect());
+        let times = run(w, vec![queued("n1")], &calls).await;
+        assert_eq!(times.len(), 5);
+        assert_eq!(counts(&stats), (0, 1, 4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_failures_are_not_retried() {
+        let (w, stats, calls) = worker(
+            POLICY,
+            vec![Err(ActionError::Permanent("404".into())), Ok(())],
+        );
+        let times = run(w, vec![queued("n1"), queued("n2")], &calls).await;
+        assert_eq!(times, vec![("n1".to_owned(), 0.0), ("n2".to_owned(), 0.0)]);
+        assert_eq!(counts(&stats), (1, 1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_attempt_starts_after_the_deadline() {
+        let policy = RetryPolicy {
+            attempts: 100,
+            deadline: Duration::from_secs(10),
+            ..POLICY
+        };
+        let (w, stats, calls) = worker(policy, (0..100).map(|_| transient()).collect());
+        let times = run(w, vec![queued("n1")], &calls).await;
+        let last = times.last().unwrap().1;
+        assert!(last <= 10.0, "{times:?}");
+        // 1, 2, 4 (+jitter) make at least 7 s: a 4 s wait more would pass 10 s.
+        assert!((3..=4).contains(&times.len()), "{times:?}");
+        assert_eq!(counts(&stats).1, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_waited_for() {
+        let (w, stats, calls) = worker(
+            POLICY,
+            vec![Err(ActionError::RetryAfter(
+                "429".into(),
+                Duration::from_secs(7),
+            ))],
+        );
+        let times = run(w, vec![queued("n1")], &calls).await;
+        assert_eq!(times.len(), 2);
+        assert_eq!(times[1].1, 7.0, "{times:?}");
+        assert_eq!(counts(&stats), (1, 0, 1));
+        // A delay reaching past the deadline gives up at once.
+        let (w, stats, calls) = worker(
+            POLICY,
+            vec![Err(ActionError::RetryAfter(
+                "429".into(),
+                Duration::from_secs(3600),
+            ))],
+        );
+        let times = run(w, vec![queued("n1")], &calls).await;
+        assert_eq!(times.len(), 1);
+        assert_eq!(counts(&stats), (0, 1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_keep_order_and_a_stale_backlog_fails_fast() {
+        let policy = RetryPolicy {
+            attempts: 3,
+            deadline: Duration::from_secs(10),
+            ..POLICY
+        };
+        // n2 and n3 were made at 0 s, n1 at 20 s but queued before them. n1
+        // fails three times (by 26 s, within its deadline), and n2's and n3's
+        // deadline (10 s) passed behind a down receiver: they fail without a
+        // try. n4, queued later, is tried.
+        let (w, stats, calls) = worker(policy, vec![transient(), transient(), transient()]);
+        let (tx, rx) = mpsc::channel(16);
+        let (n2, n3) = (queued("n2"), queued("n3"));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        for n in [queued("n1"), n2, n3] {
+            tx.try_send(n).unwrap();
+        }
+        let start = Instant::now();
+        let task = tokio::spawn(w.run(rx));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        tx.try_send(queued("n4")).unwrap();
+        drop(tx);
+        task.await.unwrap();
+        let ids: Vec<String> = calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+        assert_eq!(ids, ["n1", "n1", "n1", "n4"]);
+        assert!(calls.lock().unwrap()[3].1 - start >= Duration::from_secs(60));
+        assert_eq!(counts(&stats), (1, 3, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_notification_is_still_tried_once_when_the_receiver_is_up() {
+        let policy = RetryPolicy {
+            deadline: Duration::from_secs(5),
+            ..POLICY
+        };
+        let (w, stats, calls) = worker(policy, vec![]);
+        let old = queued("old");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        run(w, vec![old], &calls).await;
+        assert_eq!(counts(&stats), (1, 0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_handed_to_the_fallback() {
+        let (mut w, stats, calls) = worker(
+            RetryPolicy::LOCAL,
+            vec![
+                Err(ActionError::Permanent("no".into())),
+                Err(ActionError::Transient("down".into())),
+            ],
+        );
+        // Room for one: the second failure finds the fallback's queue full.
+        let (ftx, mut frx) = mpsc::channel(1);
+        let fstats = Arc::new(AlarmStats::default());
+        w.fallback = Some(Fallback {
+            name: "b".into(),
+            queue: ftx,
+            stats: fstats.clone(),
+        });
+        run(w, vec![queued("n1"), queued("n2")], &calls).await;
+        let handed = frx.recv().await.unwrap();
+        assert_eq!(&*handed.note.id, "n1");
+        assert!(frx.recv().await.is_none(), "the worker dropped its sender");
+        assert_eq!(counts(&stats), (0, 2, 0));
+        assert_eq!(AlarmStats::get(&stats.handed_over), 1);
+        assert_eq!(
+            (
+                AlarmStats::get(&fstats.enqueued),
+                AlarmStats::get(&fstats.overflow)
+            ),
+            (1, 1)
+        );
     }
 }

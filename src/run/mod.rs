@@ -22,6 +22,7 @@ use crate::dispatch::{AlarmStats, worker};
 use crate::input::{self, EVENT_QUEUE, Event, child, fd, follow, socket};
 use crate::plan::Plan;
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,24 +98,39 @@ impl StopSignals {
 struct Workers {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     stats: Vec<(Arc<str>, Arc<AlarmStats>)>,
-    stop: watch::Sender<bool>,
 }
 
 fn start_workers(plan_alarms: Vec<crate::plan::PlannedAlarm>) -> (Workers, Vec<Route>) {
-    let (stop, stop_rx) = watch::channel(false);
+    // Every queue first: a worker holds a sender of its on_failure alarm's queue.
+    let channels: Vec<_> = plan_alarms
+        .iter()
+        .map(|a| {
+            let (tx, rx) = mpsc::channel(a.queue_size);
+            (tx, rx, Arc::new(AlarmStats::default()))
+        })
+        .collect();
+    let fallbacks: Vec<Option<worker::Fallback>> = plan_alarms
+        .iter()
+        .map(|a| {
+            a.on_failure.map(|i| worker::Fallback {
+                name: plan_alarms[i].name.clone(),
+                queue: channels[i].0.clone(),
+                stats: channels[i].2.clone(),
+            })
+        })
+        .collect();
     let mut routes = Vec::new();
     let mut tasks = Vec::new();
     let mut stats = Vec::new();
-    for alarm in plan_alarms {
-        let (tx, rx) = mpsc::channel(alarm.queue_size);
-        let st = Arc::new(AlarmStats::default());
-        tasks.push(tokio::spawn(worker::run(
-            alarm.name.clone(),
-            alarm.action,
-            rx,
-            st.clone(),
-            stop_rx.clone(),
-        )));
+    for ((alarm, (tx, rx, st)), fallback) in plan_alarms.into_iter().zip(channels).zip(fallbacks) {
+        let worker = worker::Worker {
+            name: alarm.name.clone(),
+            action: alarm.action,
+            retry: alarm.retry,
+            stats: st.clone(),
+            fallback,
+        };
+        tasks.push(tokio::spawn(worker.run(rx)));
         stats.push((alarm.name.clone(), st.clone()));
         routes.push(Route {
             name: alarm.name,
@@ -122,14 +138,15 @@ fn start_workers(plan_alarms: Vec<crate::plan::PlannedAlarm>) -> (Workers, Vec<R
             stats: st,
         });
     }
-    (Workers { tasks, stats, stop }, routes)
+    (Workers { tasks, stats }, routes)
 }
 
 impl Workers {
     /// Lets the workers deliver what is queued, within `deadline`; returns
-    /// false when notifications were left undelivered.
+    /// false when notifications were left undelivered. Call once the engine
+    /// has ended: each worker ends when its queue is empty and its senders are
+    /// gone (the router's, and those of the alarms falling back to it).
     async fn drain(mut self, deadline: Duration) -> bool {
-        let _ = self.stop.send(true);
         let drained = tokio::time::timeout(deadline, async {
             for w in &mut self.tasks {
                 if let Err(e) = w.await {
@@ -139,8 +156,9 @@ impl Workers {
         })
         .await;
         if drained.is_err() {
-            // Cancel what is still running, and give the cancelled actions a moment to
-            // clean up (a cmd kills its process group when dropped).
+            // Cancel what is still running (a retry's wait among it), and give the
+            // cancelled actions a moment to clean up (a cmd kills its process
+            // group when dropped).
             self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
             let _ = tokio::time::timeout(Duration::from_secs(1), async {
                 // A handle already awaited to completion must not be polled again.
@@ -154,11 +172,13 @@ impl Workers {
         for (name, st) in &self.stats {
             let pending = st.pending();
             let get = AlarmStats::get;
-            let (delivered, failures, suppressed, overflow) = (
+            let (delivered, failures, suppressed, overflow, retried, handed) = (
                 get(&st.delivered),
                 get(&st.failed),
                 get(&st.suppressed),
                 get(&st.overflow),
+                get(&st.retried),
+                get(&st.handed_over),
             );
             if pending > 0 {
                 complete = false;
@@ -169,13 +189,29 @@ impl Workers {
                 );
             }
             if delivered + failures + suppressed + overflow + pending > 0 {
+                let mut extra = String::new();
+                if retried > 0 {
+                    let _ = write!(extra, ", {retried} {} retried", plural(retried, "attempt"));
+                }
+                if handed > 0 {
+                    let _ = write!(extra, ", {handed} failed handed to on_failure");
+                }
                 tracing::info!(
                     alarm = %name,
-                    "{delivered} delivered, {failures} failed, {suppressed} suppressed by alarm-freq, {overflow} dropped on a full queue"
+                    "{delivered} delivered, {failures} failed, {suppressed} suppressed by alarm-freq, {overflow} dropped on a full queue{extra}"
                 );
             }
         }
         complete
+    }
+}
+
+/// `word` with an `s` unless `n` is 1.
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
     }
 }
 

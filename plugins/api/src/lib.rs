@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::io::Write;
@@ -246,18 +247,52 @@ impl Notification {
 }
 
 /// Why an action failed to deliver a notification.
+///
+/// The engine retries [`Transient`](ActionError::Transient) and
+/// [`RetryAfter`](ActionError::RetryAfter) failures with exponential backoff
+/// and jitter, within the alarm's attempts and deadline; a
+/// [`Permanent`](ActionError::Permanent) failure is never retried.
 #[derive(Debug)]
 pub enum ActionError {
-    /// Worth retrying later (a timeout, a refused connection).
+    /// Worth retrying later (a timeout, a refused connection, HTTP 5xx, SMTP 4xx).
     Transient(String),
-    /// Retrying will not help (bad target, rejected by the receiver).
+    /// Worth retrying, but not before the delay the receiver asked for (HTTP
+    /// 429 or 503 with `Retry-After`, RFC 9110 §10.2.3): the engine waits at
+    /// least this long before the next attempt, and gives up at once when the
+    /// delay would reach past the alarm's deadline.
+    RetryAfter(String, Duration),
+    /// Retrying will not help (bad target, rejected by the receiver: HTTP 4xx,
+    /// SMTP 5xx, an untrusted certificate).
     Permanent(String),
+}
+
+impl ActionError {
+    /// The message, without the kind.
+    pub fn message(&self) -> &str {
+        match self {
+            ActionError::Transient(m)
+            | ActionError::RetryAfter(m, _)
+            | ActionError::Permanent(m) => m,
+        }
+    }
+
+    /// Whether another attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, ActionError::Permanent(_))
+    }
 }
 
 impl fmt::Display for ActionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ActionError::Transient(m) => write!(f, "{m} (transient)"),
+            ActionError::RetryAfter(m, delay) => {
+                write!(
+                    f,
+                    "{m} (transient; retry after {:.3}s)",
+                    delay.as_secs_f64()
+                )
+            }
             ActionError::Permanent(m) => f.write_str(m),
         }
     }
@@ -266,7 +301,10 @@ impl fmt::Display for ActionError {
 impl std::error::Error for ActionError {}
 
 /// What a plugin gets to know when it builds an action at config load time.
-#[derive(Clone, Debug)]
+///
+/// Build it with `..BuildContext::default()` so that fields added later do not
+/// break the construction.
+#[derive(Clone, Debug, Default)]
 pub struct BuildContext {
     /// The alarm's name.
     pub alarm: String,
@@ -277,6 +315,19 @@ pub struct BuildContext {
     /// none runs), for actions that target it (`signal:` without a target).
     /// `None` when no process is wrapped.
     pub child: Option<Arc<AtomicI32>>,
+    /// The alarm's TOML keys meant for its plugin (beyond the engine's own
+    /// `action`, `timeout`, `queue_size`, `retry`, `on_failure`, `headers`),
+    /// by key, as written: strings as they are, numbers and booleans in their
+    /// TOML form, arrays of strings joined with `,` (uWSGI's list syntax).
+    /// Only keys the plugin lists in [`Plugin::options`] reach it (others are
+    /// config errors). Secrets are not resolved: the plugin calls
+    /// [`resolve_secret`] on the keys that hold them. Empty for INI and the
+    /// command line, whose alarms carry everything in `ARGS`.
+    pub options: BTreeMap<String, String>,
+    /// Extra headers from the TOML `headers` table (`name → value`, by name),
+    /// for plugins that list `headers` in [`Plugin::options`]. Values are as
+    /// written (the plugin resolves `env:`/`file:` where it allows them).
+    pub headers: Vec<(String, String)>,
 }
 
 /// An action backend: builds [`Action`]s from the `ARGS` part of `PLUGIN:ARGS`.
@@ -289,6 +340,22 @@ pub trait Plugin: Send + Sync {
     /// they are; plugins whose arguments hold secrets override it.
     fn redact(&self, args: &str) -> String {
         args.to_owned()
+    }
+
+    /// The TOML alarm keys this plugin takes beyond the engine's own (see
+    /// [`BuildContext::options`]); `headers` stands for the `headers` table.
+    /// Any other key on one of its alarms is a config error. None by default.
+    fn options(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether this plugin's failed deliveries are retried when the alarm sets
+    /// no `retry` of its own. False by default: a local action (a command, a
+    /// signal) that failed would most likely fail the same way again, and a
+    /// command run twice may do its work twice. Network actions say true: a
+    /// receiver that is down or overloaded is usually back soon.
+    fn retries(&self) -> bool {
+        false
     }
 
     /// Checks `args` and builds the action.

@@ -215,6 +215,7 @@ mod tests {
             alarm: "a".into(),
             timeout,
             child: None,
+            ..BuildContext::default()
         };
         CmdPlugin.build(&ctx, command).unwrap()
     }
@@ -254,6 +255,7 @@ mod tests {
             alarm: "a".into(),
             timeout: None,
             child: None,
+            ..BuildContext::default()
         };
         assert!(CmdPlugin.build(&ctx, "  ").is_err());
     }

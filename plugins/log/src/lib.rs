@@ -84,6 +84,7 @@ mod tests {
             alarm: "a".into(),
             timeout: None,
             child: None,
+            ..BuildContext::default()
         };
         let with = LogAction {
             prefix: "boom".into(),

@@ -205,6 +205,7 @@ mod tests {
             alarm: "a".into(),
             timeout: None,
             child: Some(Arc::new(AtomicI32::new(0))),
+            ..BuildContext::default()
         };
         let action = SignalPlugin.build(&ctx, "USR1").unwrap();
         let n = Notification {

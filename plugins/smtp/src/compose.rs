@@ -2,31 +2,85 @@
 //! notification. The one place that turns a notification into words, so that
 //! subject and body templates can take over here.
 
-use logalarm_plugin_api::Notification;
+use logalarm_plugin_api::{BuildContext, Notification};
+use logalarm_template::Template;
 use std::fmt::Write as _;
+
+/// Where a mail's subject comes from.
+enum Subject {
+    /// `[logalarm] alarm NAME`.
+    Default,
+    /// uWSGI's `subject=` key, as written.
+    Literal(String),
+    /// TOML `subject = '…'`, a Jinja template over the notification.
+    Template(Box<Template>),
+}
 
 /// The subject and body of an alarm's mails.
 pub struct Compose {
-    /// The `subject=` key; `None` for the default, `[logalarm] alarm NAME`.
-    subject: Option<String>,
+    subject: Subject,
+    /// TOML `body = '…'`; `None` for the default text ([`Compose::body`]).
+    body: Option<Template>,
 }
 
 impl Compose {
-    /// Mails with the given `subject=` (or the default one).
-    pub fn new(subject: Option<String>) -> Compose {
-        Compose { subject }
+    /// Mails with the given `subject=` key (or the default subject), unless the
+    /// alarm's TOML table sets `subject` or `body` templates
+    /// (`ctx.options`), which take over.
+    ///
+    /// # Errors
+    /// A template that does not compile (or fails on a sample notification),
+    /// or both `subject=` and a TOML `subject`.
+    pub fn new(ctx: &BuildContext, subject: Option<String>) -> Result<Compose, String> {
+        let subject = match (ctx.options.get("subject"), subject) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "the subject is given twice (`subject=` in the action and `subject` in the alarm's table); keep one"
+                        .into(),
+                );
+            }
+            (Some(source), None) => {
+                Subject::Template(Box::new(Template::compile("subject", source)?))
+            }
+            (None, Some(text)) => Subject::Literal(text),
+            (None, None) => Subject::Default,
+        };
+        let body = ctx
+            .options
+            .get("body")
+            .map(|source| Template::compile("body", source))
+            .transpose()?;
+        Ok(Compose { subject, body })
     }
 
-    /// The `Subject:` text: the `subject=` key, or `[logalarm] alarm NAME`.
-    /// Control characters (a line break would end the header) become spaces.
-    pub fn subject(&self, n: &Notification) -> String {
+    /// The `Subject:` text: the template, the `subject=` key, or `[logalarm]
+    /// alarm NAME`. Control characters (a line break would end the header)
+    /// become spaces.
+    ///
+    /// # Errors
+    /// The subject template failed on this notification.
+    pub fn subject(&self, n: &Notification) -> Result<String, String> {
         let text = match &self.subject {
-            Some(s) => s.clone(),
-            None => format!("[logalarm] alarm {}", n.alarm),
+            Subject::Template(t) => t.render(n)?,
+            Subject::Literal(s) => s.clone(),
+            Subject::Default => format!("[logalarm] alarm {}", n.alarm),
         };
-        text.chars()
+        Ok(text
+            .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
+            .collect())
+    }
+
+    /// The text of the mail: the body template's output when there is one,
+    /// else the default text ([`Compose::default_body`]).
+    ///
+    /// # Errors
+    /// The body template failed on this notification.
+    pub fn body(&self, n: &Notification) -> Result<String, String> {
+        match &self.body {
+            Some(t) => t.render(n),
+            None => Ok(Self::default_body(n)),
+        }
     }
 
     /// The text of the mail: the message ([`Notification::body`], invalid
@@ -40,7 +94,7 @@ impl Compose {
     /// --
     /// logalarm alarm mail, from file:/var/log/app.log (2 identical suppressed)
     /// ```
-    pub fn body(&self, n: &Notification) -> String {
+    pub fn default_body(n: &Notification) -> String {
         let message = n.body();
         let message = String::from_utf8_lossy(&message);
         let mut text = String::with_capacity(message.len() + 96);
@@ -108,25 +162,57 @@ mod tests {
         }
     }
 
+    fn compose(options: &[(&str, &str)], subject: Option<&str>) -> Result<Compose, String> {
+        let mut ctx = BuildContext::default();
+        for (k, v) in options {
+            ctx.options.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Compose::new(&ctx, subject.map(str::to_owned))
+    }
+
     #[test]
     fn subject_default_and_given() {
         let n = note(b"x", 0);
-        assert_eq!(Compose::new(None).subject(&n), "[logalarm] alarm mail");
         assert_eq!(
-            Compose::new(Some("a\r\nBcc: x".into())).subject(&n),
+            compose(&[], None).unwrap().subject(&n).unwrap(),
+            "[logalarm] alarm mail"
+        );
+        assert_eq!(
+            compose(&[], Some("a\r\nBcc: x"))
+                .unwrap()
+                .subject(&n)
+                .unwrap(),
             "a  Bcc: x"
         );
     }
 
     #[test]
+    fn templates_take_over_subject_and_body() {
+        let c = compose(
+            &[
+                ("subject", "{{ alarm }}: {{ line }}"),
+                ("body", "from {{ source }}"),
+            ],
+            None,
+        )
+        .unwrap();
+        let n = note(b"disk full", 0);
+        assert_eq!(c.subject(&n).unwrap(), "mail: disk full");
+        assert_eq!(c.body(&n).unwrap(), "from stdin");
+        let twice = compose(&[("subject", "x")], Some("y")).err().unwrap();
+        assert!(twice.contains("given twice"), "{twice}");
+        assert!(compose(&[("body", "{{ nope }}")], None).is_err());
+    }
+
+    #[test]
     fn body_with_footer() {
-        let c = Compose::new(None);
+        let c = compose(&[], None).unwrap();
         assert_eq!(
-            c.body(&note(b"boom \xff!", 0)),
+            c.body(&note(b"boom \xff!", 0)).unwrap(),
             "boom \u{fffd}!\n-- \nlogalarm alarm mail, from stdin"
         );
         assert_eq!(
-            c.body(&note(b"boom", 2)),
+            c.body(&note(b"boom", 2)).unwrap(),
             "boom\n-- \nlogalarm alarm mail, from stdin (2 identical suppressed)"
         );
     }

@@ -81,6 +81,16 @@ impl Plugin for SmtpPlugin {
         settings::redact(args)
     }
 
+    /// TOML `subject` and `body` templates ([`compose::Compose::new`]).
+    fn options(&self) -> &'static [&'static str] {
+        &["subject", "body"]
+    }
+
+    /// A mail server that is down or answers 4xx is worth trying again.
+    fn retries(&self) -> bool {
+        true
+    }
+
     /// Checks `args` (see the crate doc), resolves the password and builds the
     /// alarm's transport with its TLS settings.
     fn build(&self, ctx: &BuildContext, args: &str) -> Result<Box<dyn Action>, String> {
@@ -132,7 +142,7 @@ impl SmtpAction {
             transport: builder.build(),
             from: s.from,
             to: s.to.into_iter().collect(),
-            compose: Compose::new(s.subject),
+            compose: Compose::new(ctx, s.subject)?,
             host,
             timeout: s.timeout.or(ctx.timeout).unwrap_or(DEFAULT_TIMEOUT),
         })
@@ -144,15 +154,18 @@ impl SmtpAction {
     /// [`ActionError::Permanent`] when lettre cannot build it (it cannot with
     /// addresses checked at load; kept as an error rather than a panic).
     pub fn message(&self, n: &Notification, id: &str) -> Result<Message, ActionError> {
+        let template = |e: String| ActionError::Permanent(format!("smtp: {e}"));
+        let subject = self.compose.subject(n).map_err(template)?;
+        let body = self.compose.body(n).map_err(template)?;
         Message::builder()
             .from(self.from.clone())
             .mailbox(lettre::message::header::To::from(self.to.clone()))
-            .subject(self.compose.subject(n))
+            .subject(subject)
             .date(n.time)
             .message_id(Some(id.to_owned()))
             .header(MIME_VERSION_1_0)
             .header(ContentType::TEXT_PLAIN)
-            .body(self.compose.body(n))
+            .body(body)
             .map_err(|e| ActionError::Permanent(format!("smtp: cannot build the mail: {e}")))
     }
 

@@ -250,6 +250,8 @@ mod tests {
             alarm: "jab".into(),
             timeout: None,
             child: None,
+            options: Default::default(),
+            headers: Vec::new(),
         };
         assert!(
             XmppPlugin

@@ -9,19 +9,30 @@
 //! - **Rotation.** When a path moves on to another file (logrotate `create`: a
 //!   rename then a new file; or delete and recreate), the old file is read to
 //!   its end first, and then for `rotate_wait` more (a writer may not have
-//!   reopened yet); the new file is read from its start. A file truncated in
-//!   place (`copytruncate`) is read again from 0, after the lines written just
-//!   before the truncation are recovered from the copy when one is found beside it.
+//!   reopened yet); the new file is read from its start. A file renamed away
+//!   from a followed path before it was ever read there (logrotate's
+//!   `….backup`) is read whole. A file truncated in place (`copytruncate`) is
+//!   read again from 0, after the lines written just before the truncation are
+//!   recovered from the copy when one is found beside it. Truncation shows as
+//!   a file shorter than the read position, or as changed first bytes (it was
+//!   already written past that position again) — checked before a read, and
+//!   after it, before its lines are sent.
 //! - **Identity.** A file is its device, inode and a fingerprint of its first
 //!   bytes ([`identity`]), so a reused inode is not resumed at a wrong offset.
 //! - **Restart.** Read positions are saved in the state directory ([`state`])
 //!   once every alarm their lines fired has been delivered ([`commits`]); a
-//!   restart resumes there, also in a file that was rotated meanwhile, so lines
-//!   written while logalarm was down are read once.
+//!   restart resumes there, also in a file that was rotated (renamed, or copied
+//!   and truncated) meanwhile, so lines written while logalarm was down are
+//!   read once.
+//! - **Paths** are made absolute at start, so that they compare with the
+//!   paths change events carry; a glob's `*` never matches `/`.
 //! - **Partial lines** wait for their `\n` up to `flush_timeout`, then are
 //!   matched as they are.
 //! - **Few descriptors.** At most [`MAX_OPEN`] files stay open; the least
-//!   recently active are closed and reopened (identity checked) when they change.
+//!   recently active are closed and reopened (identity checked) when they
+//!   change. Read buffers are sized to what there is to read, and positions
+//!   are written only when they changed, so thousands of quiet files cost
+//!   little memory and time.
 
 pub mod commits;
 pub mod identity;
@@ -34,6 +45,7 @@ use crate::dispatch::AlarmStats;
 use crate::input::{EventSender, Mark};
 use commits::Commits;
 use identity::Identity;
+use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
 use state::{Saved, StateDir};
 use std::collections::{HashMap, HashSet};
@@ -45,7 +57,7 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tracked::{EngineGone, Tracked};
+use tracked::{ReadError, Tracked};
 
 /// Default period of the polling pass.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -91,6 +103,9 @@ struct Core {
     /// Paths already reported as unreadable, so they are reported once.
     reported: HashSet<PathBuf>,
     engine_gone: bool,
+    /// Whether the positions to save changed since they were last saved
+    /// (files added, gone or renamed; positions committed).
+    dirty: bool,
 }
 
 /// Starts following `inputs` (each: paths or globs, and where to start).
@@ -109,7 +124,7 @@ pub fn start(
     let mut patterns = Vec::new();
     for (paths, from) in inputs {
         for text in paths {
-            patterns.push(pattern(text, *from)?);
+            patterns.push(pattern(&absolute(text), *from)?);
         }
     }
     let state = match config
@@ -168,6 +183,7 @@ pub fn start(
         watched: HashSet::new(),
         reported: HashSet::new(),
         engine_gone: false,
+        dirty: true,
     };
     let thread = std::thread::Builder::new()
         .name("follow".into())
@@ -200,6 +216,24 @@ fn pattern(text: &str, from: StartAt) -> Result<Pattern, String> {
         watch,
         from,
     })
+}
+
+/// `text` joined to the working directory when relative: change events carry
+/// absolute paths (`notify` watches the absolute directory), which must compare
+/// equal to the paths the glob walk finds. Left relative when the working
+/// directory holds glob characters (its files are then found by polling only).
+fn absolute(text: &str) -> String {
+    if Path::new(text).is_absolute() {
+        return text.to_owned();
+    }
+    let cwd = std::env::current_dir().ok();
+    match cwd.as_deref().and_then(Path::to_str) {
+        Some(cwd) if !cwd.contains(['*', '?', '[', ']']) => {
+            let rel = text.trim_start_matches("./");
+            format!("{}/{rel}", cwd.trim_end_matches('/'))
+        }
+        _ => text.to_owned(),
+    }
 }
 
 fn parent_of(path: &Path) -> PathBuf {
@@ -240,6 +274,11 @@ impl Core {
         self.update_watches();
         self.resume_saved();
         self.scan(true);
+        tracing::info!(
+            "follow: {} files followed for {} paths and globs",
+            self.files.len(),
+            self.patterns.len()
+        );
         let mut next_poll = Instant::now() + self.poll_interval;
         let mut last_save = Instant::now();
         while !self.engine_gone && !*stop.borrow() {
@@ -249,6 +288,7 @@ impl Core {
                 wait = wait.min(due.saturating_duration_since(now));
             }
             let mut changed: HashSet<PathBuf> = HashSet::new();
+            let mut renamed: Vec<(PathBuf, PathBuf)> = Vec::new();
             let mut rescan = false;
             match raw.recv_timeout(wait) {
                 Ok(first) => {
@@ -257,6 +297,13 @@ impl Core {
                         match event {
                             Ok(e) => {
                                 rescan |= e.need_rescan();
+                                if let (
+                                    EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                                    [from, to],
+                                ) = (e.kind, e.paths.as_slice())
+                                {
+                                    renamed.push((from.clone(), to.clone()));
+                                }
                                 changed.extend(e.paths);
                             }
                             Err(e) => {
@@ -273,6 +320,9 @@ impl Core {
                     }
                     std::thread::sleep(wait);
                 }
+            }
+            for (from, to) in &renamed {
+                self.renamed_unread(from, to);
             }
             let now = Instant::now();
             if rescan || now >= next_poll {
@@ -318,10 +368,18 @@ impl Core {
         }
     }
 
+    /// Whether a path from a change event is one to follow. A glob's `*` does
+    /// not match `/` here, as in the directory walk of [`glob::glob`] (a
+    /// recursive watch reports files at every depth).
     fn matches(&self, path: &Path) -> Option<StartAt> {
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
         self.patterns
             .iter()
-            .find(|p| p.glob.matches_path(path) || Path::new(&p.text) == path)
+            .find(|p| p.glob.matches_path_with(path, options) || Path::new(&p.text) == path)
             .map(|p| p.from)
     }
 
@@ -371,6 +429,37 @@ impl Core {
         }
     }
 
+    /// A rename from a followed path `from` to `to`, seen in change events.
+    /// When the file renamed was never followed — created and renamed away
+    /// between two looks; logrotate moves a file that a writer created while
+    /// it rotated aside as `….backup` — it is read whole, as a rotated file.
+    /// A file followed already is known by its inode; one whose new name is
+    /// followed too is found there by [`Core::discover`].
+    fn renamed_unread(&mut self, from: &Path, to: &Path) {
+        if self.matches(from).is_none() || self.matches(to).is_some() {
+            return;
+        }
+        let Some((file, meta)) = open_meta(to) else {
+            return;
+        };
+        if self.files.values().any(|t| t.identity.same_inode(&meta)) {
+            return;
+        }
+        tracing::info!(
+            "{} was renamed to {} before it was read; reading it whole",
+            from.display(),
+            to.display()
+        );
+        let id = self.next_id;
+        self.next_id += 1;
+        let now = Instant::now();
+        let mut t = Tracked::new(id, from, file, Identity::fresh(&meta), 0, now);
+        t.rotated_at = Some(now);
+        self.files.insert(id, t);
+        self.dirty = true;
+        self.read(id);
+    }
+
     /// A path seen for the first time (or again after its file left).
     fn discover(&mut self, path: &Path, start: StartAt) {
         let (file, meta) = match File::open(path).and_then(|f| f.metadata().map(|m| (f, m))) {
@@ -396,24 +485,38 @@ impl Core {
             .find(|t| t.identity.same_inode(&meta))
             .map(|t| t.id)
         {
-            if let Some(t) = self.files.get_mut(&id) {
-                self.by_path.remove(&t.path);
-                t.rename(path);
-                t.rotated_at = None;
-            }
-            self.by_path.insert(path.to_owned(), id);
-            return;
-        }
-        let identity = match Identity::of(&file, &meta) {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::warn!("cannot follow {}: {e}", path.display());
+            // An open file holds its inode; a closed one may have been deleted
+            // and its inode given to this new file: then its first bytes differ.
+            let renamed = self
+                .files
+                .get(&id)
+                .is_some_and(|t| t.file.is_some() || t.identity.same_file(&file, &meta));
+            if !renamed {
+                self.forget(id);
+            } else {
+                if let Some(t) = self.files.get_mut(&id) {
+                    if self.by_path.get(&t.path) == Some(&id) {
+                        self.by_path.remove(&t.path);
+                    }
+                    t.rename(path);
+                    t.rotated_at = None;
+                    self.dirty = true;
+                }
+                self.by_path.insert(path.to_owned(), id);
                 return;
             }
-        };
-        let offset = match start {
-            StartAt::End => meta.len(),
-            StartAt::Beginning => 0,
+        }
+        // Read from its start, a file's fingerprint is built from the bytes
+        // read; started at its end, it is taken from the file now.
+        let (identity, offset) = match start {
+            StartAt::Beginning => (Identity::fresh(&meta), 0),
+            StartAt::End => match Identity::of(&file, &meta) {
+                Ok(i) => (i, meta.len()),
+                Err(e) => {
+                    tracing::warn!("cannot follow {}: {e}", path.display());
+                    return;
+                }
+            },
         };
         tracing::debug!("following {} from byte {offset}", path.display());
         self.add(path, file, identity, offset);
@@ -424,6 +527,7 @@ impl Core {
         self.next_id += 1;
         let t = Tracked::new(id, path, file, identity, offset, Instant::now());
         self.files.insert(id, t);
+        self.dirty = true;
         self.by_path.insert(path.to_owned(), id);
         self.limit_open(id);
         self.read(id);
@@ -432,11 +536,16 @@ impl Core {
 
     /// Keeps at most [`MAX_OPEN`] files open, closing the quietest ones (never
     /// a rotated one: its path no longer leads to it).
+    ///
+    /// Beyond the limit, it closes down to three quarters of it, so that a
+    /// burst of files found (thousands at start) sorts the open ones a few
+    /// times, not once per file.
     fn limit_open(&mut self, keep: u64) {
         let open = self.files.values().filter(|t| t.file.is_some()).count();
         if open <= MAX_OPEN {
             return;
         }
+        let close = open - MAX_OPEN * 3 / 4;
         let mut candidates: Vec<(Instant, u64)> = self
             .files
             .values()
@@ -446,7 +555,7 @@ impl Core {
             .map(|t| (t.last_data, t.id))
             .collect();
         candidates.sort_unstable();
-        for (_, id) in candidates.into_iter().take(open - MAX_OPEN) {
+        for (_, id) in candidates.into_iter().take(close) {
             if let Some(t) = self.files.get_mut(&id) {
                 t.file = None;
             }
@@ -460,8 +569,15 @@ impl Core {
         };
         match t.read_new(&self.events, Instant::now()) {
             Ok(_) => {}
-            Err(Ok(EngineGone)) => self.engine_gone = true,
-            Err(Err(e)) => {
+            Err(ReadError::EngineGone) => self.engine_gone = true,
+            Err(ReadError::Rewritten) => {
+                tracing::info!(
+                    "{} was truncated or rewritten; reading it again from its start",
+                    t.path.display()
+                );
+                self.truncated(id);
+            }
+            Err(ReadError::Io(e)) => {
                 tracing::warn!("reading {} failed: {e}", t.path.display());
             }
         }
@@ -472,14 +588,10 @@ impl Core {
     fn check(&mut self, id: u64) {
         let Some(t) = self.files.get(&id) else { return };
         let path = t.path.clone();
-        let rotated = t.rotated_at;
-        if t.file.is_none() && !self.reopen(id) {
-            return;
-        }
-        self.read(id);
         let now = Instant::now();
-        if let Some(at) = rotated {
+        if let Some(at) = t.rotated_at {
             // Left behind by rotation: read until quiet for rotate_wait.
+            self.read(id);
             let quiet = self.files.get(&id).is_some_and(|t| {
                 now.saturating_duration_since(t.last_data.max(at)) >= self.rotate_wait
             });
@@ -498,27 +610,15 @@ impl Core {
                 }
                 self.leave(id, now);
             }
-            Ok(meta) => {
-                let Some(t) = self.files.get_mut(&id) else {
-                    return;
-                };
-                if !t.identity.same_inode(&meta) {
-                    tracing::info!(
-                        "{} was rotated; reading the new file from its start",
-                        path.display()
-                    );
-                    self.leave(id, now);
-                    self.discover(&path, StartAt::Beginning);
-                } else if meta.len() < t.offset {
-                    tracing::info!(
-                        "{} was truncated; reading it again from its start",
-                        path.display()
-                    );
-                    self.truncated(id);
-                } else if let Some(file) = &t.file {
-                    t.identity.widen(file, &meta);
-                }
+            Ok(meta) if !t.identity.same_inode(&meta) => {
+                tracing::info!(
+                    "{} was rotated; reading the new file from its start",
+                    path.display()
+                );
+                self.leave(id, now);
+                self.discover(&path, StartAt::Beginning);
             }
+            Ok(meta) => self.check_in_place(id, &meta),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 tracing::info!(
                     "{} is gone; reading the rest of the file that was there",
@@ -534,19 +634,78 @@ impl Core {
         }
     }
 
-    /// The path moved on: keep reading file `id` for a while, by its handle.
-    fn leave(&mut self, id: u64, now: Instant) {
-        if let Some(t) = self.files.get_mut(&id) {
-            if self.by_path.get(&t.path) == Some(&id) {
-                self.by_path.remove(&t.path);
+    /// The path still leads to file `id`'s inode (`meta` is the path's): reads
+    /// what is new — unless the file is shorter than the read position, or its
+    /// first bytes changed (truncated and already written past the read
+    /// position again; or, while it was closed, deleted and its inode given to
+    /// a new file), when it is read again from its start.
+    ///
+    /// The check comes before the read: reading at the old position in new
+    /// content would send the middle of other lines.
+    fn check_in_place(&mut self, id: u64, meta: &fs::Metadata) {
+        let Some(t) = self.files.get_mut(&id) else {
+            return;
+        };
+        if t.file.is_none() {
+            // Closed while quiet (few descriptors): opened again only to read.
+            if meta.len() == t.offset {
+                return;
             }
+            let opened = File::open(&t.path).and_then(|f| f.metadata().map(|m| (f, m)));
+            match opened {
+                Ok((file, m)) if t.identity.same_inode(&m) => t.file = Some(file),
+                // Replaced between the two looks: the next check sees the new file.
+                Ok(_) => return,
+                Err(e) => {
+                    if self.reported.insert(t.path.clone()) {
+                        tracing::warn!("cannot reopen {}: {e}", t.path.display());
+                    }
+                    return;
+                }
+            }
+            self.limit_open(id);
+        }
+        let Some(t) = self.files.get_mut(&id) else {
+            return;
+        };
+        let Some(file) = &t.file else { return };
+        if meta.len() < t.offset || !t.identity.same_file(file, meta) {
+            tracing::info!(
+                "{} was truncated or rewritten; reading it again from its start",
+                t.path.display()
+            );
+            self.truncated(id);
+            return;
+        }
+        self.read(id);
+    }
+
+    /// The path moved on: keep reading file `id` for a while, by its handle.
+    /// A closed file is first looked for beside its path (logrotate renamed
+    /// it), and read from there.
+    fn leave(&mut self, id: u64, now: Instant) {
+        let Some(t) = self.files.get_mut(&id) else {
+            return;
+        };
+        let path = t.path.clone();
+        if self.by_path.get(&path) == Some(&id) {
+            self.by_path.remove(&path);
+        }
+        if t.file.is_some() {
             t.rotated_at = Some(now);
+            self.read(id);
+            return;
+        }
+        if let Some(t) = self.files.remove(&id) {
+            self.dirty = true;
+            self.resume_rotated(&path, &t.identity, t.offset);
         }
     }
 
     /// Stops following file `id`: its partial line is matched, its handle closed.
     fn forget(&mut self, id: u64) {
         if let Some(mut t) = self.files.remove(&id) {
+            self.dirty = true;
             if t.flush_partial(&self.events).is_err() {
                 self.engine_gone = true;
             }
@@ -557,119 +716,110 @@ impl Core {
         }
     }
 
-    /// File `id` was truncated in place (`copytruncate`): first recover the
-    /// lines written just before, from the copy, then start over at 0.
+    /// File `id` was truncated in place (`copytruncate`), or rewritten: first
+    /// recover the lines written just before, from the copy when there is one,
+    /// then start over at 0.
+    ///
+    /// The file goes on under a new id: positions of the old content still on
+    /// their way through the engine then find no file to move, instead of
+    /// being taken for positions in the new content.
     fn truncated(&mut self, id: u64) {
-        let Some(t) = self.files.get_mut(&id) else {
+        let Some(mut t) = self.files.remove(&id) else {
             return;
         };
-        if let Some(copy) = find_copy(&t.path, &t.identity, t.offset) {
+        if let Some((copy, copy_path)) = find_copy(&t.path, &t.identity, t.offset) {
             tracing::debug!(
                 "reading the end of {} from its copy {}",
                 t.path.display(),
-                copy.1.display()
+                copy_path.display()
             );
-            match t.read_from(&copy.0, &self.events, Instant::now()) {
-                Err(Ok(EngineGone)) => self.engine_gone = true,
-                Err(Err(e)) => tracing::warn!("reading {} failed: {e}", copy.1.display()),
-                Ok(_) => {}
+            match t.read_copy(&copy, &self.events, Instant::now()) {
+                Err(ReadError::EngineGone) => self.engine_gone = true,
+                Err(ReadError::Io(e)) => {
+                    tracing::warn!("reading {} failed: {e}", copy_path.display());
+                }
+                // Not checked for a copy.
+                Err(ReadError::Rewritten) | Ok(_) => {}
             }
         }
         if t.flush_partial(&self.events).is_err() {
             self.engine_gone = true;
         }
         t.restart();
-        if let (Some(file), Ok(meta)) = (&t.file, fs::metadata(&t.path))
-            && let Ok(identity) = Identity::of(file, &meta)
-        {
-            t.identity = identity;
+        let new_id = self.next_id;
+        self.next_id += 1;
+        t.id = new_id;
+        if self.by_path.get(&t.path) == Some(&id) {
+            self.by_path.insert(t.path.clone(), new_id);
         }
-        self.read(id);
-    }
-
-    /// Opens a closed file again, if its path still leads to it.
-    fn reopen(&mut self, id: u64) -> bool {
-        let Some(t) = self.files.get_mut(&id) else {
-            return false;
-        };
-        let Ok(meta) = fs::metadata(&t.path) else {
-            // Gone while closed: the rotated copy, if any, holds its rest.
-            let (path, identity, offset) = (t.path.clone(), t.identity, t.offset);
-            self.files.remove(&id);
-            self.by_path.remove(&path);
-            self.resume_rotated(&path, &identity, offset);
-            return false;
-        };
-        if !t.identity.same_inode(&meta) {
-            let (path, identity, offset) = (t.path.clone(), t.identity, t.offset);
-            self.files.remove(&id);
-            self.by_path.remove(&path);
-            self.resume_rotated(&path, &identity, offset);
-            self.discover(&path, StartAt::Beginning);
-            return false;
-        }
-        if meta.len() == t.offset && t.partial_len() == 0 {
-            return false;
-        }
-        match File::open(&t.path) {
-            Ok(file) => {
-                t.file = Some(file);
-                self.limit_open(id);
-                true
-            }
-            Err(e) => {
-                tracing::warn!("cannot reopen {}: {e}", t.path.display());
-                false
-            }
-        }
+        self.files.insert(new_id, t);
+        self.dirty = true;
+        self.read(new_id);
     }
 
     /// At start: resumes every file with a saved position.
+    ///
+    /// The files still at their path come first: a path's current file must
+    /// resume at its own position before the files rotated away from that
+    /// path are looked for (which otherwise would start the current file over
+    /// at 0, reading it twice).
     fn resume_saved(&mut self) {
         let saved = match self.state.as_mut() {
             Some(state) => state.load(),
             None => return,
         };
+        let mut moved = Vec::new();
         for s in saved {
             if self.matches(&s.path).is_none() {
                 continue;
             }
-            let at_path = File::open(&s.path).and_then(|f| f.metadata().map(|m| (f, m)));
-            match at_path {
-                Ok((file, meta)) if meta.is_file() && s.identity.same_file(&file, &meta) => {
-                    let offset = if meta.len() < s.offset { 0 } else { s.offset };
+            match open_meta(&s.path) {
+                Some((file, meta))
+                    if meta.len() >= s.offset && s.identity.same_file(&file, &meta) =>
+                {
                     if !self.by_path.contains_key(&s.path) {
-                        tracing::debug!("resuming {} at byte {offset}", s.path.display());
-                        self.add(&s.path, file, s.identity, offset);
+                        tracing::debug!("resuming {} at byte {}", s.path.display(), s.offset);
+                        self.add(&s.path, file, s.identity, s.offset);
                     }
                 }
-                // Rotated (or replaced) while logalarm was down: finish the old
-                // file, then the new one is read whole by the first scan.
-                _ => {
-                    self.resume_rotated(&s.path, &s.identity, s.offset);
-                    if let Ok((file, meta)) =
-                        File::open(&s.path).and_then(|f| f.metadata().map(|m| (f, m)))
-                        && meta.is_file()
-                        && !self.by_path.contains_key(&s.path)
-                        && let Ok(identity) = Identity::of(&file, &meta)
-                    {
-                        self.add(&s.path, file, identity, 0);
-                    }
-                }
+                _ => moved.push(s),
+            }
+        }
+        // Rotated, truncated or replaced while logalarm was down: finish the
+        // old file (found beside the path), then read the new one whole.
+        for s in moved {
+            self.resume_rotated(&s.path, &s.identity, s.offset);
+            if !self.by_path.contains_key(&s.path)
+                && let Some((file, meta)) = open_meta(&s.path)
+            {
+                let identity = Identity::fresh(&meta);
+                tracing::debug!(
+                    "following {} from byte 0: another file than the one read before",
+                    s.path.display()
+                );
+                self.add(&s.path, file, identity, 0);
             }
         }
     }
 
-    /// Finds the file that was at `path` (by identity) beside it, and reads
-    /// its rest from `offset` as a rotated file.
+    /// Finds the file that was at `path` beside it — renamed (same inode and
+    /// first bytes), or else copied (`copytruncate`: the same first bytes, at
+    /// least `offset` long) — and reads its rest from `offset` as a rotated file.
     fn resume_rotated(&mut self, path: &Path, identity: &Identity, offset: u64) {
-        let Some((file, found)) = find_by_identity(path, identity) else {
+        let found = find_by_identity(path, identity).or_else(|| find_copy(path, identity, offset));
+        let Some((file, found)) = found else {
             tracing::warn!(
-                "{}: the file read before was rotated away and not found beside it; its unread lines are lost",
+                "{}: the file read there before is gone and not found beside it (same inode or same first bytes); what was written to it after byte {offset}, if anything, is not read",
                 path.display()
             );
             return;
         };
+        // Already followed under its own name (the glob matches rotated names).
+        if let Ok(meta) = file.metadata()
+            && self.files.values().any(|t| t.identity.same_inode(&meta))
+        {
+            return;
+        }
         tracing::info!(
             "{}: reading the rest of its rotated file {}",
             path.display(),
@@ -680,6 +830,7 @@ impl Core {
         let mut t = Tracked::new(id, path, file, *identity, offset, Instant::now());
         t.rotated_at = Some(Instant::now());
         self.files.insert(id, t);
+        self.dirty = true;
         self.read(id);
     }
 
@@ -706,8 +857,11 @@ impl Core {
     /// Takes the positions whose alarms are delivered.
     fn commit(&mut self) {
         for Mark { file, offset } in self.commits.take_done() {
-            if let Some(t) = self.files.get_mut(&file) {
-                t.committed = t.committed.max(offset);
+            if let Some(t) = self.files.get_mut(&file)
+                && offset > t.committed
+            {
+                t.committed = offset;
+                self.dirty = true;
             }
         }
     }
@@ -716,6 +870,9 @@ impl Core {
         let Some(state) = self.state.as_mut() else {
             return;
         };
+        if !self.dirty {
+            return;
+        }
         let mut files: Vec<Saved> = self
             .files
             .values()
@@ -735,6 +892,7 @@ impl Core {
             }
         } else {
             self.reported.remove(state.path());
+            self.dirty = false;
         }
     }
 }

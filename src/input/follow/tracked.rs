@@ -3,9 +3,10 @@
 //!
 //! Reading uses `pread` at the tracked offset, so the handle's own position
 //! never matters, and a handle may be closed and opened again (to keep few
-//! descriptors open) without losing the place.
+//! descriptors open) without losing the place. The bytes read within the
+//! first [`FINGERPRINT_LEN`] extend the file's fingerprint.
 
-use super::identity::Identity;
+use super::identity::{FINGERPRINT_LEN, Identity};
 use crate::input::reader::{CHUNK, Lines, MAX_LINE};
 use crate::input::{Batch, Event, EventSender, Mark};
 use logalarm_plugin_api::Source;
@@ -46,6 +47,18 @@ pub struct Tracked {
 #[derive(Debug)]
 pub struct EngineGone;
 
+/// Why reading a file stopped early.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The engine takes no more events.
+    EngineGone,
+    /// The file's first bytes are no longer those of its fingerprint: it was
+    /// truncated and written again (or, while closed, replaced on its inode).
+    Rewritten,
+    /// Reading failed.
+    Io(io::Error),
+}
+
 impl Tracked {
     /// A file opened at `offset`.
     pub fn new(
@@ -77,12 +90,15 @@ impl Tracked {
         self.source = Source::File(Arc::from(path));
     }
 
-    /// Starts over at offset 0 (the file was truncated in place).
+    /// Starts over at offset 0 (the file was truncated in place); the
+    /// fingerprint is built again from the bytes read from now on.
     pub fn restart(&mut self) {
         self.offset = 0;
         self.committed = 0;
         self.partial.clear();
         self.partial_since = None;
+        self.identity.fp_len = 0;
+        self.identity.fp_crc = crc32fast::hash(&[]);
     }
 
     /// Bytes of a partial last line waiting for its `\n`.
@@ -93,49 +109,82 @@ impl Tracked {
     /// Reads what is new, sending whole lines to the engine; returns the
     /// bytes read.
     ///
+    /// Each chunk read is sent only once the file's first bytes are checked
+    /// to be still those of its fingerprint: a file truncated and written
+    /// again between the caller's look and the read would otherwise give the
+    /// middle of its new lines as if they followed the old ones.
+    ///
     /// # Errors
-    /// `Err(Ok(EngineGone))` when the engine stopped; `Err(Err(e))` on a read error.
-    pub fn read_new(
-        &mut self,
-        events: &EventSender,
-        now: Instant,
-    ) -> Result<u64, Result<EngineGone, io::Error>> {
+    /// [`ReadError::Rewritten`] (nothing of the chunk was sent, the position
+    /// is unchanged), [`ReadError::EngineGone`], [`ReadError::Io`].
+    pub fn read_new(&mut self, events: &EventSender, now: Instant) -> Result<u64, ReadError> {
         let Some(file) = self.file.take() else {
             return Ok(0);
         };
-        let result = self.read_from(&file, events, now);
+        let result = self.read_chunks(&file, true, events, now);
         self.file = Some(file);
         result
     }
 
-    /// Reads `file` (this file, or a copy of it) from the tracked offset to its end.
-    pub fn read_from(
+    /// Reads `copy` — a copy of this file (`copytruncate`), its first bytes
+    /// checked by the caller — from the tracked offset to its end.
+    ///
+    /// # Errors
+    /// [`ReadError::EngineGone`], [`ReadError::Io`].
+    pub fn read_copy(
         &mut self,
-        file: &File,
+        copy: &File,
         events: &EventSender,
         now: Instant,
-    ) -> Result<u64, Result<EngineGone, io::Error>> {
+    ) -> Result<u64, ReadError> {
+        self.read_chunks(copy, false, events, now)
+    }
+
+    fn read_chunks(
+        &mut self,
+        file: &File,
+        verify: bool,
+        events: &EventSender,
+        now: Instant,
+    ) -> Result<u64, ReadError> {
         let mut total = 0;
         loop {
+            // Sized to what there is to read: small files cost small buffers,
+            // and a file with nothing new costs no buffer at all.
+            let len = file.metadata().map_err(ReadError::Io)?.len();
+            let want = match len.saturating_sub(self.offset) {
+                0 => return Ok(total),
+                more => usize::try_from(more).map_or(CHUNK, |m| m.min(CHUNK)),
+            };
             let kept = self.partial.len();
-            let mut chunk = Vec::with_capacity(kept + CHUNK);
+            let mut chunk = Vec::with_capacity(kept + want);
             chunk.append(&mut self.partial);
-            chunk.resize(kept + CHUNK, 0);
-            let n = loop {
+            chunk.resize(kept + want, 0);
+            let read = loop {
                 match file.read_at(&mut chunk[kept..], self.offset) {
-                    Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        chunk.truncate(kept);
-                        self.partial = chunk;
-                        return Err(Err(e));
-                    }
+                    other => break other,
                 }
             };
+            let n = read.map_err(|e| {
+                self.keep_partial(&mut chunk, kept);
+                ReadError::Io(e)
+            })?;
+            if n == 0 || (verify && !self.identity.still_starts(file)) {
+                self.keep_partial(&mut chunk, kept);
+                return if n == 0 {
+                    Ok(total)
+                } else {
+                    Err(ReadError::Rewritten)
+                };
+            }
             chunk.truncate(kept + n);
-            if n == 0 {
-                self.partial = chunk;
-                return Ok(total);
+            // Bytes just past what the fingerprint covers extend it.
+            let fp_end = self.identity.fp_len;
+            if fp_end < FINGERPRINT_LEN && self.offset <= fp_end && fp_end < self.offset + n as u64
+            {
+                let from = kept + usize::try_from(fp_end - self.offset).unwrap_or(n);
+                self.identity.extend(&chunk[from..kept + n]);
             }
             total += n as u64;
             self.offset += n as u64;
@@ -156,10 +205,18 @@ impl Tracked {
             if cut > 0 {
                 self.send(chunk, events)?;
             }
-            if n < CHUNK {
+            if n < want {
                 return Ok(total);
             }
         }
+    }
+
+    /// Puts the first `kept` bytes of `chunk` — the partial line it began
+    /// with — back, without the chunk's spare room.
+    fn keep_partial(&mut self, chunk: &mut Vec<u8>, kept: usize) {
+        chunk.truncate(kept);
+        chunk.shrink_to_fit();
+        self.partial = std::mem::take(chunk);
     }
 
     /// Sends the partial last line as it is (it waited too long, or the file
@@ -173,14 +230,10 @@ impl Tracked {
             return Ok(());
         }
         let line = std::mem::take(&mut self.partial);
-        self.send(line, events).map_err(|e| e.unwrap_or(EngineGone))
+        self.send(line, events).map_err(|_| EngineGone)
     }
 
-    fn send(
-        &mut self,
-        lines: Vec<u8>,
-        events: &EventSender,
-    ) -> Result<(), Result<EngineGone, io::Error>> {
+    fn send(&mut self, lines: Vec<u8>, events: &EventSender) -> Result<(), ReadError> {
         let batch = Batch {
             source: self.source.clone(),
             lines: Lines::from_vec(lines),
@@ -192,6 +245,6 @@ impl Tracked {
         };
         events
             .blocking_send(Event::Lines(batch))
-            .map_err(|_| Ok(EngineGone))
+            .map_err(|_| ReadError::EngineGone)
     }
 }
