@@ -565,8 +565,11 @@ fn outage_mid_stream(test: &str, signal: i32, n: usize, pace: Duration) {
     assert!(!seen.iter().any(|l| l.contains("secret1")), "{seen:#?}");
 }
 
-/// No server when logalarm starts (plain TCP, `tls=no`): the alarms wait,
-/// logalarm keeps trying, and once Prosody is up they arrive, in order.
+/// No server when logalarm starts (plain TCP, `tls=no`), for longer than
+/// the action timeout: the first alarm's attempt times out unsent (and is
+/// withdrawn), the engine retries it, logalarm keeps reconnecting, and once
+/// Prosody is up all alarms arrive, each once, in order. The server settings
+/// are TOML keys here; the password comes from a file.
 #[test]
 fn server_down_at_start() {
     let mut server = Prosody::new("xmpp_down_at_start");
@@ -574,18 +577,25 @@ fn server_down_at_start() {
     server.register("ops", "pw-ops");
     let password = server.dir.join("password");
     std::fs::write(&password, "secret1\n").expect("write password file");
-    let ini = write_config(
+    let toml = write_config(
         &server.dir,
-        "down.ini",
+        "down.toml",
         &format!(
-            "[uwsgi]\n\
-             alarm = jabber xmpp:app@localhost/alarms;file:{};ops@localhost;host=127.0.0.1;port={};tls=no\n\
-             log-alarm = jabber ^ALARM\n",
+            "[alarm.jabber]\n\
+             action = \"xmpp:app@localhost/alarms;file:{};ops@localhost\"\n\
+             host = \"127.0.0.1\"\n\
+             port = {}\n\
+             tls = \"no\"\n\
+             timeout = \"1s\"\n\
+             retry = {{ delay = \"200ms\", max_delay = \"500ms\" }}\n\
+             [[rule]]\n\
+             regex = \"^ALARM\"\n\
+             alarms = [\"jabber\"]\n",
             password.display(),
             server.port
         ),
     );
-    let (child, mut stdin, stderr) = spawn_logalarm(&ini, &[]);
+    let (child, mut stdin, stderr) = spawn_logalarm(&toml, &[]);
     for n in 1..=5 {
         writeln!(stdin, "{}", numbered("ALARM", n)).expect("write to logalarm");
     }
@@ -597,6 +607,9 @@ fn server_down_at_start() {
             server.port, server.port
         )) && l.contains("retrying")
     });
+    common::wait_for_line(&stderr, &mut seen, "a timed-out attempt", |l| {
+        l.contains("attempt 1 of 10 failed: xmpp: not sent within 1s (cannot reach 127.0.0.1:")
+    });
     server.start();
     let ops = Recipient::login("ops", "pw-ops", server.port);
     let got = ops.wait_for("all 5 alarms", |got| got.len() >= 5);
@@ -605,7 +618,14 @@ fn server_down_at_start() {
         l.contains("xmpp: connected to 127.0.0.1:") && l.contains(" as app@localhost/alarms after ")
     });
     let seen = finish(child, stdin, stderr, seen);
+    assert!(
+        seen.iter().any(|l| l.contains("delivered at attempt ")),
+        "{seen:#?}"
+    );
     assert_eq!(common::summary(&seen, "jabber"), (5, 0, 0, 0), "{seen:#?}");
+    // Each alarm once: a withdrawn attempt leaves nothing behind to arrive later.
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(ops.received().len(), 5, "{:#?}", ops.received());
 }
 
 /// A wrong password: each alarm fails at once with an error that says so
@@ -644,12 +664,12 @@ fn wrong_password_fails_at_once_and_clearly() {
     );
     assert!(
         stderr.contains(&format!(
-            "[logalarm] error: alarm=jabber: xmpp: {refused}; fix the password"
+            "[logalarm] error: alarm=jabber: xmpp: {refused}; 1 messages dropped; alarms fail at once until a login succeeds (tried every 60s)"
         )),
         "{stderr}"
     );
     // One failure per alarm (`… id=ID: delivery failed: …`), not retried.
-    let failed = format!(": delivery failed: xmpp: {refused}");
+    let failed = format!(": delivery failed: xmpp: {refused}; permanent, not retried");
     let failures = stderr
         .lines()
         .filter(|l| l.starts_with("[logalarm] warn: alarm=jabber: ") && l.ends_with(&failed))
@@ -664,8 +684,9 @@ fn wrong_password_fails_at_once_and_clearly() {
 }
 
 /// Without `tls=`, the server's certificate is verified: the self-signed one
-/// is refused with an error naming the fix, and the alarm fails (transient,
-/// after the action timeout) instead of going out unverified.
+/// is refused with an error naming the fix, and the alarm fails at once, for
+/// good (an untrusted server does not become trusted by retrying), instead
+/// of going out unverified.
 #[test]
 fn certificates_are_verified_by_default() {
     let mut server = Prosody::new("xmpp_certificate");
@@ -677,27 +698,31 @@ fn certificates_are_verified_by_default() {
         &format!(
             "[alarm.jabber]\n\
              action = \"xmpp:app@localhost;secret1;ops@localhost;host=127.0.0.1;port={}\"\n\
-             timeout = \"1s\"\n\
              [[rule]]\n\
              regex = \"^ALARM\"\n\
              alarms = [\"jabber\"]\n",
             server.port
         ),
     );
+    let started = Instant::now();
     let out =
         common::run_with_input_timeout(common::bin().arg("-c").arg(&toml), b"ALARM 1\n", WAIT);
+    let took = started.elapsed();
     let stderr = common::stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("invalid peer certificate")
-            && stderr.contains("(a self-signed certificate needs ;tls=insecure)"),
-        "{stderr}"
+    assert!(took < Duration::from_secs(5), "took {took:?}: {stderr}");
+    let refused = format!(
+        "xmpp: TLS with 127.0.0.1:{} for localhost: invalid peer certificate: ",
+        server.port
     );
+    let fix = "(the server's certificate is not trusted: fix it, or accept any with ;tls=insecure)";
+    let failures: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(": delivery failed: ") && l.contains(&refused))
+        .collect();
+    assert_eq!(failures.len(), 1, "{stderr}");
     assert!(
-        stderr.contains(&format!(
-            "delivery failed: xmpp: 127.0.0.1:{} did not confirm the message within 1s",
-            server.port
-        )),
+        failures[0].ends_with(&format!("{fix}; permanent, not retried")),
         "{stderr}"
     );
     assert_eq!(

@@ -18,6 +18,9 @@ use logalarm_plugin_api::resolve_secret;
 use std::fmt;
 use tokio_xmpp::jid::{BareJid, Jid};
 
+/// The settings that may follow the recipients, or be TOML keys of the alarm.
+pub const KEYS: &[&str] = &["host", "port", "tls"];
+
 /// The default client-to-server port (RFC 6120 §14.7).
 pub const DEFAULT_PORT: u16 = 5222;
 
@@ -123,8 +126,17 @@ impl Settings {
                 "xmpp: {item:?} after the recipients is not key=value; the keys are host, port, tls"
             ));
         };
+        self.apply(key.trim(), value)
+    }
+
+    /// Sets one of the keys [`KEYS`] (from `;key=value` in ARGS, or the
+    /// alarm's TOML key of that name).
+    ///
+    /// # Errors
+    /// An unknown key or a bad value, named.
+    pub fn apply(&mut self, key: &str, value: &str) -> Result<(), String> {
         let value = value.trim();
-        match key.trim() {
+        match key {
             "host" if !value.is_empty() => self.host = value.to_owned(),
             "port" => {
                 self.port = value

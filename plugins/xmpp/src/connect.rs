@@ -42,8 +42,6 @@ pub struct Connector {
     port: u16,
     /// `None` for `tls=no`.
     tls: Option<Arc<ClientConfig>>,
-    /// `tls=insecure`.
-    insecure: bool,
 }
 
 impl std::fmt::Debug for Connector {
@@ -54,11 +52,17 @@ impl std::fmt::Debug for Connector {
 
 /// Why the connection could not be made (before any login).
 #[derive(Debug)]
-struct ConnectError(String);
+pub struct ConnectError {
+    /// What went wrong, for messages.
+    pub message: String,
+    /// Retrying with the same settings won't help (the server's certificate
+    /// is not trusted, the server offers no STARTTLS).
+    pub permanent: bool,
+}
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -66,7 +70,17 @@ impl std::error::Error for ConnectError {}
 impl tokio_xmpp::connect::ServerConnectorError for ConnectError {}
 
 fn failed(message: String) -> tokio_xmpp::Error {
-    tokio_xmpp::Error::Connection(Box::new(ConnectError(message)))
+    tokio_xmpp::Error::Connection(Box::new(ConnectError {
+        message,
+        permanent: false,
+    }))
+}
+
+fn refused(message: String) -> tokio_xmpp::Error {
+    tokio_xmpp::Error::Connection(Box::new(ConnectError {
+        message,
+        permanent: true,
+    }))
 }
 
 impl Connector {
@@ -108,7 +122,6 @@ impl Connector {
             host: settings.host.as_str().into(),
             port: settings.port,
             tls,
-            insecure: settings.tls == Tls::Insecure,
         })
     }
 
@@ -181,7 +194,7 @@ impl ServerConnector for Connector {
         let plain = initiate_stream(BufStream::new(tcp), ns, header(), timeouts).await?;
         let (features, mut plain) = plain.recv_features::<FallibleStreamElement>().await?;
         if !features.can_starttls() {
-            return Err(failed(format!(
+            return Err(refused(format!(
                 "{} offers no STARTTLS; to send the password and messages unencrypted anyway (loopback only), add ;tls=no",
                 self.server()
             )));
@@ -213,15 +226,18 @@ impl ServerConnector for Connector {
             .connect(name, tcp)
             .await
             .map_err(|e| {
-                let hint = if e.to_string().contains("certificate") && !self.insecure {
-                    " (a self-signed certificate needs ;tls=insecure)"
+                let untrusted = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .is_some_and(|t| matches!(t, rustls::Error::InvalidCertificate(_)));
+                let message = format!("TLS with {} for {domain}: {e}", self.server());
+                if untrusted {
+                    refused(format!(
+                        "{message} (the server's certificate is not trusted: fix it, or accept any with ;tls=insecure)"
+                    ))
                 } else {
-                    ""
-                };
-                failed(format!(
-                    "TLS with {} for {domain}: {e}{hint}",
-                    self.server()
-                ))
+                    failed(message)
+                }
             })?;
         let binding = channel_binding(&tls);
         let stream: Stream = Box::new(BufStream::new(tls));

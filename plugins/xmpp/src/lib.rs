@@ -6,8 +6,8 @@
 //! recipient as a `<message type='chat'>` whose body is the alarm message.
 //! The password may be `env:VAR` or `file:PATH` (resolved at config load) and
 //! is shown as `***` by `logalarm check`. Optional `;key=value` items after
-//! the recipients choose the server and TLS ([`args`]): `host=`, `port=`,
-//! `tls=required|insecure|no`.
+//! the recipients, or the alarm's TOML keys, choose the server and TLS
+//! ([`args`]): `host`, `port`, `tls=required|insecure|no`.
 //!
 //! ```ini
 //! alarm = jabber xmpp:alarms@example.com;env:XMPP_PASSWORD;ops@example.com,oncall@example.com
@@ -23,18 +23,21 @@
 //!   message sent on a connection that died before the answer is sent again
 //!   on the next one — at least once; a duplicate only when the connection
 //!   died between the server taking it and its answer arriving;
-//! - while the server is unreachable, `fire` waits for its message (up to the
-//!   timeout) and later notifications wait in the engine's queue of the
-//!   alarm; a message whose `fire` timed out stays in the link's bounded
-//!   queue ([`link::OUTBOX_CAPACITY`] per alarm). All go out, in order, after
-//!   the reconnect;
 //! - `fire` completes when the server confirmed the message. It reports a
-//!   *transient* failure when that takes longer than the action timeout
-//!   (default [`DEFAULT_TIMEOUT`], TOML `timeout`) — the message stays queued
-//!   and a retry of the same notification joins it instead of queueing a
-//!   copy — or when the queue is full (the message is not queued). It reports
-//!   a *permanent* failure when the server refused the login (wrong password:
-//!   at once, not after a timeout) or bounced the message for a recipient;
+//!   *transient* failure (which the engine retries, with backoff, within the
+//!   alarm's deadline: [`Plugin::retries`]) when that takes longer than the
+//!   action timeout (default [`DEFAULT_TIMEOUT`], TOML `timeout`): a message
+//!   not yet written is withdrawn and queued again by the retry; one written
+//!   to a connection stays, and the retry of the same notification joins it
+//!   instead of sending a copy. It reports a *permanent* failure, at once,
+//!   when the server refused the login (a wrong password) or cannot be
+//!   trusted (an untrusted certificate, no STARTTLS under `tls=required`),
+//!   and when it bounced the message for a recipient;
+//! - while the server is unreachable, the alarm's notifications wait in the
+//!   engine's queue of the alarm and go out, in order, after the reconnect;
+//!   written messages whose `fire` gave up wait in the link's own queue, at
+//!   most [`link::OUTBOX_CAPACITY`] per alarm (beyond, `fire` fails at once,
+//!   transient);
 //! - certificates are verified (`tls=insecure` accepts any, as uWSGI does);
 //! - DNS SRV records are not looked up: the server is the JID's domain on
 //!   port 5222 unless `host=`/`port=` say otherwise.
@@ -81,10 +84,23 @@ impl Plugin for XmppPlugin {
         args::redact(args)
     }
 
-    /// Parses `ARGS` (see [`args`]) and resolves the password; connects
-    /// nothing yet (there is no runtime at config load).
+    /// `host`, `port` and `tls` may be TOML keys of the alarm as well.
+    fn options(&self) -> &'static [&'static str] {
+        args::KEYS
+    }
+
+    /// A server that is down or slow to answer is worth trying again.
+    fn retries(&self) -> bool {
+        true
+    }
+
+    /// Parses `ARGS` (see [`args`]), applies the TOML keys and resolves the
+    /// password; connects nothing yet (there is no runtime at config load).
     fn build(&self, ctx: &BuildContext, args: &str) -> Result<Box<dyn Action>, String> {
-        let settings = Settings::parse(args)?;
+        let mut settings = Settings::parse(args)?;
+        for (key, value) in &ctx.options {
+            settings.apply(key, value)?;
+        }
         let connector = Connector::new(&settings)?;
         Ok(Box::new(XmppAction {
             alarm: ctx.alarm.clone(),
@@ -148,11 +164,15 @@ impl XmppAction {
             Ok(Err(_)) => Err(ActionError::Transient(
                 "xmpp: the message was taken over by a retry of the same alarm".into(),
             )),
-            Err(_) => Err(ActionError::Transient(format!(
-                "xmpp: {server} did not confirm the message within {} ({}); it stays queued ({} waiting) and goes out once the server answers",
+            Err(_) if shared.abandon(&n.id) => Err(ActionError::Transient(format!(
+                "xmpp: not sent within {} ({})",
                 humantime(self.timeout),
-                describe(&shared.status()),
-                shared.pending()
+                describe(&shared.status())
+            ))),
+            Err(_) => Err(ActionError::Transient(format!(
+                "xmpp: {server} did not confirm the message within {} ({}); it is sent again after a reconnect unless the server confirms it",
+                humantime(self.timeout),
+                describe(&shared.status())
             ))),
         }
     }

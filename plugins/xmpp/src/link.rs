@@ -60,7 +60,8 @@ pub enum Status {
     Online,
     /// Unreachable, for this reason.
     Down(String),
-    /// The server refused the login, for this reason: messages fail at once.
+    /// The server refused the login or cannot be trusted, for this reason:
+    /// messages fail at once.
     Refused(String),
 }
 
@@ -102,6 +103,11 @@ impl Shared {
             Submitted::AlreadyDelivered => {}
         }
         submitted
+    }
+
+    /// The `fire` of notification `id` stopped waiting; see [`Outbox::abandon`].
+    pub fn abandon(&self, id: &str) -> bool {
+        lock(&self.outbox).abandon(id)
     }
 
     /// Messages refused so far because the outbox was full.
@@ -290,7 +296,7 @@ impl Task {
                     if !repeated {
                         tracing::error!(
                             alarm = %self.alarm,
-                            "xmpp: {reason}; fix the password in the alarm's definition; {} messages dropped; trying again every {}s",
+                            "xmpp: {reason}; {} messages dropped; alarms fail at once until a login succeeds (tried every {}s)",
                             dropped,
                             REFUSED_RETRY.as_secs()
                         );

@@ -10,8 +10,10 @@
 //! the server took it and before its answer came back.
 //!
 //! Each message carries the notification's id, so that a notification the
-//! engine retries (after a timeout) joins its queued message instead of
-//! queueing a second copy, and one confirmed meanwhile is not sent again.
+//! engine retries (after a timeout) joins its message if that is still
+//! waiting for the server's answer instead of sending a second copy, and one
+//! confirmed meanwhile is not sent again. A message not yet written when its
+//! `fire` timed out is withdrawn ([`Outbox::abandon`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -192,6 +194,23 @@ impl Outbox {
         n
     }
 
+    /// The `fire` of notification `id` stopped waiting (its timeout): a
+    /// message not yet written to a connection leaves the outbox (a retry
+    /// queues it again, behind nothing, as the engine fires one at a time),
+    /// so that a notification the engine gave up on is not sent later after
+    /// all. A written one stays: the server may have it, and it is confirmed
+    /// or sent again after a reconnect. Returns whether it was removed.
+    pub fn abandon(&mut self, id: &str) -> bool {
+        let unsent = |e: &Entry| &*e.id == id && e.state == State::Unsent;
+        match self.entries.iter().position(unsent) {
+            Some(i) => {
+                self.entries.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Drops every message, telling each waiting `fire` why (the server
     /// refused the login). Returns how many.
     pub fn fail_all(&mut self, reason: &str) -> usize {
@@ -253,6 +272,18 @@ mod tests {
             o.submit(&id("a"), || "A".into()),
             Submitted::AlreadyDelivered
         ));
+    }
+
+    #[test]
+    fn an_unsent_message_is_withdrawn_a_sent_one_stays() {
+        let mut o = Outbox::new(10);
+        drop(queued(o.submit(&id("a"), || "A".into())));
+        assert!(o.abandon("a"));
+        assert!(o.is_empty());
+        drop(queued(o.submit(&id("b"), || "B".into())));
+        o.take_unsent(1);
+        assert!(!o.abandon("b"));
+        assert_eq!(o.len(), 1);
     }
 
     #[test]

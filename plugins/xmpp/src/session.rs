@@ -6,7 +6,7 @@
 //! link confirms messages with pings instead (see [`crate::outbox`]).
 
 use crate::args::Settings;
-use crate::connect::{Connector, Stream};
+use crate::connect::{ConnectError, Connector, Stream};
 use futures::{SinkExt, StreamExt};
 use sasl::common::Credentials;
 use std::borrow::Cow;
@@ -44,7 +44,8 @@ const BIND_ID: &str = "logalarm-bind";
 #[derive(Debug)]
 pub enum OpenError {
     /// The server refused the login (wrong password, unknown account, no
-    /// common SASL mechanism): retrying with the same settings won't help.
+    /// common SASL mechanism), or cannot be trusted (its certificate, no
+    /// STARTTLS): retrying with the same settings won't help.
     Refused(String),
     /// Anything else (server down, network, TLS, timeout): worth retrying.
     Failed(String),
@@ -82,7 +83,8 @@ impl Session {
     /// Connects, logs in and binds a resource.
     ///
     /// # Errors
-    /// [`OpenError::Refused`] when the server refused the login,
+    /// [`OpenError::Refused`] when the server refused the login or cannot
+    /// be trusted,
     /// [`OpenError::Failed`] for anything else. Never contains the password.
     pub async fn open(
         settings: &Settings,
@@ -90,12 +92,16 @@ impl Session {
         recipients: Arc<[Jid]>,
     ) -> Result<(Session, FullJid), OpenError> {
         let account = Jid::from(settings.account.clone());
-        let failed = |e: tokio_xmpp::Error| {
-            OpenError::Failed(match e {
-                // Our own connector's messages say it all; no "connection error: " before them.
-                tokio_xmpp::Error::Connection(e) => e.to_string(),
-                e => e.to_string(),
-            })
+        let failed = |e: tokio_xmpp::Error| match e {
+            // Our own connector's messages say it all; no "connection error: " before them.
+            tokio_xmpp::Error::Connection(e) => {
+                let error: &(dyn std::error::Error + 'static) = e.as_ref();
+                match error.downcast_ref::<ConnectError>() {
+                    Some(c) if c.permanent => OpenError::Refused(c.message.clone()),
+                    _ => OpenError::Failed(e.to_string()),
+                }
+            }
+            e => OpenError::Failed(e.to_string()),
         };
         let (pending, binding) = connector
             .connect(&account, ns::JABBER_CLIENT, TIMEOUTS)
