@@ -55,7 +55,7 @@ fn lua_string(path: &Path) -> String {
 /// Runs a helper program the tests need, failing clearly when it is missing.
 fn run_tool(cmd: &mut Command, what: &str) {
     let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {what} ({e}); install it: apt-get install prosody openssl (scripts/test does)")
+        panic!("cannot run {what} ({e}); install it: apt-get install prosody (scripts/test does)")
     });
     assert!(
         out.status.success(),
@@ -74,26 +74,7 @@ impl Prosody {
         for sub in ["data", "certs"] {
             std::fs::create_dir_all(dir.join(sub)).expect("create prosody dirs");
         }
-        let (key, cert) = (
-            dir.join("certs/localhost.key"),
-            dir.join("certs/localhost.crt"),
-        );
-        run_tool(
-            Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-                .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-                .args([
-                    "-subj",
-                    "/CN=localhost",
-                    "-addext",
-                    "subjectAltName=DNS:localhost",
-                ])
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert),
-            "openssl (the test server's certificate)",
-        );
+        let (cert, key) = common::self_signed(&dir.join("certs"));
         let port = free_port();
         // Prosody refuses to run as root unless told it may (mod_posix); CI runs the
         // tests as root, and this instance only listens on loopback for one test.
