@@ -12,11 +12,13 @@ use logalarm_plugin_api::Source;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
+use tokio::sync::watch;
 
 /// Reads `input` to its end, passing it through to `out` and its lines to
 /// `events` as coming from `source`; `tap` sees every read too (a wrapped
-/// process keeps its last lines). Returns when the input ends or the engine
-/// stops taking events.
+/// process keeps its last lines). Returns when the input ends, the engine
+/// stops taking events, or `stopped` says so after a read (what that read
+/// returned is then neither passed through nor matched: it came after the stop).
 ///
 /// # Errors
 /// A read error (other than `EINTR`).
@@ -26,10 +28,14 @@ pub fn pump(
     mut out: Passthrough,
     events: &EventSender,
     mut tap: impl FnMut(&[u8]),
+    stopped: impl Fn() -> bool,
 ) -> io::Result<()> {
     let mut reader = LineReader::new(input, MAX_LINE);
     loop {
         let read = reader.read()?;
+        if stopped() {
+            return Ok(());
+        }
         let end = read.is_empty();
         out.write(read);
         tap(read);
@@ -51,11 +57,15 @@ pub fn pump(
 }
 
 /// Runs [`pump`] over this process's stdin, passing through to stdout when
-/// `passthrough` is set.
+/// `passthrough` is set, until EOF or `stop` turns true.
 ///
 /// # Errors
 /// Stdin cannot be duplicated, or a read error.
-pub fn run(passthrough: bool, events: &EventSender) -> io::Result<()> {
+pub fn run(
+    passthrough: bool,
+    events: &EventSender,
+    stop: &watch::Receiver<bool>,
+) -> io::Result<()> {
     let input = File::from(io::stdin().as_fd().try_clone_to_owned()?);
     pump(
         input,
@@ -63,5 +73,6 @@ pub fn run(passthrough: bool, events: &EventSender) -> io::Result<()> {
         Passthrough::stdout(passthrough),
         events,
         |_| {},
+        || *stop.borrow(),
     )
 }

@@ -321,11 +321,12 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
         }
         Mode::Inputs if config.inputs.is_empty() => {
             let stdin_events = events.clone();
+            let stdin_stop = stop_rx.clone();
             let passthrough = config.passthrough();
             let spawned = std::thread::Builder::new()
                 .name("stdin".into())
                 .spawn(move || {
-                    if let Err(e) = input::stdin::run(passthrough, &stdin_events) {
+                    if let Err(e) = input::stdin::run(passthrough, &stdin_events, &stdin_stop) {
                         tracing::error!("reading stdin failed: {e}");
                         return false;
                     }
@@ -382,6 +383,8 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
                     None => std::future::pending().await,
                 }
             } => {
+                // Inputs first: a line read after this note is never alarmed.
+                let _ = stop_inputs.send(true);
                 tracing::info!("{sig}: stopping; delivering what is queued");
                 stopper.stop().await;
             }

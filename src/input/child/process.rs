@@ -183,12 +183,21 @@ fn reader(
         .spawn(move || {
             let Ok(pid) = pid_rx.recv() else { return };
             let source = Source::Child { stream, pid };
-            let read = pump(pipe, &source, out, &events, |bytes| {
-                // One lock per read (up to 256 KiB), never per line.
-                if let Ok(mut tail) = tail.lock() {
-                    tail.push(stream, bytes);
-                }
-            });
+            // Read to EOF whatever logalarm is told: the process's last lines
+            // are matched before it is gone (stops go to the process itself).
+            let read = pump(
+                pipe,
+                &source,
+                out,
+                &events,
+                |bytes| {
+                    // One lock per read (up to 256 KiB), never per line.
+                    if let Ok(mut tail) = tail.lock() {
+                        tail.push(stream, bytes);
+                    }
+                },
+                || false,
+            );
             if let Err(e) = read {
                 tracing::error!("reading the process's {name} failed: {e}");
             }
