@@ -742,3 +742,61 @@ fn bad_arguments_are_config_errors_with_the_fix_and_no_password() {
             .contains("is not a mail address")
     );
 }
+
+/// A mail server that is down when the alarm fires and comes up later: the
+/// mail is retried until it is accepted, once, while another alarm on the same
+/// line is delivered at once.
+#[test]
+fn a_server_down_at_start_gets_the_mail_once_it_is_up() {
+    let dir = common::scratch("smtp_down_then_up");
+    let port = closed_port();
+    let marker = dir.join("local.txt");
+    let config = dir.join("alarms.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[alarm.mail]\n\
+             action = \"curl:smtp://127.0.0.1:{port};mail_from=alarm@example.com;mail_to=ops@example.com\"\n\
+             retry = {{ attempts = 50, deadline = \"60s\", delay = \"100ms\", max_delay = \"300ms\" }}\n\
+             [alarm.local]\n\
+             action = \"cmd:cat >> {marker}\"\n\
+             [[rule]]\n\
+             regex = \"TERRIBLE\"\n\
+             alarms = [\"mail\", \"local\"]\n",
+            marker = common::sh_quote(&marker),
+        ),
+    )
+    .unwrap();
+    let mut live = common::spawn_piped(common::bin().arg("-c").arg(&config));
+    let stderr = common::read_in_background(live.stderr.take().unwrap());
+    let _stdout = common::read_in_background(live.stdout.take().unwrap());
+    let mut stdin = live.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        b"TERRIBLE ALARM while the mail server is down\n",
+    )
+    .unwrap();
+    // The other alarm does not wait for the mail server.
+    common::wait_for_file(&marker, PATIENCE, |b| !b.is_empty());
+    let server = Server::start(&dir, "late", &["--port", &port.to_string()]);
+    let deadline = Instant::now() + PATIENCE;
+    while server.mails().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the mail never arrived after the server came up"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    drop(stdin);
+    let status = common::wait_exit(&mut live, PATIENCE);
+    let text = String::from_utf8_lossy(&stderr.finish("stderr", PATIENCE)).into_owned();
+    assert_eq!(status.code(), Some(0), "{text}");
+    let lines = common::lines(text.as_bytes());
+    assert_eq!(summary(&lines, "mail"), (1, 0, 0, 0), "{text}");
+    assert_eq!(server.mails().len(), 1, "{text}");
+    assert_eq!(
+        body(&server.mails()[0]),
+        "TERRIBLE ALARM while the mail server is down\n-- \nlogalarm alarm mail, from stdin\n"
+    );
+    assert!(text.contains("Connection refused"), "{text}");
+}

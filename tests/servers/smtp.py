@@ -83,6 +83,7 @@ def main():
     p.add_argument("--auth", help="USER:PASSWORD; AUTH then required")
     p.add_argument("--mechanism", choices=["LOGIN", "PLAIN"], help="offer only this AUTH mechanism")
     p.add_argument("--silent", action="store_true")
+    p.add_argument("--port", type=int, default=0, help="listen here (default: a free port)")
     a = p.parse_args()
 
     loop = asyncio.new_event_loop()
@@ -119,7 +120,7 @@ def main():
                     require_starttls=a.starttls, **kwargs)
 
     server = loop.run_until_complete(loop.create_server(
-        factory, host="127.0.0.1", port=0, ssl=context if a.implicit else None))
+        factory, host="127.0.0.1", port=a.port, ssl=context if a.implicit else None))
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     loop.run_forever()
 
