@@ -10,7 +10,7 @@
 use super::{AlarmStats, Queued};
 use crate::matcher::{LineMatch, Sink};
 use crate::policy::throttle::Throttle;
-use logalarm_plugin_api::{Notification, Source, Syslog};
+use logalarm_plugin_api::{NoteId, Notification, Source, Syslog};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -220,7 +220,11 @@ impl Router {
         };
         slot.sequence += 1;
         let note = Notification {
-            id: format!("{:016x}-{alarm}-{}", self.run_id, slot.sequence).into(),
+            id: NoteId {
+                run: self.run_id,
+                alarm,
+                seq: slot.sequence,
+            },
             alarm: slot.route.name.clone(),
             rule: rule.clone(),
             message: message.to_vec(),

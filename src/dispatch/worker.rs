@@ -176,7 +176,7 @@ impl Worker {
     /// before this alarm counts it done: the saved read positions of followed
     /// files never pass a line whose alarm is neither delivered nor handed on).
     fn fail(&self, note: Notification, text: &str) {
-        let id = note.id.clone();
+        let id = note.id;
         tracing::warn!(alarm = %self.name, id = %id, "{text}");
         if let Some(fallback) = &self.fallback {
             let queued = Queued {
@@ -246,7 +246,7 @@ mod tests {
                 self.calls
                     .lock()
                     .unwrap()
-                    .push((n.id.clone(), Instant::now()));
+                    .push((format!("n{}", n.id.seq).into(), Instant::now()));
                 let mut answers = self.answers.lock().unwrap();
                 if answers.is_empty() {
                     Ok(())
@@ -276,10 +276,14 @@ mod tests {
         (w, stats, calls)
     }
 
+    /// A notification whose id's sequence number is the digits of `id` ("n4": 4).
     fn queued(id: &str) -> Queued {
         Queued {
             note: Notification {
-                id: id.into(),
+                id: logalarm_plugin_api::NoteId {
+                    seq: id.trim_start_matches('n').parse().unwrap(),
+                    ..Default::default()
+                },
                 alarm: "a".into(),
                 rule: "r".into(),
                 message: b"m".to_vec(),
@@ -448,7 +452,7 @@ mod tests {
             ..POLICY
         };
         let (w, stats, calls) = worker(policy, vec![]);
-        let old = queued("old");
+        let old = queued("n9");
         tokio::time::sleep(Duration::from_secs(60)).await;
         run(w, vec![old], &calls).await;
         assert_eq!(counts(&stats), (1, 0, 0));
@@ -473,7 +477,7 @@ mod tests {
         });
         run(w, vec![queued("n1"), queued("n2")], &calls).await;
         let handed = frx.recv().await.unwrap();
-        assert_eq!(&*handed.note.id, "n1");
+        assert_eq!(handed.note.id.seq, 1);
         assert!(frx.recv().await.is_none(), "the worker dropped its sender");
         assert_eq!(counts(&stats), (0, 2, 0));
         assert_eq!(AlarmStats::get(&stats.handed_over), 1);

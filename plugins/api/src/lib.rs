@@ -199,13 +199,32 @@ impl Syslog {
     }
 }
 
+/// A notification's id: numbers only, so that making one costs nothing on the
+/// matching thread; its [`Display`](fmt::Display) form, `RUN-ALARM-SEQ` (RUN
+/// as 16 hex digits), is what receivers see.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NoteId {
+    /// Random per run of logalarm, so ids of different runs never collide.
+    pub run: u64,
+    /// The alarm's index in the config.
+    pub alarm: u32,
+    /// The alarm's notification count in this run, from 1.
+    pub seq: u64,
+}
+
+impl fmt::Display for NoteId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}-{}-{}", self.run, self.alarm, self.seq)
+    }
+}
+
 /// One alarm notification: what an [`Action`] delivers.
 #[derive(Clone, Debug)]
 pub struct Notification {
-    /// A stable id, unique across runs (`RUN-ALARM-SEQ`): the same on every
-    /// delivery attempt, so a receiver can recognise a retried delivery (HTTP
-    /// `Idempotency-Key`, the mail's `Message-ID`).
-    pub id: Arc<str>,
+    /// A stable id, unique across runs: the same on every delivery attempt, so
+    /// a receiver can recognise a retried delivery (HTTP `Idempotency-Key`, the
+    /// mail's `Message-ID`). Its text form is `RUN-ALARM-SEQ`.
+    pub id: NoteId,
     /// The alarm's name (`alarm = NAME …`).
     pub alarm: Arc<str>,
     /// The rule (its regex) that fired the alarm: the first matching rule naming it.
@@ -432,7 +451,7 @@ mod tests {
 
     fn note(message: &[u8], truncated_from: Option<usize>) -> Notification {
         Notification {
-            id: "run-0-1".into(),
+            id: NoteId::default(),
             alarm: "a".into(),
             rule: "r".into(),
             message: message.to_vec(),

@@ -198,7 +198,7 @@ mod tests {
 
     fn note(message: &[u8]) -> Notification {
         Notification {
-            id: "run-0-1".into(),
+            id: logalarm_plugin_api::NoteId::default(),
             alarm: "a".into(),
             rule: "ALARM".into(),
             message: message.to_vec(),

@@ -80,7 +80,7 @@ impl HttpAction {
         };
         let mut headers = self.headers.clone();
         if !headers.contains_key(IDEMPOTENCY_KEY)
-            && let Ok(id) = HeaderValue::from_str(&n.id)
+            && let Ok(id) = HeaderValue::from_str(&n.id.to_string())
         {
             headers.insert(IDEMPOTENCY_KEY, id);
         }

@@ -66,7 +66,7 @@ mod tests {
 
     fn note(suppressed: u64) -> Notification {
         Notification {
-            id: "run-0-1".into(),
+            id: logalarm_plugin_api::NoteId::default(),
             alarm: "a".into(),
             rule: "r".into(),
             message: b"TERRIBLE ALARM".to_vec(),

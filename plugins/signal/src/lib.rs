@@ -209,7 +209,7 @@ mod tests {
         };
         let action = SignalPlugin.build(&ctx, "USR1").unwrap();
         let n = Notification {
-            id: "run-0-1".into(),
+            id: logalarm_plugin_api::NoteId::default(),
             alarm: "a".into(),
             rule: "r".into(),
             message: b"m".to_vec(),

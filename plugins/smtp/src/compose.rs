@@ -150,7 +150,11 @@ mod tests {
 
     fn note(message: &[u8], suppressed: u64) -> Notification {
         Notification {
-            id: "00ab-mail-3".into(),
+            id: logalarm_plugin_api::NoteId {
+                run: 0xab,
+                alarm: 0,
+                seq: 3,
+            },
             alarm: "mail".into(),
             rule: "r".into(),
             message: message.to_vec(),

@@ -171,7 +171,7 @@ impl SmtpAction {
 
     /// Sends one mail within the delivery timeout.
     async fn send(&self, n: &Notification) -> Result<(), ActionError> {
-        let id = compose::message_id(&n.id, &self.host);
+        let id = compose::message_id(&n.id.to_string(), &self.host);
         let mail = self.message(n, &id)?;
         match tokio::time::timeout(self.timeout, self.transport.send(mail)).await {
             Ok(Ok(reply)) => {

@@ -147,7 +147,7 @@ pub fn context(n: &Notification) -> Value {
         rule => &*n.rule,
         source => n.source.to_string(),
         time => humantime::format_rfc3339_millis(n.time).to_string(),
-        id => &*n.id,
+        id => n.id.to_string(),
         suppressed => n.suppressed,
         truncated => n.truncated_from,
         host => field(|s| s.host.as_deref()),
@@ -163,7 +163,11 @@ pub fn context(n: &Notification) -> Value {
 /// (and for examples): alarm `example`, a line with quotes, a syslog header.
 pub fn sample() -> Notification {
     Notification {
-        id: "0000000000000000-0-1".into(),
+        id: logalarm_plugin_api::NoteId {
+            run: 0,
+            alarm: 0,
+            seq: 1,
+        },
         alarm: "example".into(),
         rule: "TERRIBLE ALARM".into(),
         message: br#"TERRIBLE ALARM! the world "exploded""#.to_vec(),

@@ -147,7 +147,8 @@ impl XmppAction {
             return Err(ActionError::Permanent(format!("xmpp: {why}")));
         }
         let server = self.connector.server();
-        let outcome = match shared.submit(&n.id, || body(n).into()) {
+        let id: std::sync::Arc<str> = n.id.to_string().into();
+        let outcome = match shared.submit(&id, || body(n).into()) {
             Submitted::AlreadyDelivered => return Ok(()),
             Submitted::Full => {
                 return Err(ActionError::Transient(format!(
@@ -164,7 +165,7 @@ impl XmppAction {
             Ok(Err(_)) => Err(ActionError::Transient(
                 "xmpp: the message was taken over by a retry of the same alarm".into(),
             )),
-            Err(_) if shared.abandon(&n.id) => Err(ActionError::Transient(format!(
+            Err(_) if shared.abandon(&id) => Err(ActionError::Transient(format!(
                 "xmpp: not sent within {} ({})",
                 humantime(self.timeout),
                 describe(&shared.status())
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn body_tells_of_suppressed_repeats() {
         let mut n = Notification {
-            id: "run-0-1".into(),
+            id: logalarm_plugin_api::NoteId::default(),
             alarm: "jab".into(),
             rule: "r".into(),
             message: b"TERRIBLE ALARM".to_vec(),
