@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::config::inputs::InputDef;
 use crate::dispatch::router::{Route, Router};
 use crate::dispatch::{AlarmStats, worker};
+use crate::input::follow::commits::Commits;
 use crate::input::{self, EVENT_QUEUE, Event, child, fd, follow, socket};
 use crate::plan::Plan;
 use std::ffi::OsString;
@@ -272,23 +273,41 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
     let rules = plan.rules.iter().map(|r| r.regex.clone()).collect();
     let router = Router::new(routes, rules, config.alarm_freq(), config.msg_size());
 
-    let follower = if file_defs.is_empty() {
-        None
-    } else {
-        match follow::start(
-            &file_defs,
-            config,
-            events.clone(),
-            alarm_stats,
-            stop_rx.clone(),
-        ) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::FAILURE;
+    // The engine runs before any input starts: the follower's first pass may
+    // read (from = "beginning", saved positions), and is awaited below.
+    let commits = (!file_defs.is_empty()).then(|| Arc::new(Commits::new(alarm_stats)));
+    let matcher = plan.matcher;
+    let engine_commits = commits.clone();
+    let (engine_done, mut engine_rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            engine::run(&matcher, router, events_rx, engine_commits.as_deref());
+            let _ = engine_done.send(());
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the engine thread: {e}");
+        return ExitCode::FAILURE;
+    }
+
+    // Files first, and their first pass done before the sockets serve and the
+    // process starts: a line written after that is never taken for one that
+    // was there at start (from = "end").
+    let mut follower = match commits {
+        None => None,
+        Some(commits) => {
+            match follow::start(&file_defs, config, events.clone(), commits, stop_rx.clone()) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
     };
+    if let Some(f) = follower.as_mut() {
+        f.ready().await;
+    }
     // Tasks that clean up after themselves at stop (a socket file is removed).
     let mut input_tasks = Vec::new();
     for listener in sockets {
@@ -344,20 +363,6 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
     }
     let stopper = engine::Stopper::new(&events);
     drop(events);
-
-    let matcher = plan.matcher;
-    let commits = follower.as_ref().map(follow::Follower::commits);
-    let (engine_done, mut engine_rx) = oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("engine".into())
-        .spawn(move || {
-            engine::run(&matcher, router, events_rx, commits.as_deref());
-            let _ = engine_done.send(());
-        });
-    if let Err(e) = spawned {
-        tracing::error!("cannot start the engine thread: {e}");
-        return ExitCode::FAILURE;
-    }
 
     let mut exit_code = None;
     let mut engine_ended = false;

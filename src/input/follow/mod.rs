@@ -41,7 +41,6 @@ pub mod tracked;
 
 use crate::config::Config;
 use crate::config::inputs::StartAt;
-use crate::dispatch::AlarmStats;
 use crate::input::{EventSender, Mark};
 use commits::Commits;
 use identity::Identity;
@@ -74,7 +73,9 @@ const SAVE_EVERY: Duration = Duration::from_millis(50);
 /// A running follower.
 pub struct Follower {
     thread: std::thread::JoinHandle<Core>,
-    commits: Arc<Commits>,
+    /// Fires once the first pass is done: every file found at start has its
+    /// starting position (and a saved one has been resumed).
+    ready: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 /// One configured path or glob.
@@ -118,7 +119,7 @@ pub fn start(
     inputs: &[(Vec<String>, StartAt)],
     config: &Config,
     events: EventSender,
-    stats: Vec<Arc<AlarmStats>>,
+    commits: Arc<Commits>,
     stop: watch::Receiver<bool>,
 ) -> Result<Follower, String> {
     let mut patterns = Vec::new();
@@ -147,7 +148,6 @@ pub fn start(
             None
         }
     };
-    let commits = Arc::new(Commits::new(stats));
     let (raw_tx, raw_rx) = std_mpsc::channel();
     let watcher = match notify::recommended_watcher(raw_tx) {
         Ok(w) => Some(w),
@@ -185,14 +185,18 @@ pub fn start(
         engine_gone: false,
         dirty: true,
     };
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
     let thread = std::thread::Builder::new()
         .name("follow".into())
         .spawn(move || {
-            core.run(&raw_rx, &stop);
+            core.run(&raw_rx, &stop, ready_tx);
             core
         })
         .map_err(|e| format!("cannot start the file follower: {e}"))?;
-    Ok(Follower { thread, commits })
+    Ok(Follower {
+        thread,
+        ready: Some(ready),
+    })
 }
 
 fn pattern(text: &str, from: StartAt) -> Result<Pattern, String> {
@@ -244,9 +248,14 @@ fn parent_of(path: &Path) -> PathBuf {
 }
 
 impl Follower {
-    /// Where the engine records routed positions.
-    pub fn commits(&self) -> Arc<Commits> {
-        self.commits.clone()
+    /// Waits for the first pass over the files (the engine must be taking
+    /// events: the pass may read). A file that appears after this is new, and
+    /// is read from its start whatever `from` says.
+    pub async fn ready(&mut self) {
+        if let Some(ready) = self.ready.take() {
+            // An error means the thread ended early; `finish` reports that.
+            let _ = ready.await;
+        }
     }
 
     /// Waits for the follower to stop (after the stop signal), and saves the
@@ -270,6 +279,7 @@ impl Core {
         &mut self,
         raw: &std_mpsc::Receiver<notify::Result<notify::Event>>,
         stop: &watch::Receiver<bool>,
+        ready: tokio::sync::oneshot::Sender<()>,
     ) {
         self.update_watches();
         self.resume_saved();
@@ -279,6 +289,7 @@ impl Core {
             self.files.len(),
             self.patterns.len()
         );
+        let _ = ready.send(());
         let mut next_poll = Instant::now() + self.poll_interval;
         let mut last_save = Instant::now();
         while !self.engine_gone && !*stop.borrow() {
