@@ -212,12 +212,12 @@ impl Router {
 
     fn notify(&mut self, alarm: u32, rule: &Arc<str>, line: &[u8]) {
         let (message, truncated) = cut(line, self.msg_size);
-        let syslog = self.header_of(line);
-        let slot = &mut self.slots[alarm as usize];
-        let Some(suppressed) = slot.throttle.admit(message, self.now) else {
-            AlarmStats::bump(&slot.route.stats.suppressed);
+        let Some(suppressed) = self.slots[alarm as usize].throttle.admit(message, self.now) else {
+            AlarmStats::bump(&self.slots[alarm as usize].route.stats.suppressed);
             return;
         };
+        let syslog = self.header_of(line);
+        let slot = &mut self.slots[alarm as usize];
         slot.sequence += 1;
         let note = Notification {
             id: NoteId {
@@ -257,10 +257,13 @@ impl Router {
 
 impl Sink for Router {
     fn matched(&mut self, m: &LineMatch<'_>) {
+        // Borrowed out for the loop (a move, no copy), so that a hit costs one
+        // clone of its rule's name, made only when a notification is.
+        let rules = std::mem::take(&mut self.rules);
         for hit in m.hits {
-            let rule = self.rules[hit.rule as usize].clone();
-            self.notify(hit.alarm, &rule, m.line);
+            self.notify(hit.alarm, &rules[hit.rule as usize], m.line);
         }
+        self.rules = rules;
     }
 }
 

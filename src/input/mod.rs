@@ -6,8 +6,11 @@
 //! - [`reader::LineReader`]: the chunked line splitting every byte stream shares;
 //! - [`passthrough::Passthrough`]: the unchanged copy of stdin (or a wrapped
 //!   process's output) to logalarm's own stdout or stderr;
+//! - [`follow`]: files followed like `tail -F`, through rotation and restarts;
 //! - [`socket`]: unix datagram and stream sockets, with [`syslog`] headers split
-//!   off each message.
+//!   off each message;
+//! - [`child`]: the stdout and stderr of the process `logalarm run` wraps;
+//! - [`fd`]: uWSGI's `alarm-fd`, which fires alarms directly ([`Event::Fire`]).
 
 pub mod child;
 pub mod fd;
