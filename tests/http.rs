@@ -18,7 +18,6 @@ mod common;
 
 use serde_json::{Value, json};
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -83,13 +82,6 @@ if len(sys.argv) > 3:
 print("READY", flush=True)
 server.serve_forever()
 "#;
-
-/// A free TCP port on 127.0.0.1 (bound and released; nothing else on this
-/// machine takes ports from the ephemeral range meanwhile in practice).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
 
 /// A running test server.
 struct Server {
@@ -318,7 +310,7 @@ fn wait_lines(path: &Path, n: usize) -> Vec<String> {
 #[test]
 fn uwsgi_form_posts_the_line_with_basic_auth_and_an_idempotency_key() {
     let dir = common::scratch("http_uwsgi_form");
-    let port = free_port();
+    let port = common::free_port();
     let server = Server::start(&dir, port, "200", None);
     let ini = dir.join("alarms.ini");
     std::fs::write(
@@ -370,8 +362,8 @@ fn uwsgi_form_posts_the_line_with_basic_auth_and_an_idempotency_key() {
 #[test]
 fn toml_method_headers_body_template_and_secrets_from_env() {
     let dir = common::scratch("http_toml");
-    let port = free_port();
-    let closed = free_port();
+    let port = common::free_port();
+    let closed = common::free_port();
     let server = Server::start(&dir, port, "200", None);
     let token_file = dir.join("token");
     std::fs::write(&token_file, "file-s3cret\n").unwrap();
@@ -468,7 +460,7 @@ alarms = ["hook", "down"]
 fn https_needs_ssl_insecure_for_a_self_signed_certificate() {
     let dir = common::scratch("http_tls");
     let tls = common::self_signed(&dir);
-    let port = free_port();
+    let port = common::free_port();
     let server = Server::start(&dir, port, "200", Some(&tls));
     let config = dir.join("tls.toml");
     std::fs::write(
@@ -521,7 +513,7 @@ fn https_needs_ssl_insecure_for_a_self_signed_certificate() {
 #[test]
 fn a_server_down_at_start_gets_the_alarm_when_it_comes_up() {
     let dir = common::scratch("http_down_at_start");
-    let port = free_port();
+    let port = common::free_port();
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/late"), "", &local);
     let mut live = Live::spawn(logalarm().arg("-c").arg(&config));
@@ -552,7 +544,7 @@ fn a_server_down_at_start_gets_the_alarm_when_it_comes_up() {
 #[test]
 fn a_server_killed_mid_stream_gets_the_rest_in_order_after_its_restart() {
     let dir = common::scratch("http_killed");
-    let port = free_port();
+    let port = common::free_port();
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/"), "", &local);
     let server = Server::start(&dir, port, "200", None);
@@ -598,7 +590,7 @@ fn a_server_killed_mid_stream_gets_the_rest_in_order_after_its_restart() {
 #[test]
 fn a_server_slower_than_the_timeout_is_retried() {
     let dir = common::scratch("http_slow");
-    let port = free_port();
+    let port = common::free_port();
     let server = Server::start(&dir, port, "slow:3,200", None);
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/"), "", &local);
@@ -636,7 +628,7 @@ fn a_server_slower_than_the_timeout_is_retried() {
 #[test]
 fn server_errors_are_retried_until_it_answers_200() {
     let dir = common::scratch("http_500");
-    let port = free_port();
+    let port = common::free_port();
     let server = Server::start(&dir, port, "500,502,200", None);
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/"), "", &local);
@@ -675,7 +667,7 @@ fn server_errors_are_retried_until_it_answers_200() {
 #[test]
 fn too_many_requests_waits_as_long_as_retry_after_says() {
     let dir = common::scratch("http_429");
-    let port = free_port();
+    let port = common::free_port();
     let server = Server::start(&dir, port, "429:1,200", None);
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/"), "", &local);
@@ -696,7 +688,7 @@ fn too_many_requests_waits_as_long_as_retry_after_says() {
 #[test]
 fn failures_for_good_go_to_the_on_failure_alarm() {
     let dir = common::scratch("http_on_failure");
-    let port = free_port();
+    let port = common::free_port();
     let server = Server::start(&dir, port, "200", None);
     let config = dir.join("fallback.toml");
     std::fs::write(
@@ -770,7 +762,7 @@ fn failures_for_good_go_to_the_on_failure_alarm() {
 #[test]
 fn a_retry_wait_does_not_hold_up_the_drain_deadline() {
     let dir = common::scratch("http_drain");
-    let port = free_port();
+    let port = common::free_port();
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/"), "", &local);
     let started = Instant::now();

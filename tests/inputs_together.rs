@@ -7,20 +7,6 @@ mod common;
 use common::{PATIENCE, sh_quote};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-fn wait_for_path(path: &Path) {
-    let deadline = Instant::now() + PATIENCE;
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn wrapped_process_file_and_socket_in_one_run() {
@@ -72,7 +58,11 @@ type = "stream"
     );
     let stdout = common::read_in_background(child.stdout.take().unwrap());
     let stderr = common::read_in_background(child.stderr.take().unwrap());
-    wait_for_path(&sock);
+    assert!(
+        common::poll_until(PATIENCE, || sock.exists()),
+        "{} never appeared",
+        sock.display()
+    );
     std::fs::write(logs.join("app.log"), "MARK in a file\n").unwrap();
     let mut client = UnixStream::connect(&sock).unwrap();
     client.write_all(b"MARK over the socket\n").unwrap();

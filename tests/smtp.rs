@@ -16,7 +16,6 @@ mod common;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -233,12 +232,6 @@ fn message_id(mail: &Value) -> (String, String) {
         "run part of {id:?}"
     );
     (run.to_owned(), rest.to_owned())
-}
-
-/// A port on 127.0.0.1 that nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
 }
 
 fn epoch_now() -> f64 {
@@ -662,7 +655,10 @@ fn a_server_down_or_hung_is_a_transient_failure_and_the_password_stays_secret() 
     let common_keys = format!(
         "mail_from=alarm@example.com;mail_to=ops@example.com;auth_user=a;auth_pass={password}"
     );
-    let down = format!("smtp:smtp://127.0.0.1:{};{common_keys}", closed_port());
+    let down = format!(
+        "smtp:smtp://127.0.0.1:{};{common_keys}",
+        common::free_port()
+    );
     let slow = format!(
         "smtp:smtp://127.0.0.1:{};{common_keys};timeout=1",
         hung.port
@@ -749,7 +745,7 @@ fn bad_arguments_are_config_errors_with_the_fix_and_no_password() {
 #[test]
 fn a_server_down_at_start_gets_the_mail_once_it_is_up() {
     let dir = common::scratch("smtp_down_then_up");
-    let port = closed_port();
+    let port = common::free_port();
     let marker = dir.join("local.txt");
     let config = dir.join("alarms.toml");
     std::fs::write(

@@ -12,7 +12,7 @@ mod common;
 
 use futures::StreamExt;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,12 +39,6 @@ struct Prosody {
     config: PathBuf,
     port: u16,
     child: Option<Child>,
-}
-
-/// A port on 127.0.0.1 that nothing listens on right now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 fn lua_string(path: &Path) -> String {
@@ -75,7 +69,7 @@ impl Prosody {
             std::fs::create_dir_all(dir.join(sub)).expect("create prosody dirs");
         }
         let (cert, key) = common::self_signed(&dir.join("certs"));
-        let port = free_port();
+        let port = common::free_port();
         // Prosody refuses to run as root unless told it may (mod_posix); CI runs the
         // tests as root, and this instance only listens on loopback for one test.
         // It would otherwise switch to the `prosody` user, which cannot write here.

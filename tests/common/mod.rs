@@ -368,6 +368,13 @@ pub fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A TCP port on 127.0.0.1 that nothing listens on right now (bound, then
+/// released): for a test server to take, or to find a connection refused.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
 /// How many descriptors process `pid` has open (the entries of `/proc/PID/fd`).
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
