@@ -233,6 +233,10 @@ impl Router {
             source: self.source.clone(),
             syslog,
             time: self.time,
+            kind: logalarm_plugin_api::Kind::Alarm,
+            caps: None,
+            key: None,
+            aggregate: None,
         };
         slot.pending.push(Queued {
             note,

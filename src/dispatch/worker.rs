@@ -292,6 +292,10 @@ mod tests {
                 source: Source::Stdin,
                 syslog: None,
                 time: SystemTime::UNIX_EPOCH,
+                kind: logalarm_plugin_api::Kind::Alarm,
+                caps: None,
+                key: None,
+                aggregate: None,
             },
             since: Instant::now().into_std(),
         }

@@ -241,8 +241,107 @@ pub struct Notification {
     pub source: Source,
     /// The syslog header the message came with (socket inputs), if it had one.
     pub syslog: Option<Arc<Syslog>>,
-    /// When the line was read (wall clock).
+    /// When the line was read (wall clock); for an aggregated notification,
+    /// when it was made.
     pub time: SystemTime,
+    /// What the notification reports: a matched line (or multiline record), or
+    /// something the alarm policy made (a digest, an escalation, a recovery, an
+    /// absence).
+    pub kind: Kind,
+    /// The capture groups of the rule's regex on the line, when it has any.
+    pub caps: Option<Arc<Captures>>,
+    /// The policy key the notification counts under (`key = "{{ caps.ip }}"`), if the alarm has one.
+    pub key: Option<Arc<str>>,
+    /// For a digest or an escalation: the events it sums up.
+    pub aggregate: Option<Arc<Aggregate>>,
+}
+
+/// What a [`Notification`] reports. Its [`Display`](fmt::Display) form (`alarm`,
+/// `digest`, …) is the template variable `kind` and `LOGALARM_KIND`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A matched line or multiline record.
+    #[default]
+    Alarm,
+    /// A recovery: a rule's `resolve` line after it fired, or an expected line
+    /// (`[[expect]]`) or input seen again after its absence was reported.
+    Resolved,
+    /// An alarm's events over its `digest` period, summed up.
+    Digest,
+    /// More than an alarm's escalation `limit` events within its `window`
+    /// (sent to the escalation's alarm).
+    Escalation,
+    /// An expected line, or any line of an input, not seen for its period.
+    Absent,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Alarm => "alarm",
+            Kind::Resolved => "resolved",
+            Kind::Digest => "digest",
+            Kind::Escalation => "escalation",
+            Kind::Absent => "absent",
+        })
+    }
+}
+
+/// The capture groups of a rule's regex on the line it matched: group 0 is
+/// the whole match; a group that did not take part is `None`. Text is UTF-8,
+/// invalid bytes replaced by U+FFFD.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Captures {
+    /// By number, from 0.
+    pub groups: Vec<Option<String>>,
+    /// Named groups: name and number.
+    pub names: Vec<(Arc<str>, usize)>,
+}
+
+impl Captures {
+    /// The group named `name`, if it took part.
+    pub fn name(&self, name: &str) -> Option<&str> {
+        let (_, i) = self.names.iter().find(|(n, _)| &**n == name)?;
+        self.groups.get(*i)?.as_deref()
+    }
+}
+
+/// The events a digest or an escalation sums up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aggregate {
+    /// Events in all.
+    pub count: u64,
+    /// Events that fell into groups beyond the cap on groups (counted in
+    /// `count`, not in any group).
+    pub ungrouped: u64,
+    /// When the first and the last of them arrived.
+    pub first_seen: SystemTime,
+    /// See `first_seen`.
+    pub last_seen: SystemTime,
+    /// The period summed up: a digest's period, an escalation's window.
+    pub period: Duration,
+    /// Events per source (display form of [`Source`]), most first.
+    pub sources: Vec<(String, u64)>,
+    /// The unique messages, most frequent first.
+    pub groups: Vec<Group>,
+}
+
+/// One unique message of an [`Aggregate`]: the events that share a key (the
+/// message with its variable parts masked, or the alarm's explicit key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// What the events share.
+    pub key: String,
+    /// How many there were.
+    pub count: u64,
+    /// When the first and the last arrived.
+    pub first_seen: SystemTime,
+    /// See `first_seen`.
+    pub last_seen: SystemTime,
+    /// Per source (display form of [`Source`]) or syslog host: how many, most first.
+    pub sources: Vec<(String, u64)>,
+    /// The first event's message, whole.
+    pub example: Vec<u8>,
 }
 
 impl Notification {
@@ -460,6 +559,10 @@ mod tests {
             source: Source::Stdin,
             syslog: None,
             time: SystemTime::UNIX_EPOCH,
+            kind: Kind::Alarm,
+            caps: None,
+            key: None,
+            aggregate: None,
         }
     }
 

@@ -218,6 +218,10 @@ mod tests {
             source: logalarm_plugin_api::Source::Stdin,
             syslog: None,
             time: std::time::SystemTime::UNIX_EPOCH,
+            kind: logalarm_plugin_api::Kind::Alarm,
+            caps: None,
+            key: None,
+            aggregate: None,
         };
         let err = action.fire(&n).await.unwrap_err();
         assert!(

@@ -163,6 +163,10 @@ mod tests {
             source: Source::Stdin,
             syslog: None,
             time: SystemTime::UNIX_EPOCH,
+            kind: logalarm_plugin_api::Kind::Alarm,
+            caps: None,
+            key: None,
+            aggregate: None,
         }
     }
 

@@ -184,6 +184,10 @@ pub fn sample() -> Notification {
             msgid: Some("ID1".into()),
         })),
         time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_564_800),
+        kind: logalarm_plugin_api::Kind::Alarm,
+        caps: None,
+        key: None,
+        aggregate: None,
     }
 }
 

@@ -259,6 +259,10 @@ mod tests {
             source: logalarm_plugin_api::Source::Stdin,
             syslog: None,
             time: std::time::SystemTime::UNIX_EPOCH,
+            kind: logalarm_plugin_api::Kind::Alarm,
+            caps: None,
+            key: None,
+            aggregate: None,
         };
         assert_eq!(body(&n), "TERRIBLE ALARM");
         n.suppressed = 3;
