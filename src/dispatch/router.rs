@@ -247,6 +247,18 @@ impl Router {
         }
     }
 
+    /// Called after every batch and on every [`crate::input::Event::Tick`]:
+    /// sends what the policy stage has due by now, and queues everything made.
+    pub fn tick(&mut self) {
+        self.flush();
+    }
+
+    /// Called once at the end (EOF, stop): sends everything the policy stage
+    /// still holds, then queues everything made.
+    pub fn finish(&mut self) {
+        self.flush();
+    }
+
     /// Puts the block's notifications on their queues, one burst per alarm, so
     /// that a worker is woken once per block rather than once per line.
     pub fn flush(&mut self) {

@@ -41,7 +41,15 @@ pub enum Event {
     /// Stop taking events: sent once by the run loop on a stop signal, after
     /// which inputs see their sends fail.
     Stop,
+    /// Time passed: sent every [`TICK`] by the run loop, so that what is due
+    /// without a new line (a digest's period ending, an expected line's
+    /// absence, a multiline record's flush timeout) happens on time.
+    Tick,
 }
+
+/// How often [`Event::Tick`] is sent: the resolution of every timer of the
+/// alarm policy stage.
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The sending side every input holds.
 pub type EventSender = mpsc::Sender<Event>;

@@ -24,7 +24,7 @@ pub fn run(
             Event::Lines(batch) => {
                 router.begin_batch(batch.source, &batch.lines, batch.headers);
                 scanner.scan(&batch.lines, &mut router);
-                router.flush();
+                router.tick();
                 if let (Some(mark), Some(commits)) = (batch.mark, commits) {
                     commits.record(mark, router.enqueued());
                 }
@@ -34,7 +34,29 @@ pub fn run(
                 router.fire(&fire.alarms, &fire.rule, &fire.message);
                 router.flush();
             }
+            Event::Tick => router.tick(),
             Event::Stop => break,
+        }
+    }
+    // Nothing pending in the policy stage is lost at the end: what is held
+    // back for later (digests, open records) goes out now, to be drained.
+    router.finish();
+}
+
+/// Sends [`Event::Tick`] every [`crate::input::TICK`] until the engine is
+/// gone. Holds the queue weakly, so the engine still ends by itself once
+/// every input is gone; a tick that finds the queue full is skipped (the
+/// engine is busy and checks its timers after every batch anyway).
+pub async fn ticker(events: mpsc::WeakSender<Event>) {
+    let mut every = tokio::time::interval(crate::input::TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(events) = events.upgrade() else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Closed(_)) = events.try_send(Event::Tick) {
+            return;
         }
     }
 }

@@ -289,6 +289,7 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
         tracing::error!("cannot start the engine thread: {e}");
         return ExitCode::FAILURE;
     }
+    tokio::spawn(engine::ticker(events.downgrade()));
 
     // Files first, and their first pass done before the sockets serve and the
     // process starts: a line written after that is never taken for one that
