@@ -4,4 +4,9 @@
 //! thread, so that a flood is cut down before it reaches any queue. Today it is
 //! uWSGI's `alarm-freq` throttle ([`throttle::Throttle`]).
 
+pub mod cooldown;
+pub mod escalation;
+pub mod keys;
+pub mod mask;
+pub mod threshold;
 pub mod throttle;
