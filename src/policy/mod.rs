@@ -5,6 +5,7 @@
 //! uWSGI's `alarm-freq` throttle ([`throttle::Throttle`]).
 
 pub mod cooldown;
+pub mod digest;
 pub mod escalation;
 pub mod keys;
 pub mod mask;
