@@ -242,6 +242,19 @@ mod tests {
     }
 
     #[test]
+    fn admitting_a_known_key_does_not_allocate() {
+        let t0 = Instant::now();
+        let mut c = Cooldown::new(2, Duration::from_secs(1), 10);
+        c.admit("k", t0).unwrap();
+        let n = crate::policy::keys::alloc_count::allocations(|| {
+            for m in 0..10_000 {
+                let _ = c.admit("k", ms(t0, m));
+            }
+        });
+        assert_eq!(n, 0);
+    }
+
+    #[test]
     fn a_flood_on_one_key_is_counted_exactly() {
         let t0 = Instant::now();
         let mut c = Cooldown::new(3, Duration::from_secs(60), 10);

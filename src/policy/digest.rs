@@ -463,6 +463,50 @@ mod tests {
     }
 
     #[test]
+    fn a_known_group_and_source_cost_no_allocation() {
+        let (t0, w0) = (Instant::now(), SystemTime::UNIX_EPOCH);
+        let mut d = Digest::new(spec(60, 100));
+        // Warm up: the groups, the sources and the mask buffer exist.
+        d.add(b"refused by 10.0.0.1 port 1", None, "web1", false, t0, w0);
+        d.add(b"timeout 1", Some("k"), "web2", false, t0, w0);
+        let msgs: Vec<String> = (0..1000)
+            .map(|i| format!("refused by 10.0.{}.{} port {}", i % 256, i % 7, i))
+            .collect();
+        let run = |d: &mut Digest| {
+            for (i, m) in msgs.iter().enumerate() {
+                let host = if i % 2 == 0 { "web1" } else { "web2" };
+                d.add(m.as_bytes(), None, host, false, t0, w0);
+                d.add(b"timeout 2", Some("k"), host, true, t0, w0);
+            }
+        };
+        // Once more to warm up the regex's lazy DFA (it allocates states as
+        // it meets new inputs, then reuses them).
+        run(&mut d);
+        let n = crate::policy::keys::alloc_count::allocations(|| run(&mut d));
+        assert_eq!(n, 0);
+        let a = d.take(t0, true).unwrap();
+        assert_eq!((a.count, a.groups.len()), (4002, 2));
+    }
+
+    #[test]
+    fn escalation_and_mask_into_do_not_allocate() {
+        let t0 = Instant::now();
+        let mut e = crate::policy::escalation::Escalation::new(10, Duration::from_secs(60));
+        let mut buf = String::with_capacity(256);
+        let line = b"Failed password for root from 5.36.59.76 port 42393 ssh2";
+        // Warm up the regex's lazy DFA (it allocates states as it meets new
+        // inputs, then reuses them).
+        super::mask_into(line, &mut buf);
+        let n = crate::policy::keys::alloc_count::allocations(|| {
+            for i in 0..10_000u64 {
+                e.event(t0 + Duration::from_millis(i * 37));
+                super::mask_into(line, &mut buf);
+            }
+        });
+        assert_eq!(n, 0);
+    }
+
+    #[test]
     fn force_sends_before_the_period_ends() {
         let (t0, w0) = (Instant::now(), SystemTime::UNIX_EPOCH);
         let mut d = Digest::new(spec(3600, 100));

@@ -121,9 +121,71 @@ impl<S> Keyed<S> {
     }
 }
 
+/// Counts the allocations made on the current thread, so that the policy
+/// tests can assert the hot path allocates nothing (tests run on many
+/// threads; a thread-local count keeps them apart).
+#[cfg(test)]
+pub(crate) mod alloc_count {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    // SAFETY: every call is forwarded to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as ours.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as ours.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as ours.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOC: Counting = Counting;
+
+    /// The allocations `f` made on this thread.
+    pub(crate) fn allocations(f: impl FnOnce()) -> u64 {
+        let before = COUNT.with(Cell::get);
+        f();
+        COUNT.with(Cell::get) - before
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::alloc_count::allocations;
     use super::*;
+
+    #[test]
+    fn an_existing_key_costs_no_allocation() {
+        let mut k: Keyed<u64> = Keyed::new(4);
+        for key in ["a", "b", "c", "d"] {
+            k.entry(key, || 0);
+        }
+        let n = allocations(|| {
+            for i in 0..10_000u64 {
+                *k.entry(["a", "b", "c", "d"][(i % 4) as usize], || 0) += 1;
+                *k.get_mut("a").unwrap() += 1;
+            }
+        });
+        assert_eq!(n, 0);
+        // A new key allocates (its name), and evicts.
+        assert!(allocations(|| *k.entry("e", || 0) += 1) > 0);
+        assert_eq!(k.evicted(), 1);
+    }
 
     #[test]
     fn evicts_the_least_recently_touched_key_and_counts_it() {

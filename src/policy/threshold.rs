@@ -186,6 +186,19 @@ mod tests {
     }
 
     #[test]
+    fn admitting_a_known_key_does_not_allocate() {
+        let t0 = Instant::now();
+        let mut t = Threshold::new(4, Duration::from_secs(10), 10);
+        t.admit("k", t0).unwrap_err();
+        let n = crate::policy::keys::alloc_count::allocations(|| {
+            for s in 0..10_000 {
+                let _ = t.admit("k", secs(t0, s));
+            }
+        });
+        assert_eq!(n, 0);
+    }
+
+    #[test]
     fn evictions_are_counted_and_lose_the_partial_count() {
         let t0 = Instant::now();
         let mut t = Threshold::new(2, Duration::from_secs(10), 2);
