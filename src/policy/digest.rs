@@ -64,6 +64,14 @@ impl Default for DigestSpec {
     }
 }
 
+/// `now + period`, or as far as the clock goes when a huge configured period
+/// would overflow it (`Instant + Duration` panics).
+fn due_after(now: Instant, period: Duration) -> Instant {
+    now.checked_add(period)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
+}
+
 /// Per-source counts, in order of first appearance, bounded by [`MAX_SOURCES`].
 #[derive(Debug, Default)]
 struct Counts(IndexMap<String, u64>);
@@ -153,7 +161,7 @@ impl Digest {
     ) {
         let period = self.spec.period;
         let p = self.pending.get_or_insert_with(|| Pending {
-            due: now + period,
+            due: due_after(now, period),
             count: 0,
             alarms: 0,
             ungrouped: 0,
@@ -504,6 +512,16 @@ mod tests {
             }
         });
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_huge_period_does_not_overflow_the_clock() {
+        let (t0, w0) = (Instant::now(), SystemTime::UNIX_EPOCH);
+        let mut d = Digest::new(spec(u64::MAX, 100));
+        d.add(b"x", None, "s", false, t0, w0);
+        assert!(d.due().unwrap() > t0 + Duration::from_secs(86_400 * 365));
+        assert_eq!(d.take(t0 + Duration::from_secs(86_400), false), None);
+        assert_eq!(d.take(t0, true).map(|a| a.count), Some(1));
     }
 
     #[test]
