@@ -137,6 +137,17 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
         if !delivery.is_empty() {
             writeln!(out, "  {:width$}    {}", "", delivery.join("; "))?;
         }
+        if let Some(message) = &a.message {
+            // One line per alarm entry: line breaks in the template shown escaped.
+            let mut text = Vec::new();
+            logalarm_plugin_api::push_escaped(&mut text, message.source().as_bytes());
+            writeln!(
+                out,
+                "  {:width$}    message: {}",
+                "",
+                String::from_utf8_lossy(&text)
+            )?;
+        }
     }
     writeln!(
         out,

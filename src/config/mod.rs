@@ -88,6 +88,12 @@ pub struct AlarmDef {
     pub options: Vec<PluginOption>,
     /// Extra headers (TOML `headers` table), by name.
     pub headers: Vec<(String, String)>,
+    /// The notification's message as a Jinja template (TOML `message`; no
+    /// INI form), and where it was written.
+    pub message: Option<(String, Origin)>,
+    /// Environment variables as Jinja templates (TOML `env` table), by name,
+    /// for plugins that take `env` (`cmd`).
+    pub env: Vec<(String, String)>,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -269,6 +275,8 @@ impl Config {
                     on_failure: None,
                     options: Vec::new(),
                     headers: Vec::new(),
+                    message: None,
+                    env: Vec::new(),
                     origin: origin.clone(),
                 });
             }
