@@ -3,7 +3,8 @@
 //!
 //! Every problem is reported at once, each naming where it was written: unknown
 //! plugin, bad plugin arguments, a TOML key the plugin does not take, bad
-//! `retry` values, duplicate alarm name (uWSGI silently keeps the first), a
+//! `retry` values, a `message` template that does not compile or fails on a
+//! sample notification, duplicate alarm name (uWSGI silently keeps the first), a
 //! rule naming an unknown alarm, an `on_failure` naming an unknown alarm, the
 //! alarm itself or closing a loop, a bad regex, no rules at all.
 
@@ -39,12 +40,15 @@ pub struct PlannedAlarm {
     /// Whether its templates or keys use capture groups (`caps`): only then
     /// are a line's groups extracted.
     pub needs_caps: bool,
+    /// The notification's message as a template (TOML `message`), rendered by
+    /// the worker before delivery.
+    pub message: Option<Arc<Template>>,
     /// Where it was defined.
     pub origin: Origin,
 }
 
 /// The keys every TOML alarm takes, whatever its plugin.
-const ENGINE_KEYS: &str = "action, timeout, queue_size, retry, on_failure";
+const ENGINE_KEYS: &str = "action, timeout, queue_size, retry, on_failure, message";
 
 /// Checks that the plugin takes each of the alarm's plugin keys (and `headers`).
 fn check_options(def: &AlarmDef, plugin: &dyn Plugin, errors: &mut Vec<ConfigError>) -> bool {
@@ -70,12 +74,14 @@ fn check_options(def: &AlarmDef, plugin: &dyn Plugin, errors: &mut Vec<ConfigErr
             ok = false;
         }
     }
-    if !def.headers.is_empty() && !takes.contains(&"headers") {
-        errors.push(ConfigError::at(
-            &def.origin,
-            format!("`headers` is not for this alarm: {}", listed()),
-        ));
-        ok = false;
+    for (table, set) in [("headers", &def.headers), ("env", &def.env)] {
+        if !set.is_empty() && !takes.contains(&table) {
+            errors.push(ConfigError::at(
+                &def.origin,
+                format!("`{table}` is not for this alarm: {}", listed()),
+            ));
+            ok = false;
+        }
     }
     ok
 }
@@ -221,6 +227,18 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
             ));
             continue;
         }
+        // Compiled (and tried on a sample) here, so that a broken template
+        // is a config error naming its key, not a failed delivery.
+        let message = match &def.message {
+            None => None,
+            Some((source, at)) => match Template::compile("message", source) {
+                Ok(template) => Some(Arc::new(template)),
+                Err(e) => {
+                    errors.push(ConfigError::at(at, e));
+                    continue;
+                }
+            },
+        };
         let ctx = BuildContext {
             alarm: def.name.clone(),
             timeout: def.timeout,
@@ -231,6 +249,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 .map(|o| (o.key.clone(), o.value.clone()))
                 .collect(),
             headers: def.headers.clone(),
+            env: def.env.clone(),
         };
         match plugin.build(&ctx, &def.args) {
             Ok(action) => alarms.push(PlannedAlarm {
@@ -242,6 +261,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 on_failure: None,
                 policy: Spec::default(),
                 needs_caps: false,
+                message,
                 origin: def.origin.clone(),
             }),
             Err(message) => errors.push(ConfigError::at(&def.origin, message)),
@@ -566,7 +586,9 @@ fn link_policies(config: &Config, alarms: &mut [PlannedAlarm], errors: &mut Vec<
             .flatten()
             .any(|k| caps_in(&k.template))
             || def.options.iter().any(|o| caps_in(&o.value))
-            || def.headers.iter().any(|(_, v)| caps_in(v));
+            || def.headers.iter().any(|(_, v)| caps_in(v))
+            || def.env.iter().any(|(_, v)| caps_in(v))
+            || def.message.as_ref().is_some_and(|(m, _)| caps_in(m));
         if ok {
             alarms[me].policy = spec;
         }

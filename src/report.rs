@@ -200,6 +200,17 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
                 writeln!(out, "  {:width$}    policies: {}", "", policies.join("; "))?;
             }
         }
+        if let Some(message) = &a.message {
+            // One line per alarm entry: line breaks in the template shown escaped.
+            let mut text = Vec::new();
+            logalarm_plugin_api::push_escaped(&mut text, message.source().as_bytes());
+            writeln!(
+                out,
+                "  {:width$}    message: {}",
+                "",
+                String::from_utf8_lossy(&text)
+            )?;
+        }
     }
     writeln!(
         out,

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use common::{PATIENCE, sh_quote};
 
-const SSH_RULE: &str = r"Failed password for (?:invalid user )?\S+ from (?P<ip>[0-9.]+) port";
+const SSH_RULE: &str =
+    r"sshd\[\d+\]: Failed password for (?:invalid user )?.*? from (?P<ip>[0-9.]+) port";
 
 fn ssh_log() -> std::path::PathBuf {
     common::corpus().join("OpenSSH/OpenSSH_2k.log")
@@ -325,7 +326,10 @@ alarm = "errors"
     let paged = fs::read_to_string(&pager).unwrap_or_default();
     let lines: Vec<&str> = paged.lines().collect();
     assert_eq!(lines.len(), 1, "{paged}");
-    assert!(lines[0].starts_with("errors|"), "{paged}");
+    assert_eq!(
+        lines[0], "errors|ESCALATION pager: alarm errors: 101 events within 1h (limit 100)",
+        "{paged}"
+    );
     assert!(lines[0].contains("101"), "{paged}");
 }
 
@@ -357,7 +361,7 @@ resolve = 'db up'
     let got = fs::read_to_string(&out_file).unwrap_or_default();
     assert_eq!(
         got,
-        "db down 1\ndb down 2\ndb up again\ndb down 3\ndb up last\n"
+        "db down 1\ndb down 2\nRESOLVED db: db up again\ndb down 3\nRESOLVED db: db up last\n"
     );
 }
 
@@ -419,7 +423,7 @@ alarm = "pager"
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
-        "expected line /heartbeat ok/ not seen for 1s\n"
+        "ABSENT pager: expected line /heartbeat ok/ not seen for 1s\n"
     );
     stdin.write_all(b"heartbeat ok\n").expect("write");
     let text = common::wait_for_file(&out_file, PATIENCE, |b| {
@@ -427,9 +431,9 @@ alarm = "pager"
     });
     let text = String::from_utf8_lossy(&text);
     assert!(
-        text.lines()
-            .nth(1)
-            .is_some_and(|l| l.starts_with("expected line /heartbeat ok/ seen again after ")),
+        text.lines().nth(1).is_some_and(
+            |l| l.starts_with("RESOLVED pager: expected line /heartbeat ok/ seen again after ")
+        ),
         "{text}"
     );
     drop(stdin);
@@ -476,7 +480,10 @@ alarm = "errors"
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
-        format!("input file:{} has been silent for 1s\n", log.display())
+        format!(
+            "ABSENT pager: input file:{} has been silent for 1s\n",
+            log.display()
+        )
     );
     fs::OpenOptions::new()
         .append(true)
@@ -489,7 +496,7 @@ alarm = "errors"
     let text = String::from_utf8_lossy(&text);
     assert!(
         text.lines().nth(1).is_some_and(|l| l.starts_with(&format!(
-            "input file:{} has lines again after ",
+            "RESOLVED pager: input file:{} has lines again after ",
             log.display()
         ))),
         "{text}"
@@ -562,7 +569,12 @@ fn ini_policy_options_and_check_listing() {
          alarm-expect = pager 5m heartbeat ok\n\
          log-alarm = ssh Failed password for \\S+ from (?P<ip>\\S+)\n",
     );
-    let out = common::bin().arg("check").arg("-c").arg(&config).output().expect("run");
+    let out = common::bin()
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}", common::stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -571,9 +583,21 @@ fn ini_policy_options_and_check_listing() {
         ),
         "{text}"
     );
-    assert!(text.contains("Expect /heartbeat ok/ at least every 5m -> pager"), "{text}");
-    let bad = write(&dir, "b.ini", "[uwsgi]\nalarm-threshold = ghost 5 60s\nalarm = ghost log:\nlog-alarm = ghost x\n");
-    let out = common::bin().arg("check").arg("-c").arg(&bad).output().expect("run");
+    assert!(
+        text.contains("Expect /heartbeat ok/ at least every 5m -> pager"),
+        "{text}"
+    );
+    let bad = write(
+        &dir,
+        "b.ini",
+        "[uwsgi]\nalarm-threshold = ghost 5 60s\nalarm = ghost log:\nlog-alarm = ghost x\n",
+    );
+    let out = common::bin()
+        .arg("check")
+        .arg("-c")
+        .arg(&bad)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         common::stderr(&out).contains(&format!(
@@ -615,6 +639,6 @@ resolve = 'db up'
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert_eq!(
         fs::read_to_string(&out_file).unwrap_or_default(),
-        "db down\nDEBUG db up (still a recovery)\n"
+        "db down\nRESOLVED db: DEBUG db up (still a recovery)\n"
     );
 }

@@ -91,6 +91,12 @@ pub struct AlarmDef {
     pub headers: Vec<(String, String)>,
     /// Its policies beyond `alarm-freq` (threshold, cooldown, digest, escalation).
     pub policy: policy::PolicyDef,
+    /// The notification's message as a Jinja template (TOML `message`; no
+    /// INI form), and where it was written.
+    pub message: Option<(String, Origin)>,
+    /// Environment variables as Jinja templates (TOML `env` table), by name,
+    /// for plugins that take `env` (`cmd`).
+    pub env: Vec<(String, String)>,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -288,6 +294,8 @@ impl Config {
                     options: Vec::new(),
                     headers: Vec::new(),
                     policy: policy::PolicyDef::default(),
+                    message: None,
+                    env: Vec::new(),
                     origin: origin.clone(),
                 });
             }

@@ -39,6 +39,11 @@
 //! action = "cmd:mail -s 'alarm' admin@example.com"
 //! timeout = "30s"         # optional, per action
 //!
+//! [alarm.ssh]
+//! action = "cmd:/usr/local/bin/block-ip"
+//! message = "{{ caps.ip }} failed {{ count }} times"  # Jinja, for every plugin (no INI form)
+//! env = { IP = "{{ caps.ip }}" }                       # cmd: extra variables, Jinja
+//!
 //! [alarm.hook]
 //! action = "http:https://hooks.example.com/alarm"
 //! retry = { attempts = 10, deadline = "5m", delay = "1s", max_delay = "60s" }
@@ -280,6 +285,8 @@ struct Alarm {
     monitoring_markers: Option<Spanned<OneOrMany>>,
     escalate: Option<Spanned<Escalate>>,
     max_keys: Option<Spanned<usize>>,
+    message: Option<Spanned<String>>,
+    env: Option<IndexMap<String, String>>,
     options: Vec<(String, Spanned<toml::Value>)>,
 }
 
@@ -312,6 +319,8 @@ impl<'de> Deserialize<'de> for Alarm {
                         }
                         "escalate" => alarm.escalate = Some(map.next_value()?),
                         "max_keys" => alarm.max_keys = Some(map.next_value()?),
+                        "message" => alarm.message = Some(map.next_value()?),
+                        "env" => alarm.env = Some(map.next_value()?),
                         _ => {
                             let value = map.next_value()?;
                             alarm.options.push((key, value));
@@ -828,6 +837,10 @@ pub fn load(file: &Path, text: &str) -> Config {
                 Err(message) => errors.push(ConfigError::at(&at, message)),
             }
         }
+        let message = alarm.message.map(|m| {
+            let at = origin(m.span().start, format!("alarm.{name}.message"));
+            (m.into_inner(), at)
+        });
         config.alarms.push(AlarmDef {
             name,
             plugin,
@@ -842,6 +855,11 @@ pub fn load(file: &Path, text: &str) -> Config {
                 .map(|h| h.into_iter().collect())
                 .unwrap_or_default(),
             policy,
+            message,
+            env: alarm
+                .env
+                .map(|e| e.into_iter().collect())
+                .unwrap_or_default(),
             origin: at,
         });
     }

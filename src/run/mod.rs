@@ -130,6 +130,7 @@ fn start_workers(plan_alarms: Vec<crate::plan::PlannedAlarm>) -> (Workers, Vec<R
             retry: alarm.retry,
             stats: st.clone(),
             fallback,
+            message: alarm.message,
         };
         tasks.push(tokio::spawn(worker.run(rx)));
         stats.push((alarm.name.clone(), st.clone()));
