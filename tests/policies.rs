@@ -392,7 +392,7 @@ alarm = "pager"
     assert_eq!(
         made,
         [
-            "at 2024-05-01T12:20:00.000Z: absent -> pager: expected line /heartbeat ok/ not seen for 5m",
+            "at 2024-05-01T12:09:00.000Z: absent -> pager: expected line /heartbeat ok/ not seen for 5m",
             "at 2024-05-01T12:20:00.000Z: resolved -> pager: expected line /heartbeat ok/ seen again after 16m",
         ]
     );
@@ -640,5 +640,141 @@ resolve = 'db up'
     assert_eq!(
         fs::read_to_string(&out_file).unwrap_or_default(),
         "db down\nRESOLVED db: DEBUG db up (still a recovery)\n"
+    );
+}
+
+/// One of 20 error shapes, its variable parts drawn from `j`.
+fn shape(k: usize, j: usize) -> String {
+    let (a, b, n) = (j % 250, (j / 250) % 250, j * 7 % 100_000);
+    match k {
+        0 => format!("ERROR db timeout after {n} ms"),
+        1 => format!("ERROR connection refused from 10.{a}.{b}.7:5432"),
+        2 => format!(
+            "ERROR request {:08x}{:08x} failed",
+            j * 2_654_435_761 % 0xffff_ffff,
+            n
+        ),
+        3 => format!("WARN disk at {} percent", n % 100),
+        4 => format!("ERROR user id {n} not found"),
+        5 => format!("ERROR job 0x{:x} crashed", j + 4096),
+        6 => format!("ERROR session 123e4567-e89b-12d3-a456-{:012x} expired", j),
+        7 => format!("ERROR queue depth {n} over limit {}", n + 10),
+        8 => format!("ERROR payment declined amount {}.{:02}", n, j % 100),
+        9 => format!("ERROR cache miss ratio {}.{} too high", n % 10, j % 10),
+        10 => format!("ERROR login failed for uid {n} from 192.168.{a}.{b}"),
+        11 => format!(
+            "ERROR slow query took {n} ms at 2024-05-01T12:{:02}:{:02}Z",
+            j % 60,
+            a % 60
+        ),
+        12 => format!("ERROR worker {n} exited with code {}", j % 7),
+        13 => format!("ERROR upstream 10.0.{a}.{b} returned 502"),
+        14 => format!("ERROR file handle {n} leaked"),
+        15 => format!("ERROR retry {n} of 5 failed"),
+        16 => format!("ERROR ssl handshake with 172.16.{a}.{b} timed out after {n} ms"),
+        17 => format!("ERROR batch {n} had {} bad rows", j % 13),
+        18 => format!("ERROR memory at {n} MB exceeds {} MB", n + 512),
+        _ => format!("ERROR order {n} stuck since 12:{:02}:{:02}", j % 60, b % 60),
+    }
+}
+
+#[test]
+fn digest_sums_up_a_100k_line_burst_in_one_notification() {
+    let dir = common::scratch("policy-digest-burst");
+    let out_file = dir.join("digest.txt");
+    let config = write(
+        &dir,
+        "d.toml",
+        &format!(
+            r#"[alarm.errors]
+action = "cmd:cat >> {}"
+digest = "1h"
+message = "{{{{ count }}}} in {{{{ events | length }}}}{{% for e in events %}}\n{{{{ e.count }}}}|{{{{ e.sources[0].name }}}}|{{{{ e.key }}}}{{% endfor %}}"
+[[rule]]
+regex = '^(ERROR|WARN) '
+alarm = "errors"
+"#,
+            sh_quote(&out_file)
+        ),
+    );
+    let mut input = String::new();
+    let mut per_shape = [0u64; 20];
+    for j in 0..100_000 {
+        // Uneven counts: shape k takes the j with (j * j + j) % 37 in its band.
+        let k = ((j * j + j) % 37) % 20;
+        per_shape[k] += 1;
+        input.push_str(&shape(k, j));
+        input.push('\n');
+    }
+    let out = common::run_with_input(
+        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+        input.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = fs::read_to_string(&out_file).expect("the digest arrived");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("100000 in 20"), "{text}");
+    let mut got: Vec<(u64, String)> = lines
+        .map(|l| {
+            let mut f = l.splitn(3, '|');
+            let count = f.next().and_then(|c| c.parse().ok()).expect("count");
+            assert_eq!(f.next(), Some("stdin"), "{l}");
+            (count, f.next().expect("key").to_owned())
+        })
+        .collect();
+    // Every shape is one unique error, with its exact count.
+    let mut counts: Vec<u64> = got.iter().map(|(c, _)| *c).collect();
+    let mut expected = per_shape.to_vec();
+    counts.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(counts, expected, "{text}");
+    got.sort();
+    let keys: std::collections::BTreeSet<&str> = got.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(keys.len(), 20, "{text}");
+    let stderr = common::stderr(&out);
+    assert!(stderr.contains("1 delivered"), "{stderr}");
+    assert!(
+        stderr.contains("100000 events taken into digests"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn digest_per_period_on_the_lines_clock_and_monitoring_markers() {
+    let dir = common::scratch("policy-digest-periods");
+    let config = write(
+        &dir,
+        "d.toml",
+        r#"[alarm.errors]
+action = "log:"
+digest = "10m"
+monitoring_markers = ["E2E-PROBE"]
+[[rule]]
+regex = 'ERROR'
+alarm = "errors"
+"#,
+    );
+    let log = write(
+        &dir,
+        "app.log",
+        "2024-05-01T12:00:00Z ERROR db timeout after 31 ms\n\
+         2024-05-01T12:03:00Z ERROR db timeout after 45 ms\n\
+         2024-05-01T12:04:00Z ERROR disk full on /var\n\
+         2024-05-01T12:30:00Z ERROR E2E-PROBE 1\n\
+         2024-05-01T12:50:00Z ERROR db timeout after 3 ms\n\
+         2024-05-01T13:05:00Z ERROR db timeout after 7 ms\n",
+    );
+    let report = test_report(&config, &log);
+    let made: Vec<&str> = report.lines().filter(|l| l.starts_with("at ")).collect();
+    // 12:00–12:10: 3 events; the probe alone (12:30–12:40) makes none; 12:50–13:00: 1;
+    // 13:05 is pending at the end and sent then.
+    assert_eq!(
+        made,
+        [
+            "at 2024-05-01T12:10:00.000Z: digest -> errors: 3 instances of 2 unique errors in 10m (sources: stdin)",
+            "at 2024-05-01T13:00:00.000Z: digest -> errors: 1 instance of 1 unique error in 10m (sources: stdin)",
+            "at 2024-05-01T13:05:00.000Z: digest -> errors: 1 instance of 1 unique error in 10m (sources: stdin)",
+        ],
+        "{report}"
     );
 }

@@ -324,7 +324,14 @@ impl Router {
         }
         if !lines.is_empty() {
             for made in self.watches.input_seen(&source, self.now) {
-                self.make(made.alarms, made.kind, made.rule, made.message, None);
+                self.make(
+                    made.alarms,
+                    made.kind,
+                    made.rule,
+                    made.message,
+                    None,
+                    made.at,
+                );
             }
         }
         self.source = source;
@@ -459,12 +466,14 @@ impl Router {
                 groups: Vec::new(),
             };
             let rule: Arc<str> = from.clone();
+            let now = self.now;
             self.make(
                 vec![e.alarm],
                 Kind::Escalation,
                 rule,
                 message.into_bytes(),
                 Some(Arc::new(aggregate)),
+                now,
             );
         }
     }
@@ -521,7 +530,9 @@ impl Router {
         rule: Arc<str>,
         message: Vec<u8>,
         aggregate: Option<Arc<Aggregate>>,
+        at: Instant,
     ) {
+        let at = self.wall(at);
         for alarm in alarms {
             let (message, truncated) = cut(&message, self.msg_size);
             let mut note = self.note(
@@ -533,13 +544,23 @@ impl Router {
             );
             note.kind = kind;
             note.aggregate = aggregate.clone();
+            note.time = at;
             self.record(Decided::Made {
                 alarm,
                 kind,
                 summary: String::from_utf8_lossy(&note.message).into_owned(),
-                at: self.time,
+                at,
             });
             self.push(alarm, note);
+        }
+    }
+
+    /// The wall-clock time of `at`, on the router's clock.
+    fn wall(&self, at: Instant) -> SystemTime {
+        if at >= self.now {
+            self.time + (at - self.now)
+        } else {
+            self.time.checked_sub(self.now - at).unwrap_or(self.time)
         }
     }
 
@@ -552,15 +573,28 @@ impl Router {
             }
         }
         for made in self.watches.due(now) {
-            self.make(made.alarms, made.kind, made.rule, made.message, None);
+            self.make(
+                made.alarms,
+                made.kind,
+                made.rule,
+                made.message,
+                None,
+                made.at,
+            );
         }
     }
 
     fn send_digest(&mut self, i: usize, force: bool) {
+        let due = self.slots[i].chain.due();
         let Some(aggregate) = self.slots[i].chain.take_digest(self.now, force) else {
             return;
         };
         let summary = digest_summary(&aggregate);
+        // When the period ended (or now, at the end): what `test` shows.
+        let at = match due {
+            Some(due) if !force => self.wall(due),
+            _ => self.time,
+        };
         let rule: Arc<str> = "digest".into();
         let mut note = self.note(i as u32, rule, summary.as_bytes(), None, None);
         note.kind = Kind::Digest;
@@ -570,7 +604,7 @@ impl Router {
             alarm: i as u32,
             kind: Kind::Digest,
             summary,
-            at: self.time,
+            at,
         });
         self.push(i as u32, note);
     }
@@ -630,14 +664,22 @@ impl Sink for Router {
                 match self.watches.hidden(r) {
                     Some(Hidden::Expect(e)) => {
                         if let Some(made) = self.watches.expect_seen(e, self.now) {
-                            self.make(made.alarms, made.kind, made.rule, made.message, None);
+                            self.make(
+                                made.alarms,
+                                made.kind,
+                                made.rule,
+                                made.message,
+                                None,
+                                made.at,
+                            );
                         }
                     }
                     Some(Hidden::Resolve(rule)) => {
                         if self.watches.take_fired(rule) {
                             let alarms = self.rule_alarms[rule as usize].clone();
                             let name = self.rules[rule as usize].clone();
-                            self.make(alarms, Kind::Resolved, name, m.line.to_vec(), None);
+                            let now = self.now;
+                            self.make(alarms, Kind::Resolved, name, m.line.to_vec(), None, now);
                         }
                     }
                     None => {}

@@ -38,6 +38,9 @@ pub struct Made {
     pub rule: Arc<str>,
     /// Its message.
     pub message: Vec<u8>,
+    /// When it happened: for an absence, when the silence reached its limit
+    /// (found on the next tick live, on the next line replaying a log).
+    pub at: Instant,
 }
 
 /// Which lines keep a stall watch quiet.
@@ -107,6 +110,7 @@ impl Watch {
             kind: Kind::Resolved,
             rule: self.what.clone(),
             message: self.back_message(now).into_bytes(),
+            at: now,
         });
         self.absent = false;
         self.last = now;
@@ -123,6 +127,7 @@ impl Watch {
             kind: Kind::Absent,
             rule: self.what.clone(),
             message: self.absent_message().into_bytes(),
+            at: self.last + self.within,
         })
     }
 }
