@@ -778,3 +778,45 @@ alarm = "errors"
         "{report}"
     );
 }
+
+#[test]
+fn keys_beyond_max_keys_evict_the_oldest_and_are_counted() {
+    let dir = common::scratch("policy-max-keys");
+    let run = |max_keys: usize| {
+        let out_file = dir.join(format!("alarms-{max_keys}.txt"));
+        let config = write(
+            &dir,
+            &format!("k{max_keys}.toml"),
+            &format!(
+                r#"alarm_freq = 0
+[alarm.t]
+action = "cmd:cat >> {}"
+key = "{{{{ caps.k }}}}"
+threshold = {{ count = 2, window = "1h" }}
+max_keys = {max_keys}
+[[rule]]
+regex = 'x (?P<k>\w+)'
+alarm = "t"
+"#,
+                sh_quote(&out_file)
+            ),
+        );
+        let out = common::run_with_input(
+            common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+            b"x a\nx b\nx c\nx a\n",
+        );
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        (fs::read_to_string(&out_file).unwrap_or_default(), common::stderr(&out))
+    };
+    // Room for every key: a's second event reaches the threshold.
+    let (alarms, stderr) = run(3);
+    assert_eq!(alarms, "x a\n");
+    assert!(!stderr.contains("evicted"), "{stderr}");
+    // Two keys at most: c evicts a, and a's return evicts b; a starts again at 1 of 2.
+    let (alarms, stderr) = run(2);
+    assert_eq!(alarms, "");
+    assert!(
+        stderr.contains("2 keys were evicted from its policies' state (max_keys reached)"),
+        "{stderr}"
+    );
+}
