@@ -135,12 +135,15 @@ pub struct RouteSpec {
     pub needs_caps: bool,
 }
 
+/// A rule's pattern compiled for capture groups, and the group names (with numbers).
+type RuleCaptures = (Arc<Regex>, Vec<(Arc<str>, usize)>);
+
 /// Routes matched lines to alarm queues, through each alarm's policies.
 pub struct Router {
     slots: Vec<Slot>,
     rules: Vec<Arc<str>>,
     /// Per rule: its pattern compiled for capture groups, and the group names.
-    captures: Vec<Option<(Arc<Regex>, Vec<(Arc<str>, usize)>)>>,
+    captures: Vec<Option<RuleCaptures>>,
     /// Per rule: the alarms it fires (for recoveries).
     rule_alarms: Vec<Vec<u32>>,
     /// Expected lines, silent inputs, recoveries.
@@ -674,15 +677,13 @@ impl Sink for Router {
                             );
                         }
                     }
-                    Some(Hidden::Resolve(rule)) => {
-                        if self.watches.take_fired(rule) {
-                            let alarms = self.rule_alarms[rule as usize].clone();
-                            let name = self.rules[rule as usize].clone();
-                            let now = self.now;
-                            self.make(alarms, Kind::Resolved, name, m.line.to_vec(), None, now);
-                        }
+                    Some(Hidden::Resolve(rule)) if self.watches.take_fired(rule) => {
+                        let alarms = self.rule_alarms[rule as usize].clone();
+                        let name = self.rules[rule as usize].clone();
+                        let now = self.now;
+                        self.make(alarms, Kind::Resolved, name, m.line.to_vec(), None, now);
                     }
-                    None => {}
+                    Some(Hidden::Resolve(_)) | None => {}
                 }
             }
         }
