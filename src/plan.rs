@@ -3,7 +3,8 @@
 //!
 //! Every problem is reported at once, each naming where it was written: unknown
 //! plugin, bad plugin arguments, a TOML key the plugin does not take, bad
-//! `retry` values, duplicate alarm name (uWSGI silently keeps the first), a
+//! `retry` values, a `message` template that does not compile or fails on a
+//! sample notification, duplicate alarm name (uWSGI silently keeps the first), a
 //! rule naming an unknown alarm, an `on_failure` naming an unknown alarm, the
 //! alarm itself or closing a loop, a bad regex, no rules at all.
 
@@ -11,9 +12,13 @@ use crate::config::{AlarmDef, Config, ConfigError, Origin, RetryDef};
 use crate::dispatch::registry;
 use crate::dispatch::retry::RetryPolicy;
 use crate::matcher::{Matcher, Rule};
+use crate::policy::chain::{Key, Spec};
+use crate::policy::watch::{Silence, Watches};
 use logalarm_plugin_api::{Action, BuildContext, Plugin};
+use logalarm_template::Template;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI32;
+use std::time::Duration;
 
 /// One alarm, ready to run.
 pub struct PlannedAlarm {
@@ -30,12 +35,20 @@ pub struct PlannedAlarm {
     /// The alarm (index into [`Plan::alarms`]) that gets its notifications
     /// that failed for good (`on_failure`).
     pub on_failure: Option<usize>,
+    /// Its policies beyond alarm-freq, compiled.
+    pub policy: Spec,
+    /// Whether its templates or keys use capture groups (`caps`): only then
+    /// are a line's groups extracted.
+    pub needs_caps: bool,
+    /// The notification's message as a template (TOML `message`), rendered by
+    /// the worker before delivery.
+    pub message: Option<Arc<Template>>,
     /// Where it was defined.
     pub origin: Origin,
 }
 
 /// The keys every TOML alarm takes, whatever its plugin.
-const ENGINE_KEYS: &str = "action, timeout, queue_size, retry, on_failure";
+const ENGINE_KEYS: &str = "action, timeout, queue_size, retry, on_failure, message";
 
 /// Checks that the plugin takes each of the alarm's plugin keys (and `headers`).
 fn check_options(def: &AlarmDef, plugin: &dyn Plugin, errors: &mut Vec<ConfigError>) -> bool {
@@ -61,12 +74,14 @@ fn check_options(def: &AlarmDef, plugin: &dyn Plugin, errors: &mut Vec<ConfigErr
             ok = false;
         }
     }
-    if !def.headers.is_empty() && !takes.contains(&"headers") {
-        errors.push(ConfigError::at(
-            &def.origin,
-            format!("`headers` is not for this alarm: {}", listed()),
-        ));
-        ok = false;
+    for (table, set) in [("headers", &def.headers), ("env", &def.env)] {
+        if !set.is_empty() && !takes.contains(&table) {
+            errors.push(ConfigError::at(
+                &def.origin,
+                format!("`{table}` is not for this alarm: {}", listed()),
+            ));
+            ok = false;
+        }
     }
     ok
 }
@@ -98,6 +113,8 @@ pub struct PlannedRule {
     pub negate: bool,
     /// Indexes into [`Plan::alarms`].
     pub alarms: Vec<u32>,
+    /// The pattern compiled for its capture groups, when it has any.
+    pub captures: Option<Arc<regex_automata::meta::Regex>>,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -113,6 +130,52 @@ pub struct Plan {
     /// Under `logalarm run`: the wrapped process's pid while it runs (0 when
     /// none runs), shared with the actions that target it.
     pub child_pid: Option<Arc<AtomicI32>>,
+    /// The hidden rules the matcher runs after the configured ones: recovery
+    /// lines (`resolve`) and expected lines (`[[expect]]`), in order.
+    pub hidden: Vec<HiddenRule>,
+    /// Silent-input watches: what, the silence allowed, the alarms.
+    pub stalls: Vec<(Silence, String, Duration, Vec<u32>)>,
+    /// uWSGI's `alarm-freq`.
+    pub alarm_freq: Duration,
+    /// uWSGI's `alarm-msg-size`, in bytes.
+    pub msg_size: usize,
+}
+
+/// A rule the matcher runs beyond the configured ones (see [`crate::policy::watch`]).
+#[derive(Clone, Debug)]
+pub struct HiddenRule {
+    /// The regex as written.
+    pub regex: Arc<str>,
+    /// What it stands for.
+    pub what: HiddenDef,
+}
+
+/// What a [`HiddenRule`] stands for.
+#[derive(Clone, Debug)]
+pub enum HiddenDef {
+    /// Rule `0`'s recovery line.
+    Resolve(u32),
+    /// An expected line: seen at least every `within`, else the alarms fire.
+    Expect(Duration, Vec<u32>),
+}
+
+impl Plan {
+    /// The watches over expected lines, silent inputs and recoveries, starting at `now`.
+    pub fn watches(&self, now: std::time::Instant) -> Watches {
+        let mut w = Watches::new(self.rules.len());
+        for h in &self.hidden {
+            match &h.what {
+                HiddenDef::Resolve(rule) => w.resolve(*rule),
+                HiddenDef::Expect(within, alarms) => {
+                    w.expect(&h.regex, *within, alarms.clone(), now)
+                }
+            }
+        }
+        for (silence, name, after, alarms) in &self.stalls {
+            w.stall(name, silence.clone(), *after, alarms.clone(), now);
+        }
+        w
+    }
 }
 
 /// Checks `config` and builds the plan; `for_report` builds the matcher for
@@ -164,6 +227,18 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
             ));
             continue;
         }
+        // Compiled (and tried on a sample) here, so that a broken template
+        // is a config error naming its key, not a failed delivery.
+        let message = match &def.message {
+            None => None,
+            Some((source, at)) => match Template::compile("message", source) {
+                Ok(template) => Some(Arc::new(template)),
+                Err(e) => {
+                    errors.push(ConfigError::at(at, e));
+                    continue;
+                }
+            },
+        };
         let ctx = BuildContext {
             alarm: def.name.clone(),
             timeout: def.timeout,
@@ -174,6 +249,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 .map(|o| (o.key.clone(), o.value.clone()))
                 .collect(),
             headers: def.headers.clone(),
+            env: def.env.clone(),
         };
         match plugin.build(&ctx, &def.args) {
             Ok(action) => alarms.push(PlannedAlarm {
@@ -183,6 +259,9 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 queue_size: def.queue_size.unwrap_or_else(|| config.queue_size()),
                 retry,
                 on_failure: None,
+                policy: Spec::default(),
+                needs_caps: false,
+                message,
                 origin: def.origin.clone(),
             }),
             Err(message) => errors.push(ConfigError::at(&def.origin, message)),
@@ -190,11 +269,19 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
     }
     let defined = |name: &str| config.alarms.iter().any(|a| a.name == name);
     link_fallbacks(config, &mut alarms, &mut errors);
+    link_policies(config, &mut alarms, &mut errors);
     let mut rules = Vec::new();
     let mut hirs = Vec::new();
     for def in &config.rules {
+        let mut captures = None;
         match crate::matcher::compile::parse(&def.regex) {
-            Ok(hir) => hirs.push(hir),
+            Ok(hir) => {
+                match crate::matcher::compile::captures(&hir) {
+                    Ok(c) => captures = c.map(Arc::new),
+                    Err(e) => errors.push(ConfigError::at(&def.origin, e)),
+                }
+                hirs.push(hir);
+            }
             Err(e) => errors.push(ConfigError::at(&def.origin, format!("bad regex:\n{e}"))),
         }
         let mut indexes = Vec::new();
@@ -223,6 +310,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
             regex: def.regex.as_str().into(),
             negate: def.negate,
             alarms: indexes,
+            captures,
             origin: def.origin.clone(),
         });
     }
@@ -248,35 +336,264 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
             ));
         }
     }
-    if config.rules.is_empty() && !any_direct && config.errors.is_empty() {
+    if config.rules.is_empty()
+        && !any_direct
+        && config.expects.is_empty()
+        && config.stalls.is_empty()
+        && config.errors.is_empty()
+    {
         errors.push(ConfigError {
             at: String::new(),
             message: "no rules: add `log-alarm = ALARM REGEX` (INI), a [[rule]] (TOML) or --log-alarm 'ALARM REGEX'"
                 .into(),
         });
     }
+    let hidden = hidden_rules(config, &plan_names(&alarms), &mut hirs, &mut errors);
+    let stalls = stall_watches(config, &plan_names(&alarms), &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
-    let matcher_rules = rules
+    let mut matcher_rules: Vec<Rule> = rules
         .iter()
         .map(|r| Rule {
             negate: r.negate,
             alarms: r.alarms.clone(),
         })
         .collect();
-    let matcher = Matcher::new(&hirs, matcher_rules, alarms.len(), for_report).map_err(|e| {
-        vec![ConfigError {
-            at: String::new(),
-            message: format!("the rules do not compile together: {e}"),
-        }]
-    })?;
+    matcher_rules.extend(hidden.iter().map(|_| Rule {
+        negate: false,
+        alarms: Vec::new(),
+    }));
+    let visible = rules.len();
+    let matcher = Matcher::new(&hirs, matcher_rules, alarms.len(), for_report)
+        .map(|m| m.hide_from(visible))
+        .map_err(|e| {
+            vec![ConfigError {
+                at: String::new(),
+                message: format!("the rules do not compile together: {e}"),
+            }]
+        })?;
     Ok(Plan {
         alarms,
         rules,
         matcher,
         child_pid,
+        hidden,
+        stalls,
+        alarm_freq: config.alarm_freq(),
+        msg_size: config.msg_size(),
     })
+}
+
+fn plan_names(alarms: &[PlannedAlarm]) -> Vec<Arc<str>> {
+    alarms.iter().map(|a| a.name.clone()).collect()
+}
+
+/// Alarm names to indexes; an unknown name is an error at `origin`.
+fn indexes_of(
+    names: &[String],
+    known: &[Arc<str>],
+    origin: &Origin,
+    what: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<u32> {
+    let mut out = Vec::new();
+    for name in names {
+        match known.iter().position(|k| **k == **name) {
+            Some(i) => out.push(i as u32),
+            None => errors.push(ConfigError::at(
+                origin,
+                format!("{what} names unknown alarm {name:?}; define it or fix the name"),
+            )),
+        }
+    }
+    out
+}
+
+/// The recovery lines (`resolve`) and expected lines (`[[expect]]`), parsed
+/// into `hirs` after the configured rules, in that order.
+fn hidden_rules(
+    config: &Config,
+    known: &[Arc<str>],
+    hirs: &mut Vec<regex_syntax::hir::Hir>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<HiddenRule> {
+    let mut hidden = Vec::new();
+    let mut add = |regex: &str, origin: &Origin, what: HiddenDef, errors: &mut Vec<ConfigError>| {
+        match crate::matcher::compile::parse(regex) {
+            Ok(hir) => {
+                hirs.push(hir);
+                hidden.push(HiddenRule {
+                    regex: regex.into(),
+                    what,
+                });
+            }
+            Err(e) => errors.push(ConfigError::at(origin, format!("bad regex:\n{e}"))),
+        }
+    };
+    for (i, def) in config.rules.iter().enumerate() {
+        if let Some((regex, origin)) = &def.resolve {
+            add(regex, origin, HiddenDef::Resolve(i as u32), errors);
+        }
+    }
+    for e in &config.expects {
+        let alarms = indexes_of(&e.alarms, known, &e.origin, "[[expect]]", errors);
+        add(
+            &e.regex,
+            &e.origin,
+            HiddenDef::Expect(e.within, alarms),
+            errors,
+        );
+    }
+    hidden
+}
+
+/// The silent-input watches (`stall_after`), with their inputs' sources.
+fn stall_watches(
+    config: &Config,
+    known: &[Arc<str>],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(Silence, String, Duration, Vec<u32>)> {
+    use crate::config::inputs::InputDef;
+    use crate::config::policy::StallOn;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut out = Vec::new();
+    for (on, def) in &config.stalls {
+        let alarms = indexes_of(&def.alarms, known, &def.origin, "on_stall", errors);
+        let (silence, name) = match on {
+            StallOn::Any => (Silence::Any, "(any)".to_owned()),
+            StallOn::Child => (Silence::Child, "child".to_owned()),
+            StallOn::Input(i) => match config.inputs.get(*i) {
+                Some(InputDef::File { paths, .. }) => {
+                    let mut patterns = Vec::new();
+                    for p in paths {
+                        // Followed paths are made absolute; so are these, to compare.
+                        let absolute = cwd.join(p);
+                        match glob::Pattern::new(&absolute.to_string_lossy()) {
+                            Ok(pattern) => patterns.push(pattern),
+                            Err(e) => errors.push(ConfigError::at(
+                                &def.origin,
+                                format!("{p:?} is not a valid glob: {e}"),
+                            )),
+                        }
+                    }
+                    (
+                        Silence::Files(patterns),
+                        format!("file:{}", paths.join(",")),
+                    )
+                }
+                Some(InputDef::Socket { path, .. }) => (
+                    Silence::Socket(path.clone()),
+                    format!("socket:{}", path.display()),
+                ),
+                None => continue,
+            },
+        };
+        out.push((silence, name, def.after, alarms));
+    }
+    out
+}
+
+/// Compiles each alarm's policies: key templates, monitoring markers, the
+/// escalation's alarm; and finds whether the alarm needs capture groups.
+fn link_policies(config: &Config, alarms: &mut [PlannedAlarm], errors: &mut Vec<ConfigError>) {
+    use crate::config::policy::{DEFAULT_MAX_KEYS, KeyDef};
+    for def in &config.alarms {
+        let Some(me) = alarms.iter().position(|a| *a.name == *def.name) else {
+            continue;
+        };
+        let p = &def.policy;
+        let mut ok = true;
+        let mut key = |k: &Option<KeyDef>, what: &str| -> Option<Key> {
+            let k = k.as_ref()?;
+            match Template::compile(&format!("alarm.{}.{what}", def.name), &k.template) {
+                Ok(t) => Some(Arc::new(t)),
+                Err(e) => {
+                    errors.push(ConfigError::at(&k.origin, e));
+                    ok = false;
+                    None
+                }
+            }
+        };
+        let mut spec = Spec {
+            key: key(&p.key, "key"),
+            threshold: p
+                .threshold
+                .as_ref()
+                .map(|t| (t.count, t.window, key(&t.key, "threshold.key"))),
+            cooldown: p
+                .cooldown
+                .as_ref()
+                .map(|c| (c.max, c.period, key(&c.key, "cooldown.key"))),
+            digest: p
+                .digest
+                .as_ref()
+                .map(|d| (d.period, d.max_groups, key(&d.key, "digest.key"))),
+            markers: None,
+            escalate: None,
+            max_keys: p.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
+        };
+        if !p.monitoring_markers.is_empty() {
+            let patterns: Vec<&str> = p
+                .monitoring_markers
+                .iter()
+                .map(|(r, _)| r.as_str())
+                .collect();
+            match regex_automata::meta::Regex::new_many(&patterns) {
+                Ok(re) => spec.markers = Some(re),
+                Err(e) => {
+                    errors.push(ConfigError::at(
+                        &p.monitoring_markers[0].1,
+                        format!("bad regex in monitoring_markers: {e}"),
+                    ));
+                    ok = false;
+                }
+            }
+        }
+        if let Some(e) = &p.escalate {
+            match alarms.iter().position(|a| *a.name == *e.alarm) {
+                Some(i) if i == me => {
+                    errors.push(ConfigError::at(
+                        &e.origin,
+                        format!(
+                            "alarm {:?} cannot escalate to itself; name a pager alarm",
+                            def.name
+                        ),
+                    ));
+                    ok = false;
+                }
+                Some(i) => spec.escalate = Some((e.limit, e.window, i as u32)),
+                None => {
+                    if !config.alarms.iter().any(|a| a.name == e.alarm) {
+                        errors.push(ConfigError::at(
+                            &e.origin,
+                            format!(
+                                "escalate names unknown alarm {:?}; define it or fix the name",
+                                e.alarm
+                            ),
+                        ));
+                    }
+                    ok = false;
+                }
+            }
+        }
+        let caps_in = |text: &str| text.contains("caps");
+        let needs_caps = [&p.key]
+            .into_iter()
+            .chain(p.threshold.as_ref().map(|t| &t.key))
+            .chain(p.cooldown.as_ref().map(|c| &c.key))
+            .chain(p.digest.as_ref().map(|d| &d.key))
+            .flatten()
+            .any(|k| caps_in(&k.template))
+            || def.options.iter().any(|o| caps_in(&o.value))
+            || def.headers.iter().any(|(_, v)| caps_in(v))
+            || def.env.iter().any(|(_, v)| caps_in(v))
+            || def.message.as_ref().is_some_and(|(m, _)| caps_in(m));
+        if ok {
+            alarms[me].policy = spec;
+        }
+        alarms[me].needs_caps = needs_caps;
+    }
 }
 
 /// Resolves each alarm's `on_failure` to the index of its fallback alarm.
@@ -356,6 +673,18 @@ pub fn warnings(plan: &Plan, config: &Config) -> Vec<String> {
                 .alarms
                 .iter()
                 .any(|a| a.on_failure.as_ref().is_some_and(|(n, _)| n == name))
+            || config
+                .alarms
+                .iter()
+                .any(|a| a.policy.escalate.as_ref().is_some_and(|e| e.alarm == name))
+            || config
+                .expects
+                .iter()
+                .any(|e| e.alarms.iter().any(|a| a == name))
+            || config
+                .stalls
+                .iter()
+                .any(|(_, s)| s.alarms.iter().any(|a| a == name))
     };
     plan.alarms
         .iter()

@@ -7,9 +7,13 @@
 
 use crate::config::Config;
 use crate::config::inputs::{DEFAULT_LAST_LINES, InputDef, Restart, SocketKind, StartAt};
+use crate::dispatch::router::{Decided, Route, RouteSpec, Router};
 use crate::matcher::{LineMatch, ScanStats, Sink};
 use crate::plan::Plan;
+use crate::policy::chain::Verdict;
+use crate::policy::clock::LineClock;
 use std::io::{self, Write};
+use std::time::{Instant, SystemTime};
 
 fn rule_kind(negate: bool) -> &'static str {
     if negate { "not-log-alarm" } else { "log-alarm" }
@@ -107,6 +111,59 @@ fn inputs(config: &Config, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
+/// An alarm's policies as `check` lists them, in the order they apply.
+fn policy_text(p: &crate::config::policy::PolicyDef) -> Vec<String> {
+    let d = |d: &std::time::Duration| humantime::format_duration(*d).to_string();
+    let per = |own: &Option<crate::config::policy::KeyDef>| {
+        own.as_ref()
+            .or(p.key.as_ref())
+            .map(|k| format!(" per key {}", k.template))
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    if let Some(e) = &p.escalate {
+        out.push(format!(
+            "escalate to {} above {} events within {}",
+            e.alarm,
+            e.limit,
+            d(&e.window)
+        ));
+    }
+    if let Some(t) = &p.threshold {
+        out.push(format!(
+            "threshold {} within {}{}",
+            t.count,
+            d(&t.window),
+            per(&t.key)
+        ));
+    }
+    if let Some(g) = &p.digest {
+        let markers = if p.monitoring_markers.is_empty() {
+            String::new()
+        } else {
+            format!(", {} monitoring markers", p.monitoring_markers.len())
+        };
+        out.push(format!(
+            "digest every {} (at most {} unique messages{markers}){}",
+            d(&g.period),
+            g.max_groups,
+            g.key
+                .as_ref()
+                .map(|k| format!(" per key {}", k.template))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(c) = &p.cooldown {
+        out.push(format!(
+            "cooldown {} per {}{}",
+            c.max,
+            d(&c.period),
+            per(&c.key)
+        ));
+    }
+    out
+}
+
 /// Writes the `check` report: alarms, rules, inputs, settings.
 ///
 /// # Errors
@@ -137,6 +194,23 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
         if !delivery.is_empty() {
             writeln!(out, "  {:width$}    {}", "", delivery.join("; "))?;
         }
+        if let Some(def) = config.alarms.iter().find(|d| *d.name == *a.name) {
+            let policies = policy_text(&def.policy);
+            if !policies.is_empty() {
+                writeln!(out, "  {:width$}    policies: {}", "", policies.join("; "))?;
+            }
+        }
+        if let Some(message) = &a.message {
+            // One line per alarm entry: line breaks in the template shown escaped.
+            let mut text = Vec::new();
+            logalarm_plugin_api::push_escaped(&mut text, message.source().as_bytes());
+            writeln!(
+                out,
+                "  {:width$}    message: {}",
+                "",
+                String::from_utf8_lossy(&text)
+            )?;
+        }
     }
     writeln!(
         out,
@@ -159,6 +233,27 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
             alarm_names(plan, &r.alarms),
             r.origin
         )?;
+        if let Some((resolve, _)) = config.rules.get(i).and_then(|d| d.resolve.as_ref()) {
+            writeln!(out, "       resolved by /{resolve}/")?;
+        }
+    }
+    for e in &config.expects {
+        writeln!(
+            out,
+            "Expect /{}/ at least every {} -> {}    ({})",
+            e.regex,
+            humantime::format_duration(e.within),
+            e.alarms.join(","),
+            e.origin
+        )?;
+    }
+    for (_, name, after, alarms) in &plan.stalls {
+        writeln!(
+            out,
+            "Stall: input {name} silent for {} -> {}",
+            humantime::format_duration(*after),
+            alarm_names(plan, alarms)
+        )?;
     }
     inputs(config, out)?;
     writeln!(
@@ -178,7 +273,10 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
     )
 }
 
-/// The `test` sink: prints each matching line and counts per rule and alarm.
+/// The `test` sink: prints each matching line and counts per rule and alarm;
+/// for alarms with policies, what each policy decided for each line, and the
+/// notifications the policy stage made itself (digests, escalations,
+/// absences, recoveries), on the lines' own clock when they carry times.
 pub struct TestReport<'p, W: Write> {
     plan: &'p Plan,
     out: W,
@@ -186,6 +284,47 @@ pub struct TestReport<'p, W: Write> {
     per_alarm: Vec<u64>,
     firing_lines: u64,
     error: Option<io::Error>,
+    router: Router,
+    clock: LineClock,
+    /// The first line time read, and the instant it stands for.
+    base: Option<(Instant, SystemTime)>,
+    /// Whether any line carried a time the clock could read.
+    timed: bool,
+    /// Per alarm: events sent, held back, batched; notifications made.
+    outcomes: Vec<[u64; 4]>,
+    /// Whether to show per-line decisions at all (any policy or watch is set).
+    policies: bool,
+}
+
+/// A router that queues nowhere: its queues' receivers are gone, so what it
+/// makes is only reported.
+fn dry_router(plan: &Plan) -> Router {
+    let routes = plan
+        .alarms
+        .iter()
+        .map(|a| {
+            let (queue, _) = tokio::sync::mpsc::channel(1);
+            RouteSpec {
+                route: Route {
+                    name: a.name.clone(),
+                    queue,
+                    stats: Default::default(),
+                },
+                policy: a.policy.clone(),
+                needs_caps: a.needs_caps,
+            }
+        })
+        .collect();
+    let (freq, size) = (plan.alarm_freq, plan.msg_size);
+    let mut router = Router::new(
+        routes,
+        &plan.rules,
+        plan.watches(Instant::now()),
+        freq,
+        size,
+    );
+    router.keep_log();
+    router
 }
 
 impl<'p, W: Write> TestReport<'p, W> {
@@ -198,7 +337,77 @@ impl<'p, W: Write> TestReport<'p, W> {
             per_alarm: vec![0; plan.alarms.len()],
             firing_lines: 0,
             error: None,
+            router: dry_router(plan),
+            clock: LineClock::new(),
+            base: None,
+            timed: false,
+            outcomes: vec![[0; 4]; plan.alarms.len()],
+            policies: plan.alarms.iter().any(|a| a.policy.is_set())
+                || !plan.hidden.is_empty()
+                || !plan.stalls.is_empty(),
         }
+    }
+
+    /// Sets the router's clock to the time `line` starts with, if it has one.
+    fn set_clock(&mut self, line: &[u8]) {
+        let Some(time) = self.clock.time_of(line) else {
+            return;
+        };
+        self.timed = true;
+        let (at, t0) = *self.base.get_or_insert((Instant::now(), time));
+        let now = match time.duration_since(t0) {
+            Ok(ahead) => at + ahead,
+            Err(_) => at,
+        };
+        self.router.set_clock(now, time);
+    }
+
+    /// Writes what the router decided since last asked.
+    fn write_decisions(&mut self) -> io::Result<()> {
+        for d in self.router.take_log() {
+            match d {
+                Decided::Event {
+                    alarm,
+                    verdict,
+                    key,
+                } => {
+                    let o = &mut self.outcomes[alarm as usize];
+                    match verdict {
+                        Verdict::Sent => o[0] += 1,
+                        Verdict::Held(_) => o[1] += 1,
+                        Verdict::Batched { .. } => o[2] += 1,
+                    }
+                    if !self.plan.alarms[alarm as usize].policy.is_set() {
+                        continue;
+                    }
+                    let key = key
+                        .filter(|k| !k.is_empty())
+                        .map(|k| format!(" [key {k}]"))
+                        .unwrap_or_default();
+                    writeln!(
+                        self.out,
+                        "    {}: {verdict}{key}",
+                        self.plan.alarms[alarm as usize].name
+                    )?;
+                }
+                Decided::Made {
+                    alarm,
+                    kind,
+                    summary,
+                    at,
+                } => {
+                    self.outcomes[alarm as usize][3] += 1;
+                    let summary = summary.lines().next().unwrap_or_default().to_owned();
+                    writeln!(
+                        self.out,
+                        "at {}: {kind} -> {}: {summary}",
+                        humantime::format_rfc3339_millis(at),
+                        self.plan.alarms[alarm as usize].name,
+                    )?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn write_line(&mut self, m: &LineMatch<'_>) -> io::Result<()> {
@@ -234,6 +443,25 @@ impl<'p, W: Write> TestReport<'p, W> {
         self.out.write_all(b"\n")
     }
 
+    fn line(&mut self, m: &LineMatch<'_>) -> io::Result<()> {
+        if self.policies {
+            self.set_clock(m.line);
+            self.write_decisions()?;
+        }
+        // A line matching only hidden rules (an expected or recovery line)
+        // fires nothing of its own.
+        let visible = m.hits.len()
+            + m.rules
+                .iter()
+                .filter(|&&r| (r as usize) < self.plan.rules.len())
+                .count();
+        if visible > 0 {
+            self.write_line(m)?;
+        }
+        self.router.matched(m);
+        self.write_decisions()
+    }
+
     /// Writes the summary.
     ///
     /// # Errors
@@ -242,6 +470,8 @@ impl<'p, W: Write> TestReport<'p, W> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        self.router.finish();
+        self.write_decisions()?;
         let plan = self.plan;
         let out = &mut self.out;
         writeln!(out)?;
@@ -266,6 +496,25 @@ impl<'p, W: Write> TestReport<'p, W> {
         for (i, a) in plan.alarms.iter().enumerate() {
             writeln!(out, "  {}: {} notifications", a.name, self.per_alarm[i])?;
         }
+        if self.policies {
+            writeln!(
+                out,
+                "Policies (on {}):",
+                if self.timed {
+                    "the lines' own clock"
+                } else {
+                    "the arrival clock: the lines carry no time logalarm reads"
+                }
+            )?;
+            for (i, a) in plan.alarms.iter().enumerate() {
+                let [sent, held, batched, made] = self.outcomes[i];
+                writeln!(
+                    out,
+                    "  {}: {sent} events sent, {held} held back or dropped, {batched} batched into digests; {made} notifications made by the policies",
+                    a.name
+                )?;
+            }
+        }
         out.flush()
     }
 }
@@ -273,14 +522,16 @@ impl<'p, W: Write> TestReport<'p, W> {
 impl<W: Write> Sink for TestReport<'_, W> {
     fn matched(&mut self, m: &LineMatch<'_>) {
         for &r in m.rules {
-            self.per_rule[r as usize] += 1;
+            if let Some(n) = self.per_rule.get_mut(r as usize) {
+                *n += 1;
+            }
         }
         for h in m.hits {
             self.per_alarm[h.alarm as usize] += 1;
         }
         self.firing_lines += u64::from(!m.hits.is_empty());
         if self.error.is_none()
-            && let Err(e) = self.write_line(m)
+            && let Err(e) = self.line(m)
         {
             self.error = Some(e);
         }

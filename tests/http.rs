@@ -816,7 +816,7 @@ fn config_errors_name_the_key() {
         format!("{path}:8: alarm.c.action: smtp: mail_from= is missing"),
         format!("{path}:10: alarm.d.action: `mail_to` is for mail (smtp:// URLs), not for http(s)"),
         format!(
-            "{path}:12: alarm.e.action: `headers` is not for this alarm: the cmd plugin takes no other key"
+            "{path}:12: alarm.e.action: `headers` is not for this alarm: the cmd plugin takes env"
         ),
     ] {
         assert!(text.contains(&expected), "{expected:?} not in:\n{text}");

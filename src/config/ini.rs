@@ -9,7 +9,9 @@
 //! Keys read: `alarm`, `log-alarm` (alias `alarm-log`), `not-log-alarm` (alias
 //! `not-alarm-log`), `alarm-freq`, `alarm-msg-size`, and, for logalarm's own
 //! settings, `passthrough`, `queue-size`, `drain-timeout`, `poll-interval`,
-//! `rotate-wait`, `flush-timeout`. Inputs and the wrapped process take the
+//! `rotate-wait`, `flush-timeout`; alarm policies take `alarm-threshold`,
+//! `alarm-cooldown`, `alarm-digest`, `alarm-escalate`, `alarm-key` and
+//! `alarm-expect` ([`super::policy`]). Inputs and the wrapped process take the
 //! options of [`super::inputs`] (`follow`, `alarm-fd`, `alarm-segfault`, …);
 //! `socket` and `socket-*` are read only in `[logalarm]`, since in `[uwsgi]`
 //! `socket` is uWSGI's own listening socket.
@@ -116,6 +118,9 @@ fn apply(
     // In [uwsgi], `socket` is uWSGI's own listening socket, not a log input.
     let uwsgis_own = !own_section && normalized.starts_with("socket");
     if !uwsgis_own && config.add_input_option(&normalized, value, origin)? {
+        return Ok(());
+    }
+    if config.add_policy_option(&normalized, value, origin)? {
         return Ok(());
     }
     let settings = &mut config.settings;

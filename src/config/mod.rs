@@ -8,6 +8,7 @@
 pub mod args;
 pub mod ini;
 pub mod inputs;
+pub mod policy;
 pub mod syntax;
 pub mod toml;
 
@@ -88,6 +89,14 @@ pub struct AlarmDef {
     pub options: Vec<PluginOption>,
     /// Extra headers (TOML `headers` table), by name.
     pub headers: Vec<(String, String)>,
+    /// Its policies beyond `alarm-freq` (threshold, cooldown, digest, escalation).
+    pub policy: policy::PolicyDef,
+    /// The notification's message as a Jinja template (TOML `message`; no
+    /// INI form), and where it was written.
+    pub message: Option<(String, Origin)>,
+    /// Environment variables as Jinja templates (TOML `env` table), by name,
+    /// for plugins that take `env` (`cmd`).
+    pub env: Vec<(String, String)>,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -129,6 +138,9 @@ pub struct RuleDef {
     pub alarms: Vec<String>,
     /// A negative rule: when it matches, the rules after it are skipped for that line.
     pub negate: bool,
+    /// The recovery line: after the rule fired, a line matching it sends one
+    /// "resolved" notification to the rule's alarms. With where it was written.
+    pub resolve: Option<(String, Origin)>,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -189,6 +201,10 @@ pub struct Config {
     pub run: inputs::RunDef,
     /// uWSGI's `alarm-fd` watches.
     pub alarm_fds: Vec<inputs::AlarmFdDef>,
+    /// Lines whose absence is an alarm (`[[expect]]`).
+    pub expects: Vec<policy::ExpectDef>,
+    /// Inputs whose silence is an alarm (`stall_after`).
+    pub stalls: Vec<(policy::StallOn, policy::StallDef)>,
     /// Warnings found while loading (ignored uWSGI options, …).
     pub warnings: Vec<String>,
     /// Errors found while loading; the rest of the config is still checked, so
@@ -224,9 +240,17 @@ impl Config {
         self.alarms.extend(other.alarms);
         self.rules.extend(other.rules);
         self.settings.override_with(&other.settings);
+        // The other config's inputs are renumbered after this one's.
+        let base = self.inputs.len();
         self.inputs.extend(other.inputs);
         self.run.override_with(other.run);
         self.alarm_fds.extend(other.alarm_fds);
+        self.expects.extend(other.expects);
+        self.stalls
+            .extend(other.stalls.into_iter().map(|(on, def)| match on {
+                policy::StallOn::Input(i) => (policy::StallOn::Input(i + base), def),
+                other => (other, def),
+            }));
         self.warnings.extend(other.warnings);
         self.errors.extend(other.errors);
     }
@@ -269,6 +293,9 @@ impl Config {
                     on_failure: None,
                     options: Vec::new(),
                     headers: Vec::new(),
+                    policy: policy::PolicyDef::default(),
+                    message: None,
+                    env: Vec::new(),
                     origin: origin.clone(),
                 });
             }
@@ -278,6 +305,7 @@ impl Config {
                     regex,
                     alarms,
                     negate: option.starts_with("not-"),
+                    resolve: None,
                     origin: origin.clone(),
                 });
             }

@@ -39,6 +39,11 @@
 //! action = "cmd:mail -s 'alarm' admin@example.com"
 //! timeout = "30s"         # optional, per action
 //!
+//! [alarm.ssh]
+//! action = "cmd:/usr/local/bin/block-ip"
+//! message = "{{ caps.ip }} failed {{ count }} times"  # Jinja, for every plugin (no INI form)
+//! env = { IP = "{{ caps.ip }}" }                       # cmd: extra variables, Jinja
+//!
 //! [alarm.hook]
 //! action = "http:https://hooks.example.com/alarm"
 //! retry = { attempts = 10, deadline = "5m", delay = "1s", max_delay = "60s" }
@@ -63,6 +68,10 @@
 use super::inputs::{
     AlarmFdDef, DEFAULT_SOCKET_MODE, InputDef, RunDef, SocketKind, mode_value, restart_value,
     start_value,
+};
+use super::policy::{
+    CooldownDef, DEFAULT_MAX_GROUPS, DigestDef, EscalateDef, ExpectDef, KeyDef, PolicyDef,
+    StallDef, StallOn, ThresholdDef,
 };
 use super::syntax;
 use super::{AlarmDef, Config, ConfigError, Origin, PluginOption, RetryDef, RuleDef, Settings};
@@ -129,6 +138,67 @@ struct File {
     run: Option<Spanned<Run>>,
     #[serde(default)]
     alarm_fd: Vec<Spanned<AlarmFd>>,
+    #[serde(default)]
+    expect: Vec<Spanned<Expect>>,
+    stall_after: Option<Spanned<Period>>,
+    on_stall: Option<OneOrMany>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    regex: String,
+    within: Period,
+    alarm: Option<OneOrMany>,
+    alarms: Option<OneOrMany>,
+}
+
+/// `threshold = { count, window, key }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Threshold {
+    count: u32,
+    window: Period,
+    key: Option<String>,
+}
+
+/// `cooldown = { max, period, key }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cooldown {
+    #[serde(default = "one_u32")]
+    max: u32,
+    period: Period,
+    key: Option<String>,
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+/// `digest = PERIOD` or `{ period, max_groups, key }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Digest {
+    Period(Period),
+    Table(DigestTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DigestTable {
+    period: Period,
+    max_groups: Option<usize>,
+    key: Option<String>,
+}
+
+/// `escalate = { limit, window, alarm }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Escalate {
+    limit: u32,
+    window: Period,
+    alarm: String,
 }
 
 /// One string or a list of them.
@@ -166,6 +236,8 @@ struct Input {
     kind: Option<String>,
     mode: Option<NumberOrString>,
     allow_uids: Option<Vec<u32>>,
+    stall_after: Option<Period>,
+    on_stall: Option<OneOrMany>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +250,8 @@ struct Run {
     restart_delay: Option<Period>,
     restart_max_delay: Option<Period>,
     max_restarts: Option<u32>,
+    stall_after: Option<Period>,
+    on_stall: Option<OneOrMany>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +278,15 @@ struct Alarm {
     retry: Option<Spanned<Retry>>,
     on_failure: Option<Spanned<String>>,
     headers: Option<IndexMap<String, String>>,
+    key: Option<Spanned<String>>,
+    threshold: Option<Spanned<Threshold>>,
+    cooldown: Option<Spanned<Cooldown>>,
+    digest: Option<Spanned<Digest>>,
+    monitoring_markers: Option<Spanned<OneOrMany>>,
+    escalate: Option<Spanned<Escalate>>,
+    max_keys: Option<Spanned<usize>>,
+    message: Option<Spanned<String>>,
+    env: Option<IndexMap<String, String>>,
     options: Vec<(String, Spanned<toml::Value>)>,
 }
 
@@ -227,6 +310,17 @@ impl<'de> Deserialize<'de> for Alarm {
                         "retry" => alarm.retry = Some(map.next_value()?),
                         "on_failure" => alarm.on_failure = Some(map.next_value()?),
                         "headers" => alarm.headers = Some(map.next_value()?),
+                        "key" => alarm.key = Some(map.next_value()?),
+                        "threshold" => alarm.threshold = Some(map.next_value()?),
+                        "cooldown" => alarm.cooldown = Some(map.next_value()?),
+                        "digest" => alarm.digest = Some(map.next_value()?),
+                        "monitoring_markers" => {
+                            alarm.monitoring_markers = Some(map.next_value()?);
+                        }
+                        "escalate" => alarm.escalate = Some(map.next_value()?),
+                        "max_keys" => alarm.max_keys = Some(map.next_value()?),
+                        "message" => alarm.message = Some(map.next_value()?),
+                        "env" => alarm.env = Some(map.next_value()?),
                         _ => {
                             let value = map.next_value()?;
                             alarm.options.push((key, value));
@@ -279,6 +373,7 @@ struct Rule {
     alarm: Option<String>,
     #[serde(default)]
     negate: bool,
+    resolve: Option<Spanned<String>>,
 }
 
 /// Checks one `[[input]]` table.
@@ -363,6 +458,156 @@ fn run_def(run: Run, at: &Origin) -> Result<RunDef, String> {
     })
 }
 
+/// `stall_after` and `on_stall` of an input, `[run]` or the top level: both or neither.
+fn stall_def(
+    after: Option<Period>,
+    on: Option<OneOrMany>,
+    at: &Origin,
+) -> Result<Option<StallDef>, String> {
+    match (after, on.map(OneOrMany::into_vec)) {
+        (None, None) => Ok(None),
+        (Some(after), Some(alarms)) if !after.0.is_zero() && !alarms.is_empty() => {
+            Ok(Some(StallDef {
+                after: after.0,
+                alarms,
+                origin: at.clone(),
+            }))
+        }
+        (Some(_), None) => Err("has `stall_after` but no `on_stall`; name the alarm to fire, e.g. on_stall = \"pager\"".into()),
+        (None, Some(_)) => Err("has `on_stall` but no `stall_after`; give the silence allowed, e.g. stall_after = \"5m\"".into()),
+        _ => Err("`stall_after` must be above zero and `on_stall` must name an alarm".into()),
+    }
+}
+
+/// An alarm's policy keys as read.
+struct PolicyKeys {
+    key: Option<Spanned<String>>,
+    threshold: Option<Spanned<Threshold>>,
+    cooldown: Option<Spanned<Cooldown>>,
+    digest: Option<Spanned<Digest>>,
+    monitoring_markers: Option<Spanned<OneOrMany>>,
+    escalate: Option<Spanned<Escalate>>,
+    max_keys: Option<Spanned<usize>>,
+}
+
+/// Checks an alarm's policy keys; `at(offset, key)` names a key of the alarm.
+fn policy_def(
+    keys: PolicyKeys,
+    at: &dyn Fn(usize, &str) -> Origin,
+    errors: &mut Vec<ConfigError>,
+) -> PolicyDef {
+    let key_def = |template: Option<String>, origin: &Origin| {
+        template.map(|template| KeyDef {
+            template,
+            origin: origin.clone(),
+        })
+    };
+    let mut def = PolicyDef {
+        key: keys.key.map(|k| KeyDef {
+            origin: at(k.span().start, "key"),
+            template: k.into_inner(),
+        }),
+        ..PolicyDef::default()
+    };
+    if let Some(t) = keys.threshold {
+        let origin = at(t.span().start, "threshold");
+        let t = t.into_inner();
+        if t.count == 0 || t.window.0.is_zero() {
+            errors.push(ConfigError::at(
+                &origin,
+                "count must be at least 1 and window above zero, e.g. threshold = { count = 5, window = \"60s\" }",
+            ));
+        } else {
+            def.threshold = Some(ThresholdDef {
+                count: t.count,
+                window: t.window.0,
+                key: key_def(t.key, &origin),
+                origin,
+            });
+        }
+    }
+    if let Some(c) = keys.cooldown {
+        let origin = at(c.span().start, "cooldown");
+        let c = c.into_inner();
+        if c.max == 0 || c.period.0.is_zero() {
+            errors.push(ConfigError::at(
+                &origin,
+                "max must be at least 1 and period above zero, e.g. cooldown = { max = 1, period = \"10m\" }",
+            ));
+        } else {
+            def.cooldown = Some(CooldownDef {
+                max: c.max,
+                period: c.period.0,
+                key: key_def(c.key, &origin),
+                origin,
+            });
+        }
+    }
+    if let Some(d) = keys.digest {
+        let origin = at(d.span().start, "digest");
+        let (period, max_groups, key) = match d.into_inner() {
+            Digest::Period(p) => (p.0, None, None),
+            Digest::Table(t) => (t.period.0, t.max_groups, t.key),
+        };
+        if period.is_zero() || max_groups == Some(0) {
+            errors.push(ConfigError::at(
+                &origin,
+                "the period must be above zero and max_groups at least 1, e.g. digest = \"60s\"",
+            ));
+        } else {
+            def.digest = Some(DigestDef {
+                period,
+                max_groups: max_groups.unwrap_or(DEFAULT_MAX_GROUPS),
+                key: key_def(key, &origin),
+                origin,
+            });
+        }
+    }
+    if let Some(m) = keys.monitoring_markers {
+        let origin = at(m.span().start, "monitoring_markers");
+        def.monitoring_markers = m
+            .into_inner()
+            .into_vec()
+            .into_iter()
+            .map(|r| (r, origin.clone()))
+            .collect();
+        if def.digest.is_none() {
+            errors.push(ConfigError::at(
+                &origin,
+                "monitoring_markers only matter to a digest; add digest = \"60s\" or remove them",
+            ));
+        }
+    }
+    if let Some(e) = keys.escalate {
+        let origin = at(e.span().start, "escalate");
+        let e = e.into_inner();
+        if e.window.0.is_zero() {
+            errors.push(ConfigError::at(
+                &origin,
+                "window must be above zero, e.g. escalate = { limit = 100, window = \"5m\", alarm = \"pager\" }",
+            ));
+        } else {
+            def.escalate = Some(EscalateDef {
+                limit: e.limit,
+                window: e.window.0,
+                alarm: e.alarm,
+                origin,
+            });
+        }
+    }
+    if let Some(m) = keys.max_keys {
+        if *m.get_ref() == 0 {
+            errors.push(ConfigError::at(
+                &at(m.span().start, "max_keys"),
+                "must be at least 1",
+            ));
+        } else {
+            def.max_keys = Some(m.into_inner());
+        }
+    }
+    def
+}
+
 /// The 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> u32 {
     let end = offset.min(text.len());
@@ -418,14 +663,31 @@ pub fn load(file: &Path, text: &str) -> Config {
     for (i, input) in parsed.input.into_iter().enumerate() {
         let key = format!("input[{}]", i + 1);
         let at = origin(input.span().start, key);
-        match input_def(input.into_inner(), &at) {
-            Ok(def) => config.inputs.push(def),
+        let mut input = input.into_inner();
+        let stall = stall_def(input.stall_after.take(), input.on_stall.take(), &at);
+        match input_def(input, &at) {
+            Ok(def) => {
+                match stall {
+                    Ok(Some(stall)) => config
+                        .stalls
+                        .push((StallOn::Input(config.inputs.len()), stall)),
+                    Ok(None) => {}
+                    Err(message) => errors.push(ConfigError::at(&at, message)),
+                }
+                config.inputs.push(def);
+            }
             Err(message) => errors.push(ConfigError::at(&at, message)),
         }
     }
     if let Some(run) = parsed.run {
         let at = origin(run.span().start, "run".into());
-        match run_def(run.into_inner(), &at) {
+        let mut run = run.into_inner();
+        match stall_def(run.stall_after.take(), run.on_stall.take(), &at) {
+            Ok(Some(stall)) => config.stalls.push((StallOn::Child, stall)),
+            Ok(None) => {}
+            Err(message) => errors.push(ConfigError::at(&at, message)),
+        }
+        match run_def(run, &at) {
             Ok(def) => config.run = def,
             Err(message) => errors.push(ConfigError::at(&at, message)),
         }
@@ -448,6 +710,49 @@ pub fn load(file: &Path, text: &str) -> Config {
             },
             size: fd.size,
             message: fd.message,
+            origin: at,
+        });
+    }
+    if parsed.stall_after.is_some() || parsed.on_stall.is_some() {
+        let at = origin(
+            parsed.stall_after.as_ref().map_or(0, |s| s.span().start),
+            "stall_after".into(),
+        );
+        match stall_def(
+            parsed.stall_after.map(Spanned::into_inner),
+            parsed.on_stall,
+            &at,
+        ) {
+            Ok(Some(stall)) => config.stalls.push((StallOn::Any, stall)),
+            Ok(None) => {}
+            Err(message) => errors.push(ConfigError::at(&at, message)),
+        }
+    }
+    for (i, expect) in parsed.expect.into_iter().enumerate() {
+        let at = origin(expect.span().start, format!("expect[{}]", i + 1));
+        let expect = expect.into_inner();
+        let alarms = match (expect.alarm, expect.alarms) {
+            (Some(a), None) | (None, Some(a)) => a.into_vec(),
+            _ => Vec::new(),
+        };
+        if alarms.is_empty() {
+            errors.push(ConfigError::at(
+                &at,
+                "names no alarm (or both `alarm` and `alarms`); write alarm = \"NAME\"",
+            ));
+            continue;
+        }
+        if expect.within.0.is_zero() || expect.regex.is_empty() {
+            errors.push(ConfigError::at(
+                &at,
+                "needs a regex and a period above zero, e.g. regex = \"heartbeat ok\", within = \"5m\"",
+            ));
+            continue;
+        }
+        config.expects.push(ExpectDef {
+            regex: expect.regex,
+            within: expect.within.0,
+            alarms,
             origin: at,
         });
     }
@@ -507,6 +812,19 @@ pub fn load(file: &Path, text: &str) -> Config {
             let at = origin(to.span().start, format!("alarm.{name}.on_failure"));
             (to.into_inner(), at)
         });
+        let policy = policy_def(
+            PolicyKeys {
+                key: alarm.key,
+                threshold: alarm.threshold,
+                cooldown: alarm.cooldown,
+                digest: alarm.digest,
+                monitoring_markers: alarm.monitoring_markers,
+                escalate: alarm.escalate,
+                max_keys: alarm.max_keys,
+            },
+            &|offset, key| origin(offset, format!("alarm.{name}.{key}")),
+            &mut errors,
+        );
         let mut options = Vec::new();
         for (key, value) in alarm.options {
             let at = origin(value.span().start, format!("alarm.{name}.{key}"));
@@ -519,6 +837,10 @@ pub fn load(file: &Path, text: &str) -> Config {
                 Err(message) => errors.push(ConfigError::at(&at, message)),
             }
         }
+        let message = alarm.message.map(|m| {
+            let at = origin(m.span().start, format!("alarm.{name}.message"));
+            (m.into_inner(), at)
+        });
         config.alarms.push(AlarmDef {
             name,
             plugin,
@@ -531,6 +853,12 @@ pub fn load(file: &Path, text: &str) -> Config {
             headers: alarm
                 .headers
                 .map(|h| h.into_iter().collect())
+                .unwrap_or_default(),
+            policy,
+            message,
+            env: alarm
+                .env
+                .map(|e| e.into_iter().collect())
                 .unwrap_or_default(),
             origin: at,
         });
@@ -565,10 +893,21 @@ pub fn load(file: &Path, text: &str) -> Config {
             }
         };
         let at = origin(regex.span().start, format!("rule[{n}].regex"));
+        let resolve = rule.resolve.map(|r| {
+            let at = origin(r.span().start, format!("rule[{n}].resolve"));
+            (r.into_inner(), at)
+        });
+        if rule.negate && resolve.is_some() {
+            errors.push(ConfigError::at(
+                &at,
+                "a not-log-alarm rule fires nothing, so it has nothing to resolve; remove `resolve` or `negate`",
+            ));
+        }
         config.rules.push(RuleDef {
             regex: regex.into_inner(),
             alarms,
             negate: rule.negate,
+            resolve,
             origin: at,
         });
     }

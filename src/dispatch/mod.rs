@@ -38,6 +38,10 @@ pub struct AlarmStats {
     pub overflow: AtomicU64,
     /// Messages dropped by the `alarm-freq` throttle.
     pub suppressed: AtomicU64,
+    /// Events held back by a threshold or dropped by a cooldown.
+    pub held: AtomicU64,
+    /// Events taken into digests.
+    pub batched: AtomicU64,
     /// Attempts beyond the first (each retry of a notification counts once).
     pub retried: AtomicU64,
     /// Failed notifications handed to the alarm's `on_failure` alarm (also

@@ -9,8 +9,10 @@
 
 use super::{AlarmStats, Queued};
 use crate::matcher::{LineMatch, Sink};
-use crate::policy::throttle::Throttle;
-use logalarm_plugin_api::{NoteId, Notification, Source, Syslog};
+use crate::policy::chain::{Chain, Spec, Verdict};
+use crate::policy::watch::{Hidden, Watches};
+use logalarm_plugin_api::{Aggregate, Captures, Kind, NoteId, Notification, Source, Syslog};
+use regex_automata::meta::Regex;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -28,7 +30,10 @@ pub struct Route {
 
 struct Slot {
     route: Route,
-    throttle: Throttle,
+    /// Its policies, alarm-freq innermost.
+    chain: Chain,
+    /// Whether its templates use capture groups.
+    needs_caps: bool,
     /// Notifications dropped on a full queue and not yet reported in the log.
     overflow_unreported: u64,
     /// When overflow was last reported: at most one report per [`OVERFLOW_REPORT_EVERY`].
@@ -67,7 +72,7 @@ impl Slot {
                 }
                 Err(TrySendError::Full(queued)) => {
                     AlarmStats::bump(&stats.overflow);
-                    self.throttle.give_back(queued.note.suppressed);
+                    self.chain.give_back(&queued.note);
                     self.overflow_unreported += 1;
                     if report_due(self.overflow_reported_at, now) {
                         tracing::warn!(
@@ -94,10 +99,55 @@ fn report_due(last: Option<Instant>, now: Instant) -> bool {
     last.is_none_or(|at| now.saturating_duration_since(at) >= OVERFLOW_REPORT_EVERY)
 }
 
-/// Routes matched lines to alarm queues.
+/// What the policy stage decided, as `logalarm test` shows it.
+#[derive(Clone, Debug)]
+pub enum Decided {
+    /// An event of `alarm` (a line or record that fires it): the verdict.
+    Event {
+        /// The alarm (index into the plan's alarms).
+        alarm: u32,
+        /// What its policies decided.
+        verdict: Verdict,
+        /// The key it counted under, when the alarm has one.
+        key: Option<Arc<str>>,
+    },
+    /// A notification made by the policy stage itself: a digest, an
+    /// escalation, an absence or a recovery.
+    Made {
+        /// The alarm it goes to.
+        alarm: u32,
+        /// What it reports.
+        kind: Kind,
+        /// Its message (for a digest, the first line of its summary).
+        summary: String,
+        /// When it was made.
+        at: SystemTime,
+    },
+}
+
+/// An alarm as the router needs it: its sending side and its policies.
+pub struct RouteSpec {
+    /// The sending side.
+    pub route: Route,
+    /// Its policies beyond alarm-freq.
+    pub policy: Spec,
+    /// Whether its templates or keys use capture groups.
+    pub needs_caps: bool,
+}
+
+/// A rule's pattern compiled for capture groups, and the group names (with numbers).
+type RuleCaptures = (Arc<Regex>, Vec<(Arc<str>, usize)>);
+
+/// Routes matched lines to alarm queues, through each alarm's policies.
 pub struct Router {
     slots: Vec<Slot>,
     rules: Vec<Arc<str>>,
+    /// Per rule: its pattern compiled for capture groups, and the group names.
+    captures: Vec<Option<RuleCaptures>>,
+    /// Per rule: the alarms it fires (for recoveries).
+    rule_alarms: Vec<Vec<u32>>,
+    /// Expected lines, silent inputs, recoveries.
+    watches: Watches,
     msg_size: usize,
     /// Where the current batch came from.
     source: Source,
@@ -108,9 +158,14 @@ pub struct Router {
     /// When the current batch was taken: the arrival time of its lines.
     now: Instant,
     time: SystemTime,
+    /// A clock set from outside (`logalarm test` replaying a log's own
+    /// times): batches no longer read the real one.
+    simulated: bool,
     /// Random per run: the first part of notification ids, so that ids of
     /// different runs never collide.
     run_id: u64,
+    /// What was decided, when asked to keep it (`logalarm test`).
+    log: Option<Vec<Decided>>,
 }
 
 /// Cuts `line` to at most `max` bytes, backing off to a UTF-8 character boundary
@@ -130,64 +185,169 @@ pub fn cut(line: &[u8], max: usize) -> (&[u8], bool) {
     (&line[..end], true)
 }
 
+/// The capture groups of `re` on `text`, when it matches.
+fn captures_of(re: &Regex, names: &[(Arc<str>, usize)], text: &[u8]) -> Option<Arc<Captures>> {
+    let mut caps = re.create_captures();
+    re.captures(text, &mut caps);
+    if !caps.is_match() {
+        return None;
+    }
+    let groups = (0..caps.group_len())
+        .map(|i| {
+            caps.get_group(i)
+                .map(|span| String::from_utf8_lossy(&text[span.range()]).into_owned())
+        })
+        .collect();
+    Some(Arc::new(Captures {
+        groups,
+        names: names.to_vec(),
+    }))
+}
+
+/// The first line of a digest's summary: `N events, M unique (sources: …)`.
+pub fn digest_summary(a: &Aggregate) -> String {
+    let sources: Vec<&str> = a.sources.iter().map(|(s, _)| s.as_str()).collect();
+    format!(
+        "{} {} of {} unique {} in {} (sources: {})",
+        a.count,
+        if a.count == 1 {
+            "instance"
+        } else {
+            "instances"
+        },
+        a.groups.len() + usize::from(a.ungrouped > 0),
+        if a.groups.len() == 1 {
+            "error"
+        } else {
+            "errors"
+        },
+        humantime::format_duration(a.period),
+        sources.join(", ")
+    )
+}
+
 impl Router {
     /// A router over `routes` (indexed like the plan's alarms); `rules` are the
-    /// rule regexes (indexed like the plan's rules); `alarm_freq` is uWSGI's
-    /// throttle period, `msg_size` its `alarm-msg-size` in bytes.
+    /// plan's rules (regex, capture pattern, alarms); `alarm_freq` is uWSGI's
+    /// throttle period, `msg_size` its `alarm-msg-size` in bytes; `watches`
+    /// the expected lines, silent inputs and recoveries.
     pub fn new(
-        routes: Vec<Route>,
-        rules: Vec<Arc<str>>,
+        routes: Vec<RouteSpec>,
+        rules: &[crate::plan::PlannedRule],
+        watches: Watches,
         alarm_freq: Duration,
         msg_size: usize,
     ) -> Self {
         let slots = routes
             .into_iter()
-            .map(|route| Slot {
-                route,
-                throttle: Throttle::new(alarm_freq),
+            .map(|spec| Slot {
+                route: spec.route,
+                chain: Chain::new(spec.policy, alarm_freq),
+                needs_caps: spec.needs_caps,
                 overflow_unreported: 0,
                 overflow_reported_at: None,
                 pending: Vec::new(),
                 sequence: 0,
             })
             .collect();
+        let captures = rules
+            .iter()
+            .map(|r| {
+                r.captures.as_ref().map(|re| {
+                    let names = re
+                        .group_info()
+                        .pattern_names(regex_automata::PatternID::ZERO)
+                        .enumerate()
+                        .filter_map(|(i, n)| n.map(|n| (Arc::from(n), i)))
+                        .collect();
+                    (re.clone(), names)
+                })
+            })
+            .collect();
+        let now = Instant::now();
         Router {
             slots,
-            rules,
+            rules: rules.iter().map(|r| r.regex.clone()).collect(),
+            captures,
+            rule_alarms: rules.iter().map(|r| r.alarms.clone()).collect(),
+            watches,
             msg_size,
             source: Source::Stdin,
             headers: Vec::new(),
             base: 0,
-            now: Instant::now(),
+            now,
             time: SystemTime::now(),
+            simulated: false,
             // RandomState is seeded from the OS's randomness.
             run_id: std::collections::hash_map::RandomState::new().hash_one(SystemTime::now()),
+            log: None,
         }
     }
 
+    /// Keeps what the policy stage decides, for [`Router::take_log`] (`logalarm test`).
+    pub fn keep_log(&mut self) {
+        self.log = Some(Vec::new());
+    }
+
+    /// What was decided since the last call.
+    pub fn take_log(&mut self) -> Vec<Decided> {
+        self.log.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Sets the clock (`logalarm test` replaying a log's own times): from now
+    /// on batches keep this time until it is set again, and whatever is due
+    /// by it happens.
+    pub fn set_clock(&mut self, now: Instant, time: SystemTime) {
+        self.simulated = true;
+        if now > self.now {
+            self.now = now;
+            self.time = time;
+        }
+        self.due();
+    }
+
+    /// The router's clock: the arrival time of the current batch.
+    pub fn clock(&self) -> (Instant, SystemTime) {
+        (self.now, self.time)
+    }
+
     /// Starts a batch of lines from `source` taken now: their notifications
-    /// carry this time and source, and the `alarm-freq` throttle measures from
-    /// it. `lines` is the batch's buffer, and `headers` its syslog headers by
-    /// message start offset in it (empty when it has none).
+    /// carry this time and source, and the policies measure from it. `lines`
+    /// is the batch's buffer, and `headers` its syslog headers by message
+    /// start offset in it (empty when it has none).
     pub fn begin_batch(
         &mut self,
         source: Source,
         lines: &[u8],
         headers: Vec<(usize, Arc<Syslog>)>,
     ) {
-        self.now = Instant::now();
-        self.time = SystemTime::now();
+        if !self.simulated {
+            self.now = Instant::now();
+            self.time = SystemTime::now();
+        }
+        if !lines.is_empty() {
+            for made in self.watches.input_seen(&source, self.now) {
+                self.make(
+                    made.alarms,
+                    made.kind,
+                    made.rule,
+                    made.message,
+                    None,
+                    made.at,
+                );
+            }
+        }
         self.source = source;
         self.base = lines.as_ptr() as usize;
         self.headers = headers;
     }
 
     /// Fires `alarms` with `message` directly, as a matched line would (the
-    /// `alarm-freq` throttle and `alarm-msg-size` apply); `rule` names what fired
+    /// alarm's policies and `alarm-msg-size` apply); `rule` names what fired
     /// them. Call between [`Router::begin_batch`] and [`Router::flush`].
     pub fn fire(&mut self, alarms: &[u32], rule: &Arc<str>, message: &[u8]) {
         for &alarm in alarms {
-            self.notify(alarm, rule, message);
+            self.notify(alarm, rule, None, message);
         }
     }
 
@@ -210,33 +370,151 @@ impl Router {
         i.checked_sub(1).map(|i| self.headers[i].1.clone())
     }
 
-    fn notify(&mut self, alarm: u32, rule: &Arc<str>, line: &[u8]) {
+    fn record(&mut self, decided: Decided) {
+        if let Some(log) = &mut self.log {
+            log.push(decided);
+        }
+    }
+
+    /// One event of `alarm`: `line` fired it through rule `rule_index` (None
+    /// for direct fires).
+    fn notify(&mut self, alarm: u32, rule: &Arc<str>, rule_index: Option<u32>, line: &[u8]) {
         let (message, truncated) = cut(line, self.msg_size);
-        let Some(suppressed) = self.slots[alarm as usize].throttle.admit(message, self.now) else {
-            AlarmStats::bump(&self.slots[alarm as usize].route.stats.suppressed);
+        let i = alarm as usize;
+        if self.slots[i].chain.is_plain() && !self.slots[i].needs_caps {
+            // The common path: alarm-freq alone decides, before anything is made.
+            let Some(suppressed) = self.slots[i].chain.throttle().admit(message, self.now) else {
+                AlarmStats::bump(&self.slots[i].route.stats.suppressed);
+                self.record(Decided::Event {
+                    alarm,
+                    verdict: Verdict::Held(crate::policy::chain::Hold::AlarmFreq(
+                        self.slots[i].chain.alarm_freq(),
+                    )),
+                    key: None,
+                });
+                return;
+            };
+            self.record(Decided::Event {
+                alarm,
+                verdict: Verdict::Sent,
+                key: None,
+            });
+            if let Some(r) = rule_index {
+                self.watches.fired(r);
+            }
+            let syslog = self.header_of(line);
+            let mut note = self.note(
+                alarm,
+                rule.clone(),
+                message,
+                truncated.then_some(line.len()),
+                syslog,
+            );
+            note.suppressed = suppressed;
+            self.push(alarm, note);
             return;
+        }
+        let caps = match (self.slots[i].needs_caps, rule_index) {
+            (true, Some(r)) => self.captures[r as usize]
+                .as_ref()
+                .and_then(|(re, names)| captures_of(re, names, line)),
+            _ => None,
         };
         let syslog = self.header_of(line);
-        let slot = &mut self.slots[alarm as usize];
-        slot.sequence += 1;
-        let note = Notification {
-            id: NoteId {
-                run: self.run_id,
-                alarm,
-                seq: slot.sequence,
-            },
-            alarm: slot.route.name.clone(),
-            rule: rule.clone(),
+        let mut note = self.note(
+            alarm,
+            rule.clone(),
+            message,
+            truncated.then_some(line.len()),
+            syslog,
+        );
+        note.caps = caps;
+        let (verdict, escalate) = self.slots[i].chain.decide(&mut note, self.now);
+        let stats = &self.slots[i].route.stats;
+        match &verdict {
+            Verdict::Sent => {}
+            Verdict::Held(crate::policy::chain::Hold::AlarmFreq(_)) => {
+                AlarmStats::bump(&stats.suppressed);
+            }
+            Verdict::Held(_) => AlarmStats::bump(&stats.held),
+            Verdict::Batched { .. } => AlarmStats::bump(&stats.batched),
+        }
+        let sent = verdict == Verdict::Sent;
+        self.record(Decided::Event {
+            alarm,
+            verdict,
+            key: note.key.clone(),
+        });
+        if sent {
+            if let Some(r) = rule_index {
+                self.watches.fired(r);
+            }
+            self.push(alarm, note);
+        }
+        if let Some(e) = escalate {
+            let from = &self.slots[i].route.name;
+            let message = format!(
+                "alarm {from}: {} events within {} (limit {})",
+                e.count,
+                humantime::format_duration(e.window),
+                e.limit
+            );
+            let aggregate = Aggregate {
+                count: e.count,
+                ungrouped: 0,
+                first_seen: self.time.checked_sub(e.window).unwrap_or(self.time),
+                last_seen: self.time,
+                period: e.window,
+                sources: Vec::new(),
+                groups: Vec::new(),
+            };
+            let rule: Arc<str> = from.clone();
+            let now = self.now;
+            self.make(
+                vec![e.alarm],
+                Kind::Escalation,
+                rule,
+                message.into_bytes(),
+                Some(Arc::new(aggregate)),
+                now,
+            );
+        }
+    }
+
+    /// A notification of `alarm` at the current time and source.
+    fn note(
+        &self,
+        alarm: u32,
+        rule: Arc<str>,
+        message: &[u8],
+        truncated_from: Option<usize>,
+        syslog: Option<Arc<Syslog>>,
+    ) -> Notification {
+        Notification {
+            id: NoteId::default(),
+            alarm: self.slots[alarm as usize].route.name.clone(),
+            rule,
             message: message.to_vec(),
-            truncated_from: truncated.then_some(line.len()),
-            suppressed,
+            truncated_from,
+            suppressed: 0,
             source: self.source.clone(),
             syslog,
             time: self.time,
-            kind: logalarm_plugin_api::Kind::Alarm,
+            kind: Kind::Alarm,
             caps: None,
             key: None,
             aggregate: None,
+        }
+    }
+
+    /// Queues `note` for `alarm` (its id given here: ids count what is queued).
+    fn push(&mut self, alarm: u32, mut note: Notification) {
+        let slot = &mut self.slots[alarm as usize];
+        slot.sequence += 1;
+        note.id = NoteId {
+            run: self.run_id,
+            alarm,
+            seq: slot.sequence,
         };
         slot.pending.push(Queued {
             note,
@@ -247,15 +525,110 @@ impl Router {
         }
     }
 
+    /// A notification the policy stage makes itself (no policy applies to it).
+    fn make(
+        &mut self,
+        alarms: Vec<u32>,
+        kind: Kind,
+        rule: Arc<str>,
+        message: Vec<u8>,
+        aggregate: Option<Arc<Aggregate>>,
+        at: Instant,
+    ) {
+        let at = self.wall(at);
+        for alarm in alarms {
+            let (message, truncated) = cut(&message, self.msg_size);
+            let mut note = self.note(
+                alarm,
+                rule.clone(),
+                message,
+                truncated.then_some(message.len()),
+                None,
+            );
+            note.kind = kind;
+            note.aggregate = aggregate.clone();
+            note.time = at;
+            self.record(Decided::Made {
+                alarm,
+                kind,
+                summary: String::from_utf8_lossy(&note.message).into_owned(),
+                at,
+            });
+            self.push(alarm, note);
+        }
+    }
+
+    /// The wall-clock time of `at`, on the router's clock.
+    fn wall(&self, at: Instant) -> SystemTime {
+        if at >= self.now {
+            self.time + (at - self.now)
+        } else {
+            self.time.checked_sub(self.now - at).unwrap_or(self.time)
+        }
+    }
+
+    /// Sends what is due by now: digests whose period ended, absences.
+    fn due(&mut self) {
+        let now = self.now;
+        for i in 0..self.slots.len() {
+            if self.slots[i].chain.due().is_some_and(|due| due <= now) {
+                self.send_digest(i, false);
+            }
+        }
+        for made in self.watches.due(now) {
+            self.make(
+                made.alarms,
+                made.kind,
+                made.rule,
+                made.message,
+                None,
+                made.at,
+            );
+        }
+    }
+
+    fn send_digest(&mut self, i: usize, force: bool) {
+        let due = self.slots[i].chain.due();
+        let Some(aggregate) = self.slots[i].chain.take_digest(self.now, force) else {
+            return;
+        };
+        let summary = digest_summary(&aggregate);
+        // When the period ended (or now, at the end): what `test` shows.
+        let at = match due {
+            Some(due) if !force => self.wall(due),
+            _ => self.time,
+        };
+        let rule: Arc<str> = "digest".into();
+        let mut note = self.note(i as u32, rule, summary.as_bytes(), None, None);
+        note.kind = Kind::Digest;
+        note.time = aggregate.last_seen;
+        note.aggregate = Some(Arc::new(aggregate));
+        self.record(Decided::Made {
+            alarm: i as u32,
+            kind: Kind::Digest,
+            summary,
+            at,
+        });
+        self.push(i as u32, note);
+    }
+
     /// Called after every batch and on every [`crate::input::Event::Tick`]:
     /// sends what the policy stage has due by now, and queues everything made.
     pub fn tick(&mut self) {
+        if !self.simulated {
+            self.now = Instant::now();
+            self.time = SystemTime::now();
+        }
+        self.due();
         self.flush();
     }
 
-    /// Called once at the end (EOF, stop): sends everything the policy stage
-    /// still holds, then queues everything made.
+    /// Called once at the end (EOF, stop): sends every pending digest now
+    /// (nothing held for later is lost), then queues everything made.
     pub fn finish(&mut self) {
+        for i in 0..self.slots.len() {
+            self.send_digest(i, true);
+        }
         self.flush();
     }
 
@@ -269,6 +642,15 @@ impl Router {
             }
         }
     }
+
+    /// Keys evicted from the alarms' keyed policies so far, per alarm name.
+    pub fn evicted(&self) -> Vec<(Arc<str>, u64)> {
+        self.slots
+            .iter()
+            .map(|s| (s.route.name.clone(), s.chain.evicted()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
 }
 
 impl Sink for Router {
@@ -277,9 +659,34 @@ impl Sink for Router {
         // clone of its rule's name, made only when a notification is.
         let rules = std::mem::take(&mut self.rules);
         for hit in m.hits {
-            self.notify(hit.alarm, &rules[hit.rule as usize], m.line);
+            self.notify(hit.alarm, &rules[hit.rule as usize], Some(hit.rule), m.line);
         }
         self.rules = rules;
+        if self.watches.has_hidden() {
+            for &r in m.rules {
+                match self.watches.hidden(r) {
+                    Some(Hidden::Expect(e)) => {
+                        if let Some(made) = self.watches.expect_seen(e, self.now) {
+                            self.make(
+                                made.alarms,
+                                made.kind,
+                                made.rule,
+                                made.message,
+                                None,
+                                made.at,
+                            );
+                        }
+                    }
+                    Some(Hidden::Resolve(rule)) if self.watches.take_fired(rule) => {
+                        let alarms = self.rule_alarms[rule as usize].clone();
+                        let name = self.rules[rule as usize].clone();
+                        let now = self.now;
+                        self.make(alarms, Kind::Resolved, name, m.line.to_vec(), None, now);
+                    }
+                    Some(Hidden::Resolve(_)) | None => {}
+                }
+            }
+        }
     }
 }
 

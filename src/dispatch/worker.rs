@@ -19,6 +19,16 @@
 //! message; a new deadline from the hand-over) without waiting: a full fallback
 //! queue counts the notification as that alarm's overflow.
 //!
+//! Before the first attempt, the notification's message is rendered from the
+//! alarm's `message` template, or, when it has none, from its kind's default
+//! template (a digest, an escalation, a recovery, an absence; a matched line
+//! goes out as it is). The result is what every attempt delivers, whole (a
+//! template's output is not cut to `alarm-msg-size`: its author chose its
+//! length, and a digest is long by design); a template failing on this
+//! notification is a permanent delivery failure. A notification handed to the
+//! `on_failure` alarm is the one before rendering, so that alarm words it by
+//! its own template.
+//!
 //! The worker ends when every sender of its queue is gone: the router (which
 //! ends with the engine, before the run loop drains the alarms) and the workers
 //! of the alarms whose `on_failure` it is (which end before it, as fallbacks
@@ -29,6 +39,7 @@
 use super::retry::RetryPolicy;
 use super::{AlarmStats, Queued};
 use logalarm_plugin_api::{Action, ActionError, Notification};
+use logalarm_template::Template;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -56,6 +67,8 @@ pub struct Worker {
     pub stats: Arc<AlarmStats>,
     /// Where notifications that failed for good go, if anywhere.
     pub fallback: Option<Fallback>,
+    /// The alarm's `message` template, if it has one.
+    pub message: Option<Arc<Template>>,
 }
 
 /// How one notification's delivery ended.
@@ -99,11 +112,38 @@ impl Worker {
                 receiver_down: true,
             };
         }
+        let rendered;
+        let deliver = match self
+            .message
+            .as_deref()
+            .or_else(|| logalarm_template::default_template(note.kind))
+        {
+            None => &note,
+            Some(template) => match template.render(&note) {
+                Ok(text) => {
+                    rendered = Notification {
+                        message: text.into_bytes(),
+                        truncated_from: None,
+                        ..note.clone()
+                    };
+                    &rendered
+                }
+                Err(e) => {
+                    self.fail(
+                        note,
+                        &format!("delivery failed: {e} (permanent, not retried)"),
+                    );
+                    return Outcome::Failed {
+                        receiver_down: false,
+                    };
+                }
+            },
+        };
         let started = Instant::now();
         let mut waits = self.retry.waits();
         let mut attempt: u32 = 1;
         loop {
-            let error = match self.action.fire(&note).await {
+            let error = match self.action.fire(deliver).await {
                 Ok(()) => {
                     AlarmStats::bump(&self.stats.delivered);
                     if attempt > 1 {
@@ -272,6 +312,7 @@ mod tests {
             retry,
             stats: stats.clone(),
             fallback: None,
+            message: None,
         };
         (w, stats, calls)
     }
@@ -492,5 +533,80 @@ mod tests {
             ),
             (1, 1)
         );
+    }
+
+    /// An action that records the messages it delivers.
+    struct Recording(Arc<Mutex<Vec<String>>>);
+
+    impl Action for Recording {
+        fn fire<'a>(&'a self, n: &'a Notification) -> ActionFuture<'a> {
+            Box::pin(async move {
+                let text = String::from_utf8_lossy(&n.message).into_owned();
+                self.0.lock().unwrap().push(text);
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_are_rendered_before_delivery() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stats = Arc::new(AlarmStats::default());
+        let template = Template::compile("message", "{{ kind }} {{ line | upper }} x{{ count }}");
+        let w = Worker {
+            name: "a".into(),
+            action: Box::new(Recording(got.clone())),
+            retry: RetryPolicy::LOCAL,
+            stats: stats.clone(),
+            fallback: None,
+            message: Some(Arc::new(template.unwrap())),
+        };
+        let mut cut = queued("n1");
+        cut.note.truncated_from = Some(100);
+        // `length` fails on a host that is not there: a permanent failure.
+        let failing = Template::compile("message", "{{ host | length }}").unwrap();
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(cut).unwrap();
+        drop(tx);
+        w.run(rx).await;
+        assert_eq!(
+            *got.lock().unwrap(),
+            ["alarm M [LOGALARM: TRUNCATED, 100 BYTES IN ALL] x1"]
+        );
+        let w = Worker {
+            name: "a".into(),
+            action: Box::new(Recording(got.clone())),
+            retry: RetryPolicy::LOCAL,
+            stats: stats.clone(),
+            fallback: None,
+            message: Some(Arc::new(failing)),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(queued("n2")).unwrap();
+        drop(tx);
+        w.run(rx).await;
+        assert_eq!(got.lock().unwrap().len(), 1);
+        assert_eq!(counts(&stats), (1, 1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn policy_notifications_get_their_default_wording() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let w = Worker {
+            name: "a".into(),
+            action: Box::new(Recording(got.clone())),
+            retry: RetryPolicy::LOCAL,
+            stats: Arc::new(AlarmStats::default()),
+            fallback: None,
+            message: None,
+        };
+        let mut resolved = queued("n1");
+        resolved.note.kind = logalarm_plugin_api::Kind::Resolved;
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(resolved).unwrap();
+        tx.try_send(queued("n2")).unwrap();
+        drop(tx);
+        w.run(rx).await;
+        assert_eq!(*got.lock().unwrap(), ["RESOLVED a: m", "m"]);
     }
 }

@@ -75,6 +75,24 @@ pub fn verifier(hirs: &[Hir]) -> Result<Regex, String> {
     build(hirs, MatchKind::All, WhichCaptures::None)
 }
 
+/// Builds one rule's pattern for its capture groups (`caps.ip` in templates
+/// and keys), run only on the lines that fire an alarm needing them; `None`
+/// when the pattern has no group of its own.
+///
+/// # Errors
+/// The automaton outgrew its size limits.
+pub fn captures(hir: &Hir) -> Result<Option<Regex>, String> {
+    if hir.properties().explicit_captures_len() == 0 {
+        return Ok(None);
+    }
+    build(
+        std::slice::from_ref(hir),
+        MatchKind::LeftmostFirst,
+        WhichCaptures::All,
+    )
+    .map(Some)
+}
+
 /// Builds the candidate search over a buffer of lines from the positive rules.
 ///
 /// # Errors

@@ -46,8 +46,8 @@ pub struct LineMatch<'a> {
     pub line: &'a [u8],
     /// 1-based line number, when the scanner counts lines; else 0.
     pub number: u64,
-    /// The rules that matched and were evaluated, in order (a stopping negative
-    /// rule is the last one).
+    /// The rules that matched and were evaluated, in order (after a stopping
+    /// negative rule, only hidden ones).
     pub rules: &'a [u32],
     /// The negative rule that skipped the rules after it, if one did.
     pub stopped_by: Option<u32>,
@@ -72,6 +72,9 @@ pub struct Matcher {
     verifier: Regex,
     rules: Vec<Rule>,
     alarms: usize,
+    /// Rules from this index on are hidden ones (expected and recovery
+    /// lines): a matching negative rule does not skip them.
+    hidden_from: usize,
 }
 
 /// Literals per Aho-Corasick search: small enough for its SIMD prefilter.
@@ -135,13 +138,24 @@ impl Matcher {
             Some(compile::candidate(&others)?)
         };
         let verifier = compile::verifier(hirs)?;
+        let hidden_from = rules.len();
         Ok(Matcher {
             literals,
             candidate,
             verifier,
             rules,
             alarms,
+            hidden_from,
         })
+    }
+
+    /// Marks the rules from index `first` on as hidden: they fire no alarm
+    /// of their own, and a matching negative rule does not skip them (they
+    /// stand for expected and recovery lines, which the rules' order does
+    /// not concern).
+    pub fn hide_from(mut self, first: usize) -> Self {
+        self.hidden_from = first;
+        self
     }
 
     /// A scanner over these rules; `count_lines` makes it number lines (for reports).
@@ -294,12 +308,18 @@ impl Scanner<'_> {
         let mut stopped_by = None;
         for pid in self.set.iter() {
             let index = pid.as_usize();
+            if stopped_by.is_some() {
+                if index >= self.matcher.hidden_from {
+                    self.rules.push(index as u32);
+                }
+                continue;
+            }
             let rule = &self.matcher.rules[index];
             let index = index as u32;
             self.rules.push(index);
             if rule.negate {
                 stopped_by = Some(index);
-                break;
+                continue;
             }
             for &alarm in &rule.alarms {
                 let stamp = &mut self.stamps[alarm as usize];

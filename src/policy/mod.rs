@@ -4,6 +4,8 @@
 //! thread, so that a flood is cut down before it reaches any queue. Today it is
 //! uWSGI's `alarm-freq` throttle ([`throttle::Throttle`]).
 
+pub mod chain;
+pub mod clock;
 pub mod cooldown;
 pub mod digest;
 pub mod escalation;
@@ -11,3 +13,4 @@ pub mod keys;
 pub mod mask;
 pub mod threshold;
 pub mod throttle;
+pub mod watch;

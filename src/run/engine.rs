@@ -41,6 +41,12 @@ pub fn run(
     // Nothing pending in the policy stage is lost at the end: what is held
     // back for later (digests, open records) goes out now, to be drained.
     router.finish();
+    for (alarm, evicted) in router.evicted() {
+        tracing::warn!(
+            alarm = %alarm,
+            "{evicted} keys were evicted from its policies' state (max_keys reached): their counts started again"
+        );
+    }
 }
 
 /// Sends [`Event::Tick`] every [`crate::input::TICK`] until the engine is

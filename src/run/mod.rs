@@ -17,7 +17,7 @@ pub mod engine;
 
 use crate::config::Config;
 use crate::config::inputs::InputDef;
-use crate::dispatch::router::{Route, Router};
+use crate::dispatch::router::{Route, RouteSpec, Router};
 use crate::dispatch::{AlarmStats, worker};
 use crate::input::follow::commits::Commits;
 use crate::input::{self, EVENT_QUEUE, Event, child, fd, follow, socket};
@@ -101,7 +101,7 @@ struct Workers {
     stats: Vec<(Arc<str>, Arc<AlarmStats>)>,
 }
 
-fn start_workers(plan_alarms: Vec<crate::plan::PlannedAlarm>) -> (Workers, Vec<Route>) {
+fn start_workers(plan_alarms: Vec<crate::plan::PlannedAlarm>) -> (Workers, Vec<RouteSpec>) {
     // Every queue first: a worker holds a sender of its on_failure alarm's queue.
     let channels: Vec<_> = plan_alarms
         .iter()
@@ -130,13 +130,18 @@ fn start_workers(plan_alarms: Vec<crate::plan::PlannedAlarm>) -> (Workers, Vec<R
             retry: alarm.retry,
             stats: st.clone(),
             fallback,
+            message: alarm.message,
         };
         tasks.push(tokio::spawn(worker.run(rx)));
         stats.push((alarm.name.clone(), st.clone()));
-        routes.push(Route {
-            name: alarm.name,
-            queue: tx,
-            stats: st,
+        routes.push(RouteSpec {
+            route: Route {
+                name: alarm.name,
+                queue: tx,
+                stats: st,
+            },
+            policy: alarm.policy,
+            needs_caps: alarm.needs_caps,
         });
     }
     (Workers { tasks, stats }, routes)
@@ -189,13 +194,28 @@ impl Workers {
                     humantime::format_duration(deadline)
                 );
             }
-            if delivered + failures + suppressed + overflow + pending > 0 {
+            if delivered
+                + failures
+                + suppressed
+                + overflow
+                + pending
+                + get(&st.held)
+                + get(&st.batched)
+                > 0
+            {
                 let mut extra = String::new();
                 if retried > 0 {
                     let _ = write!(extra, ", {retried} {} retried", plural(retried, "attempt"));
                 }
                 if handed > 0 {
                     let _ = write!(extra, ", {handed} failed handed to on_failure");
+                }
+                let (held, batched) = (get(&st.held), get(&st.batched));
+                if held > 0 {
+                    let _ = write!(extra, ", {held} held back by threshold or cooldown");
+                }
+                if batched > 0 {
+                    let _ = write!(extra, ", {batched} events taken into digests");
                 }
                 tracing::info!(
                     alarm = %name,
@@ -270,8 +290,14 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
 
     let (workers, routes) = start_workers(std::mem::take(&mut plan.alarms));
     let alarm_stats: Vec<Arc<AlarmStats>> = workers.stats.iter().map(|(_, s)| s.clone()).collect();
-    let rules = plan.rules.iter().map(|r| r.regex.clone()).collect();
-    let router = Router::new(routes, rules, config.alarm_freq(), config.msg_size());
+    let watches = plan.watches(std::time::Instant::now());
+    let router = Router::new(
+        routes,
+        &plan.rules,
+        watches,
+        config.alarm_freq(),
+        config.msg_size(),
+    );
 
     // The engine runs before any input starts: the follower's first pass may
     // read (from = "beginning", saved positions), and is awaited below.

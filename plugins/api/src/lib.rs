@@ -434,7 +434,8 @@ pub struct BuildContext {
     /// `None` when no process is wrapped.
     pub child: Option<Arc<AtomicI32>>,
     /// The alarm's TOML keys meant for its plugin (beyond the engine's own
-    /// `action`, `timeout`, `queue_size`, `retry`, `on_failure`, `headers`),
+    /// `action`, `timeout`, `queue_size`, `retry`, `on_failure`, `message`,
+    /// `headers`, `env`),
     /// by key, as written: strings as they are, numbers and booleans in their
     /// TOML form, arrays of strings joined with `,` (uWSGI's list syntax).
     /// Only keys the plugin lists in [`Plugin::options`] reach it (others are
@@ -446,6 +447,12 @@ pub struct BuildContext {
     /// for plugins that list `headers` in [`Plugin::options`]. Values are as
     /// written (the plugin resolves `env:`/`file:` where it allows them).
     pub headers: Vec<(String, String)>,
+    /// Environment variables from the TOML `env` table (`name → template`,
+    /// in the order written): Jinja templates over the notification (the
+    /// `logalarm-template` crate) for plugins that list `env` in
+    /// [`Plugin::options`], which compile them at build time (an error naming
+    /// `alarm.NAME.env.VAR`) and render them per notification.
+    pub env: Vec<(String, String)>,
 }
 
 /// An action backend: builds [`Action`]s from the `ARGS` part of `PLUGIN:ARGS`.
@@ -461,7 +468,8 @@ pub trait Plugin: Send + Sync {
     }
 
     /// The TOML alarm keys this plugin takes beyond the engine's own (see
-    /// [`BuildContext::options`]); `headers` stands for the `headers` table.
+    /// [`BuildContext::options`]); `headers` stands for the `headers` table,
+    /// `env` for the `env` table.
     /// Any other key on one of its alarms is a config error. None by default.
     fn options(&self) -> &'static [&'static str] {
         &[]

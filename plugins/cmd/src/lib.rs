@@ -14,6 +14,18 @@
 //!   `LOGALARM_HOST`, `LOGALARM_APP`, `LOGALARM_PID`, `LOGALARM_SEVERITY` (`err`,
 //!   `warning`, …) and `LOGALARM_FACILITY` (`daemon`, `local0`, …) carry its
 //!   fields; each is empty when the message had no such field;
+//! - `LOGALARM_KIND` (`alarm`, `digest`, `escalation`, `resolved`, `absent`),
+//!   `LOGALARM_COUNT` (events the notification stands for: a digest's or
+//!   escalation's count, else 1 + `LOGALARM_SUPPRESSED`), `LOGALARM_KEY` (the
+//!   policy key, only when the alarm has one), and for each capture group of
+//!   the rule that took part in the match `LOGALARM_CAP_<N>` (by number, 0 the
+//!   whole match) and `LOGALARM_CAP_<NAME>` (by name, upper-cased, as written
+//!   otherwise); NUL bytes are removed from each value;
+//! - TOML `env = { IP = "{{ caps.ip }}" }`: more variables, each a Jinja
+//!   template over the notification (the `logalarm-template` crate), compiled
+//!   and tried when the config loads (an error names `alarm.NAME.env.IP`) and
+//!   rendered per notification (a render error is a failed delivery, not
+//!   retried); they are set after logalarm's own, so they may override them;
 //! - the command's own stdout and stderr never reach logalarm's stdout: each of
 //!   their lines is written to stderr as `[logalarm] cmd NAME: …`, so its output
 //!   can never re-trigger an alarm (in uWSGI it can);
@@ -26,6 +38,7 @@
 use logalarm_plugin_api::{
     Action, ActionError, ActionFuture, BuildContext, Notification, Plugin, Syslog, emit_tagged,
 };
+use logalarm_template::Template;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::ffi::OsStr;
@@ -47,11 +60,18 @@ pub struct CmdAction {
     alarm: String,
     command: String,
     timeout: Duration,
+    /// The `env` table: variable name and its template.
+    env: Vec<(String, Template)>,
 }
 
 impl Plugin for CmdPlugin {
     fn name(&self) -> &'static str {
         "cmd"
+    }
+
+    /// `env`: the TOML table of variables (templates).
+    fn options(&self) -> &'static [&'static str] {
+        &["env"]
     }
 
     /// `ARGS` is the shell command; it must not be empty.
@@ -60,10 +80,21 @@ impl Plugin for CmdPlugin {
         if command.is_empty() {
             return Err("cmd: needs a command, e.g. cmd:mail -s 'alarm' admin@example.com".into());
         }
+        let mut env = Vec::with_capacity(ctx.env.len());
+        for (name, source) in &ctx.env {
+            let key = format!("alarm.{}.env.{name}", ctx.alarm);
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err(format!(
+                    "`{key}`: not a variable name; write e.g. env = {{ IP = \"{{{{ caps.ip }}}}\" }}"
+                ));
+            }
+            env.push((name.clone(), Template::compile(&key, source)?));
+        }
         Ok(Box::new(CmdAction {
             alarm: ctx.alarm.clone(),
             command: command.to_owned(),
             timeout: ctx.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            env,
         }))
     }
 }
@@ -85,7 +116,8 @@ impl CmdAction {
         let env_rule: Vec<u8> = n.rule.bytes().filter(|&b| b != 0).collect();
         let syslog = n.syslog.as_deref();
         let field = |f: fn(&Syslog) -> Option<&str>| syslog.and_then(f).unwrap_or_default();
-        let mut child = Command::new("/bin/sh")
+        let mut command = Command::new("/bin/sh");
+        command
             .arg("-c")
             .arg(&self.command)
             .env("LOGALARM_ALARM", &*n.alarm)
@@ -102,6 +134,33 @@ impl CmdAction {
                 "LOGALARM_TRUNCATED",
                 n.truncated_from.map(|t| t.to_string()).unwrap_or_default(),
             )
+            .env("LOGALARM_KIND", n.kind.to_string())
+            .env("LOGALARM_COUNT", count(n).to_string());
+        match &n.key {
+            Some(key) => command.env("LOGALARM_KEY", without_nul(key)),
+            // Not inherited from logalarm's own environment either.
+            None => command.env_remove("LOGALARM_KEY"),
+        };
+        if let Some(caps) = &n.caps {
+            for (i, group) in caps.groups.iter().enumerate() {
+                if let Some(text) = group {
+                    command.env(format!("LOGALARM_CAP_{i}"), without_nul(text));
+                }
+            }
+            for (name, i) in &caps.names {
+                if let Some(Some(text)) = caps.groups.get(*i) {
+                    let var = format!("LOGALARM_CAP_{}", name.to_uppercase());
+                    command.env(var, without_nul(text));
+                }
+            }
+        }
+        for (name, template) in &self.env {
+            let value = template
+                .render(n)
+                .map_err(|e| ActionError::Permanent(format!("cmd: {e}")))?;
+            command.env(name, without_nul(&value));
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -157,6 +216,20 @@ impl CmdAction {
             }
         }
     }
+}
+
+/// The events a notification stands for: its aggregate's count, else the
+/// line and the identical ones `alarm-freq` dropped before it.
+fn count(n: &Notification) -> u64 {
+    match &n.aggregate {
+        Some(a) => a.count,
+        None => n.suppressed.saturating_add(1),
+    }
+}
+
+/// `text` without NUL bytes, which no environment variable can hold.
+fn without_nul(text: &str) -> String {
+    text.replace('\0', "")
 }
 
 /// The process group of a running command; killed when dropped while armed.
@@ -262,5 +335,101 @@ mod tests {
             ..BuildContext::default()
         };
         assert!(CmdPlugin.build(&ctx, "  ").is_err());
+    }
+
+    #[tokio::test]
+    async fn exports_kind_count_key_caps_and_env_templates() {
+        let ctx = BuildContext {
+            alarm: "ssh".into(),
+            env: vec![
+                ("IP".into(), "{{ caps.ip }}".into()),
+                ("WHO".into(), "{{ caps.user or 'nobody' }}@{{ key }}".into()),
+            ],
+            ..BuildContext::default()
+        };
+        let mut n = note(b"Invalid user admin from 10.0.0.7");
+        n.key = Some("10.0.0.7".into());
+        n.caps = Some(std::sync::Arc::new(logalarm_plugin_api::Captures {
+            groups: vec![
+                Some("user admin from 10.0.0.7".into()),
+                Some("admin".into()),
+                Some("10.0.0.7".into()),
+                None,
+            ],
+            names: vec![("user".into(), 1), ("ip".into(), 2), ("port".into(), 3)],
+        }));
+        let dir = std::env::temp_dir().join(format!("logalarm-cmd-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out");
+        let with_env = CmdPlugin
+            .build(
+                &ctx,
+                &format!(
+                    "env | grep -E '^(LOGALARM_(KIND|COUNT|KEY|CAP_[A-Z0-9_]+)|IP|WHO)=' | sort > {}",
+                    out.display()
+                ),
+            )
+            .unwrap();
+        with_env.fire(&n).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "IP=10.0.0.7\n\
+             LOGALARM_CAP_0=user admin from 10.0.0.7\n\
+             LOGALARM_CAP_1=admin\n\
+             LOGALARM_CAP_2=10.0.0.7\n\
+             LOGALARM_CAP_IP=10.0.0.7\n\
+             LOGALARM_CAP_USER=admin\n\
+             LOGALARM_COUNT=4\n\
+             LOGALARM_KEY=10.0.0.7\n\
+             LOGALARM_KIND=alarm\n\
+             WHO=admin@10.0.0.7\n"
+        );
+        // Without caps, key or env: only kind and count.
+        let plain = action(
+            &format!(
+                "env | grep -E '^LOGALARM_(KIND|COUNT|KEY|CAP_)' | sort > {}",
+                out.display()
+            ),
+            None,
+        );
+        let mut digest = note(b"x");
+        digest.kind = logalarm_plugin_api::Kind::Digest;
+        digest.aggregate = logalarm_template::sample().aggregate;
+        plain.fire(&digest).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "LOGALARM_COUNT=3\nLOGALARM_KIND=digest\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn env_templates_are_checked_at_build() {
+        let ctx = |name: &str, source: &str| BuildContext {
+            alarm: "ssh".into(),
+            env: vec![(name.into(), source.into())],
+            ..BuildContext::default()
+        };
+        let err = CmdPlugin
+            .build(&ctx("IP", "{{ caps.ip "), "true")
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("`alarm.ssh.env.IP` template: syntax error"),
+            "{err}"
+        );
+        let err = CmdPlugin
+            .build(&ctx("IP", "{{ ip }}"), "true")
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("`alarm.ssh.env.IP` template: undefined value"),
+            "{err}"
+        );
+        let err = CmdPlugin.build(&ctx("A=B", "x"), "true").err().unwrap();
+        assert!(
+            err.starts_with("`alarm.ssh.env.A=B`: not a variable name"),
+            "{err}"
+        );
     }
 }

@@ -13,18 +13,38 @@
 //! | name | value |
 //! |---|---|
 //! | `alarm` | the alarm's name |
-//! | `line` | the message as delivered (the line; when cut to `alarm-msg-size`, with the truncation marker), invalid UTF-8 replaced by U+FFFD |
+//! | `kind` | what the notification reports: `alarm` (a matched line), `digest`, `escalation`, `resolved`, `absent` |
+//! | `line` | the message as the policy stage made it (the line; when cut to `alarm-msg-size`, with the truncation marker), invalid UTF-8 replaced by U+FFFD |
 //! | `rule` | the regex that fired the alarm |
+//! | `caps` | the rule's capture groups on the line: `caps.ip` by name, `caps[1]` by number, `caps[0]` the whole match |
+//! | `key` | the policy key the notification counts under (`key = "{{ caps.ip }}"`), else none |
 //! | `source` | where the line came from: `stdin`, `file:PATH`, `socket:PATH`, `child:stderr`, … |
-//! | `time` | when the line was read, RFC 3339 in UTC with milliseconds (`2024-05-01T12:00:00.123Z`) |
+//! | `time` | when the line was read (an aggregate: when it was made), RFC 3339 in UTC with milliseconds (`2024-05-01T12:00:00.123Z`) |
 //! | `id` | the notification's stable id (the same on every attempt) |
 //! | `suppressed` | identical messages `alarm-freq` dropped since the previous notification |
 //! | `truncated` | the line's full length in bytes when it was cut, else none |
 //! | `host`, `app`, `pid`, `msgid` | the syslog header's fields (socket inputs), else none |
 //! | `severity`, `facility` | their syslog keywords (`err`, `daemon`, …), else none |
+//! | `count` | events summed up: a digest's or escalation's count; for one event, 1 + `suppressed` |
+//! | `first_seen`, `last_seen` | when the first and the last of them arrived, RFC 3339 as `time`; for one event both are `time` |
+//! | `period` | the period summed up (a digest's period, an escalation's window) as a duration (`1m`, `1m 30s`), else none |
+//! | `sources` | events per source, most first: a list of `{name, count}`; for one event, its source with `count` |
+//! | `events` | the unique messages, most frequent first: a list of `{key, count, first_seen, last_seen, sources, example}` (`sources` as above, `example` the first event's whole message); for one event, one entry for it (key: the policy key, else the message) |
+//! | `ungrouped` | events beyond the cap on unique messages (in `count`, in no entry of `events`); 0 for one event |
 //!
 //! None renders as an empty string and `tojson` writes it as `null`; `{{ host
 //! or "-" }}` gives a default.
+//!
+//! A capture group the rule lacks (`caps.user` when the regex has no group
+//! `user`), or that did not take part in the match, is none, not an error:
+//! one template serves every rule that fires the alarm, and those rules need
+//! not have the same groups, so a template cannot be checked against one
+//! regex. Test with `{% if caps.user %}`, not `is defined` (every name is).
+//!
+//! When an alarm has no `message` template, a notification the policy stage
+//! made (a digest, an escalation, a recovery, an absence) is worded by that
+//! kind's default template ([`default_message`]); a matched line is delivered
+//! as it is.
 //!
 //! ```
 //! use logalarm_template::Template;
@@ -35,22 +55,36 @@
 //!     body.render(&n).unwrap(),
 //!     r#"{"alarm": "example", "text": "TERRIBLE ALARM! the world \"exploded\""}"#
 //! );
+//! let message = Template::compile("message", "{{ caps.ip }} failed {{ count }} times").unwrap();
+//! assert_eq!(message.render(&n).unwrap(), "10.0.0.7 failed 3 times");
 //! assert!(Template::compile("subject", "{{ alrm }}").unwrap_err().contains("subject"));
 //! ```
 
 #![warn(missing_docs)]
 
-use logalarm_plugin_api::{Notification, Source, Syslog};
-use minijinja::{Environment, UndefinedBehavior, Value, context};
+mod context;
+mod defaults;
+
+pub use context::context;
+pub use defaults::{
+    ABSENT_MESSAGE, DIGEST_MESSAGE, ESCALATION_MESSAGE, RESOLVED_MESSAGE, default_message,
+    default_template,
+};
+
+use logalarm_plugin_api::{Aggregate, Captures, Group, Kind, Notification, Source, Syslog};
+use minijinja::{Environment, UndefinedBehavior};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// The variables a template sees (see the crate docs).
-pub const VARIABLES: [&str; 14] = [
+pub const VARIABLES: [&str; 24] = [
     "alarm",
+    "kind",
     "line",
     "rule",
+    "caps",
+    "key",
     "source",
     "time",
     "id",
@@ -62,6 +96,13 @@ pub const VARIABLES: [&str; 14] = [
     "msgid",
     "severity",
     "facility",
+    "count",
+    "first_seen",
+    "last_seen",
+    "period",
+    "sources",
+    "events",
+    "ungrouped",
 ];
 
 /// The template's name inside its environment (each template has its own).
@@ -72,6 +113,7 @@ const NAME: &str = "template";
 pub struct Template {
     env: Environment<'static>,
     key: String,
+    source: String,
 }
 
 impl Template {
@@ -103,9 +145,20 @@ impl Template {
         let template = Template {
             env,
             key: key.to_owned(),
+            source: source.to_owned(),
         };
         template.render(&sample())?;
         Ok(template)
+    }
+
+    /// The template as written (for `logalarm check`).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The config key it was compiled for, as its errors name it.
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     /// Renders the template for `n`.
@@ -137,31 +190,13 @@ fn describe(key: &str, e: &minijinja::Error) -> String {
     text
 }
 
-/// The template variables of `n` (see the crate docs).
-pub fn context(n: &Notification) -> Value {
-    let syslog = n.syslog.as_deref();
-    let field = |get: fn(&Syslog) -> Option<&str>| syslog.and_then(get).map(str::to_owned);
-    context! {
-        alarm => &*n.alarm,
-        line => String::from_utf8_lossy(&n.body()).into_owned(),
-        rule => &*n.rule,
-        source => n.source.to_string(),
-        time => humantime::format_rfc3339_millis(n.time).to_string(),
-        id => n.id.to_string(),
-        suppressed => n.suppressed,
-        truncated => n.truncated_from,
-        host => field(|s| s.host.as_deref()),
-        app => field(|s| s.app.as_deref()),
-        pid => field(|s| s.pid.as_deref()),
-        msgid => field(|s| s.msgid.as_deref()),
-        severity => syslog.and_then(Syslog::severity_name),
-        facility => syslog.and_then(Syslog::facility_name),
-    }
-}
-
 /// A notification with every field set, for trying templates at config load
-/// (and for examples): alarm `example`, a line with quotes, a syslog header.
+/// (and for examples): alarm `example`, a line with quotes, a syslog header,
+/// capture groups (group 1 and `ip`, `10.0.0.7`), and an aggregate of 3 events
+/// in 2 groups from 2 sources over `1m`.
 pub fn sample() -> Notification {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_564_800);
+    let secs = |s: u64| t0 + Duration::from_secs(s);
     Notification {
         id: logalarm_plugin_api::NoteId {
             run: 0,
@@ -183,11 +218,43 @@ pub fn sample() -> Notification {
             pid: Some("42".into()),
             msgid: Some("ID1".into()),
         })),
-        time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_564_800),
-        kind: logalarm_plugin_api::Kind::Alarm,
-        caps: None,
-        key: None,
-        aggregate: None,
+        time: t0,
+        kind: Kind::Alarm,
+        caps: Some(Arc::new(Captures {
+            groups: vec![
+                Some("failed from 10.0.0.7".into()),
+                Some("failed".into()),
+                Some("10.0.0.7".into()),
+            ],
+            names: vec![("ip".into(), 2)],
+        })),
+        key: Some("10.0.0.7".into()),
+        aggregate: Some(Arc::new(Aggregate {
+            count: 3,
+            ungrouped: 0,
+            first_seen: secs(0),
+            last_seen: secs(42),
+            period: Duration::from_secs(60),
+            sources: vec![("stdin".into(), 2), ("file:/var/log/app.log".into(), 1)],
+            groups: vec![
+                Group {
+                    key: "db timeout after <n>s".into(),
+                    count: 2,
+                    first_seen: secs(0),
+                    last_seen: secs(42),
+                    sources: vec![("stdin".into(), 2)],
+                    example: b"db timeout after 30s".to_vec(),
+                },
+                Group {
+                    key: "disk full on <ip>".into(),
+                    count: 1,
+                    first_seen: secs(7),
+                    last_seen: secs(7),
+                    sources: vec![("file:/var/log/app.log".into(), 1)],
+                    example: b"disk full on 10.0.0.7".to_vec(),
+                },
+            ],
+        })),
     }
 }
 
@@ -234,8 +301,196 @@ mod tests {
         assert!(e.contains("line 2"), "{e}");
         let e = Template::compile("subject", "{{ alrm }}").unwrap_err();
         assert!(e.starts_with("`subject` template: undefined value"), "{e}");
-        assert!(e.ends_with("the variables are alarm, line, rule, source, time, id, suppressed, truncated, host, app, pid, msgid, severity, facility"), "{e}");
+        assert!(
+            e.ends_with(
+                "the variables are alarm, kind, line, rule, caps, key, source, time, id, \
+                 suppressed, truncated, host, app, pid, msgid, severity, facility, count, \
+                 first_seen, last_seen, period, sources, events, ungrouped"
+            ),
+            "{e}"
+        );
         let e = Template::compile("subject", "{{ alarm | shout }}").unwrap_err();
         assert!(e.contains("shout"), "{e}");
+    }
+
+    #[test]
+    fn renders_the_policy_variables() {
+        let t = Template::compile(
+            "message",
+            "{{ kind }}|{{ key }}|{{ count }}|{{ first_seen }}|{{ last_seen }}|{{ period }}|\
+             {% for s in sources %}{{ s.name }}={{ s.count }};{% endfor %}|\
+             {% for e in events %}[{{ e.key }}|{{ e.count }}|{{ e.first_seen }}|{{ e.last_seen }}|\
+             {% for s in e.sources %}{{ s.name }}={{ s.count }}{% endfor %}|{{ e.example }}]{% endfor %}|\
+             {{ ungrouped }}",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&sample()).unwrap(),
+            "alarm|10.0.0.7|3|2024-05-01T12:00:00.000Z|2024-05-01T12:00:42.000Z|1m|\
+             stdin=2;file:/var/log/app.log=1;|\
+             [db timeout after <n>s|2|2024-05-01T12:00:00.000Z|2024-05-01T12:00:42.000Z|stdin=2|db timeout after 30s]\
+             [disk full on <ip>|1|2024-05-01T12:00:07.000Z|2024-05-01T12:00:07.000Z|file:/var/log/app.log=1|disk full on 10.0.0.7]|\
+             0"
+        );
+    }
+
+    #[test]
+    fn one_event_reads_as_an_aggregate_of_itself() {
+        let mut n = sample();
+        n.aggregate = None;
+        n.key = None;
+        n.suppressed = 4;
+        n.time += Duration::from_millis(123);
+        let t = Template::compile(
+            "message",
+            "{{ key | tojson }} {{ count }} {{ first_seen }} {{ last_seen }} {{ period | tojson }} \
+             {{ sources | tojson }} {{ events | length }} {{ events[0].key }} {{ events[0].count }} \
+             {% if events[0].example == line %}same{% endif %} {{ ungrouped }}",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&n).unwrap(),
+            "null 5 2024-05-01T12:00:00.123Z 2024-05-01T12:00:00.123Z null \
+             [{\"name\": \"stdin\", \"count\": 5}] 1 TERRIBLE ALARM! the world \"exploded\" 5 same 0"
+        );
+    }
+
+    #[test]
+    fn caps_by_name_and_number_and_missing() {
+        let t = Template::compile(
+            "message",
+            "{{ caps.ip }}|{{ caps[1] }}|{{ caps[0] }}|{{ caps['ip'] }}|{{ caps.user | tojson }}|\
+             {{ caps[7] | tojson }}|{% if caps.user %}user{% else %}no user{% endif %}|\
+             {% for name in caps %}{{ name }}={{ caps[name] }}{% endfor %}",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&sample()).unwrap(),
+            "10.0.0.7|failed|failed from 10.0.0.7|10.0.0.7|null|null|no user|ip=10.0.0.7"
+        );
+        // A group that did not take part, and a rule without groups at all.
+        let mut n = sample();
+        n.caps = Some(Arc::new(Captures {
+            groups: vec![Some("x".into()), None],
+            names: vec![("ip".into(), 1)],
+        }));
+        assert_eq!(t.render(&n).unwrap(), "||x||null|null|no user|ip=");
+        n.caps = None;
+        assert_eq!(t.render(&n).unwrap(), "||||null|null|no user|");
+    }
+
+    /// A digest of 5 events: 3 of one shape from two sources (its example
+    /// two lines long), 1 of another, 1 beyond the cap on groups.
+    fn digest() -> Notification {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_564_800);
+        let secs = |s: u64| t0 + Duration::from_secs(s);
+        let mut n = sample();
+        n.kind = Kind::Digest;
+        n.alarm = "errors".into();
+        n.caps = None;
+        n.key = None;
+        n.aggregate = Some(Arc::new(Aggregate {
+            count: 5,
+            ungrouped: 1,
+            first_seen: secs(1),
+            last_seen: secs(59),
+            period: Duration::from_secs(60),
+            sources: vec![("web1".into(), 3), ("web2".into(), 2)],
+            groups: vec![
+                Group {
+                    key: "Traceback <n>".into(),
+                    count: 3,
+                    first_seen: secs(1),
+                    last_seen: secs(50),
+                    sources: vec![("web1".into(), 2), ("web2".into(), 1)],
+                    example: b"Traceback (most recent call last):\n  File \"app.py\", line 3\nValueError: 7".to_vec(),
+                },
+                Group {
+                    key: "disk full".into(),
+                    count: 1,
+                    first_seen: secs(59),
+                    last_seen: secs(59),
+                    sources: vec![("web2".into(), 1)],
+                    example: b"disk full".to_vec(),
+                },
+            ],
+        }));
+        n
+    }
+
+    #[test]
+    fn default_digest_message() {
+        let n = digest();
+        let t = default_template(Kind::Digest).unwrap();
+        assert_eq!(
+            t.render(&n).unwrap(),
+            "5 instances of 2 unique errors (sources: web1, web2) in the last 1m\n\
+             (1 more beyond the cap on unique errors, not listed)\n\
+             \n\
+             #1: 3 instances, first seen 2024-05-01T12:00:01.000Z, last seen 2024-05-01T12:00:50.000Z\n\
+             \x20   sources: web1 (2), web2 (1)\n\
+             \x20   Traceback (most recent call last):\n\
+             \x20     File \"app.py\", line 3\n\
+             \x20   ValueError: 7\n\
+             \n\
+             #2: 1 instance, first seen 2024-05-01T12:00:59.000Z, last seen 2024-05-01T12:00:59.000Z\n\
+             \x20   sources: web2 (1)\n\
+             \x20   disk full"
+        );
+    }
+
+    #[test]
+    fn default_escalation_message() {
+        let mut n = digest();
+        n.kind = Kind::Escalation;
+        n.alarm = "pager".into();
+        n.message = b"alarm errors: 5 events within 1m (limit 3)".to_vec();
+        let t = default_template(Kind::Escalation).unwrap();
+        assert_eq!(
+            t.render(&n).unwrap(),
+            "ESCALATION pager: alarm errors: 5 events within 1m (limit 3)\n\
+             \x20 3 x Traceback (most recent call last):\n\
+             \x20 1 x disk full"
+        );
+        // Beyond five groups, the rest are counted.
+        let mut a = (*n.aggregate.take().unwrap()).clone();
+        let group = a.groups[1].clone();
+        a.groups = (0..7).map(|_| group.clone()).collect();
+        n.aggregate = Some(Arc::new(a));
+        let text = t.render(&n).unwrap();
+        assert!(
+            text.ends_with("  1 x disk full\n  … and 2 more unique errors"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 7, "{text}");
+    }
+
+    #[test]
+    fn default_resolved_and_absent_messages() {
+        let mut n = sample();
+        n.aggregate = None;
+        n.kind = Kind::Resolved;
+        n.message = b"db connection restored".to_vec();
+        assert_eq!(
+            default_template(Kind::Resolved)
+                .unwrap()
+                .render(&n)
+                .unwrap(),
+            "RESOLVED example: db connection restored"
+        );
+        n.kind = Kind::Absent;
+        n.message = b"no line matching \"heartbeat ok\"".to_vec();
+        let t = default_template(Kind::Absent).unwrap();
+        assert_eq!(
+            t.render(&n).unwrap(),
+            "ABSENT example: no line matching \"heartbeat ok\""
+        );
+        n.aggregate = digest().aggregate;
+        assert_eq!(
+            t.render(&n).unwrap(),
+            "ABSENT example: no line matching \"heartbeat ok\" (nothing for 1m)"
+        );
+        assert!(default_template(Kind::Alarm).is_none());
+        assert!(default_message(Kind::Alarm).is_none());
     }
 }

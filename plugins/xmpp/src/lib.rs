@@ -277,6 +277,7 @@ mod tests {
             child: None,
             options: Default::default(),
             headers: Vec::new(),
+            env: Vec::new(),
         };
         assert!(
             XmppPlugin

@@ -1,0 +1,333 @@
+//! One alarm's policies, composed in a fixed order. For each event (a line or
+//! record that fires the alarm):
+//!
+//! 1. **escalation** counts it (every event counts, whatever happens next);
+//!    past the limit, one escalation goes to the escalation's alarm per window;
+//! 2. **threshold** holds it back until the key's `count`th event within the window;
+//! 3. **digest** takes it into the pending digest (nothing is sent now; the
+//!    digest goes out when its period ends);
+//! 4. **cooldown** drops it when the key already had `max` notifications this
+//!    period (counted; the count goes out with the key's next notification);
+//! 5. **alarm-freq** (uWSGI's, innermost) drops it when it repeats the
+//!    alarm's previous message within the period.
+//!
+//! What passes all of them becomes a notification. The order is what a user
+//! expects of the names: a threshold decides whether there is anything to
+//! say, a digest whether to say it now or later, a cooldown and alarm-freq
+//! how often. The clock is passed in (`now`), so all of it is tested on a
+//! simulated clock.
+
+use super::cooldown::Cooldown;
+use super::digest::{Digest, DigestSpec};
+use super::escalation::Escalation;
+use super::threshold::Threshold;
+use super::throttle::Throttle;
+use logalarm_plugin_api::{Aggregate, Notification};
+use logalarm_template::Template;
+use regex_automata::meta::Regex;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A compiled key template, shared by the policies that use it.
+pub type Key = Arc<Template>;
+
+/// An alarm's policies as configured and compiled (see
+/// [`crate::config::policy::PolicyDef`]).
+#[derive(Clone, Debug, Default)]
+pub struct Spec {
+    /// The alarm's key, for the policies without their own.
+    pub key: Option<Key>,
+    /// `threshold`: count, window, its key.
+    pub threshold: Option<(u32, Duration, Option<Key>)>,
+    /// `cooldown`: max, period, its key.
+    pub cooldown: Option<(u32, Duration, Option<Key>)>,
+    /// `digest`: period, max groups, its key.
+    pub digest: Option<(Duration, usize, Option<Key>)>,
+    /// `monitoring_markers`, as one regex over all of them.
+    pub markers: Option<Regex>,
+    /// `escalate`: limit, window, and the alarm it fires (index into the plan's alarms).
+    pub escalate: Option<(u32, Duration, u32)>,
+    /// Keys each keyed policy holds at most.
+    pub max_keys: usize,
+}
+
+impl Spec {
+    /// Whether any policy beyond alarm-freq is set.
+    pub fn is_set(&self) -> bool {
+        self.threshold.is_some()
+            || self.cooldown.is_some()
+            || self.digest.is_some()
+            || self.escalate.is_some()
+    }
+}
+
+/// Why an event did not become a notification now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// The threshold is not reached yet: `seen` of `count` within `window`.
+    Threshold {
+        /// Events of the key within the window, this one included.
+        seen: u32,
+        /// Events needed.
+        count: u32,
+        /// The window.
+        window: Duration,
+    },
+    /// The key had its notifications this period.
+    Cooldown {
+        /// Suppressed this period, this one included.
+        suppressed: u64,
+        /// Notifications allowed per period.
+        max: u32,
+        /// The period.
+        period: Duration,
+    },
+    /// The same message as the alarm's previous one, within alarm-freq.
+    AlarmFreq(Duration),
+}
+
+/// What the policies decided for one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It becomes a notification now.
+    Sent,
+    /// It is held back or dropped, and by what.
+    Held(Hold),
+    /// It went into the pending digest, sent when the period ends (`due`).
+    Batched {
+        /// When the digest's period ends.
+        due: Instant,
+    },
+}
+
+fn key_text(key: Option<&Arc<str>>) -> &str {
+    key.map_or("", |k| k)
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = |d: &Duration| humantime::format_duration(*d).to_string();
+        match self {
+            Verdict::Sent => f.write_str("sent"),
+            Verdict::Batched { .. } => f.write_str("batched into the digest"),
+            Verdict::Held(Hold::Threshold {
+                seen,
+                count,
+                window,
+            }) => write!(
+                f,
+                "held by threshold ({seen} of {count} within {})",
+                d(window)
+            ),
+            Verdict::Held(Hold::Cooldown {
+                suppressed,
+                max,
+                period,
+            }) => write!(
+                f,
+                "suppressed by cooldown ({max} per {} sent; {suppressed} suppressed)",
+                d(period)
+            ),
+            Verdict::Held(Hold::AlarmFreq(p)) => {
+                write!(f, "dropped by alarm-freq (same message within {})", d(p))
+            }
+        }
+    }
+}
+
+/// An escalation to send: more than the limit within the window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Escalate {
+    /// The alarm to fire.
+    pub alarm: u32,
+    /// Events within the window.
+    pub count: u64,
+    /// The limit.
+    pub limit: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+/// One alarm's policy state.
+pub struct Chain {
+    spec: Spec,
+    throttle: Throttle,
+    alarm_freq: Duration,
+    threshold: Option<Threshold>,
+    cooldown: Option<Cooldown>,
+    digest: Option<Digest>,
+    escalation: Option<Escalation>,
+    /// Key templates that failed to render (the event counted under "").
+    pub key_errors: u64,
+}
+
+/// Renders `key` (or the alarm's key) for `note`; `None` when neither is set.
+fn render(
+    key: Option<&Key>,
+    fallback: Option<&Key>,
+    note: &Notification,
+    errors: &mut u64,
+) -> Option<Arc<str>> {
+    let template = key.or(fallback)?;
+    match template.render(note) {
+        Ok(text) => Some(text.into()),
+        Err(e) => {
+            *errors += 1;
+            tracing::debug!("key template: {e}; the event counts under the empty key");
+            Some("".into())
+        }
+    }
+}
+
+impl Chain {
+    /// The state for `spec`, with uWSGI's `alarm-freq` period innermost.
+    pub fn new(spec: Spec, alarm_freq: Duration) -> Self {
+        let max_keys = spec.max_keys.max(1);
+        Chain {
+            threshold: spec
+                .threshold
+                .as_ref()
+                .map(|(count, window, _)| Threshold::new(*count, *window, max_keys)),
+            cooldown: spec
+                .cooldown
+                .as_ref()
+                .map(|(max, period, _)| Cooldown::new(*max, *period, max_keys)),
+            digest: spec.digest.as_ref().map(|(period, max_groups, _)| {
+                Digest::new(DigestSpec {
+                    period: *period,
+                    max_groups: *max_groups,
+                })
+            }),
+            escalation: spec
+                .escalate
+                .as_ref()
+                .map(|(limit, window, _)| Escalation::new(*limit, *window)),
+            throttle: Throttle::new(alarm_freq),
+            alarm_freq,
+            spec,
+            key_errors: 0,
+        }
+    }
+
+    /// Decides for `note` (an event made at `now`): sets its `key` and adds
+    /// to its `suppressed` count what the policies held back for it. An
+    /// escalation this event set off is returned beside the verdict.
+    pub fn decide(&mut self, note: &mut Notification, now: Instant) -> (Verdict, Option<Escalate>) {
+        let escalate = match (&mut self.escalation, &self.spec.escalate) {
+            (Some(e), Some((limit, window, alarm))) => e.event(now).map(|count| Escalate {
+                alarm: *alarm,
+                count,
+                limit: *limit,
+                window: *window,
+            }),
+            _ => None,
+        };
+        let alarm_key = self.spec.key.as_ref();
+        note.key = render(None, alarm_key, note, &mut self.key_errors);
+        if let (Some(threshold), Some((count, window, key))) =
+            (&mut self.threshold, &self.spec.threshold)
+        {
+            let k = render(key.as_ref(), alarm_key, note, &mut self.key_errors);
+            if let Err(seen) = threshold.admit(key_text(k.as_ref()), now) {
+                return (
+                    Verdict::Held(Hold::Threshold {
+                        seen,
+                        count: *count,
+                        window: *window,
+                    }),
+                    escalate,
+                );
+            }
+        }
+        if let (Some(digest), Some((_, _, key))) = (&mut self.digest, &self.spec.digest) {
+            let k = render(key.as_ref(), alarm_key, note, &mut self.key_errors);
+            let monitoring = self
+                .spec
+                .markers
+                .as_ref()
+                .is_some_and(|m| m.is_match(&note.message));
+            let source = match note.syslog.as_ref().and_then(|s| s.host.as_deref()) {
+                Some(host) => host.to_owned(),
+                None => note.source.to_string(),
+            };
+            digest.add(
+                &note.body(),
+                k.as_deref(),
+                &source,
+                monitoring,
+                now,
+                note.time,
+            );
+            let due = digest.due().unwrap_or(now);
+            return (Verdict::Batched { due }, escalate);
+        }
+        if let (Some(cooldown), Some((max, period, key))) =
+            (&mut self.cooldown, &self.spec.cooldown)
+        {
+            let k = render(key.as_ref(), alarm_key, note, &mut self.key_errors);
+            match cooldown.admit(key_text(k.as_ref()), now) {
+                Ok(before) => note.suppressed += before,
+                Err(suppressed) => {
+                    return (
+                        Verdict::Held(Hold::Cooldown {
+                            suppressed,
+                            max: *max,
+                            period: *period,
+                        }),
+                        escalate,
+                    );
+                }
+            }
+        }
+        match self.throttle.admit(&note.message, now) {
+            Some(before) => {
+                note.suppressed += before;
+                (Verdict::Sent, escalate)
+            }
+            None => (Verdict::Held(Hold::AlarmFreq(self.alarm_freq)), escalate),
+        }
+    }
+
+    /// A notification's `suppressed` count that was taken but not delivered
+    /// (its queue was full): given back so the next notification reports it.
+    pub fn give_back(&mut self, note: &Notification) {
+        match (&mut self.cooldown, &self.spec.cooldown) {
+            (Some(cooldown), Some(_)) => {
+                cooldown.give_back(key_text(note.key.as_ref()), note.suppressed);
+            }
+            _ => self.throttle.give_back(note.suppressed),
+        }
+    }
+
+    /// When the pending digest is due, if one is pending.
+    pub fn due(&self) -> Option<Instant> {
+        self.digest.as_ref().and_then(Digest::due)
+    }
+
+    /// The digest, when due by `now` (or at once with `force`).
+    pub fn take_digest(&mut self, now: Instant, force: bool) -> Option<Aggregate> {
+        self.digest.as_mut()?.take(now, force)
+    }
+
+    /// Keys evicted so far by the keyed policies (their state was lost to the cap).
+    pub fn evicted(&self) -> u64 {
+        self.threshold.as_ref().map_or(0, Threshold::evicted)
+            + self.cooldown.as_ref().map_or(0, Cooldown::evicted)
+    }
+
+    /// Whether `alarm-freq` alone decides (no other policy is set).
+    pub fn is_plain(&self) -> bool {
+        !self.spec.is_set()
+    }
+
+    /// uWSGI's alarm-freq period.
+    pub fn alarm_freq(&self) -> Duration {
+        self.alarm_freq
+    }
+
+    /// The throttle, for the plain path.
+    pub fn throttle(&mut self) -> &mut Throttle {
+        &mut self.throttle
+    }
+}

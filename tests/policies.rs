@@ -1,0 +1,822 @@
+//! The alarm policy stage through the real binary: threshold per key (on the
+//! OpenSSH corpus, against its CSV ground truth), cooldown, digest over a
+//! 100,000-line burst, escalation, expected lines, silent inputs, recovery
+//! lines, bounded keys, and what `logalarm test` shows of each decision.
+//!
+//! Windows and periods are tested on a simulated clock: `logalarm test`
+//! replays a log on the times written in its lines, so an hour of log is an
+//! hour of policy time. Live runs use periods far longer than the run (the
+//! whole burst falls in one window) or poll for the due notification with a
+//! deadline.
+
+mod common;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{PATIENCE, sh_quote};
+
+const SSH_RULE: &str =
+    r"sshd\[\d+\]: Failed password for (?:invalid user )?.*? from (?P<ip>[0-9.]+) port";
+
+fn ssh_log() -> std::path::PathBuf {
+    common::corpus().join("OpenSSH/OpenSSH_2k.log")
+}
+
+/// Seconds since the year's start of a CSV row's `Date Day Time`.
+fn csv_seconds(month: &str, day: &str, time: &str) -> i64 {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = MONTHS.iter().position(|x| *x == month).expect("month") as i64;
+    let d: i64 = day.parse().expect("day");
+    let hms: Vec<i64> = time.split(':').map(|x| x.parse().expect("time")).collect();
+    // Months as 31 days: only differences within one month matter here.
+    ((m * 31 + d) * 24 + hms[0]) * 3600 + hms[1] * 60 + hms[2]
+}
+
+/// The failed logins of the OpenSSH corpus from its CSV: (seconds, ip), in order.
+fn failed_logins() -> Vec<(i64, String)> {
+    let csv = fs::read_to_string(common::corpus().join("OpenSSH/OpenSSH_2k.log_structured.csv"))
+        .expect("read the OpenSSH CSV");
+    common::parse_csv(&csv)
+        .into_iter()
+        .skip(1)
+        .filter(|r| r[7] == "E9" || r[7] == "E10")
+        .map(|r| {
+            let ip = r[6]
+                .split(" from ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .expect("ip")
+                .to_owned();
+            (csv_seconds(&r[1], &r[2], &r[3]), ip)
+        })
+        .collect()
+}
+
+/// fail2ban's maxretry within findtime, computed independently: per ip, the
+/// events whose last `count` span at most `window` seconds fire, and the ip's
+/// history starts again. Returns the firings per ip.
+fn expected_threshold(
+    events: &[(i64, String)],
+    count: usize,
+    window: i64,
+) -> BTreeMap<String, u64> {
+    let mut seen: BTreeMap<&str, VecDeque<i64>> = BTreeMap::new();
+    let mut fired = BTreeMap::new();
+    for (t, ip) in events {
+        let q = seen.entry(ip).or_default();
+        q.push_back(*t);
+        while q.len() > count {
+            q.pop_front();
+        }
+        if q.len() == count && t - q[0] <= window {
+            q.clear();
+            *fired.entry(ip.clone()).or_insert(0) += 1;
+        }
+    }
+    fired
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).expect("write");
+    path
+}
+
+fn test_report(config: &Path, log: &Path) -> String {
+    let out = common::bin()
+        .arg("test")
+        .arg("-c")
+        .arg(config)
+        .arg(log)
+        .output()
+        .expect("run logalarm test");
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    String::from_utf8(out.stdout).expect("utf-8 report")
+}
+
+#[test]
+fn threshold_per_ip_on_the_openssh_corpus_equals_the_csv() {
+    let dir = common::scratch("policy-threshold-ssh");
+    let config = write(
+        &dir,
+        "ssh.toml",
+        &format!(
+            r#"alarm_freq = 0
+[alarm.bruteforce]
+action = "log:"
+key = "{{{{ caps.ip }}}}"
+threshold = {{ count = 5, window = "60s" }}
+[[rule]]
+regex = '{SSH_RULE}'
+alarm = "bruteforce"
+"#
+        ),
+    );
+    // On the lines' own clock: the CSV's times decide the windows.
+    let report = test_report(&config, &ssh_log());
+    let mut sent: BTreeMap<String, u64> = BTreeMap::new();
+    let mut held = 0;
+    for line in report.lines() {
+        if let Some(rest) = line.strip_prefix("    bruteforce: sent [key ") {
+            *sent
+                .entry(rest.trim_end_matches(']').to_owned())
+                .or_insert(0) += 1;
+        } else if line.starts_with("    bruteforce: held by threshold") {
+            held += 1;
+        }
+    }
+    let logins = failed_logins();
+    assert_eq!(logins.len(), 518);
+    let expected = expected_threshold(&logins, 5, 60);
+    assert_eq!(sent, expected);
+    let fired: u64 = expected.values().sum();
+    assert_eq!(held + fired, 518);
+    assert!(
+        report.contains("Policies (on the lines' own clock):"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "  bruteforce: {fired} events sent, {held} held back or dropped, 0 batched"
+        )),
+        "{report}"
+    );
+
+    // Live, the 2000 lines arrive within one window: every 5th failure of an
+    // ip fires, with that line as the message.
+    let out_file = dir.join("alarms.txt");
+    let live = write(
+        &dir,
+        "live.toml",
+        &format!(
+            r#"alarm_freq = 0
+[alarm.bruteforce]
+action = "cmd:cat >> {}"
+key = "{{{{ caps.ip }}}}"
+threshold = {{ count = 5, window = "1h" }}
+[[rule]]
+regex = '{SSH_RULE}'
+alarm = "bruteforce"
+"#,
+            sh_quote(&out_file)
+        ),
+    );
+    let log = fs::read(ssh_log()).expect("read the log");
+    let out = common::run_with_input(
+        common::bin()
+            .args(["-c"])
+            .arg(&live)
+            .arg("--no-passthrough"),
+        &log,
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let alarms = fs::read_to_string(&out_file).unwrap_or_default();
+    let mut per_ip: BTreeMap<String, u64> = BTreeMap::new();
+    let mut all: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, ip) in &logins {
+        *all.entry(ip.clone()).or_insert(0) += 1;
+    }
+    for line in alarms.lines() {
+        let ip = line
+            .split(" from ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .expect("ip");
+        *per_ip.entry(ip.to_owned()).or_insert(0) += 1;
+    }
+    let expected: BTreeMap<String, u64> = all
+        .into_iter()
+        .filter(|(_, n)| *n >= 5)
+        .map(|(ip, n)| (ip, n / 5))
+        .collect();
+    assert_eq!(per_ip, expected);
+    let stderr = common::stderr(&out);
+    let held_live = 518 - expected.values().sum::<u64>();
+    assert!(
+        stderr.contains(&format!("{held_live} held back by threshold or cooldown")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cooldown_lets_max_per_key_through_and_reports_the_rest() {
+    let dir = common::scratch("policy-cooldown");
+    let out_file = dir.join("alarms.txt");
+    let config = write(
+        &dir,
+        "c.toml",
+        &format!(
+            r#"alarm_freq = 0
+[alarm.oom]
+action = "cmd:(printf '%s ' \"$LOGALARM_SUPPRESSED\"; cat) >> {}"
+cooldown = {{ max = 2, period = "1h", key = "{{{{ caps.host }}}}" }}
+[[rule]]
+regex = 'OOM on (?P<host>\w+)'
+alarm = "oom"
+"#,
+            sh_quote(&out_file)
+        ),
+    );
+    let mut input = String::new();
+    for i in 0..10 {
+        input.push_str(&format!("OOM on web{} #{i}\n", i % 2));
+    }
+    let out = common::run_with_input(
+        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+        input.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let mut got: Vec<String> = fs::read_to_string(&out_file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "0 OOM on web0 #0",
+            "0 OOM on web0 #2",
+            "0 OOM on web1 #1",
+            "0 OOM on web1 #3"
+        ]
+    );
+    assert!(
+        common::stderr(&out).contains("6 held back by threshold or cooldown"),
+        "{}",
+        common::stderr(&out)
+    );
+}
+
+#[test]
+fn cooldown_count_goes_out_with_the_next_notification() {
+    // On the lines' clock: 1 per minute per key; the held ones are counted
+    // and carried by the key's next notification.
+    let dir = common::scratch("policy-cooldown-count");
+    let config = write(
+        &dir,
+        "c.toml",
+        r#"alarm_freq = 0
+[alarm.disk]
+action = "log:"
+cooldown = { max = 1, period = "1m" }
+[[rule]]
+regex = 'disk full'
+alarm = "disk"
+"#,
+    );
+    let log = write(
+        &dir,
+        "disk.log",
+        "2024-05-01T12:00:00Z disk full a\n\
+         2024-05-01T12:00:10Z disk full b\n\
+         2024-05-01T12:00:20Z disk full c\n\
+         2024-05-01T12:01:00Z disk full d\n",
+    );
+    let report = test_report(&config, &log);
+    let decisions: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("    disk:"))
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            "    disk: sent",
+            "    disk: suppressed by cooldown (1 per 1m sent; 1 suppressed)",
+            "    disk: suppressed by cooldown (1 per 1m sent; 2 suppressed)",
+            "    disk: sent",
+        ]
+    );
+}
+
+#[test]
+fn escalation_pages_once_per_window_with_the_count() {
+    let dir = common::scratch("policy-escalation");
+    let pager = dir.join("pager.txt");
+    let config = write(
+        &dir,
+        "e.toml",
+        &format!(
+            r#"alarm_freq = 0
+[alarm.errors]
+action = "log:"
+escalate = {{ limit = 100, window = "1h", alarm = "pager" }}
+[alarm.pager]
+action = "cmd:(printf '%s|' \"$LOGALARM_RULE\"; cat) >> {}"
+[[rule]]
+regex = 'ERROR'
+alarm = "errors"
+"#,
+            sh_quote(&pager)
+        ),
+    );
+    let input: String = (0..250).map(|i| format!("ERROR number {i}\n")).collect();
+    let out = common::run_with_input(
+        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+        input.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let paged = fs::read_to_string(&pager).unwrap_or_default();
+    let lines: Vec<&str> = paged.lines().collect();
+    assert_eq!(lines.len(), 1, "{paged}");
+    assert_eq!(
+        lines[0], "errors|ESCALATION pager: alarm errors: 101 events within 1h (limit 100)",
+        "{paged}"
+    );
+    assert!(lines[0].contains("101"), "{paged}");
+}
+
+#[test]
+fn resolve_sends_one_recovery_after_firing() {
+    let dir = common::scratch("policy-resolve");
+    let out_file = dir.join("alarms.txt");
+    let config = write(
+        &dir,
+        "r.toml",
+        &format!(
+            r#"alarm_freq = 0
+[alarm.db]
+action = "cmd:cat >> {}"
+[[rule]]
+regex = 'db down'
+alarm = "db"
+resolve = 'db up'
+"#,
+            sh_quote(&out_file)
+        ),
+    );
+    let input = "db up (nothing fired yet)\ndb down 1\ndb down 2\ndb up again\ndb up twice\ndb down 3\ndb up last\n";
+    let out = common::run_with_input(
+        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+        input.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let got = fs::read_to_string(&out_file).unwrap_or_default();
+    assert_eq!(
+        got,
+        "db down 1\ndb down 2\nRESOLVED db: db up again\ndb down 3\nRESOLVED db: db up last\n"
+    );
+}
+
+#[test]
+fn expected_line_absent_and_back_on_the_lines_clock() {
+    let dir = common::scratch("policy-expect");
+    let config = write(
+        &dir,
+        "x.toml",
+        r#"[alarm.pager]
+action = "log:"
+[[expect]]
+regex = "heartbeat ok"
+within = "5m"
+alarm = "pager"
+"#,
+    );
+    let log = write(
+        &dir,
+        "hb.log",
+        "2024-05-01T12:00:00Z heartbeat ok\n\
+         2024-05-01T12:04:00Z heartbeat ok\n\
+         2024-05-01T12:20:00Z heartbeat ok\n\
+         2024-05-01T12:21:00Z heartbeat ok\n",
+    );
+    let report = test_report(&config, &log);
+    let made: Vec<&str> = report.lines().filter(|l| l.starts_with("at ")).collect();
+    assert_eq!(
+        made,
+        [
+            "at 2024-05-01T12:09:00.000Z: absent -> pager: expected line /heartbeat ok/ not seen for 5m",
+            "at 2024-05-01T12:20:00.000Z: resolved -> pager: expected line /heartbeat ok/ seen again after 16m",
+        ]
+    );
+}
+
+#[test]
+fn expected_line_absent_live_then_resolved() {
+    let dir = common::scratch("policy-expect-live");
+    let out_file = dir.join("alarms.txt");
+    let config = write(
+        &dir,
+        "x.toml",
+        &format!(
+            r#"[alarm.pager]
+action = "cmd:cat >> {}"
+[[expect]]
+regex = "heartbeat ok"
+within = "1s"
+alarm = "pager"
+"#,
+            sh_quote(&out_file)
+        ),
+    );
+    let mut child =
+        common::spawn_piped(common::bin().arg("-c").arg(&config).arg("--no-passthrough"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"heartbeat ok\n").expect("write");
+    let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        "ABSENT pager: expected line /heartbeat ok/ not seen for 1s\n"
+    );
+    stdin.write_all(b"heartbeat ok\n").expect("write");
+    let text = common::wait_for_file(&out_file, PATIENCE, |b| {
+        b.split(|&c| c == b'\n').count() > 2
+    });
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.lines().nth(1).is_some_and(
+            |l| l.starts_with("RESOLVED pager: expected line /heartbeat ok/ seen again after ")
+        ),
+        "{text}"
+    );
+    drop(stdin);
+    let status = common::wait_exit(&mut child, PATIENCE);
+    assert!(status.success());
+}
+
+#[test]
+fn silent_input_fires_and_recovers() {
+    let dir = common::scratch("policy-stall");
+    let log = dir.join("app.log");
+    fs::write(&log, "").expect("create");
+    let out_file = dir.join("alarms.txt");
+    let config = write(
+        &dir,
+        "s.toml",
+        &format!(
+            r#"state_dir = {state:?}
+[[input]]
+file = {log:?}
+stall_after = "1s"
+on_stall = "pager"
+[alarm.pager]
+action = "cmd:cat >> {out}"
+[alarm.errors]
+action = "log:"
+[[rule]]
+regex = "ERROR"
+alarm = "errors"
+"#,
+            state = dir.join("state").display().to_string(),
+            log = log.display().to_string(),
+            out = sh_quote(&out_file)
+        ),
+    );
+    let mut child = common::bin()
+        .arg("-c")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        format!(
+            "ABSENT pager: input file:{} has been silent for 1s\n",
+            log.display()
+        )
+    );
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| f.write_all(b"a line\n"))
+        .expect("append");
+    let text = common::wait_for_file(&out_file, PATIENCE, |b| {
+        b.split(|&c| c == b'\n').count() > 2
+    });
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.lines().nth(1).is_some_and(|l| l.starts_with(&format!(
+            "RESOLVED pager: input file:{} has lines again after ",
+            log.display()
+        ))),
+        "{text}"
+    );
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    common::wait_exit(&mut child, PATIENCE);
+}
+
+#[test]
+fn bad_policy_config_names_the_key() {
+    let dir = common::scratch("policy-bad");
+    let config = write(
+        &dir,
+        "b.toml",
+        r#"[alarm.a]
+action = "log:"
+threshold = { count = 0, window = "1m" }
+escalate = { limit = 1, window = "1m", alarm = "nope" }
+[[rule]]
+regex = "x"
+alarm = "a"
+[[expect]]
+regex = "hb"
+within = "1m"
+alarm = "ghost"
+"#,
+    );
+    let out = common::bin()
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    let at = config.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "{at}:3: alarm.a.threshold: count must be at least 1"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{at}:4: alarm.a.escalate: escalate names unknown alarm \"nope\""
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{at}:8: expect[1]: [[expect]] names unknown alarm \"ghost\""
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn ini_policy_options_and_check_listing() {
+    let dir = common::scratch("policy-ini");
+    let config = write(
+        &dir,
+        "p.ini",
+        "[uwsgi]\n\
+         alarm = ssh log:\n\
+         alarm = pager log:\n\
+         alarm-key = ssh {{ caps.ip }}\n\
+         alarm-threshold = ssh 5 60s\n\
+         alarm-cooldown = ssh 1 1h\n\
+         alarm-escalate = ssh 100 5m pager\n\
+         alarm-expect = pager 5m heartbeat ok\n\
+         log-alarm = ssh Failed password for \\S+ from (?P<ip>\\S+)\n",
+    );
+    let out = common::bin()
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "policies: escalate to pager above 100 events within 5m; threshold 5 within 1m per key {{ caps.ip }}; cooldown 1 per 1h per key {{ caps.ip }}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Expect /heartbeat ok/ at least every 5m -> pager"),
+        "{text}"
+    );
+    let bad = write(
+        &dir,
+        "b.ini",
+        "[uwsgi]\nalarm-threshold = ghost 5 60s\nalarm = ghost log:\nlog-alarm = ghost x\n",
+    );
+    let out = common::bin()
+        .arg("check")
+        .arg("-c")
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains(&format!(
+            "{}:2: alarm-threshold: alarm \"ghost\" is not defined above; define it first with `alarm = ghost PLUGIN:ARGS`",
+            bad.display()
+        )),
+        "{}",
+        common::stderr(&out)
+    );
+}
+
+#[test]
+fn a_negative_rule_does_not_hide_recovery_lines() {
+    let dir = common::scratch("policy-resolve-negated");
+    let out_file = dir.join("alarms.txt");
+    let config = write(
+        &dir,
+        "r.toml",
+        &format!(
+            r#"[alarm.db]
+action = "cmd:cat >> {}"
+[[rule]]
+regex = 'DEBUG'
+alarm = "db"
+negate = true
+[[rule]]
+regex = 'db down'
+alarm = "db"
+resolve = 'db up'
+"#,
+            sh_quote(&out_file)
+        ),
+    );
+    let input = "db down\nDEBUG db down (skipped)\nDEBUG db up (still a recovery)\n";
+    let out = common::run_with_input(
+        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+        input.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(
+        fs::read_to_string(&out_file).unwrap_or_default(),
+        "db down\nRESOLVED db: DEBUG db up (still a recovery)\n"
+    );
+}
+
+/// One of 20 error shapes, its variable parts drawn from `j`.
+fn shape(k: usize, j: usize) -> String {
+    let (a, b, n) = (j % 250, (j / 250) % 250, j * 7 % 100_000);
+    match k {
+        0 => format!("ERROR db timeout after {n} ms"),
+        1 => format!("ERROR connection refused from 10.{a}.{b}.7:5432"),
+        2 => format!(
+            "ERROR request {:08x}{:08x} failed",
+            j * 2_654_435_761 % 0xffff_ffff,
+            n
+        ),
+        3 => format!("WARN disk at {} percent", n % 100),
+        4 => format!("ERROR user id {n} not found"),
+        5 => format!("ERROR job 0x{:x} crashed", j + 4096),
+        6 => format!("ERROR session 123e4567-e89b-12d3-a456-{:012x} expired", j),
+        7 => format!("ERROR queue depth {n} over limit {}", n + 10),
+        8 => format!("ERROR payment declined amount {}.{:02}", n, j % 100),
+        9 => format!("ERROR cache miss ratio {}.{} too high", n % 10, j % 10),
+        10 => format!("ERROR login failed for uid {n} from 192.168.{a}.{b}"),
+        11 => format!(
+            "ERROR slow query took {n} ms at 2024-05-01T12:{:02}:{:02}Z",
+            j % 60,
+            a % 60
+        ),
+        12 => format!("ERROR worker {n} exited with code {}", j % 7),
+        13 => format!("ERROR upstream 10.0.{a}.{b} returned 502"),
+        14 => format!("ERROR file handle {n} leaked"),
+        15 => format!("ERROR retry {n} of 5 failed"),
+        16 => format!("ERROR ssl handshake with 172.16.{a}.{b} timed out after {n} ms"),
+        17 => format!("ERROR batch {n} had {} bad rows", j % 13),
+        18 => format!("ERROR memory at {n} MB exceeds {} MB", n + 512),
+        _ => format!("ERROR order {n} stuck since 12:{:02}:{:02}", j % 60, b % 60),
+    }
+}
+
+#[test]
+fn digest_sums_up_a_100k_line_burst_in_one_notification() {
+    let dir = common::scratch("policy-digest-burst");
+    let out_file = dir.join("digest.txt");
+    let config = write(
+        &dir,
+        "d.toml",
+        &format!(
+            r#"[alarm.errors]
+action = "cmd:cat >> {}"
+digest = "1h"
+message = "{{{{ count }}}} in {{{{ events | length }}}}{{% for e in events %}}\n{{{{ e.count }}}}|{{{{ e.sources[0].name }}}}|{{{{ e.key }}}}{{% endfor %}}"
+[[rule]]
+regex = '^(ERROR|WARN) '
+alarm = "errors"
+"#,
+            sh_quote(&out_file)
+        ),
+    );
+    let mut input = String::new();
+    let mut per_shape = [0u64; 20];
+    for j in 0..100_000 {
+        // Uneven counts: shape k takes the j with (j * j + j) % 37 in its band.
+        let k = ((j * j + j) % 37) % 20;
+        per_shape[k] += 1;
+        input.push_str(&shape(k, j));
+        input.push('\n');
+    }
+    let out = common::run_with_input(
+        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+        input.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = fs::read_to_string(&out_file).expect("the digest arrived");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("100000 in 20"), "{text}");
+    let mut got: Vec<(u64, String)> = lines
+        .map(|l| {
+            let mut f = l.splitn(3, '|');
+            let count = f.next().and_then(|c| c.parse().ok()).expect("count");
+            assert_eq!(f.next(), Some("stdin"), "{l}");
+            (count, f.next().expect("key").to_owned())
+        })
+        .collect();
+    // Every shape is one unique error, with its exact count.
+    let mut counts: Vec<u64> = got.iter().map(|(c, _)| *c).collect();
+    let mut expected = per_shape.to_vec();
+    counts.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(counts, expected, "{text}");
+    got.sort();
+    let keys: std::collections::BTreeSet<&str> = got.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(keys.len(), 20, "{text}");
+    let stderr = common::stderr(&out);
+    assert!(stderr.contains("1 delivered"), "{stderr}");
+    assert!(
+        stderr.contains("100000 events taken into digests"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn digest_per_period_on_the_lines_clock_and_monitoring_markers() {
+    let dir = common::scratch("policy-digest-periods");
+    let config = write(
+        &dir,
+        "d.toml",
+        r#"[alarm.errors]
+action = "log:"
+digest = "10m"
+monitoring_markers = ["E2E-PROBE"]
+[[rule]]
+regex = 'ERROR'
+alarm = "errors"
+"#,
+    );
+    let log = write(
+        &dir,
+        "app.log",
+        "2024-05-01T12:00:00Z ERROR db timeout after 31 ms\n\
+         2024-05-01T12:03:00Z ERROR db timeout after 45 ms\n\
+         2024-05-01T12:04:00Z ERROR disk full on /var\n\
+         2024-05-01T12:30:00Z ERROR E2E-PROBE 1\n\
+         2024-05-01T12:50:00Z ERROR db timeout after 3 ms\n\
+         2024-05-01T13:05:00Z ERROR db timeout after 7 ms\n",
+    );
+    let report = test_report(&config, &log);
+    let made: Vec<&str> = report.lines().filter(|l| l.starts_with("at ")).collect();
+    // 12:00–12:10: 3 events; the probe alone (12:30–12:40) makes none; 12:50–13:00: 1;
+    // 13:05 is pending at the end and sent then.
+    assert_eq!(
+        made,
+        [
+            "at 2024-05-01T12:10:00.000Z: digest -> errors: 3 instances of 2 unique errors in 10m (sources: stdin)",
+            "at 2024-05-01T13:00:00.000Z: digest -> errors: 1 instance of 1 unique error in 10m (sources: stdin)",
+            "at 2024-05-01T13:05:00.000Z: digest -> errors: 1 instance of 1 unique error in 10m (sources: stdin)",
+        ],
+        "{report}"
+    );
+}
+
+#[test]
+fn keys_beyond_max_keys_evict_the_oldest_and_are_counted() {
+    let dir = common::scratch("policy-max-keys");
+    let run = |max_keys: usize| {
+        let out_file = dir.join(format!("alarms-{max_keys}.txt"));
+        let config = write(
+            &dir,
+            &format!("k{max_keys}.toml"),
+            &format!(
+                r#"alarm_freq = 0
+[alarm.t]
+action = "cmd:cat >> {}"
+key = "{{{{ caps.k }}}}"
+threshold = {{ count = 2, window = "1h" }}
+max_keys = {max_keys}
+[[rule]]
+regex = 'x (?P<k>\w+)'
+alarm = "t"
+"#,
+                sh_quote(&out_file)
+            ),
+        );
+        let out = common::run_with_input(
+            common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+            b"x a\nx b\nx c\nx a\n",
+        );
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        (fs::read_to_string(&out_file).unwrap_or_default(), common::stderr(&out))
+    };
+    // Room for every key: a's second event reaches the threshold.
+    let (alarms, stderr) = run(3);
+    assert_eq!(alarms, "x a\n");
+    assert!(!stderr.contains("evicted"), "{stderr}");
+    // Two keys at most: c evicts a, and a's return evicts b; a starts again at 1 of 2.
+    let (alarms, stderr) = run(2);
+    assert_eq!(alarms, "");
+    assert!(
+        stderr.contains("2 keys were evicted from its policies' state (max_keys reached)"),
+        "{stderr}"
+    );
+}
