@@ -16,7 +16,6 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::{PATIENCE, sh_quote};
 
@@ -806,7 +805,10 @@ alarm = "t"
             b"x a\nx b\nx c\nx a\n",
         );
         assert!(out.status.success(), "{}", common::stderr(&out));
-        (fs::read_to_string(&out_file).unwrap_or_default(), common::stderr(&out))
+        (
+            fs::read_to_string(&out_file).unwrap_or_default(),
+            common::stderr(&out),
+        )
     };
     // Room for every key: a's second event reaches the threshold.
     let (alarms, stderr) = run(3);
