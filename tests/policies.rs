@@ -648,11 +648,8 @@ fn shape(k: usize, j: usize) -> String {
     match k {
         0 => format!("ERROR db timeout after {n} ms"),
         1 => format!("ERROR connection refused from 10.{a}.{b}.7:5432"),
-        2 => format!(
-            "ERROR request {:08x}{:08x} failed",
-            j * 2_654_435_761 % 0xffff_ffff,
-            n
-        ),
+        // Always a letter among the digits: a hex id, never a number.
+        2 => format!("ERROR request id {:016x}f failed", j * 2_654_435_761),
         3 => format!("WARN disk at {} percent", n % 100),
         4 => format!("ERROR user id {n} not found"),
         5 => format!("ERROR job 0x{:x} crashed", j + 4096),
@@ -699,8 +696,8 @@ alarm = "errors"
     let mut input = String::new();
     let mut per_shape = [0u64; 20];
     for j in 0..100_000 {
-        // Uneven counts: shape k takes the j with (j * j + j) % 37 in its band.
-        let k = ((j * j + j) % 37) % 20;
+        // Uneven counts: shapes 0-16 take 5 of every 97 lines, 17-19 take 4.
+        let k = (j % 97) % 20;
         per_shape[k] += 1;
         input.push_str(&shape(k, j));
         input.push('\n');
