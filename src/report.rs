@@ -510,8 +510,13 @@ impl<'p, W: Write> TestReport<'p, W> {
                 let [sent, held, batched, made] = self.outcomes[i];
                 writeln!(
                     out,
-                    "  {}: {sent} events sent, {held} held back or dropped, {batched} batched into digests; {made} notifications made by the policies",
-                    a.name
+                    "  {}: {sent} events sent, {held} held back or dropped, {batched} batched into digests; {made} {} made by the policies",
+                    a.name,
+                    if made == 1 {
+                        "notification"
+                    } else {
+                        "notifications"
+                    }
                 )?;
             }
         }

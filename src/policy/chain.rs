@@ -331,3 +331,130 @@ impl Chain {
         &mut self.throttle
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logalarm_plugin_api::{Kind, NoteId, Source};
+    use std::time::SystemTime;
+
+    fn note(message: &str) -> Notification {
+        Notification {
+            id: NoteId::default(),
+            alarm: "a".into(),
+            rule: "r".into(),
+            message: message.as_bytes().to_vec(),
+            truncated_from: None,
+            suppressed: 0,
+            source: Source::Stdin,
+            syslog: None,
+            time: SystemTime::UNIX_EPOCH,
+            kind: Kind::Alarm,
+            caps: None,
+            key: None,
+            aggregate: None,
+        }
+    }
+
+    fn key(src: &str) -> Option<Key> {
+        Some(Arc::new(Template::compile("key", src).unwrap()))
+    }
+
+    #[test]
+    fn threshold_then_cooldown_then_alarm_freq_in_that_order() {
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let spec = Spec {
+            key: key("{{ line[:1] }}"),
+            threshold: Some((2, Duration::from_secs(60), None)),
+            cooldown: Some((1, Duration::from_secs(600), None)),
+            max_keys: 10,
+            ..Spec::default()
+        };
+        let mut chain = Chain::new(spec, Duration::from_secs(3));
+        let mut decide = |m: &str, at| {
+            let mut n = note(m);
+            let (v, e) = chain.decide(&mut n, at);
+            assert_eq!(e, None);
+            (v, n.key.as_deref().map(str::to_owned), n.suppressed)
+        };
+        let held = |seen| {
+            Verdict::Held(Hold::Threshold {
+                seen,
+                count: 2,
+                window: Duration::from_secs(60),
+            })
+        };
+        assert_eq!(decide("a1", s(0)), (held(1), Some("a".into()), 0));
+        assert_eq!(decide("b1", s(1)), (held(1), Some("b".into()), 0));
+        assert_eq!(decide("a2", s(2)), (Verdict::Sent, Some("a".into()), 0));
+        // The threshold starts again for a; the next pair passes it, the cooldown drops it.
+        assert_eq!(decide("a3", s(3)), (held(1), Some("a".into()), 0));
+        let cooled = decide("a4", s(4));
+        assert_eq!(
+            cooled.0,
+            Verdict::Held(Hold::Cooldown {
+                suppressed: 1,
+                max: 1,
+                period: Duration::from_secs(600)
+            })
+        );
+        // After the period, the count of what the cooldown dropped goes out.
+        assert_eq!(decide("a5", s(700)), (held(1), Some("a".into()), 0));
+        assert_eq!(decide("a6", s(701)), (Verdict::Sent, Some("a".into()), 1));
+    }
+
+    #[test]
+    fn digest_batches_and_escalation_counts_every_event() {
+        let t0 = Instant::now();
+        let spec = Spec {
+            digest: Some((Duration::from_secs(60), 100, None)),
+            escalate: Some((2, Duration::from_secs(60), 7)),
+            max_keys: 10,
+            ..Spec::default()
+        };
+        let mut chain = Chain::new(spec, Duration::ZERO);
+        let mut escalations = Vec::new();
+        for i in 0..5u64 {
+            let mut n = note(&format!("db timeout after {i} ms"));
+            let (v, e) = chain.decide(&mut n, t0 + Duration::from_secs(i));
+            assert_eq!(
+                v,
+                Verdict::Batched {
+                    due: t0 + Duration::from_secs(60)
+                }
+            );
+            escalations.extend(e);
+        }
+        // The third event passes the limit of 2: one escalation per window.
+        assert_eq!(
+            escalations,
+            [Escalate {
+                alarm: 7,
+                count: 3,
+                limit: 2,
+                window: Duration::from_secs(60)
+            }]
+        );
+        assert_eq!(chain.take_digest(t0 + Duration::from_secs(59), false), None);
+        let digest = chain
+            .take_digest(t0 + Duration::from_secs(60), false)
+            .unwrap();
+        assert_eq!((digest.count, digest.groups.len()), (5, 1));
+        assert_eq!(digest.groups[0].key, "db timeout after <n> ms");
+    }
+
+    #[test]
+    fn alarm_freq_alone_drops_repeats() {
+        let t0 = Instant::now();
+        let mut chain = Chain::new(Spec::default(), Duration::from_secs(3));
+        assert!(chain.is_plain());
+        let mut n = note("same");
+        assert_eq!(chain.decide(&mut n, t0).0, Verdict::Sent);
+        let mut n = note("same");
+        assert_eq!(
+            chain.decide(&mut n, t0 + Duration::from_secs(1)).0,
+            Verdict::Held(Hold::AlarmFreq(Duration::from_secs(3)))
+        );
+    }
+}
