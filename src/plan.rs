@@ -11,6 +11,7 @@ use crate::config::{AlarmDef, Config, ConfigError, Origin, RetryDef};
 use crate::dispatch::registry;
 use crate::dispatch::retry::RetryPolicy;
 use crate::matcher::{Matcher, Rule};
+use crate::record::Spec;
 use logalarm_plugin_api::{Action, BuildContext, Plugin};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI32;
@@ -98,6 +99,8 @@ pub struct PlannedRule {
     pub negate: bool,
     /// Indexes into [`Plan::alarms`].
     pub alarms: Vec<u32>,
+    /// A multiline rule's record spec ([`crate::record`]).
+    pub multiline: Option<Arc<Spec>>,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -193,7 +196,26 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
     let mut rules = Vec::new();
     let mut hirs = Vec::new();
     for def in &config.rules {
-        match crate::matcher::compile::parse(&def.regex) {
+        // A multiline rule's pattern in the line matcher is its record's `start`.
+        let multiline = match &def.multiline {
+            Some(ml) if def.negate => {
+                errors.push(ConfigError::at(
+                    &ml.origin,
+                    "a negative rule fires nothing, so it takes no records; remove `multiline` or `negate`",
+                ));
+                None
+            }
+            Some(ml) => match Spec::compile(ml, &def.regex) {
+                Ok(spec) => Some(Arc::new(spec)),
+                Err(message) => {
+                    errors.push(ConfigError::at(&ml.origin, message));
+                    None
+                }
+            },
+            None => None,
+        };
+        let pattern = multiline.as_ref().map_or(def.regex.as_str(), |s| &s.start);
+        match crate::matcher::compile::parse(pattern) {
             Ok(hir) => hirs.push(hir),
             Err(e) => errors.push(ConfigError::at(&def.origin, format!("bad regex:\n{e}"))),
         }
@@ -223,6 +245,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
             regex: def.regex.as_str().into(),
             negate: def.negate,
             alarms: indexes,
+            multiline,
             origin: def.origin.clone(),
         });
     }
@@ -263,6 +286,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
         .map(|r| Rule {
             negate: r.negate,
             alarms: r.alarms.clone(),
+            record: r.multiline.is_some(),
         })
         .collect();
     let matcher = Matcher::new(&hirs, matcher_rules, alarms.len(), for_report).map_err(|e| {

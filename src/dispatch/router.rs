@@ -8,8 +8,10 @@
 //! arrives alone is still queued at once.
 
 use super::{AlarmStats, Queued};
-use crate::matcher::{LineMatch, Sink};
+use crate::matcher::{LineMatch, RecordLine, Sink};
+use crate::plan::PlannedRule;
 use crate::policy::throttle::Throttle;
+use crate::record::assembler::{Assembler, Record};
 use logalarm_plugin_api::{NoteId, Notification, Source, Syslog};
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -111,6 +113,12 @@ pub struct Router {
     /// Random per run: the first part of notification ids, so that ids of
     /// different runs never collide.
     run_id: u64,
+    /// Multiline records open per input ([`crate::record`]).
+    records: Assembler,
+    /// Per rule, the alarms a closed record of it fires.
+    record_alarms: Vec<Vec<u32>>,
+    /// Records closed and not yet fired (kept for its room).
+    closed: Vec<Record>,
 }
 
 /// Cuts `line` to at most `max` bytes, backing off to a UTF-8 character boundary
@@ -162,7 +170,64 @@ impl Router {
             time: SystemTime::now(),
             // RandomState is seeded from the OS's randomness.
             run_id: std::collections::hash_map::RandomState::new().hash_one(SystemTime::now()),
+            records: Assembler::new(Vec::new()),
+            record_alarms: Vec::new(),
+            closed: Vec::new(),
         }
+    }
+
+    /// Takes the multiline rules among `rules` (the plan's, in order): their
+    /// records are assembled per input and fired when they close.
+    pub fn with_records(mut self, rules: &[PlannedRule]) -> Self {
+        if rules.iter().any(|r| r.multiline.is_some()) {
+            self.records = Assembler::new(rules.iter().map(|r| r.multiline.clone()).collect());
+            self.record_alarms = rules.iter().map(|r| r.alarms.clone()).collect();
+        }
+        self
+    }
+
+    /// Fires the records closed so far.
+    fn fire_closed(&mut self) {
+        let mut closed = std::mem::take(&mut self.closed);
+        for record in closed.drain(..) {
+            self.fire_record(record);
+        }
+        self.closed = closed;
+    }
+
+    /// Fires a closed record's rule's alarms with the record as the message,
+    /// when the rule's regex matches it. The record is its own batch: its
+    /// input, its first line's syslog header, and its own cap (`max_bytes`,
+    /// applied as it was assembled) instead of `alarm-msg-size`.
+    fn fire_record(&mut self, record: Record) {
+        if !record.fires {
+            tracing::debug!(
+                "a record of rule {} does not match its regex: no alarm",
+                record.rule + 1
+            );
+            return;
+        }
+        let alarms = std::mem::take(&mut self.record_alarms[record.rule as usize]);
+        let rule = self.rules[record.rule as usize].clone();
+        let headers = record.header.map(|h| vec![(0, h)]).unwrap_or_default();
+        let source = std::mem::replace(&mut self.source, record.source);
+        let headers = std::mem::replace(&mut self.headers, headers);
+        let base = std::mem::replace(&mut self.base, record.message.as_ptr() as usize);
+        let msg_size = std::mem::replace(&mut self.msg_size, usize::MAX);
+        for &alarm in &alarms {
+            self.notify(alarm, &rule, &record.message);
+        }
+        (self.source, self.headers, self.base, self.msg_size) = (source, headers, base, msg_size);
+        self.record_alarms[record.rule as usize] = alarms;
+    }
+
+    /// An input ended (see [`crate::input::Event::Ended`]): its open record is
+    /// closed and fired, and everything made is queued.
+    pub fn ended(&mut self, source: &Source) {
+        let closed = &mut self.closed;
+        self.records.close(source, &mut |r| closed.push(r));
+        self.fire_closed();
+        self.flush();
     }
 
     /// Starts a batch of lines from `source` taken now: their notifications
@@ -250,12 +315,24 @@ impl Router {
     /// Called after every batch and on every [`crate::input::Event::Tick`]:
     /// sends what the policy stage has due by now, and queues everything made.
     pub fn tick(&mut self) {
+        if !self.records.is_idle() {
+            let now = Instant::now();
+            let closed = &mut self.closed;
+            self.records.expire(now, &mut |r| closed.push(r));
+            if !self.closed.is_empty() {
+                (self.now, self.time) = (now, SystemTime::now());
+                self.fire_closed();
+            }
+        }
         self.flush();
     }
 
     /// Called once at the end (EOF, stop): sends everything the policy stage
     /// still holds, then queues everything made.
     pub fn finish(&mut self) {
+        let closed = &mut self.closed;
+        self.records.close_all(&mut |r| closed.push(r));
+        self.fire_closed();
         self.flush();
     }
 
@@ -280,6 +357,37 @@ impl Sink for Router {
             self.notify(hit.alarm, &rules[hit.rule as usize], m.line);
         }
         self.rules = rules;
+        if let Some(rule) = m.opened {
+            let header = self.header_of(m.line);
+            let closed = &mut self.closed;
+            self.records.open(
+                &self.source,
+                rule,
+                m.line,
+                m.number,
+                self.now,
+                header,
+                &mut |r| closed.push(r),
+            );
+            self.fire_closed();
+        }
+    }
+
+    fn in_record(&self) -> bool {
+        self.records.is_open(&self.source)
+    }
+
+    fn record_line(&mut self, line: &[u8], number: u64) -> RecordLine {
+        let closed = &mut self.closed;
+        let step = self
+            .records
+            .feed(&self.source, line, number, self.now, &mut |r| {
+                closed.push(r)
+            });
+        if !self.closed.is_empty() {
+            self.fire_closed();
+        }
+        step
     }
 }
 

@@ -75,6 +75,20 @@ pub fn verifier(hirs: &[Hir]) -> Result<Regex, String> {
     build(hirs, MatchKind::All, WhichCaptures::None)
 }
 
+/// Builds one pattern on its own, for matching outside the scanner (a
+/// multiline record's `continue` and `end` lines, a whole record against its
+/// rule): the same syntax and byte semantics as the rules.
+///
+/// # Errors
+/// The automaton outgrew its size limits.
+pub fn single(hir: &Hir) -> Result<Regex, String> {
+    build(
+        std::slice::from_ref(hir),
+        MatchKind::LeftmostFirst,
+        WhichCaptures::Implicit,
+    )
+}
+
 /// Builds the candidate search over a buffer of lines from the positive rules.
 ///
 /// # Errors

@@ -271,7 +271,8 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
     let (workers, routes) = start_workers(std::mem::take(&mut plan.alarms));
     let alarm_stats: Vec<Arc<AlarmStats>> = workers.stats.iter().map(|(_, s)| s.clone()).collect();
     let rules = plan.rules.iter().map(|r| r.regex.clone()).collect();
-    let router = Router::new(routes, rules, config.alarm_freq(), config.msg_size());
+    let router = Router::new(routes, rules, config.alarm_freq(), config.msg_size())
+        .with_records(&plan.rules);
 
     // The engine runs before any input starts: the follower's first pass may
     // read (from = "beginning", saved positions), and is awaited below.
