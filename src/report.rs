@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::config::inputs::{DEFAULT_LAST_LINES, InputDef, Restart, SocketKind, StartAt};
 use crate::matcher::{LineMatch, RecordLine, ScanStats, Sink};
 use crate::plan::Plan;
-use crate::record::assembler::{Assembler, Record};
+use crate::record::assembler::{Assembler, Opening, Record};
 use logalarm_plugin_api::Source;
 use std::io::{self, Write};
 
@@ -380,15 +380,16 @@ impl<W: Write> Sink for TestReport<'_, W> {
         }
         if let Some(rule) = m.opened {
             let closed = &mut self.closed;
-            self.records.open(
-                &Source::Stdin,
+            let at = Opening {
                 rule,
-                m.line,
-                m.number,
-                std::time::Instant::now(),
-                None,
-                &mut |r| closed.push(r),
-            );
+                line: m.line,
+                number: m.number,
+                header: None,
+            };
+            self.records
+                .open(&Source::Stdin, at, std::time::Instant::now(), &mut |r| {
+                    closed.push(r)
+                });
             self.report_closed();
         }
     }

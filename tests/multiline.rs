@@ -522,3 +522,50 @@ fn multiline_errors_name_the_key_and_the_fix() {
         "{err}"
     );
 }
+
+#[test]
+fn a_followed_file_rotated_away_closes_its_record() {
+    let dir = common::scratch("multiline_rotation");
+    let (log, crash) = (dir.join("app.log"), dir.join("crash"));
+    std::fs::write(&log, "").expect("create log");
+    let conf = write(
+        &dir,
+        "conf.toml",
+        &format!(
+            "alarm_freq = 0\nstate_dir = {:?}\n{}\
+             [[input]]\nfile = {:?}\n\
+             [[rule]]\nregex = \"Traceback\"\nalarms = [\"crash\"]\nmultiline = {{ preset = \"python\", timeout = \"60s\" }}\n",
+            dir.join("state").display().to_string(),
+            recorder("crash", &crash),
+            log.display().to_string(),
+        ),
+    );
+    let mut logalarm = common::spawn_piped(common::bin().arg("-c").arg(&conf));
+    let stderr = common::read_lines(logalarm.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    common::wait_for_line(&stderr, &mut seen, "the follower's first pass", |l| {
+        l.contains("info: follow: ") && l.contains(" files followed")
+    });
+    let old = "Traceback (most recent call last):\n  File \"/srv/old.py\", line 1, in <module>\n";
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| f.write_all(old.as_bytes()))
+        .expect("write");
+    // logrotate's `create`: the file moves aside, a new one takes its path;
+    // the new file's indented line must not join the old file's record. (The
+    // old file is read to its end before the new one, whenever the follower
+    // notices.)
+    std::fs::rename(&log, dir.join("app.log.1")).expect("rotate");
+    std::fs::write(&log, "  indented line of the new file\n").expect("new file");
+    let started = Instant::now();
+    let got = wait_messages(&crash, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not by the timeout"
+    );
+    assert_eq!(got, [old.trim_end()]);
+    assert!(logalarm.try_wait().expect("try_wait").is_none());
+    let _ = logalarm.kill();
+    let _ = logalarm.wait();
+}

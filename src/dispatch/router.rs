@@ -11,7 +11,7 @@ use super::{AlarmStats, Queued};
 use crate::matcher::{LineMatch, RecordLine, Sink};
 use crate::plan::PlannedRule;
 use crate::policy::throttle::Throttle;
-use crate::record::assembler::{Assembler, Record};
+use crate::record::assembler::{Assembler, Opening, Record};
 use logalarm_plugin_api::{NoteId, Notification, Source, Syslog};
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -207,8 +207,12 @@ impl Router {
             );
             return;
         }
-        let alarms = std::mem::take(&mut self.record_alarms[record.rule as usize]);
-        let rule = self.rules[record.rule as usize].clone();
+        let index = record.rule as usize;
+        let (Some(alarms), Some(rule)) = (self.record_alarms.get_mut(index), self.rules.get(index))
+        else {
+            return;
+        };
+        let (alarms, rule) = (std::mem::take(alarms), rule.clone());
         let headers = record.header.map(|h| vec![(0, h)]).unwrap_or_default();
         let source = std::mem::replace(&mut self.source, record.source);
         let headers = std::mem::replace(&mut self.headers, headers);
@@ -218,7 +222,25 @@ impl Router {
             self.notify(alarm, &rule, &record.message);
         }
         (self.source, self.headers, self.base, self.msg_size) = (source, headers, base, msg_size);
-        self.record_alarms[record.rule as usize] = alarms;
+        self.record_alarms[index] = alarms;
+    }
+
+    /// Opens a record of `rule` at `m`'s line. Out of line: rare, and it
+    /// keeps [`Sink::matched`] small enough to be inlined into the scan.
+    #[cold]
+    #[inline(never)]
+    fn open_record(&mut self, rule: u32, m: &LineMatch<'_>) {
+        let header = self.header_of(m.line);
+        let closed = &mut self.closed;
+        let at = Opening {
+            rule,
+            line: m.line,
+            number: m.number,
+            header,
+        };
+        self.records
+            .open(&self.source, at, self.now, &mut |r| closed.push(r));
+        self.fire_closed();
     }
 
     /// An input ended (see [`crate::input::Event::Ended`]): its open record is
@@ -358,18 +380,7 @@ impl Sink for Router {
         }
         self.rules = rules;
         if let Some(rule) = m.opened {
-            let header = self.header_of(m.line);
-            let closed = &mut self.closed;
-            self.records.open(
-                &self.source,
-                rule,
-                m.line,
-                m.number,
-                self.now,
-                header,
-                &mut |r| closed.push(r),
-            );
-            self.fire_closed();
+            self.open_record(rule, m);
         }
     }
 

@@ -319,6 +319,8 @@ impl Scanner<'_> {
 
     /// Hands the sink's open record the lines of `block` from `pos` on, until
     /// one is not part of it or the record ends; returns where scanning goes on.
+    #[cold]
+    #[inline(never)]
     fn feed(&mut self, block: &[u8], mut pos: usize, sink: &mut impl Sink) -> usize {
         while pos < block.len() {
             let end = memchr::memchr(b'\n', &block[pos..]).map_or(block.len(), |i| pos + i);
@@ -521,6 +523,105 @@ mod tests {
         m.scanner(true).scan(block.as_bytes(), &mut out);
         let seen: Vec<(u64, u32)> = out.0.iter().map(|(l, _, h, _)| (*l, h[0].rule)).collect();
         assert_eq!(seen, vec![(1, n as u32 - 1), (3, 0), (4, n as u32 - 2)]);
+    }
+
+    /// A sink whose records take the lines starting with a space, and end at
+    /// a line starting with `END`.
+    #[derive(Default)]
+    struct Records {
+        open: bool,
+        /// (number, line, opened) of each line matched.
+        matched: Vec<(u64, Vec<u8>, Option<u32>)>,
+        /// (number, line) of each line taken into a record.
+        taken: Vec<(u64, Vec<u8>)>,
+    }
+    impl Sink for Records {
+        fn matched(&mut self, m: &LineMatch<'_>) {
+            self.matched.push((m.number, m.line.to_vec(), m.opened));
+            self.open |= m.opened.is_some();
+        }
+        fn in_record(&self) -> bool {
+            self.open
+        }
+        fn record_line(&mut self, line: &[u8], number: u64) -> RecordLine {
+            if !self.open {
+                return RecordLine::NotPart;
+            }
+            if line.starts_with(b"END") {
+                self.open = false;
+                self.taken.push((number, line.to_vec()));
+                return RecordLine::Last;
+            }
+            if !line.starts_with(b" ") {
+                self.open = false;
+                return RecordLine::NotPart;
+            }
+            self.taken.push((number, line.to_vec()));
+            RecordLine::Taken
+        }
+    }
+
+    #[test]
+    fn records_take_the_lines_after_their_opener_across_blocks() {
+        // Rule 0 is negative on "DEBUG"; rule 1 opens records on "BEGIN";
+        // rule 2 fires on "x" (also inside records, where it must not be evaluated).
+        let record = Rule {
+            negate: false,
+            alarms: vec![0],
+            record: true,
+        };
+        let m = matcher(
+            &["DEBUG", "BEGIN", "x"],
+            vec![rule(true, &[0]), record, rule(false, &[1])],
+            2,
+            false,
+        )
+        .unwrap();
+        let mut s = m.scanner(true);
+        let mut out = Records::default();
+        s.scan(
+            b"a
+BEGIN x
+ x1
+ x2
+next x
+BEGIN
+ y",
+            &mut out,
+        );
+        // The record is still open at the block's end: the next block starts in it.
+        s.scan(
+            b" z
+END x
+x after
+DEBUG BEGIN
+",
+            &mut out,
+        );
+        let lines = |v: &[(u64, &str)]| -> Vec<(u64, Vec<u8>)> {
+            v.iter().map(|(n, l)| (*n, l.as_bytes().to_vec())).collect()
+        };
+        assert_eq!(
+            out.taken,
+            lines(&[(3, " x1"), (4, " x2"), (7, " y"), (8, " z"), (9, "END x")])
+        );
+        let matched: Vec<(u64, &[u8], Option<u32>)> = out
+            .matched
+            .iter()
+            .map(|(n, l, o)| (*n, l.as_slice(), *o))
+            .collect();
+        assert_eq!(
+            matched,
+            vec![
+                (2, &b"BEGIN x"[..], Some(1)),
+                (5, b"next x", None),
+                (6, b"BEGIN", Some(1)),
+                (10, b"x after", None),
+                // A negative rule before the opener stops it, as any rule.
+                (11, b"DEBUG BEGIN", None),
+            ]
+        );
+        assert_eq!(s.lines(), 11);
     }
 
     #[test]

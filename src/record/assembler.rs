@@ -37,6 +37,19 @@ pub struct Record {
     pub header: Option<Arc<Syslog>>,
 }
 
+/// Where a record opens.
+#[derive(Debug)]
+pub struct Opening<'a> {
+    /// The multiline rule whose `start` matched.
+    pub rule: u32,
+    /// The line (without `\n` and trailing `\r`).
+    pub line: &'a [u8],
+    /// Its number, when the scanner counts lines; else 0.
+    pub number: u64,
+    /// Its syslog header, when its input parses them.
+    pub header: Option<Arc<Syslog>>,
+}
+
 /// A record still taking lines.
 struct Open {
     source: Source,
@@ -144,21 +157,23 @@ impl Assembler {
         !self.open.is_empty() && self.open.iter().any(|o| o.source == *source)
     }
 
-    /// Opens a record of `rule` at `line` (numbered `number`) from `source`,
-    /// read at `now`; `header` is the line's syslog header. A record still
+    /// Opens a record at `at` from `source`, read at `now`. A record still
     /// open for `source` is closed first; a record cut at its first line
     /// (longer than `max_bytes`) is closed at once: both go to `out`.
     pub fn open(
         &mut self,
         source: &Source,
-        rule: u32,
-        line: &[u8],
-        number: u64,
+        at: Opening<'_>,
         now: Instant,
-        header: Option<Arc<Syslog>>,
         out: &mut impl FnMut(Record),
     ) {
         self.close(source, out);
+        let Opening {
+            rule,
+            line,
+            number,
+            header,
+        } = at;
         let Some(Some(spec)) = self.specs.get(rule as usize) else {
             return;
         };
@@ -281,6 +296,15 @@ mod tests {
         Arc::new(Spec::compile(&def, "Error").unwrap())
     }
 
+    fn opening(line: &str) -> Opening<'_> {
+        Opening {
+            rule: 0,
+            line: line.as_bytes(),
+            number: 1,
+            header: None,
+        }
+    }
+
     fn file(name: &str) -> Source {
         Source::File(Arc::from(Path::new(name)))
     }
@@ -294,7 +318,7 @@ mod tests {
         out: &mut Vec<Record>,
     ) -> Vec<RecordLine> {
         let mut push = |r| out.push(r);
-        a.open(source, 0, lines[0].as_bytes(), 1, now, None, &mut push);
+        a.open(source, opening(lines[0]), now, &mut push);
         lines[1..]
             .iter()
             .zip(2..)
@@ -349,8 +373,8 @@ mod tests {
         let now = Instant::now();
         let mut out = Vec::new();
         let mut push = |r| out.push(r);
-        a.open(&x, 0, TRACE[0].as_bytes(), 1, now, None, &mut push);
-        a.open(&y, 0, TRACE[0].as_bytes(), 1, now, None, &mut push);
+        a.open(&x, opening(TRACE[0]), now, &mut push);
+        a.open(&y, opening(TRACE[0]), now, &mut push);
         for (n, line) in TRACE[1..].iter().enumerate() {
             a.feed(&x, line.as_bytes(), n as u64 + 2, now, &mut push);
             a.feed(&y, line.as_bytes(), n as u64 + 2, now, &mut push);
@@ -399,8 +423,8 @@ mod tests {
         let t0 = Instant::now();
         let mut out = Vec::new();
         let mut push = |r| out.push(r);
-        a.open(&file("a"), 0, TRACE[0].as_bytes(), 1, t0, None, &mut push);
-        a.open(&file("b"), 0, TRACE[0].as_bytes(), 1, t0, None, &mut push);
+        a.open(&file("a"), opening(TRACE[0]), t0, &mut push);
+        a.open(&file("b"), opening(TRACE[0]), t0, &mut push);
         a.feed(
             &file("a"),
             TRACE[1].as_bytes(),
