@@ -249,7 +249,11 @@ impl<'p, W: Write> TestReport<'p, W> {
             write!(
                 self.out,
                 "{span}: fires {} (rule {} /{}/, {kind} record): ",
-                alarm_names(plan, &rule.alarms).replace(',', ", "),
+                rule.alarms
+                    .iter()
+                    .map(|&a| &*plan.alarms[a as usize].name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 r.rule + 1,
                 rule.regex
             )?;

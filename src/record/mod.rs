@@ -48,14 +48,17 @@
 //!   a followed file rotated away, truncated or no longer followed) and at
 //!   shutdown. `logalarm test` reads a whole log at once: there records close
 //!   by their lines, their caps and at the end of the log.
-//! - A datagram socket is one input for all its senders: records of two
-//!   programs logging tracebacks to the same datagram socket at the same time
-//!   can mix (use a stream socket, one connection per program).
+//! - An input is what its [`Source`](logalarm_plugin_api::Source) tells
+//!   apart. A datagram socket is one input for all its senders, and a stream
+//!   socket's clients are told apart by their credentials (pid, uid): records
+//!   of two programs logging tracebacks to one datagram socket at the same
+//!   time can mix, and so can those of two connections of one process (use a
+//!   stream socket, one connection per program).
 //! - INI has no form for `multiline` (uWSGI's `log-alarm` value has no room).
 //!
 //! # Presets
 //!
-//! Anchored on what the runtimes print (see [`presets`]):
+//! Anchored on what the runtimes print (see [`PRESETS`]):
 //!
 //! - `python`: from `Traceback (most recent call last):` (and the
 //!   `  + Exception Group Traceback …` of Python 3.11) through the indented
