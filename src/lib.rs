@@ -15,6 +15,7 @@
 //! - [`input`] reads chunks and hands out whole lines; pass-through copies them on;
 //! - [`matcher`] finds, per line, the alarms to fire, with uWSGI's rule order semantics;
 //! - [`policy`] decides whether a hit becomes a notification ([`policy::throttle`]);
+//! - [`record`] takes a multiline rule's continuation lines into one event (a traceback);
 //! - [`dispatch`] queues notifications per alarm and runs each alarm's worker;
 //! - [`run`] ties them together for the main job; [`report`] prints `check` and `test`.
 
@@ -28,5 +29,6 @@ pub mod logging;
 pub mod matcher;
 pub mod plan;
 pub mod policy;
+pub mod record;
 pub mod report;
 pub mod run;

@@ -14,6 +14,7 @@ use crate::dispatch::retry::RetryPolicy;
 use crate::matcher::{Matcher, Rule};
 use crate::policy::chain::{Key, Spec};
 use crate::policy::watch::{Silence, Watches};
+use crate::record::Spec as RecordSpec;
 use logalarm_plugin_api::{Action, BuildContext, Plugin};
 use logalarm_template::Template;
 use std::sync::Arc;
@@ -115,6 +116,8 @@ pub struct PlannedRule {
     pub alarms: Vec<u32>,
     /// The pattern compiled for its capture groups, when it has any.
     pub captures: Option<Arc<regex_automata::meta::Regex>>,
+    /// A multiline rule's record spec ([`crate::record`]).
+    pub multiline: Option<Arc<RecordSpec>>,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -273,15 +276,35 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
     let mut rules = Vec::new();
     let mut hirs = Vec::new();
     for def in &config.rules {
-        let mut captures = None;
-        match crate::matcher::compile::parse(&def.regex) {
-            Ok(hir) => {
-                match crate::matcher::compile::captures(&hir) {
-                    Ok(c) => captures = c.map(Arc::new),
-                    Err(e) => errors.push(ConfigError::at(&def.origin, e)),
-                }
-                hirs.push(hir);
+        // A multiline rule's pattern in the line matcher is its record's `start`.
+        let multiline = match &def.multiline {
+            Some(ml) if def.negate => {
+                errors.push(ConfigError::at(
+                    &ml.origin,
+                    "a negative rule fires nothing, so it takes no records; remove `multiline` or `negate`",
+                ));
+                None
             }
+            Some(ml) => match RecordSpec::compile(ml, &def.regex) {
+                Ok(spec) => Some(Arc::new(spec)),
+                Err(message) => {
+                    errors.push(ConfigError::at(&ml.origin, message));
+                    None
+                }
+            },
+            None => None,
+        };
+        // Capture groups come from the rule's own regex (on a record, the whole record).
+        let mut captures = None;
+        if let Ok(hir) = crate::matcher::compile::parse(&def.regex) {
+            match crate::matcher::compile::captures(&hir) {
+                Ok(c) => captures = c.map(Arc::new),
+                Err(e) => errors.push(ConfigError::at(&def.origin, e)),
+            }
+        }
+        let pattern = multiline.as_ref().map_or(def.regex.as_str(), |s| &s.start);
+        match crate::matcher::compile::parse(pattern) {
+            Ok(hir) => hirs.push(hir),
             Err(e) => errors.push(ConfigError::at(&def.origin, format!("bad regex:\n{e}"))),
         }
         let mut indexes = Vec::new();
@@ -311,6 +334,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
             negate: def.negate,
             alarms: indexes,
             captures,
+            multiline,
             origin: def.origin.clone(),
         });
     }
@@ -358,11 +382,13 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
         .map(|r| Rule {
             negate: r.negate,
             alarms: r.alarms.clone(),
+            record: r.multiline.is_some(),
         })
         .collect();
     matcher_rules.extend(hidden.iter().map(|_| Rule {
         negate: false,
         alarms: Vec::new(),
+        record: false,
     }));
     let visible = rules.len();
     let matcher = Matcher::new(&hirs, matcher_rules, alarms.len(), for_report)

@@ -8,10 +8,13 @@
 use crate::config::Config;
 use crate::config::inputs::{DEFAULT_LAST_LINES, InputDef, Restart, SocketKind, StartAt};
 use crate::dispatch::router::{Decided, Route, RouteSpec, Router};
+use crate::matcher::RecordLine;
 use crate::matcher::{LineMatch, ScanStats, Sink};
 use crate::plan::Plan;
 use crate::policy::chain::Verdict;
 use crate::policy::clock::LineClock;
+use crate::record::assembler::{Assembler, Opening, Record};
+use logalarm_plugin_api::Source;
 use std::io::{self, Write};
 use std::time::{Instant, SystemTime};
 
@@ -233,6 +236,9 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
             alarm_names(plan, &r.alarms),
             r.origin
         )?;
+        if let Some(spec) = &r.multiline {
+            writeln!(out, "       multiline {spec}")?;
+        }
         if let Some((resolve, _)) = config.rules.get(i).and_then(|d| d.resolve.as_ref()) {
             writeln!(out, "       resolved by /{resolve}/")?;
         }
@@ -294,6 +300,11 @@ pub struct TestReport<'p, W: Write> {
     outcomes: Vec<[u64; 4]>,
     /// Whether to show per-line decisions at all (any policy or watch is set).
     policies: bool,
+    /// Multiline records being assembled; the log is one input.
+    records: Assembler,
+    closed: Vec<Record>,
+    /// Per rule: records closed, and those that fire.
+    per_rule_records: Vec<(u64, u64)>,
 }
 
 /// A router that queues nowhere: its queues' receivers are gone, so what it
@@ -345,6 +356,76 @@ impl<'p, W: Write> TestReport<'p, W> {
             policies: plan.alarms.iter().any(|a| a.policy.is_set())
                 || !plan.hidden.is_empty()
                 || !plan.stalls.is_empty(),
+            records: Assembler::new(plan.rules.iter().map(|r| r.multiline.clone()).collect()),
+            closed: Vec::new(),
+            per_rule_records: vec![(0, 0); plan.rules.len()],
+        }
+    }
+
+    /// Counts and prints the records closed so far.
+    fn report_closed(&mut self) {
+        let mut closed = std::mem::take(&mut self.closed);
+        for record in closed.drain(..) {
+            let counts = &mut self.per_rule_records[record.rule as usize];
+            counts.0 += 1;
+            if record.fires {
+                counts.1 += 1;
+                for &a in &self.plan.rules[record.rule as usize].alarms {
+                    self.per_alarm[a as usize] += 1;
+                }
+            }
+            if self.error.is_none()
+                && let Err(e) = self.write_record(&record)
+            {
+                self.error = Some(e);
+            }
+        }
+        self.closed = closed;
+    }
+
+    /// `lines 12-19: fires crash (rule 1 /Error/, python record): Traceback … (+7 lines)`.
+    fn write_record(&mut self, r: &Record) -> io::Result<()> {
+        let plan = self.plan;
+        let rule = &plan.rules[r.rule as usize];
+        let kind = rule.multiline.as_ref().map_or("custom", |s| s.kind());
+        let span = if r.first == r.last {
+            format!("line {}", r.first)
+        } else {
+            format!("lines {}-{}", r.first, r.last)
+        };
+        if r.fires {
+            write!(
+                self.out,
+                "{span}: fires {} (rule {} /{}/, {kind} record): ",
+                rule.alarms
+                    .iter()
+                    .map(|&a| &*plan.alarms[a as usize].name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                r.rule + 1,
+                rule.regex
+            )?;
+        } else {
+            write!(
+                self.out,
+                "{span}: no alarm (rule {} /{}/ does not match the {kind} record): ",
+                r.rule + 1,
+                rule.regex
+            )?;
+        }
+        let first = memchr::memchr(b'\n', &r.message).map_or(&r.message[..], |i| &r.message[..i]);
+        self.out.write_all(first)?;
+        let more = r.lines.saturating_sub(1);
+        match (more, r.cut) {
+            (0, false) => writeln!(self.out),
+            (_, false) => writeln!(self.out, " (+{more} lines)"),
+            (_, true) => {
+                let marker = memchr::memrchr(b'\n', &r.message)
+                    .map_or(&r.message[..], |i| &r.message[i + 1..]);
+                write!(self.out, " (+{more} lines; ")?;
+                self.out.write_all(marker)?;
+                writeln!(self.out, ")")
+            }
         }
     }
 
@@ -450,7 +531,8 @@ impl<'p, W: Write> TestReport<'p, W> {
         }
         // A line matching only hidden rules (an expected or recovery line)
         // fires nothing of its own.
-        let visible = m.hits.len()
+        let opens_only = m.opened.is_some() && m.hits.is_empty() && m.stopped_by.is_none();
+        let visible = if opens_only { 0 } else { m.hits.len() }
             + m.rules
                 .iter()
                 .filter(|&&r| (r as usize) < self.plan.rules.len())
@@ -467,6 +549,9 @@ impl<'p, W: Write> TestReport<'p, W> {
     /// # Errors
     /// Writing to `out` failed now or earlier.
     pub fn finish(mut self, lines: u64, stats: ScanStats) -> io::Result<()> {
+        let closed = &mut self.closed;
+        self.records.close_all(&mut |r| closed.push(r));
+        self.report_closed();
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -482,6 +567,19 @@ impl<'p, W: Write> TestReport<'p, W> {
         )?;
         writeln!(out, "Rules:")?;
         for (i, r) in plan.rules.iter().enumerate() {
+            if let Some(spec) = &r.multiline {
+                let (records, firing) = self.per_rule_records[i];
+                writeln!(
+                    out,
+                    "  {:>3}  {:13}  {}  -> {}: {records} {} records, {firing} fire",
+                    i + 1,
+                    rule_kind(r.negate),
+                    r.regex,
+                    alarm_names(plan, &r.alarms),
+                    spec.kind()
+                )?;
+                continue;
+            }
             writeln!(
                 out,
                 "  {:>3}  {:13}  {}  -> {}: {} lines",
@@ -540,5 +638,38 @@ impl<W: Write> Sink for TestReport<'_, W> {
         {
             self.error = Some(e);
         }
+        if let Some(rule) = m.opened {
+            let closed = &mut self.closed;
+            let at = Opening {
+                rule,
+                line: m.line,
+                number: m.number,
+                header: None,
+            };
+            self.records
+                .open(&Source::Stdin, at, std::time::Instant::now(), &mut |r| {
+                    closed.push(r)
+                });
+            self.report_closed();
+        }
+    }
+
+    fn in_record(&self) -> bool {
+        !self.records.is_idle()
+    }
+
+    fn record_line(&mut self, line: &[u8], number: u64) -> RecordLine {
+        let closed = &mut self.closed;
+        let step = self.records.feed(
+            &Source::Stdin,
+            line,
+            number,
+            std::time::Instant::now(),
+            &mut |r| closed.push(r),
+        );
+        if !self.closed.is_empty() {
+            self.report_closed();
+        }
+        step
     }
 }

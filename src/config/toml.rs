@@ -61,7 +61,17 @@
 //! regex = "DEBUG"
 //! alarms = ["mailme"]
 //! negate = true           # uWSGI's not-log-alarm
+//!
+//! [[rule]]                # a traceback as one alarm (see crate::record)
+//! regex = "Error|Exception"   # matched against the whole record
+//! alarms = ["mailme"]
+//! multiline = "python"    # or "java", "go", "ruby", or a table:
+//! # multiline = { start = "^BEGIN", continue = '^\s', end = "^END",
+//! #               max_lines = 500, max_bytes = 65536, timeout = "500ms" }
+//! # multiline = { preset = "java", max_lines = 200 }
 //! ```
+//!
+//! `multiline` has no INI form: uWSGI's `log-alarm` value has no room for it.
 //!
 //! Unknown keys are errors (a typo must not silently disable an alarm).
 
@@ -74,7 +84,9 @@ use super::policy::{
     StallDef, StallOn, ThresholdDef,
 };
 use super::syntax;
-use super::{AlarmDef, Config, ConfigError, Origin, PluginOption, RetryDef, RuleDef, Settings};
+use super::{
+    AlarmDef, Config, ConfigError, MultilineDef, Origin, PluginOption, RetryDef, RuleDef, Settings,
+};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -374,6 +386,50 @@ struct Rule {
     #[serde(default)]
     negate: bool,
     resolve: Option<Spanned<String>>,
+    multiline: Option<Spanned<toml::Value>>,
+}
+
+/// A rule's `multiline` table (its string form names a preset).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Multiline {
+    preset: Option<String>,
+    start: Option<String>,
+    #[serde(rename = "continue")]
+    continue_: Option<String>,
+    end: Option<String>,
+    max_lines: Option<usize>,
+    max_bytes: Option<usize>,
+    timeout: Option<Period>,
+}
+
+/// Reads a rule's `multiline` value: a preset name or a [`Multiline`] table.
+fn multiline_def(value: toml::Value, at: Origin) -> Result<MultilineDef, String> {
+    match value {
+        toml::Value::String(preset) => Ok(MultilineDef {
+            preset: Some(preset),
+            ..MultilineDef::new(at)
+        }),
+        toml::Value::Table(table) => {
+            let m: Multiline = toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| e.message().trim_end().to_owned())?;
+            Ok(MultilineDef {
+                preset: m.preset,
+                start: m.start,
+                continue_: m.continue_,
+                end: m.end,
+                max_lines: m.max_lines,
+                max_bytes: m.max_bytes,
+                timeout: m.timeout.map(|p| p.0),
+                origin: at,
+            })
+        }
+        _ => Err(
+            "must be a preset name (\"python\", \"java\", \"go\", \"ruby\") or a table, e.g. { start = \"^BEGIN\", continue = '^\\s' }"
+                .into(),
+        ),
+    }
 }
 
 /// Checks one `[[input]]` table.
@@ -892,6 +948,19 @@ pub fn load(file: &Path, text: &str) -> Config {
                 continue;
             }
         };
+        let multiline = match rule.multiline {
+            None => None,
+            Some(value) => {
+                let at = origin(value.span().start, format!("rule[{n}].multiline"));
+                match multiline_def(value.into_inner(), at.clone()) {
+                    Ok(def) => Some(def),
+                    Err(message) => {
+                        errors.push(ConfigError::at(&at, message));
+                        continue;
+                    }
+                }
+            }
+        };
         let at = origin(regex.span().start, format!("rule[{n}].regex"));
         let resolve = rule.resolve.map(|r| {
             let at = origin(r.span().start, format!("rule[{n}].resolve"));
@@ -908,6 +977,7 @@ pub fn load(file: &Path, text: &str) -> Config {
             alarms,
             negate: rule.negate,
             resolve,
+            multiline,
             origin: at,
         });
     }

@@ -8,9 +8,11 @@
 //! arrives alone is still queued at once.
 
 use super::{AlarmStats, Queued};
-use crate::matcher::{LineMatch, Sink};
+use crate::matcher::{LineMatch, RecordLine, Sink};
+use crate::plan::PlannedRule;
 use crate::policy::chain::{Chain, Spec, Verdict};
 use crate::policy::watch::{Hidden, Watches};
+use crate::record::assembler::{Assembler, Opening, Record};
 use logalarm_plugin_api::{Aggregate, Captures, Kind, NoteId, Notification, Source, Syslog};
 use regex_automata::meta::Regex;
 use std::hash::BuildHasher;
@@ -166,6 +168,12 @@ pub struct Router {
     run_id: u64,
     /// What was decided, when asked to keep it (`logalarm test`).
     log: Option<Vec<Decided>>,
+    /// Multiline records open per input ([`crate::record`]).
+    records: Assembler,
+    /// Per rule, the alarms a closed record of it fires.
+    record_alarms: Vec<Vec<u32>>,
+    /// Records closed and not yet fired (kept for its room).
+    closed: Vec<Record>,
 }
 
 /// Cuts `line` to at most `max` bytes, backing off to a UTF-8 character boundary
@@ -281,6 +289,9 @@ impl Router {
             // RandomState is seeded from the OS's randomness.
             run_id: std::collections::hash_map::RandomState::new().hash_one(SystemTime::now()),
             log: None,
+            records: Assembler::new(Vec::new()),
+            record_alarms: Vec::new(),
+            closed: Vec::new(),
         }
     }
 
@@ -309,6 +320,82 @@ impl Router {
     /// The router's clock: the arrival time of the current batch.
     pub fn clock(&self) -> (Instant, SystemTime) {
         (self.now, self.time)
+    }
+
+    /// Takes the multiline rules among `rules` (the plan's, in order): their
+    /// records are assembled per input and fired when they close.
+    pub fn with_records(mut self, rules: &[PlannedRule]) -> Self {
+        if rules.iter().any(|r| r.multiline.is_some()) {
+            self.records = Assembler::new(rules.iter().map(|r| r.multiline.clone()).collect());
+            self.record_alarms = rules.iter().map(|r| r.alarms.clone()).collect();
+        }
+        self
+    }
+
+    /// Fires the records closed so far.
+    fn fire_closed(&mut self) {
+        let mut closed = std::mem::take(&mut self.closed);
+        for record in closed.drain(..) {
+            self.fire_record(record);
+        }
+        self.closed = closed;
+    }
+
+    /// Fires a closed record's rule's alarms with the record as the message,
+    /// when the rule's regex matches it. The record is its own batch: its
+    /// input, its first line's syslog header, and its own cap (`max_bytes`,
+    /// applied as it was assembled) instead of `alarm-msg-size`.
+    fn fire_record(&mut self, record: Record) {
+        if !record.fires {
+            tracing::debug!(
+                "a record of rule {} does not match its regex: no alarm",
+                record.rule + 1
+            );
+            return;
+        }
+        let index = record.rule as usize;
+        let (Some(alarms), Some(rule)) = (self.record_alarms.get_mut(index), self.rules.get(index))
+        else {
+            return;
+        };
+        let (alarms, rule) = (std::mem::take(alarms), rule.clone());
+        let headers = record.header.map(|h| vec![(0, h)]).unwrap_or_default();
+        let source = std::mem::replace(&mut self.source, record.source);
+        let headers = std::mem::replace(&mut self.headers, headers);
+        let base = std::mem::replace(&mut self.base, record.message.as_ptr() as usize);
+        let msg_size = std::mem::replace(&mut self.msg_size, usize::MAX);
+        for &alarm in &alarms {
+            self.notify(alarm, &rule, Some(record.rule), &record.message);
+        }
+        (self.source, self.headers, self.base, self.msg_size) = (source, headers, base, msg_size);
+        self.record_alarms[index] = alarms;
+    }
+
+    /// Opens a record of `rule` at `m`'s line. Out of line: rare, and it
+    /// keeps [`Sink::matched`] small enough to be inlined into the scan.
+    #[cold]
+    #[inline(never)]
+    fn open_record(&mut self, rule: u32, m: &LineMatch<'_>) {
+        let header = self.header_of(m.line);
+        let closed = &mut self.closed;
+        let at = Opening {
+            rule,
+            line: m.line,
+            number: m.number,
+            header,
+        };
+        self.records
+            .open(&self.source, at, self.now, &mut |r| closed.push(r));
+        self.fire_closed();
+    }
+
+    /// An input ended (see [`crate::input::Event::Ended`]): its open record is
+    /// closed and fired, and everything made is queued.
+    pub fn ended(&mut self, source: &Source) {
+        let closed = &mut self.closed;
+        self.records.close(source, &mut |r| closed.push(r));
+        self.fire_closed();
+        self.flush();
     }
 
     /// Starts a batch of lines from `source` taken now: their notifications
@@ -620,12 +707,24 @@ impl Router {
             self.time = SystemTime::now();
         }
         self.due();
+        if !self.records.is_idle() {
+            let now = Instant::now();
+            let closed = &mut self.closed;
+            self.records.expire(now, &mut |r| closed.push(r));
+            if !self.closed.is_empty() {
+                (self.now, self.time) = (now, SystemTime::now());
+                self.fire_closed();
+            }
+        }
         self.flush();
     }
 
     /// Called once at the end (EOF, stop): sends every pending digest now
     /// (nothing held for later is lost), then queues everything made.
     pub fn finish(&mut self) {
+        let closed = &mut self.closed;
+        self.records.close_all(&mut |r| closed.push(r));
+        self.fire_closed();
         for i in 0..self.slots.len() {
             self.send_digest(i, true);
         }
@@ -687,6 +786,26 @@ impl Sink for Router {
                 }
             }
         }
+        if let Some(rule) = m.opened {
+            self.open_record(rule, m);
+        }
+    }
+
+    fn in_record(&self) -> bool {
+        self.records.is_open(&self.source)
+    }
+
+    fn record_line(&mut self, line: &[u8], number: u64) -> RecordLine {
+        let closed = &mut self.closed;
+        let step = self
+            .records
+            .feed(&self.source, line, number, self.now, &mut |r| {
+                closed.push(r)
+            });
+        if !self.closed.is_empty() {
+            self.fire_closed();
+        }
+        step
     }
 }
 

@@ -45,6 +45,13 @@ pub enum Event {
     /// without a new line (a digest's period ending, an expected line's
     /// absence, a multiline record's flush timeout) happens on time.
     Tick,
+    /// An input's stream ended: stdin or a wrapped process's output at EOF,
+    /// a stream socket's client gone, a followed file rotated away, truncated
+    /// or no longer followed. What is held for that source alone (an open
+    /// multiline record, [`crate::record`]) is closed now rather than on its
+    /// timeout, and never mixed with lines of what comes next under the same
+    /// source (the new file at a rotated path).
+    Ended(Source),
 }
 
 /// How often [`Event::Tick`] is sent: the resolution of every timer of the

@@ -51,6 +51,8 @@ pub fn pump(
             }
         }
         if end {
+            // What is held for this input alone (an open record) closes now.
+            let _ = events.blocking_send(Event::Ended(source.clone()));
             return Ok(());
         }
     }

@@ -93,6 +93,20 @@ pub fn captures(hir: &Hir) -> Result<Option<Regex>, String> {
     .map(Some)
 }
 
+/// Builds one pattern on its own, for matching outside the scanner (a
+/// multiline record's `continue` and `end` lines, a whole record against its
+/// rule): the same syntax and byte semantics as the rules.
+///
+/// # Errors
+/// The automaton outgrew its size limits.
+pub fn single(hir: &Hir) -> Result<Regex, String> {
+    build(
+        std::slice::from_ref(hir),
+        MatchKind::LeftmostFirst,
+        WhichCaptures::Implicit,
+    )
+}
+
 /// Builds the candidate search over a buffer of lines from the positive rules.
 ///
 /// # Errors

@@ -11,6 +11,14 @@
 //! of regexes (as ripgrep's searcher hands matches to its printer).
 //!
 //! Per line the scanner allocates nothing, takes no lock and makes no syscall.
+//!
+//! Multiline records ([`crate::record`]): a rule marked [`Rule::record`] does
+//! not fire on the line it matches but opens a record there
+//! ([`LineMatch::opened`]). The scanner then hands the sink the lines that
+//! follow, one by one ([`Sink::record_line`]), until the sink says one is not
+//! part of the record; that line is scanned as usual. A block whose input
+//! has a record open ([`Sink::in_record`]) starts the same way. While no
+//! record is open, the scan is the candidate search above, unchanged.
 
 pub mod compile;
 pub mod literals;
@@ -28,6 +36,9 @@ pub struct Rule {
     pub negate: bool,
     /// Indexes of the alarms it fires.
     pub alarms: Vec<u32>,
+    /// A multiline rule: its pattern is its record's `start` regex; a line
+    /// matching it opens a record instead of firing.
+    pub record: bool,
 }
 
 /// An alarm fired by a line, and the first rule (in rule order) that fired it.
@@ -53,12 +64,41 @@ pub struct LineMatch<'a> {
     pub stopped_by: Option<u32>,
     /// The alarms to fire, each once, in rule order.
     pub hits: &'a [Hit],
+    /// The multiline rule that opens a record at this line: the first one in
+    /// rule order that matched and was evaluated (its alarms are not in `hits`).
+    pub opened: Option<u32>,
+}
+
+/// What a sink says of a line offered to its open record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordLine {
+    /// Part of the record, which stays open.
+    Taken,
+    /// Part of the record, and its last line: the record is closed.
+    Last,
+    /// Not part of it (or no record is open): the record, if any, is closed,
+    /// and the line is to be scanned as its own.
+    NotPart,
 }
 
 /// Receives the lines that matched at least one rule.
 pub trait Sink {
     /// Called once per line that matched at least one rule (positive or negative).
     fn matched(&mut self, m: &LineMatch<'_>);
+
+    /// Whether a record is open for the block about to be scanned (its input
+    /// left one open in an earlier block). Asked once per block.
+    fn in_record(&self) -> bool {
+        false
+    }
+
+    /// Offers the open record the next line (without `\n` and trailing `\r`;
+    /// `number` as in [`LineMatch::number`]). Called after a line that opened
+    /// a record, and at the start of a block while [`Sink::in_record`].
+    fn record_line(&mut self, line: &[u8], number: u64) -> RecordLine {
+        let _ = (line, number);
+        RecordLine::NotPart
+    }
 }
 
 /// Compiled rules, shareable between scanners.
@@ -231,6 +271,9 @@ impl Scanner<'_> {
         // The next hit of the DFA search at or after `pos`; `None` once it has no more.
         let (mut next_dfa, mut dfa_live) = (None, candidate.is_some());
         let mut pos = 0;
+        if sink.in_record() {
+            pos = self.feed(block, 0, sink);
+        }
         while pos < block.len() {
             let mut next_lit = None;
             for (ac, next) in self.matcher.literals.iter().zip(lit_next.iter_mut()) {
@@ -270,8 +313,11 @@ impl Scanner<'_> {
                 self.line_no += newlines(&block[self.counted_to..start]) + 1;
                 self.counted_to = end + 1;
             }
-            self.line(&block[start..end], sink);
+            let opened = self.line(&block[start..end], sink);
             pos = end + 1;
+            if opened {
+                pos = self.feed(block, pos, sink);
+            }
         }
         self.candidate_cache = cache;
         self.lit_next = lit_next;
@@ -285,8 +331,38 @@ impl Scanner<'_> {
         }
     }
 
-    /// Evaluates one line (without its `\n`).
-    fn line(&mut self, raw: &[u8], sink: &mut impl Sink) {
+    /// Hands the sink's open record the lines of `block` from `pos` on, until
+    /// one is not part of it or the record ends; returns where scanning goes on.
+    #[cold]
+    #[inline(never)]
+    fn feed(&mut self, block: &[u8], mut pos: usize, sink: &mut impl Sink) -> usize {
+        while pos < block.len() {
+            let end = memchr::memchr(b'\n', &block[pos..]).map_or(block.len(), |i| pos + i);
+            let raw = &block[pos..end];
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let number = if self.count_lines {
+                self.line_no + newlines(&block[self.counted_to.min(pos)..pos]) + 1
+            } else {
+                0
+            };
+            let step = sink.record_line(line, number);
+            if step == RecordLine::NotPart {
+                return pos;
+            }
+            if self.count_lines {
+                self.line_no = number;
+                self.counted_to = end + 1;
+            }
+            pos = end + 1;
+            if step == RecordLine::Last {
+                break;
+            }
+        }
+        pos
+    }
+
+    /// Evaluates one line (without its `\n`); true when it opened a record.
+    fn line(&mut self, raw: &[u8], sink: &mut impl Sink) -> bool {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         self.set.clear();
         self.matcher.verifier.which_overlapping_matches_with(
@@ -295,17 +371,18 @@ impl Scanner<'_> {
             &mut self.set,
         );
         if self.set.is_empty() {
-            return;
+            return false;
         }
         if is_tagged(line) {
             self.stats.tagged += 1;
-            return;
+            return false;
         }
         self.stats.matched += 1;
         self.epoch += 1;
         self.rules.clear();
         self.hits.clear();
         let mut stopped_by = None;
+        let mut opened = None;
         for pid in self.set.iter() {
             let index = pid.as_usize();
             if stopped_by.is_some() {
@@ -319,6 +396,10 @@ impl Scanner<'_> {
             self.rules.push(index);
             if rule.negate {
                 stopped_by = Some(index);
+                continue;
+            }
+            if rule.record {
+                opened = opened.or(Some(index));
                 continue;
             }
             for &alarm in &rule.alarms {
@@ -335,7 +416,9 @@ impl Scanner<'_> {
             rules: &self.rules,
             stopped_by,
             hits: &self.hits,
+            opened,
         });
+        opened.is_some()
     }
 }
 
@@ -370,6 +453,7 @@ mod tests {
         Rule {
             negate,
             alarms: alarms.to_vec(),
+            record: false,
         }
     }
 
@@ -459,6 +543,105 @@ mod tests {
         m.scanner(true).scan(block.as_bytes(), &mut out);
         let seen: Vec<(u64, u32)> = out.0.iter().map(|(l, _, h, _)| (*l, h[0].rule)).collect();
         assert_eq!(seen, vec![(1, n as u32 - 1), (3, 0), (4, n as u32 - 2)]);
+    }
+
+    /// A sink whose records take the lines starting with a space, and end at
+    /// a line starting with `END`.
+    #[derive(Default)]
+    struct Records {
+        open: bool,
+        /// (number, line, opened) of each line matched.
+        matched: Vec<(u64, Vec<u8>, Option<u32>)>,
+        /// (number, line) of each line taken into a record.
+        taken: Vec<(u64, Vec<u8>)>,
+    }
+    impl Sink for Records {
+        fn matched(&mut self, m: &LineMatch<'_>) {
+            self.matched.push((m.number, m.line.to_vec(), m.opened));
+            self.open |= m.opened.is_some();
+        }
+        fn in_record(&self) -> bool {
+            self.open
+        }
+        fn record_line(&mut self, line: &[u8], number: u64) -> RecordLine {
+            if !self.open {
+                return RecordLine::NotPart;
+            }
+            if line.starts_with(b"END") {
+                self.open = false;
+                self.taken.push((number, line.to_vec()));
+                return RecordLine::Last;
+            }
+            if !line.starts_with(b" ") {
+                self.open = false;
+                return RecordLine::NotPart;
+            }
+            self.taken.push((number, line.to_vec()));
+            RecordLine::Taken
+        }
+    }
+
+    #[test]
+    fn records_take_the_lines_after_their_opener_across_blocks() {
+        // Rule 0 is negative on "DEBUG"; rule 1 opens records on "BEGIN";
+        // rule 2 fires on "x" (also inside records, where it must not be evaluated).
+        let record = Rule {
+            negate: false,
+            alarms: vec![0],
+            record: true,
+        };
+        let m = matcher(
+            &["DEBUG", "BEGIN", "x"],
+            vec![rule(true, &[0]), record, rule(false, &[1])],
+            2,
+            false,
+        )
+        .unwrap();
+        let mut s = m.scanner(true);
+        let mut out = Records::default();
+        s.scan(
+            b"a
+BEGIN x
+ x1
+ x2
+next x
+BEGIN
+ y",
+            &mut out,
+        );
+        // The record is still open at the block's end: the next block starts in it.
+        s.scan(
+            b" z
+END x
+x after
+DEBUG BEGIN
+",
+            &mut out,
+        );
+        let lines = |v: &[(u64, &str)]| -> Vec<(u64, Vec<u8>)> {
+            v.iter().map(|(n, l)| (*n, l.as_bytes().to_vec())).collect()
+        };
+        assert_eq!(
+            out.taken,
+            lines(&[(3, " x1"), (4, " x2"), (7, " y"), (8, " z"), (9, "END x")])
+        );
+        let matched: Vec<(u64, &[u8], Option<u32>)> = out
+            .matched
+            .iter()
+            .map(|(n, l, o)| (*n, l.as_slice(), *o))
+            .collect();
+        assert_eq!(
+            matched,
+            vec![
+                (2, &b"BEGIN x"[..], Some(1)),
+                (5, b"next x", None),
+                (6, b"BEGIN", Some(1)),
+                (10, b"x after", None),
+                // A negative rule before the opener stops it, as any rule.
+                (11, b"DEBUG BEGIN", None),
+            ]
+        );
+        assert_eq!(s.lines(), 11);
     }
 
     #[test]

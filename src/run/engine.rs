@@ -35,6 +35,7 @@ pub fn run(
                 router.flush();
             }
             Event::Tick => router.tick(),
+            Event::Ended(source) => router.ended(&source),
             Event::Stop => break,
         }
     }

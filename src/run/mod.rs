@@ -297,7 +297,8 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
         watches,
         config.alarm_freq(),
         config.msg_size(),
-    );
+    )
+    .with_records(&plan.rules);
 
     // The engine runs before any input starts: the follower's first pass may
     // read (from = "beginning", saved positions), and is awaited below.

@@ -705,6 +705,12 @@ impl Core {
         if t.file.is_some() {
             t.rotated_at = Some(now);
             self.read(id);
+            // Lines of the file now at the path must not join a record of this one.
+            if let Some(t) = self.files.get(&id)
+                && t.ended(&self.events).is_err()
+            {
+                self.engine_gone = true;
+            }
             return;
         }
         if let Some(t) = self.files.remove(&id) {
@@ -717,7 +723,7 @@ impl Core {
     fn forget(&mut self, id: u64) {
         if let Some(mut t) = self.files.remove(&id) {
             self.dirty = true;
-            if t.flush_partial(&self.events).is_err() {
+            if t.flush_partial(&self.events).is_err() || t.ended(&self.events).is_err() {
                 self.engine_gone = true;
             }
             if self.by_path.get(&t.path) == Some(&id) {
@@ -753,7 +759,7 @@ impl Core {
                 Err(ReadError::Rewritten) | Ok(_) => {}
             }
         }
-        if t.flush_partial(&self.events).is_err() {
+        if t.flush_partial(&self.events).is_err() || t.ended(&self.events).is_err() {
             self.engine_gone = true;
         }
         t.restart();

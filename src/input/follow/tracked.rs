@@ -233,6 +233,18 @@ impl Tracked {
         self.send(line, events).map_err(|_| EngineGone)
     }
 
+    /// Tells the engine that this file's lines end here (it was rotated away,
+    /// truncated, or is no longer followed): what it holds for the file's
+    /// source alone (an open multiline record) closes now.
+    ///
+    /// # Errors
+    /// The engine stopped.
+    pub fn ended(&self, events: &EventSender) -> Result<(), EngineGone> {
+        events
+            .blocking_send(Event::Ended(self.source.clone()))
+            .map_err(|_| EngineGone)
+    }
+
     fn send(&mut self, lines: Vec<u8>, events: &EventSender) -> Result<(), ReadError> {
         let batch = Batch {
             source: self.source.clone(),

@@ -8,8 +8,8 @@
 use super::batch::Builder;
 use super::framing::Framer;
 use super::{Damper, MAX_MESSAGE, WARN_EVERY, more, stopped};
-use crate::input::EventSender;
 use crate::input::socket::batch::BATCH;
+use crate::input::{Event, EventSender};
 use logalarm_plugin_api::{Peer, Source};
 use nix::sys::resource::{Resource, getrlimit};
 use std::io::ErrorKind;
@@ -208,8 +208,13 @@ async fn client(
                 "{source}: a message is longer than {MAX_MESSAGE} bytes; matching it in pieces of that size"
             );
         }
-        if out.send(&events).await.is_err() || end {
+        if out.send(&events).await.is_err() {
             return;
         }
+        if end {
+            break;
+        }
     }
+    // The client is gone: what is held for it alone (an open record) closes now.
+    let _ = events.send(Event::Ended(source)).await;
 }
