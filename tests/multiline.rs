@@ -202,12 +202,11 @@ public class Prog {
 }
 "#;
 
+// A JDK is ~250 MB that CI does not install for one test: the java preset is
+// covered there by the stdin sample below; with a JDK, run `--ignored`.
 #[test]
+#[ignore = "needs a JDK (java Prog.java); the stdin sample covers the preset in CI"]
 fn java_stack_traces_under_run_fire_once_each_with_all_their_lines() {
-    if Command::new("java").arg("-version").output().is_err() {
-        eprintln!("java is not installed: the stdin sample test covers the preset");
-        return;
-    }
     let dir = common::scratch("multiline_java");
     let expect = dir.join("expect");
     std::fs::create_dir_all(&expect).expect("mkdir");
