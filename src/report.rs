@@ -333,7 +333,8 @@ fn dry_router(plan: &Plan) -> Router {
         plan.watches(Instant::now()),
         freq,
         size,
-    );
+    )
+    .with_record_alarms(&plan.rules);
     router.keep_log();
     router
 }
@@ -375,7 +376,11 @@ impl<'p, W: Write> TestReport<'p, W> {
                 }
             }
             if self.error.is_none()
-                && let Err(e) = self.write_record(&record)
+                && let Err(e) = self.write_record(&record).and_then(|()| {
+                    // What the alarms' policies decide for the record.
+                    self.router.fire_record(record);
+                    self.write_decisions()
+                })
             {
                 self.error = Some(e);
             }
@@ -532,12 +537,12 @@ impl<'p, W: Write> TestReport<'p, W> {
         // A line matching only hidden rules (an expected or recovery line)
         // fires nothing of its own.
         let opens_only = m.opened.is_some() && m.hits.is_empty() && m.stopped_by.is_none();
-        let visible = if opens_only { 0 } else { m.hits.len() }
-            + m.rules
-                .iter()
-                .filter(|&&r| (r as usize) < self.plan.rules.len())
-                .count();
-        if visible > 0 {
+        let visible = !opens_only
+            && (!m.hits.is_empty()
+                || m.rules
+                    .iter()
+                    .any(|&r| (r as usize) < self.plan.rules.len()));
+        if visible {
             self.write_line(m)?;
         }
         self.router.matched(m);

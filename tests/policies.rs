@@ -819,3 +819,37 @@ alarm = "t"
         "{stderr}"
     );
 }
+
+#[test]
+fn test_shows_policy_decisions_for_multiline_records() {
+    let dir = common::scratch("policy-records");
+    let config = write(
+        &dir,
+        "tb.toml",
+        r#"[alarm.crash]
+action = "log:"
+cooldown = { max = 1, period = "1h" }
+[[rule]]
+regex = "Error"
+alarm = "crash"
+multiline = "python"
+"#,
+    );
+    let log = write(
+        &dir,
+        "tb.log",
+        "start\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nValueError: bad\nmid\n\
+         Traceback (most recent call last):\n  File \"x.py\", line 2, in <module>\nKeyError: k\nend\n",
+    );
+    let report = test_report(&config, &log);
+    let head: Vec<&str> = report.lines().take(4).collect();
+    assert_eq!(
+        head,
+        [
+            "lines 2-4: fires crash (rule 1 /Error/, python record): Traceback (most recent call last): (+2 lines)",
+            "    crash: sent",
+            "lines 6-8: fires crash (rule 1 /Error/, python record): Traceback (most recent call last): (+2 lines)",
+            "    crash: suppressed by cooldown (1 per 1h sent; 1 suppressed)",
+        ]
+    );
+}

@@ -341,11 +341,19 @@ impl Router {
         self.closed = closed;
     }
 
+    /// For `logalarm test`, which assembles records itself: the alarms each
+    /// rule's records fire, so that [`Router::fire_record`] can decide them
+    /// (no record is assembled here).
+    pub fn with_record_alarms(mut self, rules: &[PlannedRule]) -> Self {
+        self.record_alarms = rules.iter().map(|r| r.alarms.clone()).collect();
+        self
+    }
+
     /// Fires a closed record's rule's alarms with the record as the message,
     /// when the rule's regex matches it. The record is its own batch: its
     /// input, its first line's syslog header, and its own cap (`max_bytes`,
     /// applied as it was assembled) instead of `alarm-msg-size`.
-    fn fire_record(&mut self, record: Record) {
+    pub fn fire_record(&mut self, record: Record) {
         if !record.fires {
             tracing::debug!(
                 "a record of rule {} does not match its regex: no alarm",
