@@ -487,7 +487,7 @@ fn stall_watches(
     for (on, def) in &config.stalls {
         let alarms = indexes_of(&def.alarms, known, &def.origin, "on_stall", errors);
         let (silence, name) = match on {
-            StallOn::Any => (Silence::Any, "(any)".to_owned()),
+            StallOn::Any => (Silence::Any, String::new()),
             StallOn::Child => (Silence::Child, "child".to_owned()),
             StallOn::Input(i) => match config.inputs.get(*i) {
                 Some(InputDef::File { paths, .. }) => {

@@ -853,3 +853,42 @@ multiline = "python"
         ]
     );
 }
+
+#[test]
+fn top_level_stall_after_watches_stdin() {
+    let dir = common::scratch("policy-stall-stdin");
+    let out_file = dir.join("alarms.txt");
+    let config = write(
+        &dir,
+        "s.toml",
+        &format!(
+            r#"stall_after = "1s"
+on_stall = "pager"
+[alarm.pager]
+action = "cmd:cat >> {}"
+"#,
+            sh_quote(&out_file)
+        ),
+    );
+    let mut child =
+        common::spawn_piped(common::bin().arg("-c").arg(&config).arg("--no-passthrough"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        "ABSENT pager: no input has had a line for 1s\n"
+    );
+    stdin.write_all(b"anything\n").expect("write");
+    let text = common::wait_for_file(&out_file, PATIENCE, |b| {
+        b.split(|&c| c == b'\n').count() > 2
+    });
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("RESOLVED pager: lines again after ")),
+        "{text}"
+    );
+    drop(stdin);
+    assert!(common::wait_exit(&mut child, PATIENCE).success());
+}

@@ -53,6 +53,19 @@
 //! auth_user = "logalarm"  # any other key goes to the plugin, which must take it
 //! auth_pass = "env:HOOK_PASSWORD"
 //!
+//! [alarm.ssh]            # alarm policies: see `super::policy`
+//! action = "log:"
+//! key = "{{ caps.ip }}"
+//! threshold = { count = 5, window = "60s" }
+//! cooldown = { max = 1, period = "1h" }
+//! digest = "10m"          # or { period = "10m", max_groups = 100, key = "…" }
+//! escalate = { limit = 100, window = "5m", alarm = "mailme" }
+//!
+//! [[expect]]              # a heartbeat: its absence fires the alarm
+//! regex = "heartbeat ok"
+//! within = "5m"
+//! alarm = "mailme"
+//!
 //! [[rule]]
 //! regex = "HARAKIRI ON WORKER"
 //! alarms = ["mailme"]     # or: alarm = "mailme"

@@ -91,6 +91,7 @@ impl Watch {
         let d = humantime::format_duration(self.within);
         match self.silence {
             None => format!("expected line /{}/ not seen for {d}", self.what),
+            Some(_) if self.what.is_empty() => format!("no input has had a line for {d}"),
             Some(_) => format!("input {} has been silent for {d}", self.what),
         }
     }
@@ -99,6 +100,7 @@ impl Watch {
         let d = humantime::format_duration(round(now.saturating_duration_since(self.last)));
         match self.silence {
             None => format!("expected line /{}/ seen again after {d}", self.what),
+            Some(_) if self.what.is_empty() => format!("lines again after {d}"),
             Some(_) => format!("input {} has lines again after {d}", self.what),
         }
     }
