@@ -128,11 +128,38 @@ pub fn mask(message: &[u8]) -> String {
 }
 
 /// [`mask`] into `out` (cleared first), so that a caller masking every event
-/// reuses one buffer and allocates nothing once it is large enough.
+/// reuses one buffer and allocates nothing once it is large enough. The
+/// regex's search state comes from its shared pool; a [`Masker`] owns its own.
 pub fn mask_into(message: &[u8], out: &mut String) {
+    mask_with(None, message, out);
+}
+
+/// A masker with its own regex search state, for one thread that masks every
+/// event (a digest on the engine thread): no pool, no lock, and nothing
+/// allocated once the state has warmed up.
+#[derive(Debug, Default)]
+pub struct Masker {
+    cache: Option<regex_automata::meta::Cache>,
+}
+
+impl Masker {
+    /// [`mask_into`] with this masker's own search state.
+    pub fn mask_into(&mut self, message: &[u8], out: &mut String) {
+        if self.cache.is_none() {
+            self.cache = MASKER.as_ref().map(|(re, _)| re.create_cache());
+        }
+        mask_with(self.cache.as_mut(), message, out);
+    }
+}
+
+fn mask_with(
+    mut cache: Option<&mut regex_automata::meta::Cache>,
+    message: &[u8],
+    out: &mut String,
+) {
     out.clear();
     for chunk in message.utf8_chunks() {
-        mask_str(chunk.valid(), out);
+        mask_str(cache.as_deref_mut(), chunk.valid(), out);
         if !chunk.invalid().is_empty() {
             out.push(char::REPLACEMENT_CHARACTER);
         }
@@ -140,7 +167,7 @@ pub fn mask_into(message: &[u8], out: &mut String) {
 }
 
 /// Masks valid UTF-8 `s`, appending to `out`.
-fn mask_str(s: &str, out: &mut String) {
+fn mask_str(mut cache: Option<&mut regex_automata::meta::Cache>, s: &str, out: &mut String) {
     let Some((re, tokens)) = MASKER.as_ref() else {
         out.push_str(s);
         return;
@@ -149,7 +176,12 @@ fn mask_str(s: &str, out: &mut String) {
     // `copied`: how much of `s` is in `out`; `pos`: where to search next.
     let (mut pos, mut copied) = (0, 0);
     while pos < b.len() {
-        let Some(m) = re.search(&Input::new(b).range(pos..)) else {
+        let input = Input::new(b).range(pos..);
+        let found = match cache.as_deref_mut() {
+            Some(cache) => re.search_with(cache, &input),
+            None => re.search(&input),
+        };
+        let Some(m) = found else {
             break;
         };
         let (start, end) = (m.start(), m.end());
