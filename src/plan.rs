@@ -372,6 +372,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 .into(),
         });
     }
+    check_caps(config, &alarms, &rules, &mut errors);
     let hidden = hidden_rules(config, &plan_names(&alarms), &mut hirs, &mut errors);
     let stalls = stall_watches(config, &plan_names(&alarms), &mut errors);
     if !errors.is_empty() {
@@ -518,6 +519,116 @@ fn stall_watches(
         out.push((silence, name, def.after, alarms));
     }
     out
+}
+
+/// The capture groups a template refers to: `caps.NAME`, `caps['NAME']`, `caps[N]`.
+fn caps_refs(template: &str) -> Vec<String> {
+    static REFS: std::sync::LazyLock<Option<regex_automata::meta::Regex>> =
+        std::sync::LazyLock::new(|| {
+            regex_automata::meta::Regex::new(
+                r#"caps\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(?:'([^']*)'|"([^"]*)"|([0-9]+))\s*\])"#,
+            )
+            .ok()
+        });
+    let Some(re) = REFS.as_ref() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for caps in re.captures_iter(template) {
+        if let Some(span) = (1..=4).find_map(|g| caps.get_group(g)) {
+            out.push(template[span.range()].to_owned());
+        }
+    }
+    out
+}
+
+/// Checks that every capture group the alarms' templates name (`caps.ip`)
+/// is a group of a rule firing the alarm: a misspelt group would key every
+/// event under the empty key, or say nothing, silently. Alarms that get
+/// other alarms' notifications (`on_failure`) or no rule's are not checked.
+fn check_caps(
+    config: &Config,
+    alarms: &[PlannedAlarm],
+    rules: &[PlannedRule],
+    errors: &mut Vec<ConfigError>,
+) {
+    for def in &config.alarms {
+        let Some(me) = alarms.iter().position(|a| *a.name == *def.name) else {
+            continue;
+        };
+        let firing: Vec<&PlannedRule> = rules
+            .iter()
+            .filter(|r| r.alarms.contains(&(me as u32)))
+            .collect();
+        let fallback = config
+            .alarms
+            .iter()
+            .any(|a| a.on_failure.as_ref().is_some_and(|(n, _)| *n == def.name));
+        if firing.is_empty() || fallback {
+            continue;
+        }
+        let mut names: Vec<String> = Vec::new();
+        let mut groups = 1;
+        for r in &firing {
+            if let Some(re) = &r.captures {
+                let info = re.group_info();
+                groups = groups.max(info.group_len(regex_automata::PatternID::ZERO));
+                names.extend(
+                    info.pattern_names(regex_automata::PatternID::ZERO)
+                        .flatten()
+                        .map(str::to_owned),
+                );
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        let p = &def.policy;
+        let mut templates: Vec<(&str, &Origin)> = [&p.key]
+            .into_iter()
+            .chain(p.threshold.as_ref().map(|t| &t.key))
+            .chain(p.cooldown.as_ref().map(|c| &c.key))
+            .chain(p.digest.as_ref().map(|d| &d.key))
+            .flatten()
+            .map(|k| (k.template.as_str(), &k.origin))
+            .collect();
+        templates.extend(def.message.as_ref().map(|(m, o)| (m.as_str(), o)));
+        templates.extend(def.options.iter().map(|o| (o.value.as_str(), &o.origin)));
+        templates.extend(def.env.iter().map(|(_, v)| (v.as_str(), &def.origin)));
+        templates.extend(def.headers.iter().map(|(_, v)| (v.as_str(), &def.origin)));
+        for (template, origin) in templates {
+            for group in caps_refs(template) {
+                let known = match group.parse::<usize>() {
+                    Ok(n) => n < groups,
+                    Err(_) => names.contains(&group),
+                };
+                if !known {
+                    let have = if groups == 1 {
+                        "they have no capture groups".to_owned()
+                    } else if names.is_empty() {
+                        format!("they have groups 1 to {} and no named one", groups - 1)
+                    } else {
+                        format!(
+                            "theirs: {}; numbered up to {}",
+                            names.join(", "),
+                            groups - 1
+                        )
+                    };
+                    let fix = if group.parse::<usize>().is_ok() {
+                        "fix the number (group 0 is the whole match)".to_owned()
+                    } else {
+                        format!("fix the name or add `(?P<{group}>…)` to the rule")
+                    };
+                    errors.push(ConfigError::at(
+                        origin,
+                        format!(
+                            "`caps` group {group:?} is in no rule firing alarm {:?} ({have}); {fix}",
+                            def.name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// Compiles each alarm's policies: key templates, monitoring markers, the

@@ -892,3 +892,40 @@ action = "cmd:cat >> {}"
     drop(stdin);
     assert!(common::wait_exit(&mut child, PATIENCE).success());
 }
+
+#[test]
+fn a_misspelt_capture_group_is_a_config_error() {
+    let dir = common::scratch("policy-caps-typo");
+    let config = write(
+        &dir,
+        "t.toml",
+        r#"[alarm.ssh]
+action = "log:"
+key = "{{ caps.iip }}"
+threshold = { count = 5, window = "60s" }
+message = "{{ caps.ip }} {{ caps[3] }}"
+[[rule]]
+regex = 'from (?P<ip>\S+) port (\d+)'
+alarm = "ssh"
+"#,
+    );
+    let out = common::bin()
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let at = config.display().to_string();
+    assert_eq!(
+        common::stderr(&out).lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "[logalarm] config error: {at}:3: alarm.ssh.key: `caps` group \"iip\" is in no rule firing alarm \"ssh\" (theirs: ip; numbered up to 2); fix the name or add `(?P<iip>…)` to the rule"
+            ),
+            format!(
+                "[logalarm] config error: {at}:5: alarm.ssh.message: `caps` group \"3\" is in no rule firing alarm \"ssh\" (theirs: ip; numbered up to 2); fix the number (group 0 is the whole match)"
+            ),
+        ]
+    );
+}

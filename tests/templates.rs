@@ -175,7 +175,7 @@ fn template_errors_are_config_errors_with_file_and_line() {
 fn check_shows_the_message_template() {
     let dir = common::scratch("templates_check");
     let config = "[alarm.ssh]\naction = \"log:\"\nmessage = \"\"\"{{ caps.user }}\n{{ count }}\"\"\"\n\
-                  [[rule]]\nregex = \"x\"\nalarm = \"ssh\"\n";
+                  [[rule]]\nregex = \"(?P<user>x)\"\nalarm = \"ssh\"\n";
     let done = run(&dir, "check", config, &["check"], b"");
     assert_eq!(done.status.code(), Some(0), "{}", common::stderr(&done));
     let stdout = common::lines(&done.stdout);
