@@ -929,3 +929,51 @@ alarm = "ssh"
         ]
     );
 }
+
+#[test]
+fn a_wrapped_process_silent_too_long_fires_on_stall() {
+    let dir = common::scratch("policy-stall-run");
+    let out_file = dir.join("alarms.txt");
+    let config = write(
+        &dir,
+        "r.toml",
+        &format!(
+            r#"[run]
+stall_after = "1s"
+on_stall = "pager"
+[alarm.pager]
+action = "cmd:cat >> {}"
+"#,
+            sh_quote(&out_file)
+        ),
+    );
+    // Silent until told to speak (a file appears), then done.
+    let go = dir.join("go");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; echo back",
+        sh_quote(&go)
+    );
+    let mut child = common::bin()
+        .args(["run", "-c"])
+        .arg(&config)
+        .args(["--", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        "ABSENT pager: input child has been silent for 1s\n"
+    );
+    fs::write(&go, "").expect("touch");
+    assert!(common::wait_exit(&mut child, PATIENCE).success());
+    let text = fs::read_to_string(&out_file).expect("read");
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("RESOLVED pager: input child has lines again after ")),
+        "{text}"
+    );
+}
