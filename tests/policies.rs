@@ -977,3 +977,45 @@ action = "cmd:cat >> {}"
         "{text}"
     );
 }
+
+#[test]
+fn a_pending_digest_is_sent_at_sigterm() {
+    let dir = common::scratch("policy-digest-sigterm");
+    let (seen, digest) = (dir.join("seen.txt"), dir.join("digest.txt"));
+    let config = write(
+        &dir,
+        "d.toml",
+        &format!(
+            r#"[alarm.seen]
+action = "cmd:cat >> {}"
+[alarm.errors]
+action = "cmd:cat >> {}"
+digest = "1h"
+message = "{{{{ count }}}} events"
+[[rule]]
+regex = 'ERROR'
+alarms = ["seen", "errors"]
+"#,
+            sh_quote(&seen),
+            sh_quote(&digest)
+        ),
+    );
+    let mut child =
+        common::spawn_piped(common::bin().arg("-c").arg(&config).arg("--no-passthrough"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"ERROR a 1\nERROR b 2\nERROR c 3\n")
+        .expect("write");
+    // The plain alarm shows the lines went through the engine.
+    common::wait_for_file(&seen, PATIENCE, |b| b.ends_with(b"ERROR c 3\n"));
+    assert!(!digest.exists(), "the period is an hour: nothing yet");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(common::wait_exit(&mut child, PATIENCE).success());
+    assert_eq!(
+        fs::read_to_string(&digest).expect("digest sent"),
+        "3 events\n"
+    );
+    drop(stdin);
+}
