@@ -88,6 +88,26 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// Runs logalarm over `input` (stdin, pass-through off) with the TOML config
+/// `toml`, in which `OUT` stands for a file its `cmd:` alarms append to;
+/// returns what that file holds and logalarm's stderr. The run must succeed.
+fn run_alarms(name: &str, toml: &str, input: &[u8]) -> (String, String) {
+    let dir = common::scratch(name);
+    let out_file = dir.join("alarms.txt");
+    let config = write(
+        &dir,
+        "config.toml",
+        &toml.replace("OUT", &sh_quote(&out_file)),
+    );
+    let out = common::run_with_input(
+        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+        input,
+    );
+    let stderr = common::stderr(&out);
+    assert!(out.status.success(), "{stderr}");
+    (fs::read_to_string(&out_file).unwrap_or_default(), stderr)
+}
+
 fn test_report(config: &Path, log: &Path) -> String {
     let out = common::bin()
         .arg("test")
@@ -150,33 +170,18 @@ alarm = "bruteforce"
 
     // Live, the 2000 lines arrive within one window: every 5th failure of an
     // ip fires, with that line as the message.
-    let out_file = dir.join("alarms.txt");
-    let live = write(
-        &dir,
-        "live.toml",
-        &format!(
-            r#"alarm_freq = 0
+    let live = r#"alarm_freq = 0
 [alarm.bruteforce]
-action = "cmd:cat >> {}"
-key = "{{{{ caps.ip }}}}"
-threshold = {{ count = 5, window = "1h" }}
+action = "cmd:cat >> OUT"
+key = "{{ caps.ip }}"
+threshold = { count = 5, window = "1h" }
 [[rule]]
-regex = '{SSH_RULE}'
+regex = 'RULE'
 alarm = "bruteforce"
-"#,
-            sh_quote(&out_file)
-        ),
-    );
+"#
+    .replace("RULE", SSH_RULE);
     let log = fs::read(ssh_log()).expect("read the log");
-    let out = common::run_with_input(
-        common::bin()
-            .args(["-c"])
-            .arg(&live)
-            .arg("--no-passthrough"),
-        &log,
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let alarms = fs::read_to_string(&out_file).unwrap_or_default();
+    let (alarms, stderr) = run_alarms("policy-threshold-ssh-live", &live, &log);
     let mut per_ip: BTreeMap<String, u64> = BTreeMap::new();
     let mut all: BTreeMap<String, u64> = BTreeMap::new();
     for (_, ip) in &logins {
@@ -196,7 +201,6 @@ alarm = "bruteforce"
         .map(|(ip, n)| (ip, n / 5))
         .collect();
     assert_eq!(per_ip, expected);
-    let stderr = common::stderr(&out);
     let held_live = 518 - expected.values().sum::<u64>();
     assert!(
         stderr.contains(&format!("{held_live} held back by threshold or cooldown")),
@@ -206,38 +210,23 @@ alarm = "bruteforce"
 
 #[test]
 fn cooldown_lets_max_per_key_through_and_reports_the_rest() {
-    let dir = common::scratch("policy-cooldown");
-    let out_file = dir.join("alarms.txt");
-    let config = write(
-        &dir,
-        "c.toml",
-        &format!(
-            r#"alarm_freq = 0
+    let input: String = (0..10)
+        .map(|i| format!("OOM on web{} #{i}\n", i % 2))
+        .collect();
+    let (alarms, stderr) = run_alarms(
+        "policy-cooldown",
+        r#"alarm_freq = 0
 [alarm.oom]
-action = "cmd:(printf '%s ' \"$LOGALARM_SUPPRESSED\"; cat) >> {}"
-cooldown = {{ max = 2, period = "1h", key = "{{{{ caps.host }}}}" }}
+action = "cmd:(printf '%s ' \"$LOGALARM_SUPPRESSED\"; cat) >> OUT"
+cooldown = { max = 2, period = "1h", key = "{{ caps.host }}" }
 [[rule]]
 regex = 'OOM on (?P<host>\w+)'
 alarm = "oom"
 "#,
-            sh_quote(&out_file)
-        ),
-    );
-    let mut input = String::new();
-    for i in 0..10 {
-        input.push_str(&format!("OOM on web{} #{i}\n", i % 2));
-    }
-    let out = common::run_with_input(
-        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
         input.as_bytes(),
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let mut got: Vec<String> = fs::read_to_string(&out_file)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    got.sort();
+    let mut got: Vec<&str> = alarms.lines().collect();
+    got.sort_unstable();
     assert_eq!(
         got,
         [
@@ -248,9 +237,8 @@ alarm = "oom"
         ]
     );
     assert!(
-        common::stderr(&out).contains("6 held back by threshold or cooldown"),
-        "{}",
-        common::stderr(&out)
+        stderr.contains("6 held back by threshold or cooldown"),
+        "{stderr}"
     );
 }
 
@@ -297,69 +285,43 @@ alarm = "disk"
 
 #[test]
 fn escalation_pages_once_per_window_with_the_count() {
-    let dir = common::scratch("policy-escalation");
-    let pager = dir.join("pager.txt");
-    let config = write(
-        &dir,
-        "e.toml",
-        &format!(
-            r#"alarm_freq = 0
+    let input: String = (0..250).map(|i| format!("ERROR number {i}\n")).collect();
+    let (paged, _) = run_alarms(
+        "policy-escalation",
+        r#"alarm_freq = 0
 [alarm.errors]
 action = "log:"
-escalate = {{ limit = 100, window = "1h", alarm = "pager" }}
+escalate = { limit = 100, window = "1h", alarm = "pager" }
 [alarm.pager]
-action = "cmd:(printf '%s|' \"$LOGALARM_RULE\"; cat) >> {}"
+action = "cmd:(printf '%s|' \"$LOGALARM_RULE\"; cat) >> OUT"
 [[rule]]
 regex = 'ERROR'
 alarm = "errors"
 "#,
-            sh_quote(&pager)
-        ),
-    );
-    let input: String = (0..250).map(|i| format!("ERROR number {i}\n")).collect();
-    let out = common::run_with_input(
-        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
         input.as_bytes(),
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let paged = fs::read_to_string(&pager).unwrap_or_default();
-    let lines: Vec<&str> = paged.lines().collect();
-    assert_eq!(lines.len(), 1, "{paged}");
     assert_eq!(
-        lines[0], "errors|ESCALATION pager: alarm errors: 101 events within 1h (limit 100)",
-        "{paged}"
+        paged,
+        "errors|ESCALATION pager: alarm errors: 101 events within 1h (limit 100)\n"
     );
-    assert!(lines[0].contains("101"), "{paged}");
 }
 
 #[test]
 fn resolve_sends_one_recovery_after_firing() {
-    let dir = common::scratch("policy-resolve");
-    let out_file = dir.join("alarms.txt");
-    let config = write(
-        &dir,
-        "r.toml",
-        &format!(
-            r#"alarm_freq = 0
+    let (alarms, _) = run_alarms(
+        "policy-resolve",
+        r#"alarm_freq = 0
 [alarm.db]
-action = "cmd:cat >> {}"
+action = "cmd:cat >> OUT"
 [[rule]]
 regex = 'db down'
 alarm = "db"
 resolve = 'db up'
 "#,
-            sh_quote(&out_file)
-        ),
+        b"db up (nothing fired yet)\ndb down 1\ndb down 2\ndb up again\ndb up twice\ndb down 3\ndb up last\n",
     );
-    let input = "db up (nothing fired yet)\ndb down 1\ndb down 2\ndb up again\ndb up twice\ndb down 3\ndb up last\n";
-    let out = common::run_with_input(
-        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
-        input.as_bytes(),
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let got = fs::read_to_string(&out_file).unwrap_or_default();
     assert_eq!(
-        got,
+        alarms,
         "db down 1\ndb down 2\nRESOLVED db: db up again\ndb down 3\nRESOLVED db: db up last\n"
     );
 }
@@ -610,14 +572,10 @@ fn ini_policy_options_and_check_listing() {
 
 #[test]
 fn a_negative_rule_does_not_hide_recovery_lines() {
-    let dir = common::scratch("policy-resolve-negated");
-    let out_file = dir.join("alarms.txt");
-    let config = write(
-        &dir,
-        "r.toml",
-        &format!(
-            r#"[alarm.db]
-action = "cmd:cat >> {}"
+    let (alarms, _) = run_alarms(
+        "policy-resolve-negated",
+        r#"[alarm.db]
+action = "cmd:cat >> OUT"
 [[rule]]
 regex = 'DEBUG'
 alarm = "db"
@@ -627,17 +585,10 @@ regex = 'db down'
 alarm = "db"
 resolve = 'db up'
 "#,
-            sh_quote(&out_file)
-        ),
+        b"db down\nDEBUG db down (skipped)\nDEBUG db up (still a recovery)\n",
     );
-    let input = "db down\nDEBUG db down (skipped)\nDEBUG db up (still a recovery)\n";
-    let out = common::run_with_input(
-        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
-        input.as_bytes(),
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
     assert_eq!(
-        fs::read_to_string(&out_file).unwrap_or_default(),
+        alarms,
         "db down\nRESOLVED db: DEBUG db up (still a recovery)\n"
     );
 }
@@ -676,23 +627,6 @@ fn shape(k: usize, j: usize) -> String {
 
 #[test]
 fn digest_sums_up_a_100k_line_burst_in_one_notification() {
-    let dir = common::scratch("policy-digest-burst");
-    let out_file = dir.join("digest.txt");
-    let config = write(
-        &dir,
-        "d.toml",
-        &format!(
-            r#"[alarm.errors]
-action = "cmd:cat >> {}"
-digest = "1h"
-message = "{{{{ count }}}} in {{{{ events | length }}}}{{% for e in events %}}\n{{{{ e.count }}}}|{{{{ e.sources[0].name }}}}|{{{{ e.key }}}}{{% endfor %}}"
-[[rule]]
-regex = '^(ERROR|WARN) '
-alarm = "errors"
-"#,
-            sh_quote(&out_file)
-        ),
-    );
     let mut input = String::new();
     let mut per_shape = [0u64; 20];
     for j in 0..100_000 {
@@ -702,12 +636,18 @@ alarm = "errors"
         input.push_str(&shape(k, j));
         input.push('\n');
     }
-    let out = common::run_with_input(
-        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+    let (text, stderr) = run_alarms(
+        "policy-digest-burst",
+        r#"[alarm.errors]
+action = "cmd:cat >> OUT"
+digest = "1h"
+message = "{{ count }} in {{ events | length }}{% for e in events %}\n{{ e.count }}|{{ e.sources[0].name }}|{{ e.key }}{% endfor %}"
+[[rule]]
+regex = '^(ERROR|WARN) '
+alarm = "errors"
+"#,
         input.as_bytes(),
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let text = fs::read_to_string(&out_file).expect("the digest arrived");
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("100000 in 20"), "{text}");
     let mut got: Vec<(u64, String)> = lines
@@ -727,7 +667,6 @@ alarm = "errors"
     got.sort();
     let keys: std::collections::BTreeSet<&str> = got.iter().map(|(_, k)| k.as_str()).collect();
     assert_eq!(keys.len(), 20, "{text}");
-    let stderr = common::stderr(&out);
     assert!(stderr.contains("1 delivered"), "{stderr}");
     assert!(
         stderr.contains("100000 events taken into digests"),
@@ -777,34 +716,22 @@ alarm = "errors"
 
 #[test]
 fn keys_beyond_max_keys_evict_the_oldest_and_are_counted() {
-    let dir = common::scratch("policy-max-keys");
     let run = |max_keys: usize| {
-        let out_file = dir.join(format!("alarms-{max_keys}.txt"));
-        let config = write(
-            &dir,
-            &format!("k{max_keys}.toml"),
-            &format!(
-                r#"alarm_freq = 0
+        let toml = r#"alarm_freq = 0
 [alarm.t]
-action = "cmd:cat >> {}"
-key = "{{{{ caps.k }}}}"
-threshold = {{ count = 2, window = "1h" }}
-max_keys = {max_keys}
+action = "cmd:cat >> OUT"
+key = "{{ caps.k }}"
+threshold = { count = 2, window = "1h" }
+max_keys = MAX
 [[rule]]
 regex = 'x (?P<k>\w+)'
 alarm = "t"
-"#,
-                sh_quote(&out_file)
-            ),
-        );
-        let out = common::run_with_input(
-            common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
+"#
+        .replace("MAX", &max_keys.to_string());
+        run_alarms(
+            &format!("policy-max-keys-{max_keys}"),
+            &toml,
             b"x a\nx b\nx c\nx a\n",
-        );
-        assert!(out.status.success(), "{}", common::stderr(&out));
-        (
-            fs::read_to_string(&out_file).unwrap_or_default(),
-            common::stderr(&out),
         )
     };
     // Room for every key: a's second event reaches the threshold.
