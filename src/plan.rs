@@ -582,20 +582,7 @@ fn check_caps(
         }
         names.sort_unstable();
         names.dedup();
-        let p = &def.policy;
-        let mut templates: Vec<(&str, &Origin)> = [&p.key]
-            .into_iter()
-            .chain(p.threshold.as_ref().map(|t| &t.key))
-            .chain(p.cooldown.as_ref().map(|c| &c.key))
-            .chain(p.digest.as_ref().map(|d| &d.key))
-            .flatten()
-            .map(|k| (k.template.as_str(), &k.origin))
-            .collect();
-        templates.extend(def.message.as_ref().map(|(m, o)| (m.as_str(), o)));
-        templates.extend(def.options.iter().map(|o| (o.value.as_str(), &o.origin)));
-        templates.extend(def.env.iter().map(|(_, v)| (v.as_str(), &def.origin)));
-        templates.extend(def.headers.iter().map(|(_, v)| (v.as_str(), &def.origin)));
-        for (template, origin) in templates {
+        for (template, origin) in def.templates() {
             for group in caps_refs(template) {
                 let known = match group.parse::<usize>() {
                     Ok(n) => n < groups,
@@ -714,18 +701,8 @@ fn link_policies(config: &Config, alarms: &mut [PlannedAlarm], errors: &mut Vec<
                 }
             }
         }
-        let caps_in = |text: &str| text.contains("caps");
-        let needs_caps = [&p.key]
-            .into_iter()
-            .chain(p.threshold.as_ref().map(|t| &t.key))
-            .chain(p.cooldown.as_ref().map(|c| &c.key))
-            .chain(p.digest.as_ref().map(|d| &d.key))
-            .flatten()
-            .any(|k| caps_in(&k.template))
-            || def.options.iter().any(|o| caps_in(&o.value))
-            || def.headers.iter().any(|(_, v)| caps_in(v))
-            || def.env.iter().any(|(_, v)| caps_in(v))
-            || def.message.as_ref().is_some_and(|(m, _)| caps_in(m));
+        // Any mention (`{% for name in caps %}` too), not only `caps.NAME`.
+        let needs_caps = def.templates().any(|(text, _)| text.contains("caps"));
         if ok {
             alarms[me].policy = spec;
         }

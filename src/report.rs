@@ -333,8 +333,7 @@ fn dry_router(plan: &Plan) -> Router {
         plan.watches(Instant::now()),
         freq,
         size,
-    )
-    .with_record_alarms(&plan.rules);
+    );
     router.keep_log();
     router
 }

@@ -101,6 +101,30 @@ pub struct AlarmDef {
     pub origin: Origin,
 }
 
+impl AlarmDef {
+    /// Every template text the alarm holds, with where it was written: its
+    /// policy keys, `message`, plugin keys (a `body`, a `subject`), `env`
+    /// and `headers` values (these two at the alarm's origin).
+    pub fn templates(&self) -> impl Iterator<Item = (&str, &Origin)> {
+        let p = &self.policy;
+        [&p.key]
+            .into_iter()
+            .chain(p.threshold.as_ref().map(|t| &t.key))
+            .chain(p.cooldown.as_ref().map(|c| &c.key))
+            .chain(p.digest.as_ref().map(|d| &d.key))
+            .flatten()
+            .map(|k| (k.template.as_str(), &k.origin))
+            .chain(self.message.as_ref().map(|(m, o)| (m.as_str(), o)))
+            .chain(self.options.iter().map(|o| (o.value.as_str(), &o.origin)))
+            .chain(
+                self.env
+                    .iter()
+                    .chain(&self.headers)
+                    .map(|(_, v)| (v.as_str(), &self.origin)),
+            )
+    }
+}
+
 /// An alarm's retry settings as written (TOML `retry = { attempts, deadline,
 /// delay, max_delay }`); `None` takes the plugin's default.
 #[derive(Clone, Debug, Default)]

@@ -10,7 +10,7 @@
 use super::{AlarmStats, Queued};
 use crate::matcher::{LineMatch, RecordLine, Sink};
 use crate::plan::PlannedRule;
-use crate::policy::chain::{Chain, Spec, Verdict};
+use crate::policy::chain::{Chain, Hold, Spec, Verdict};
 use crate::policy::watch::{Hidden, Watches};
 use crate::record::assembler::{Assembler, Opening, Record};
 use logalarm_plugin_api::{Aggregate, Captures, Kind, NoteId, Notification, Source, Syslog};
@@ -146,7 +146,7 @@ pub struct Router {
     rules: Vec<Arc<str>>,
     /// Per rule: its pattern compiled for capture groups, and the group names.
     captures: Vec<Option<RuleCaptures>>,
-    /// Per rule: the alarms it fires (for recoveries).
+    /// Per rule: the alarms it fires (for recoveries and closed records).
     rule_alarms: Vec<Vec<u32>>,
     /// Expected lines, silent inputs, recoveries.
     watches: Watches,
@@ -170,8 +170,6 @@ pub struct Router {
     log: Option<Vec<Decided>>,
     /// Multiline records open per input ([`crate::record`]).
     records: Assembler,
-    /// Per rule, the alarms a closed record of it fires.
-    record_alarms: Vec<Vec<u32>>,
     /// Records closed and not yet fired (kept for its room).
     closed: Vec<Record>,
 }
@@ -290,7 +288,6 @@ impl Router {
             run_id: std::collections::hash_map::RandomState::new().hash_one(SystemTime::now()),
             log: None,
             records: Assembler::new(Vec::new()),
-            record_alarms: Vec::new(),
             closed: Vec::new(),
         }
     }
@@ -317,17 +314,11 @@ impl Router {
         self.due();
     }
 
-    /// The router's clock: the arrival time of the current batch.
-    pub fn clock(&self) -> (Instant, SystemTime) {
-        (self.now, self.time)
-    }
-
     /// Takes the multiline rules among `rules` (the plan's, in order): their
     /// records are assembled per input and fired when they close.
     pub fn with_records(mut self, rules: &[PlannedRule]) -> Self {
         if rules.iter().any(|r| r.multiline.is_some()) {
             self.records = Assembler::new(rules.iter().map(|r| r.multiline.clone()).collect());
-            self.record_alarms = rules.iter().map(|r| r.alarms.clone()).collect();
         }
         self
     }
@@ -339,14 +330,6 @@ impl Router {
             self.fire_record(record);
         }
         self.closed = closed;
-    }
-
-    /// For `logalarm test`, which assembles records itself: the alarms each
-    /// rule's records fire, so that [`Router::fire_record`] can decide them
-    /// (no record is assembled here).
-    pub fn with_record_alarms(mut self, rules: &[PlannedRule]) -> Self {
-        self.record_alarms = rules.iter().map(|r| r.alarms.clone()).collect();
-        self
     }
 
     /// Fires a closed record's rule's alarms with the record as the message,
@@ -362,10 +345,11 @@ impl Router {
             return;
         }
         let index = record.rule as usize;
-        let (Some(alarms), Some(rule)) = (self.record_alarms.get_mut(index), self.rules.get(index))
+        let (Some(alarms), Some(rule)) = (self.rule_alarms.get_mut(index), self.rules.get(index))
         else {
             return;
         };
+        // Taken out for the loop (and put back): `notify` borrows `self`.
         let (alarms, rule) = (std::mem::take(alarms), rule.clone());
         let headers = record.header.map(|h| vec![(0, h)]).unwrap_or_default();
         let source = std::mem::replace(&mut self.source, record.source);
@@ -376,7 +360,7 @@ impl Router {
             self.notify(alarm, &rule, Some(record.rule), &record.message);
         }
         (self.source, self.headers, self.base, self.msg_size) = (source, headers, base, msg_size);
-        self.record_alarms[index] = alarms;
+        self.rule_alarms[index] = alarms;
     }
 
     /// Opens a record of `rule` at `m`'s line. Out of line: rare, and it
@@ -476,45 +460,22 @@ impl Router {
     fn notify(&mut self, alarm: u32, rule: &Arc<str>, rule_index: Option<u32>, line: &[u8]) {
         let (message, truncated) = cut(line, self.msg_size);
         let i = alarm as usize;
-        if self.slots[i].chain.is_plain() && !self.slots[i].needs_caps {
-            // The common path: alarm-freq alone decides, before anything is made.
+        // The common path: alarm-freq alone decides, before anything is made.
+        let plain = self.slots[i].chain.is_plain() && !self.slots[i].needs_caps;
+        let mut admitted = 0;
+        if plain {
             let Some(suppressed) = self.slots[i].chain.throttle().admit(message, self.now) else {
                 AlarmStats::bump(&self.slots[i].route.stats.suppressed);
+                let held = Hold::AlarmFreq(self.slots[i].chain.alarm_freq());
                 self.record(Decided::Event {
                     alarm,
-                    verdict: Verdict::Held(crate::policy::chain::Hold::AlarmFreq(
-                        self.slots[i].chain.alarm_freq(),
-                    )),
+                    verdict: Verdict::Held(held),
                     key: None,
                 });
                 return;
             };
-            self.record(Decided::Event {
-                alarm,
-                verdict: Verdict::Sent,
-                key: None,
-            });
-            if let Some(r) = rule_index {
-                self.watches.fired(r);
-            }
-            let syslog = self.header_of(line);
-            let mut note = self.note(
-                alarm,
-                rule.clone(),
-                message,
-                truncated.then_some(line.len()),
-                syslog,
-            );
-            note.suppressed = suppressed;
-            self.push(alarm, note);
-            return;
+            admitted = suppressed;
         }
-        let caps = match (self.slots[i].needs_caps, rule_index) {
-            (true, Some(r)) => self.captures[r as usize]
-                .as_ref()
-                .and_then(|(re, names)| captures_of(re, names, line)),
-            _ => None,
-        };
         let syslog = self.header_of(line);
         let mut note = self.note(
             alarm,
@@ -523,14 +484,22 @@ impl Router {
             truncated.then_some(line.len()),
             syslog,
         );
-        note.caps = caps;
-        let (verdict, escalate) = self.slots[i].chain.decide(&mut note, self.now);
+        let (verdict, escalate) = if plain {
+            note.suppressed = admitted;
+            (Verdict::Sent, None)
+        } else {
+            if self.slots[i].needs_caps {
+                note.caps = rule_index.and_then(|r| {
+                    let (re, names) = self.captures[r as usize].as_ref()?;
+                    captures_of(re, names, line)
+                });
+            }
+            self.slots[i].chain.decide(&mut note, self.now)
+        };
         let stats = &self.slots[i].route.stats;
         match &verdict {
             Verdict::Sent => {}
-            Verdict::Held(crate::policy::chain::Hold::AlarmFreq(_)) => {
-                AlarmStats::bump(&stats.suppressed);
-            }
+            Verdict::Held(Hold::AlarmFreq(_)) => AlarmStats::bump(&stats.suppressed),
             Verdict::Held(_) => AlarmStats::bump(&stats.held),
             Verdict::Batched { .. } => AlarmStats::bump(&stats.batched),
         }
@@ -716,13 +685,9 @@ impl Router {
         }
         self.due();
         if !self.records.is_idle() {
-            let now = Instant::now();
             let closed = &mut self.closed;
-            self.records.expire(now, &mut |r| closed.push(r));
-            if !self.closed.is_empty() {
-                (self.now, self.time) = (now, SystemTime::now());
-                self.fire_closed();
-            }
+            self.records.expire(self.now, &mut |r| closed.push(r));
+            self.fire_closed();
         }
         self.flush();
     }
