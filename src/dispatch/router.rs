@@ -555,19 +555,15 @@ impl Router {
         syslog: Option<Arc<Syslog>>,
     ) -> Notification {
         Notification {
-            id: NoteId::default(),
-            alarm: self.slots[alarm as usize].route.name.clone(),
-            rule,
-            message: message.to_vec(),
             truncated_from,
-            suppressed: 0,
-            source: self.source.clone(),
             syslog,
-            time: self.time,
-            kind: Kind::Alarm,
-            caps: None,
-            key: None,
-            aggregate: None,
+            ..Notification::new(
+                self.slots[alarm as usize].route.name.clone(),
+                rule,
+                message.to_vec(),
+                self.source.clone(),
+                self.time,
+            )
         }
     }
 

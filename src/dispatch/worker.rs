@@ -325,18 +325,13 @@ mod tests {
                     seq: id.trim_start_matches('n').parse().unwrap(),
                     ..Default::default()
                 },
-                alarm: "a".into(),
-                rule: "r".into(),
-                message: b"m".to_vec(),
-                truncated_from: None,
-                suppressed: 0,
-                source: Source::Stdin,
-                syslog: None,
-                time: SystemTime::UNIX_EPOCH,
-                kind: logalarm_plugin_api::Kind::Alarm,
-                caps: None,
-                key: None,
-                aggregate: None,
+                ..Notification::new(
+                    "a".into(),
+                    "r".into(),
+                    b"m".to_vec(),
+                    Source::Stdin,
+                    SystemTime::UNIX_EPOCH,
+                )
             },
             since: Instant::now().into_std(),
         }

@@ -365,25 +365,17 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logalarm_plugin_api::{Kind, NoteId, Source};
+    use logalarm_plugin_api::Source;
     use std::time::SystemTime;
 
     fn note(message: &str) -> Notification {
-        Notification {
-            id: NoteId::default(),
-            alarm: "a".into(),
-            rule: "r".into(),
-            message: message.as_bytes().to_vec(),
-            truncated_from: None,
-            suppressed: 0,
-            source: Source::Stdin,
-            syslog: None,
-            time: SystemTime::UNIX_EPOCH,
-            kind: Kind::Alarm,
-            caps: None,
-            key: None,
-            aggregate: None,
-        }
+        Notification::new(
+            "a".into(),
+            "r".into(),
+            message.as_bytes().to_vec(),
+            Source::Stdin,
+            SystemTime::UNIX_EPOCH,
+        )
     }
 
     fn key(src: &str) -> Option<Key> {

@@ -345,6 +345,34 @@ pub struct Group {
 }
 
 impl Notification {
+    /// A notification of a matched line (kind [`Kind::Alarm`]) with nothing
+    /// else set: no id yet (all zero), not truncated, nothing suppressed, no
+    /// syslog header, no capture groups, key or aggregate. Set the rest with
+    /// struct update syntax: `Notification { suppressed: 3, ..Notification::new(…) }`.
+    pub fn new(
+        alarm: Arc<str>,
+        rule: Arc<str>,
+        message: Vec<u8>,
+        source: Source,
+        time: SystemTime,
+    ) -> Self {
+        Notification {
+            id: NoteId::default(),
+            alarm,
+            rule,
+            message,
+            truncated_from: None,
+            suppressed: 0,
+            source,
+            syslog: None,
+            time,
+            kind: Kind::Alarm,
+            caps: None,
+            key: None,
+            aggregate: None,
+        }
+    }
+
     /// The message as delivered: [`Notification::message`], followed, when it was
     /// truncated, by the marker ` [logalarm: truncated, N bytes in all]`.
     ///
@@ -558,19 +586,14 @@ mod tests {
 
     fn note(message: &[u8], truncated_from: Option<usize>) -> Notification {
         Notification {
-            id: NoteId::default(),
-            alarm: "a".into(),
-            rule: "r".into(),
-            message: message.to_vec(),
             truncated_from,
-            suppressed: 0,
-            source: Source::Stdin,
-            syslog: None,
-            time: SystemTime::UNIX_EPOCH,
-            kind: Kind::Alarm,
-            caps: None,
-            key: None,
-            aggregate: None,
+            ..Notification::new(
+                "a".into(),
+                "r".into(),
+                message.to_vec(),
+                Source::Stdin,
+                SystemTime::UNIX_EPOCH,
+            )
         }
     }
 

@@ -271,19 +271,14 @@ mod tests {
 
     fn note(message: &[u8]) -> Notification {
         Notification {
-            id: logalarm_plugin_api::NoteId::default(),
-            alarm: "a".into(),
-            rule: "ALARM".into(),
-            message: message.to_vec(),
-            truncated_from: None,
             suppressed: 3,
-            source: Source::Stdin,
-            syslog: None,
-            time: SystemTime::UNIX_EPOCH,
-            kind: logalarm_plugin_api::Kind::Alarm,
-            caps: None,
-            key: None,
-            aggregate: None,
+            ..Notification::new(
+                "a".into(),
+                "ALARM".into(),
+                message.to_vec(),
+                Source::Stdin,
+                SystemTime::UNIX_EPOCH,
+            )
         }
     }
 

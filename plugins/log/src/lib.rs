@@ -66,19 +66,15 @@ mod tests {
 
     fn note(suppressed: u64) -> Notification {
         Notification {
-            id: logalarm_plugin_api::NoteId::default(),
-            alarm: "a".into(),
-            rule: "r".into(),
-            message: b"TERRIBLE ALARM".to_vec(),
             truncated_from: None,
             suppressed,
-            source: Source::Stdin,
-            syslog: None,
-            time: SystemTime::UNIX_EPOCH,
-            kind: logalarm_plugin_api::Kind::Alarm,
-            caps: None,
-            key: None,
-            aggregate: None,
+            ..Notification::new(
+                "a".into(),
+                "r".into(),
+                b"TERRIBLE ALARM".to_vec(),
+                Source::Stdin,
+                SystemTime::UNIX_EPOCH,
+            )
         }
     }
 

@@ -208,21 +208,13 @@ mod tests {
             ..BuildContext::default()
         };
         let action = SignalPlugin.build(&ctx, "USR1").unwrap();
-        let n = Notification {
-            id: logalarm_plugin_api::NoteId::default(),
-            alarm: "a".into(),
-            rule: "r".into(),
-            message: b"m".to_vec(),
-            truncated_from: None,
-            suppressed: 0,
-            source: logalarm_plugin_api::Source::Stdin,
-            syslog: None,
-            time: std::time::SystemTime::UNIX_EPOCH,
-            kind: logalarm_plugin_api::Kind::Alarm,
-            caps: None,
-            key: None,
-            aggregate: None,
-        };
+        let n = Notification::new(
+            "a".into(),
+            "r".into(),
+            b"m".to_vec(),
+            logalarm_plugin_api::Source::Stdin,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
         let err = action.fire(&n).await.unwrap_err();
         assert!(
             matches!(&err, ActionError::Transient(m) if m.contains("no process running")),

@@ -155,18 +155,14 @@ mod tests {
                 alarm: 0,
                 seq: 3,
             },
-            alarm: "mail".into(),
-            rule: "r".into(),
-            message: message.to_vec(),
-            truncated_from: None,
             suppressed,
-            source: Source::Stdin,
-            syslog: None,
-            time: SystemTime::UNIX_EPOCH,
-            kind: logalarm_plugin_api::Kind::Alarm,
-            caps: None,
-            key: None,
-            aggregate: None,
+            ..Notification::new(
+                "mail".into(),
+                "r".into(),
+                message.to_vec(),
+                Source::Stdin,
+                SystemTime::UNIX_EPOCH,
+            )
         }
     }
 

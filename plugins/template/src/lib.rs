@@ -71,7 +71,7 @@ pub use defaults::{
     default_template,
 };
 
-use logalarm_plugin_api::{Aggregate, Captures, Group, Kind, Notification, Source, Syslog};
+use logalarm_plugin_api::{Aggregate, Captures, Group, Notification, Source, Syslog};
 use minijinja::{Environment, UndefinedBehavior};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -203,12 +203,6 @@ pub fn sample() -> Notification {
             alarm: 0,
             seq: 1,
         },
-        alarm: "example".into(),
-        rule: "TERRIBLE ALARM".into(),
-        message: br#"TERRIBLE ALARM! the world "exploded""#.to_vec(),
-        truncated_from: None,
-        suppressed: 0,
-        source: Source::Stdin,
         syslog: Some(Arc::new(Syslog {
             facility: Some(3),
             severity: Some(3),
@@ -218,8 +212,6 @@ pub fn sample() -> Notification {
             pid: Some("42".into()),
             msgid: Some("ID1".into()),
         })),
-        time: t0,
-        kind: Kind::Alarm,
         caps: Some(Arc::new(Captures {
             groups: vec![
                 Some("failed from 10.0.0.7".into()),
@@ -255,12 +247,20 @@ pub fn sample() -> Notification {
                 },
             ],
         })),
+        ..Notification::new(
+            "example".into(),
+            "TERRIBLE ALARM".into(),
+            br#"TERRIBLE ALARM! the world "exploded""#.to_vec(),
+            Source::Stdin,
+            t0,
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logalarm_plugin_api::Kind;
 
     #[test]
     fn renders_every_variable() {

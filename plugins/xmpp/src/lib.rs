@@ -249,21 +249,13 @@ mod tests {
 
     #[test]
     fn body_tells_of_suppressed_repeats() {
-        let mut n = Notification {
-            id: logalarm_plugin_api::NoteId::default(),
-            alarm: "jab".into(),
-            rule: "r".into(),
-            message: b"TERRIBLE ALARM".to_vec(),
-            truncated_from: None,
-            suppressed: 0,
-            source: logalarm_plugin_api::Source::Stdin,
-            syslog: None,
-            time: std::time::SystemTime::UNIX_EPOCH,
-            kind: logalarm_plugin_api::Kind::Alarm,
-            caps: None,
-            key: None,
-            aggregate: None,
-        };
+        let mut n = Notification::new(
+            "jab".into(),
+            "r".into(),
+            b"TERRIBLE ALARM".to_vec(),
+            logalarm_plugin_api::Source::Stdin,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
         assert_eq!(body(&n), "TERRIBLE ALARM");
         n.suppressed = 3;
         assert_eq!(body(&n), "TERRIBLE ALARM (3 identical suppressed)");
