@@ -946,3 +946,29 @@ alarms = ["seen", "errors"]
     );
     drop(stdin);
 }
+
+#[test]
+fn a_long_recovery_line_is_cut_to_msg_size_and_says_its_length() {
+    let recovery = format!("db up {}", "x".repeat(44));
+    assert_eq!(recovery.len(), 50);
+    let (alarms, _) = run_alarms(
+        "policy-resolve-cut",
+        r#"alarm_freq = 0
+msg_size = 20
+[alarm.db]
+action = "cmd:cat >> OUT"
+[[rule]]
+regex = 'db down'
+alarm = "db"
+resolve = 'db up'
+"#,
+        format!("db down\n{recovery}\n").as_bytes(),
+    );
+    assert_eq!(
+        alarms,
+        format!(
+            "db down\nRESOLVED db: {} [logalarm: truncated, 50 bytes in all]\n",
+            &recovery[..20]
+        )
+    );
+}

@@ -11,7 +11,7 @@ use super::{AlarmStats, Queued};
 use crate::matcher::{LineMatch, RecordLine, Sink};
 use crate::plan::PlannedRule;
 use crate::policy::chain::{Chain, Hold, Spec, Verdict};
-use crate::policy::watch::{Hidden, Watches};
+use crate::policy::watch::{Hidden, Made, Watches};
 use crate::record::assembler::{Assembler, Opening, Record};
 use logalarm_plugin_api::{Aggregate, Captures, Kind, NoteId, Notification, Source, Syslog};
 use regex_automata::meta::Regex;
@@ -406,14 +406,7 @@ impl Router {
         }
         if !lines.is_empty() {
             for made in self.watches.input_seen(&source, self.now) {
-                self.make(
-                    made.alarms,
-                    made.kind,
-                    made.rule,
-                    made.message,
-                    None,
-                    made.at,
-                );
+                self.make(made, None);
             }
         }
         self.source = source;
@@ -532,16 +525,14 @@ impl Router {
                 sources: Vec::new(),
                 groups: Vec::new(),
             };
-            let rule: Arc<str> = from.clone();
-            let now = self.now;
-            self.make(
-                vec![e.alarm],
-                Kind::Escalation,
-                rule,
-                message.into_bytes(),
-                Some(Arc::new(aggregate)),
-                now,
-            );
+            let made = Made {
+                alarms: vec![e.alarm],
+                kind: Kind::Escalation,
+                rule: from.clone(),
+                message: message.into_bytes(),
+                at: self.now,
+            };
+            self.make(made, Some(Arc::new(aggregate)));
         }
     }
 
@@ -585,35 +576,37 @@ impl Router {
         }
     }
 
-    /// A notification the policy stage makes itself (no policy applies to it).
-    fn make(
-        &mut self,
-        alarms: Vec<u32>,
-        kind: Kind,
-        rule: Arc<str>,
-        message: Vec<u8>,
-        aggregate: Option<Arc<Aggregate>>,
-        at: Instant,
-    ) {
+    /// A notification the policy stage makes itself (no policy applies to
+    /// it), to each of `made.alarms`.
+    fn make(&mut self, made: Made, aggregate: Option<Arc<Aggregate>>) {
+        let Made {
+            alarms,
+            kind,
+            rule,
+            message,
+            at,
+        } = made;
         let at = self.wall(at);
         for alarm in alarms {
-            let (message, truncated) = cut(&message, self.msg_size);
+            let (kept, truncated) = cut(&message, self.msg_size);
             let mut note = self.note(
                 alarm,
                 rule.clone(),
-                message,
+                kept,
                 truncated.then_some(message.len()),
                 None,
             );
             note.kind = kind;
             note.aggregate = aggregate.clone();
             note.time = at;
-            self.record(Decided::Made {
-                alarm,
-                kind,
-                summary: String::from_utf8_lossy(&note.message).into_owned(),
-                at,
-            });
+            if self.log.is_some() {
+                self.record(Decided::Made {
+                    alarm,
+                    kind,
+                    summary: String::from_utf8_lossy(&note.message).into_owned(),
+                    at,
+                });
+            }
             self.push(alarm, note);
         }
     }
@@ -636,14 +629,7 @@ impl Router {
             }
         }
         for made in self.watches.due(now) {
-            self.make(
-                made.alarms,
-                made.kind,
-                made.rule,
-                made.message,
-                None,
-                made.at,
-            );
+            self.make(made, None);
         }
     }
 
@@ -735,21 +721,18 @@ impl Sink for Router {
                 match self.watches.hidden(r) {
                     Some(Hidden::Expect(e)) => {
                         if let Some(made) = self.watches.expect_seen(e, self.now) {
-                            self.make(
-                                made.alarms,
-                                made.kind,
-                                made.rule,
-                                made.message,
-                                None,
-                                made.at,
-                            );
+                            self.make(made, None);
                         }
                     }
                     Some(Hidden::Resolve(rule)) if self.watches.take_fired(rule) => {
-                        let alarms = self.rule_alarms[rule as usize].clone();
-                        let name = self.rules[rule as usize].clone();
-                        let now = self.now;
-                        self.make(alarms, Kind::Resolved, name, m.line.to_vec(), None, now);
+                        let made = Made {
+                            alarms: self.rule_alarms[rule as usize].clone(),
+                            kind: Kind::Resolved,
+                            rule: self.rules[rule as usize].clone(),
+                            message: m.line.to_vec(),
+                            at: self.now,
+                        };
+                        self.make(made, None);
                     }
                     Some(Hidden::Resolve(_)) | None => {}
                 }
