@@ -972,3 +972,30 @@ resolve = 'db up'
         )
     );
 }
+
+#[test]
+fn a_key_template_failing_on_an_event_is_counted_and_reported() {
+    // `int` fails on an address that is not a number ("a"): those events
+    // count under the empty key, and the exit summary says so.
+    let (alarms, stderr) = run_alarms(
+        "policy-key-error",
+        r#"alarm_freq = 0
+[alarm.t]
+action = "cmd:cat >> OUT"
+key = "{{ caps.ip | split('.') | first | int }}"
+threshold = { count = 2, window = "1h" }
+[[rule]]
+regex = 'x from (?P<ip>\S+)'
+alarm = "t"
+"#,
+        b"x from a\nx from 10.0.0.1\nx from b\n",
+    );
+    // a and b share the empty key: b is its second event.
+    assert_eq!(alarms, "x from b\n");
+    assert!(
+        stderr.contains(
+            "alarm=t: 2 events had a key template that failed to render: they were counted under the empty key"
+        ),
+        "{stderr}"
+    );
+}

@@ -210,7 +210,8 @@ fn captures_of(re: &Regex, names: &[(Arc<str>, usize)], text: &[u8]) -> Option<A
     }))
 }
 
-/// The first line of a digest's summary: `N events, M unique (sources: …)`.
+/// A digest's one-line summary, its message before the worker words it
+/// (and what `logalarm test` shows): `N instances of M unique errors in 1h (sources: …)`.
 pub fn digest_summary(a: &Aggregate) -> String {
     let sources: Vec<&str> = a.sources.iter().map(|(s, _)| s.as_str()).collect();
     format!(
@@ -697,12 +698,20 @@ impl Router {
         }
     }
 
-    /// Keys evicted from the alarms' keyed policies so far, per alarm name.
-    pub fn evicted(&self) -> Vec<(Arc<str>, u64)> {
+    /// Per alarm name, what its policies' state lost so far: keys evicted
+    /// (`max_keys` reached) and events whose key template failed to render;
+    /// alarms that lost nothing are left out.
+    pub fn losses(&self) -> Vec<(Arc<str>, u64, u64)> {
         self.slots
             .iter()
-            .map(|s| (s.route.name.clone(), s.chain.evicted()))
-            .filter(|(_, n)| *n > 0)
+            .map(|s| {
+                (
+                    s.route.name.clone(),
+                    s.chain.evicted(),
+                    s.chain.key_errors(),
+                )
+            })
+            .filter(|(_, evicted, errors)| evicted + errors > 0)
             .collect()
     }
 }

@@ -159,7 +159,7 @@ pub struct Chain {
     digest: Option<Digest>,
     escalation: Option<Escalation>,
     /// Key templates that failed to render (the event counted under "").
-    pub key_errors: u64,
+    key_errors: u64,
 }
 
 /// A policy's key for `note`: its own template rendered, or else the
@@ -344,6 +344,12 @@ impl Chain {
     pub fn evicted(&self) -> u64 {
         self.threshold.as_ref().map_or(0, Threshold::evicted)
             + self.cooldown.as_ref().map_or(0, Cooldown::evicted)
+    }
+
+    /// Events whose key template failed to render (each counted under the
+    /// empty key).
+    pub fn key_errors(&self) -> u64 {
+        self.key_errors
     }
 
     /// Whether `alarm-freq` alone decides (no other policy is set).

@@ -152,8 +152,9 @@ pub struct Watches {
 }
 
 impl Watches {
-    /// Watches starting at `now`; `rules` is the number of configured rules
-    /// (hidden rules are numbered after them, in the order added).
+    /// No watches yet; `rules` is the number of configured rules (hidden
+    /// rules are numbered after them, in the order added). Each watch added
+    /// starts at the `now` it is added with.
     pub fn new(rules: usize) -> Self {
         Watches {
             first_hidden: u32::try_from(rules).unwrap_or(u32::MAX),

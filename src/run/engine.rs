@@ -42,11 +42,19 @@ pub fn run(
     // Nothing pending in the policy stage is lost at the end: what is held
     // back for later (digests, open records) goes out now, to be drained.
     router.finish();
-    for (alarm, evicted) in router.evicted() {
-        tracing::warn!(
-            alarm = %alarm,
-            "{evicted} keys were evicted from its policies' state (max_keys reached): their counts started again"
-        );
+    for (alarm, evicted, key_errors) in router.losses() {
+        if evicted > 0 {
+            tracing::warn!(
+                alarm = %alarm,
+                "{evicted} keys were evicted from its policies' state (max_keys reached): their counts started again"
+            );
+        }
+        if key_errors > 0 {
+            tracing::warn!(
+                alarm = %alarm,
+                "{key_errors} events had a key template that failed to render: they were counted under the empty key"
+            );
+        }
     }
 }
 
