@@ -122,16 +122,6 @@ pub struct PolicyDef {
     pub max_keys: Option<usize>,
 }
 
-impl PolicyDef {
-    /// Whether any policy beyond `alarm-freq` is set.
-    pub fn is_set(&self) -> bool {
-        self.threshold.is_some()
-            || self.cooldown.is_some()
-            || self.digest.is_some()
-            || self.escalate.is_some()
-    }
-}
-
 /// `[[expect]]`: a line that must be seen at least every `within`; its
 /// absence fires the alarms, and its return fires them once more (resolved).
 #[derive(Clone, Debug, PartialEq, Eq)]
