@@ -13,7 +13,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use logalarm_plugin_api::emit_tagged;
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -67,12 +67,53 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<OsString>,
     },
-    /// Dry run: print the lines that would fire alarms, and matches per rule; runs no action.
+    /// Dry run, as fail2ban-regex: the lines read, matched, ignored and missed, per rule and
+    /// per alarm, with what the alarm policies (alarm-freq included) decided; runs no action.
+    ///
+    /// `logalarm test -c alarms.ini app.log` replays a log through a config.
+    /// `logalarm test app.log REGEX [IGNOREREGEX]` tries a regex without any config (its alarm
+    /// is named `regex`; IGNOREREGEX is a not-log-alarm before it). `logalarm test --expect
+    /// CASES.toml` runs rule unit tests: exit 0 when every case holds, 1 with a diff when one
+    /// does not, 2 on a config or cases-file error.
     Test {
         #[command(flatten)]
         opts: Opts,
-        /// The log to read (stdin when absent).
+        /// The log to read: a file, or `-` (or nothing) for stdin.
+        #[arg(value_name = "LOG")]
         logfile: Option<PathBuf>,
+        /// An ad-hoc rule: lines matching REGEX fire the alarm `regex` (as `fail2ban-regex LOG
+        /// REGEX`).
+        #[arg(value_name = "REGEX")]
+        regex: Option<String>,
+        /// With REGEX: lines matching IGNOREREGEX are ignored (a not-log-alarm before REGEX).
+        #[arg(value_name = "IGNOREREGEX", requires = "regex")]
+        ignoreregex: Option<String>,
+        /// List every line a rule matched, with its alarms and their policies' decisions.
+        #[arg(long = "print-all-matched")]
+        print_all_matched: bool,
+        /// List every line no rule matched.
+        #[arg(long = "print-all-missed")]
+        print_all_missed: bool,
+        /// List every line a rule matched that fires nothing: anti-loop tag or not-log-alarm.
+        #[arg(long = "print-all-ignored")]
+        print_all_ignored: bool,
+        /// Rule unit tests: run the cases of this TOML file (its input lines and the alarms
+        /// expected for them) against the config; see README, "Rule unit tests".
+        #[arg(long = "expect", value_name = "CASES.toml", conflicts_with_all = ["logfile", "regex"])]
+        expect: Option<PathBuf>,
+    },
+    /// Print a shell completion script: `logalarm completions bash > /etc/bash_completion.d/logalarm`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from these definitions: `logalarm man | man -l -`;
+    /// `logalarm man test` prints logalarm-test(1).
+    Man {
+        /// A subcommand whose page to print (check, run, test, completions).
+        #[arg(value_name = "SUBCOMMAND")]
+        page: Option<String>,
     },
 }
 
@@ -223,18 +264,31 @@ fn report_errors(errors: &[ConfigError]) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-/// Loads the file (if any), adds the command line, and builds the plan.
-/// Loads the config file and adds the command line; `given` holds the options
-/// written before a subcommand and those after it, in that order.
+/// What a load adds to the command line: entries after the given ones (an
+/// ad-hoc `test` regex), and the config file to read when none is given
+/// (the one a cases file names).
+#[derive(Default)]
+struct Extra {
+    entries: Vec<CliEntry>,
+    config: Option<PathBuf>,
+}
+
+/// Loads the config file and adds the command line, then builds the plan;
+/// `given` holds the options written before a subcommand and those after
+/// it, in that order.
 fn load(
     given: &[(&Opts, &ArgMatches)],
+    extra: Extra,
     for_report: bool,
     wrap: bool,
 ) -> Result<(Config, Plan), Vec<ConfigError>> {
-    let files: Vec<&PathBuf> = given
+    let mut files: Vec<&PathBuf> = given
         .iter()
         .filter_map(|(o, _)| o.config.as_ref())
         .collect();
+    if files.is_empty() {
+        files.extend(extra.config.as_ref());
+    }
     let mut config = match files.as_slice() {
         [] => Config::default(),
         [path] => config::load_file(path),
@@ -257,6 +311,7 @@ fn load(
             ..Settings::default()
         });
     }
+    config.extend(args::load(&extra.entries));
     let plan = plan::build(&config, for_report, wrap)?;
     for w in config
         .warnings
@@ -268,33 +323,81 @@ fn load(
     Ok((config, plan))
 }
 
-fn test(plan: &Plan, logfile: Option<&PathBuf>) -> io::Result<()> {
-    use crate::input::reader::{LineReader, MAX_LINE};
+/// The alarm an ad-hoc `logalarm test LOG REGEX` fires.
+const ADHOC_ALARM: &str = "regex";
+
+/// `logalarm test LOG REGEX [IGNOREREGEX]` as config entries: an alarm named
+/// [`ADHOC_ALARM`], IGNOREREGEX as a not-log-alarm, then REGEX.
+fn adhoc_entries(regex: &str, ignore: Option<&str>) -> Vec<CliEntry> {
+    let mut entries = vec![CliEntry {
+        option: "alarm",
+        value: format!("{ADHOC_ALARM} log:"),
+    }];
+    if let Some(ignore) = ignore {
+        entries.push(CliEntry {
+            option: "not-log-alarm",
+            value: format!("{ADHOC_ALARM} {ignore}"),
+        });
+    }
+    entries.push(CliEntry {
+        option: "log-alarm",
+        value: format!("{ADHOC_ALARM} {regex}"),
+    });
+    entries
+}
+
+fn test(plan: &Plan, logfile: Option<&PathBuf>, list: report::test::Listing) -> io::Result<()> {
     let input: Box<dyn Read> = match logfile {
-        Some(path) => Box::new(
+        Some(path) if path.as_os_str() != "-" => Box::new(
             File::open(path)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
         ),
-        None => Box::new(io::stdin().lock()),
+        _ => Box::new(io::stdin().lock()),
     };
-    let mut reader = LineReader::new(input, MAX_LINE);
-    let mut scanner = plan.matcher.scanner(true);
-    let mut sink = report::TestReport::new(plan, io::BufWriter::new(io::stdout().lock()));
-    loop {
-        let end = reader.read()?.is_empty();
-        let lines = if end {
-            reader.take_rest()
-        } else {
-            reader.take_lines()
-        };
-        if let Some(lines) = lines {
-            scanner.scan(&lines, &mut sink);
+    let out = io::BufWriter::new(io::stdout().lock());
+    report::test::run(plan, input, out, list).map(|_| ())
+}
+
+/// `logalarm completions SHELL` and `logalarm man [SUBCOMMAND]`.
+fn generate(command: &Command) -> ExitCode {
+    let mut cli = Cli::command();
+    let mut out = io::stdout().lock();
+    let written = match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut cli, "logalarm", &mut out);
+            Ok(())
         }
-        if end {
-            break;
+        Command::Man { page } => {
+            let page = match page {
+                None => cli,
+                Some(name) => match cli.find_subcommand(name) {
+                    Some(sub) => {
+                        let title = format!("logalarm-{}", sub.get_name());
+                        sub.clone().name(title)
+                    }
+                    None => {
+                        let known: Vec<&str> =
+                            cli.get_subcommands().map(|s| s.get_name()).collect();
+                        tracing::error!(
+                            "man: no subcommand {name:?}; the pages are logalarm and logalarm-{}",
+                            known.join(", logalarm-")
+                        );
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                },
+            };
+            clap_mangen::Man::new(page).render(&mut out)
+        }
+        _ => Ok(()),
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("writing to stdout failed: {e}");
+            ExitCode::FAILURE
         }
     }
-    sink.finish(scanner.lines(), scanner.stats())
 }
 
 /// Parses the command line and runs the command; returns the process exit code.
@@ -314,12 +417,34 @@ pub fn main() -> ExitCode {
         given.push((opts, sub));
     }
     logging::init(if cli.quiet { 0 } else { 1 + cli.verbose });
+    if let Some(command @ (Command::Completions { .. } | Command::Man { .. })) = &cli.command {
+        return generate(command);
+    }
     let for_report = matches!(cli.command, Some(Command::Test { .. }));
     let wrap = matches!(
         cli.command,
         Some(Command::Run { .. } | Command::Check { run: true, .. })
     );
-    let (config, plan) = match load(&given, for_report, wrap) {
+    let mut extra = Extra::default();
+    let mut cases = None;
+    match &cli.command {
+        Some(Command::Test {
+            regex: Some(regex),
+            ignoreregex,
+            ..
+        }) => extra.entries = adhoc_entries(regex, ignoreregex.as_deref()),
+        Some(Command::Test {
+            expect: Some(path), ..
+        }) => match report::expect::Cases::load(path) {
+            Ok(loaded) => {
+                extra.config = loaded.config.clone();
+                cases = Some(loaded);
+            }
+            Err(errors) => return report_errors(&errors),
+        },
+        _ => {}
+    }
+    let (config, plan) = match load(&given, extra, for_report, wrap) {
         Ok(loaded) => loaded,
         Err(errors) => return report_errors(&errors),
     };
@@ -337,13 +462,34 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Some(Command::Test { logfile, .. }) => match test(&plan, logfile.as_ref()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!("{e}");
-                ExitCode::FAILURE
+        Some(Command::Test {
+            logfile,
+            print_all_matched,
+            print_all_missed,
+            print_all_ignored,
+            ..
+        }) => {
+            if let Some(cases) = cases {
+                return match cases.run(&plan, &mut io::stdout().lock()) {
+                    Ok(report::expect::Verdict::Pass) => ExitCode::SUCCESS,
+                    Ok(report::expect::Verdict::Fail) => ExitCode::FAILURE,
+                    Err(errors) => report_errors(&errors),
+                };
             }
-        },
+            let list = report::test::Listing {
+                matched: *print_all_matched,
+                missed: *print_all_missed,
+                ignored: *print_all_ignored,
+            };
+            match test(&plan, logfile.as_ref(), list) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Completions { .. } | Command::Man { .. }) => ExitCode::SUCCESS,
     }
 }

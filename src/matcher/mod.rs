@@ -86,6 +86,14 @@ pub trait Sink {
     /// Called once per line that matched at least one rule (positive or negative).
     fn matched(&mut self, m: &LineMatch<'_>);
 
+    /// Called for a line a rule matched that starts with the anti-loop tag
+    /// (see [`is_tagged`]): it fires nothing. `number` as in
+    /// [`LineMatch::number`]. For reports (`logalarm test
+    /// --print-all-ignored`); the router ignores it.
+    fn tagged(&mut self, line: &[u8], number: u64) {
+        let _ = (line, number);
+    }
+
     /// Whether a record is open for the block about to be scanned (its input
     /// left one open in an earlier block). Asked once per block.
     fn in_record(&self) -> bool {
@@ -375,6 +383,7 @@ impl Scanner<'_> {
         }
         if is_tagged(line) {
             self.stats.tagged += 1;
+            sink.tagged(line, self.line_no);
             return false;
         }
         self.stats.matched += 1;

@@ -1,0 +1,257 @@
+//! `logalarm check`: the alarms, the ordered rules → alarms table, the
+//! inputs and the settings of a valid config.
+
+use super::{alarm_names, rule_kind};
+use crate::config::Config;
+use crate::config::inputs::{DEFAULT_LAST_LINES, InputDef, Restart, SocketKind, StartAt};
+use crate::plan::Plan;
+use std::io::{self, Write};
+
+/// The inputs part of `check`: what is read, and what fires alarms without rules.
+fn inputs(config: &Config, out: &mut impl Write) -> io::Result<()> {
+    if config.inputs.is_empty() {
+        writeln!(
+            out,
+            "Inputs: stdin (under `logalarm run`: the process's stdout and stderr)"
+        )?;
+    } else {
+        writeln!(out, "Inputs:")?;
+    }
+    for input in &config.inputs {
+        match input {
+            InputDef::File {
+                paths,
+                from,
+                origin,
+            } => writeln!(
+                out,
+                "  file      {} (from {})    ({origin})",
+                paths.join(", "),
+                match from {
+                    StartAt::End => "end",
+                    StartAt::Beginning => "beginning",
+                }
+            )?,
+            InputDef::Socket {
+                path,
+                kind,
+                mode,
+                allow_uids,
+                origin,
+            } => {
+                let uids = if allow_uids.is_empty() {
+                    String::new()
+                } else {
+                    let list: Vec<String> = allow_uids.iter().map(u32::to_string).collect();
+                    format!(", uids {}", list.join(","))
+                };
+                writeln!(
+                    out,
+                    "  socket    {} ({}, mode {mode:04o}{uids})    ({origin})",
+                    path.display(),
+                    match kind {
+                        SocketKind::Dgram => "dgram",
+                        SocketKind::Stream => "stream",
+                    }
+                )?;
+            }
+        }
+    }
+    for fd in &config.alarm_fds {
+        writeln!(
+            out,
+            "  alarm-fd  {} ({} bytes per event) -> {} {:?}    ({})",
+            fd.fd, fd.size, fd.alarm, fd.message, fd.origin
+        )?;
+    }
+    let run = &config.run;
+    if !run.on_exit.is_empty() || run.restart.is_some() {
+        let names: Vec<&str> = run.on_exit.iter().map(|(n, _)| n.as_str()).collect();
+        writeln!(
+            out,
+            "Under `logalarm run`: on-exit -> {} ({}), last {} lines, restart {}",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(",")
+            },
+            if run.on_exit_nonzero == Some(true) {
+                "crash signals and non-zero exits"
+            } else {
+                "crash signals"
+            },
+            run.last_lines.unwrap_or(DEFAULT_LAST_LINES),
+            match run.restart.unwrap_or_default() {
+                Restart::No => "no",
+                Restart::OnFailure => "on-failure",
+                Restart::Always => "always",
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// An alarm's policies as `check` lists them, in the order they apply.
+fn policy_text(p: &crate::config::policy::PolicyDef) -> Vec<String> {
+    let d = |d: &std::time::Duration| humantime::format_duration(*d).to_string();
+    let per = |own: &Option<crate::config::policy::KeyDef>| {
+        own.as_ref()
+            .or(p.key.as_ref())
+            .map(|k| format!(" per key {}", k.template))
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    if let Some(e) = &p.escalate {
+        out.push(format!(
+            "escalate to {} above {} events within {}",
+            e.alarm,
+            e.limit,
+            d(&e.window)
+        ));
+    }
+    if let Some(t) = &p.threshold {
+        out.push(format!(
+            "threshold {} within {}{}",
+            t.count,
+            d(&t.window),
+            per(&t.key)
+        ));
+    }
+    if let Some(g) = &p.digest {
+        let markers = if p.monitoring_markers.is_empty() {
+            String::new()
+        } else {
+            format!(", {} monitoring markers", p.monitoring_markers.len())
+        };
+        out.push(format!(
+            "digest every {} (at most {} unique messages{markers}){}",
+            d(&g.period),
+            g.max_groups,
+            g.key
+                .as_ref()
+                .map(|k| format!(" per key {}", k.template))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(c) = &p.cooldown {
+        out.push(format!(
+            "cooldown {} per {}{}",
+            c.max,
+            d(&c.period),
+            per(&c.key)
+        ));
+    }
+    out
+}
+
+/// Writes the `check` report: alarms, rules, inputs, settings.
+///
+/// # Errors
+/// Writing to `out` failed.
+pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "Alarms:")?;
+    let width = plan.alarms.iter().map(|a| a.name.len()).max().unwrap_or(0);
+    for a in &plan.alarms {
+        writeln!(
+            out,
+            "  {:width$}  {}    ({})",
+            a.name, a.action_text, a.origin
+        )?;
+        // Delivery beyond uWSGI's one attempt, when there is any.
+        let mut delivery = Vec::new();
+        if a.retry.attempts > 1 {
+            delivery.push(format!(
+                "retried: {} attempts within {}, waits {} to {} (plus jitter)",
+                a.retry.attempts,
+                humantime::format_duration(a.retry.deadline),
+                humantime::format_duration(a.retry.delay),
+                humantime::format_duration(a.retry.max_delay)
+            ));
+        }
+        if let Some(i) = a.on_failure {
+            delivery.push(format!("on failure: {}", plan.alarms[i].name));
+        }
+        if !delivery.is_empty() {
+            writeln!(out, "  {:width$}    {}", "", delivery.join("; "))?;
+        }
+        if let Some(def) = config.alarms.iter().find(|d| *d.name == *a.name) {
+            let policies = policy_text(&def.policy);
+            if !policies.is_empty() {
+                writeln!(out, "  {:width$}    policies: {}", "", policies.join("; "))?;
+            }
+        }
+        if let Some(message) = &a.message {
+            // One line per alarm entry: line breaks in the template shown escaped.
+            let mut text = Vec::new();
+            logalarm_plugin_api::push_escaped(&mut text, message.source().as_bytes());
+            writeln!(
+                out,
+                "  {:width$}    message: {}",
+                "",
+                String::from_utf8_lossy(&text)
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "Rules, in order (a matching not-log-alarm skips the rules after it):"
+    )?;
+    let rwidth = plan
+        .rules
+        .iter()
+        .map(|r| r.regex.len())
+        .max()
+        .unwrap_or(0)
+        .min(60);
+    for (i, r) in plan.rules.iter().enumerate() {
+        writeln!(
+            out,
+            "  {:>3}  {:13}  {:rwidth$}  -> {}    ({})",
+            i + 1,
+            rule_kind(r.negate),
+            r.regex,
+            alarm_names(plan, &r.alarms),
+            r.origin
+        )?;
+        if let Some(spec) = &r.multiline {
+            writeln!(out, "       multiline {spec}")?;
+        }
+        if let Some((resolve, _)) = config.rules.get(i).and_then(|d| d.resolve.as_ref()) {
+            writeln!(out, "       resolved by /{resolve}/")?;
+        }
+    }
+    for e in &config.expects {
+        writeln!(
+            out,
+            "Expect /{}/ at least every {} -> {}    ({})",
+            e.regex,
+            humantime::format_duration(e.within),
+            e.alarms.join(","),
+            e.origin
+        )?;
+    }
+    for (_, name, after, alarms) in &plan.stalls {
+        writeln!(
+            out,
+            "Stall: input {name} silent for {} -> {}",
+            humantime::format_duration(*after),
+            alarm_names(plan, alarms)
+        )?;
+    }
+    inputs(config, out)?;
+    writeln!(
+        out,
+        "Settings: alarm-freq {}, alarm-msg-size {} bytes, pass-through {}, queue-size {}, drain-timeout {}",
+        humantime::format_duration(config.alarm_freq()),
+        config.msg_size(),
+        if config.passthrough() { "on" } else { "off" },
+        config.queue_size(),
+        humantime::format_duration(config.drain_timeout()),
+    )?;
+    writeln!(
+        out,
+        "OK: {} alarms, {} rules",
+        plan.alarms.len(),
+        plan.rules.len()
+    )
+}
