@@ -18,13 +18,36 @@ use std::time::Duration;
 /// Generous: every notification starts a shell, and CI machines are slow.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The dry run: `logalarm test -c CONFIG LOG`.
+/// The dry run: `logalarm test --print-all-matched --print-all-ignored -c
+/// CONFIG LOG`, with alarm-freq off as in the live runs; its last line
+/// (`processed N lines in X s`, a time) is checked and cut off.
 fn dry_run(config: &Path, log: &Path) -> Output {
-    common::run_with_input_timeout(
-        common::bin().arg("test").arg("-c").arg(config).arg(log),
+    let mut out = common::run_with_input_timeout(
+        common::bin()
+            .args(["test", "--print-all-matched", "--print-all-ignored"])
+            .args(["--alarm-freq", "0", "-c"])
+            .arg(config)
+            .arg(log),
         b"",
         RUN_TIMEOUT,
-    )
+    );
+    if out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let timing = text.trim_end().rfind('\n').expect("a report") + 1;
+        assert!(
+            text[timing..].starts_with("processed 2000 lines in "),
+            "{}",
+            &text[timing..]
+        );
+        out.stdout.truncate(timing);
+    }
+    out
+}
+
+/// Whether the system's lines start with a time `logalarm test` reads
+/// (`src/policy/clock.rs`): then its policies run on the lines' own clock.
+fn timed(system: &str) -> bool {
+    matches!(system, "OpenSSH" | "Apache" | "Linux" | "Zookeeper")
 }
 
 // ---------------------------------------------------------------------------
@@ -51,6 +74,8 @@ struct Row {
 
 /// One Loghub system: the raw log, its lines, and the ground truth per line.
 struct Corpus {
+    /// The Loghub system's name (`OpenSSH`).
+    system: String,
     path: PathBuf,
     raw: Vec<u8>,
     /// Each line without `\r\n` (what an alarm message is).
@@ -108,6 +133,7 @@ impl Corpus {
         );
         assert_eq!(lines.len(), 2000, "{system}: a 2k sample");
         Corpus {
+            system: system.to_owned(),
             path,
             raw,
             lines,
@@ -284,7 +310,7 @@ fn expected_test_report(
                 + 1;
             write!(
                 out,
-                "line {number}: no alarm (rule {stop} not-log-alarm skips the rules after it): "
+                "line {number}: ignored (rule {stop} not-log-alarm skips the rules after it): "
             )
             .unwrap();
         } else {
@@ -308,29 +334,47 @@ fn expected_test_report(
         out.push(b'\n');
     }
     writeln!(out).unwrap();
+    let ignored = exp.outcomes.len() - firing;
     writeln!(
         out,
-        "Lines: {} read, {} matched a rule, {firing} would fire alarms, 0 skipped (anti-loop tag)",
+        "Lines: {} read, {firing} matched, {ignored} ignored (0 anti-loop tag, {ignored} not-log-alarm), {} missed",
         corpus.lines.len(),
-        exp.outcomes.len()
+        corpus.lines.len() - exp.outcomes.len()
     )
     .unwrap();
+    let plural = |n: u64, one: &str, more: &str| format!("{n} {}", if n == 1 { one } else { more });
     writeln!(out, "Rules:").unwrap();
     for (k, r) in rules.iter().enumerate() {
         writeln!(
             out,
-            "  {:>3}  {:13}  {}  -> {}: {} lines",
+            "  {:>3}  {:13}  {}  -> {}: {}",
             k + 1,
             kind(r.negate),
             r.regex,
             rule_alarms(r),
-            exp.per_rule[k]
+            plural(exp.per_rule[k], "line", "lines")
         )
         .unwrap();
     }
-    writeln!(out, "Alarms (before alarm-freq):").unwrap();
+    writeln!(
+        out,
+        "Alarms (policies on {}):",
+        if timed(&corpus.system) {
+            "the lines' own clock"
+        } else {
+            "the arrival clock: the lines carry no time logalarm reads"
+        }
+    )
+    .unwrap();
     for (a, name) in alarms.iter().enumerate() {
-        writeln!(out, "  {name}: {} notifications", exp.per_alarm[a]).unwrap();
+        let n = exp.per_alarm[a];
+        writeln!(
+            out,
+            "  {name}: {} -> {}",
+            plural(n, "event", "events"),
+            plural(n, "notification", "notifications")
+        )
+        .unwrap();
     }
     out
 }
@@ -828,7 +872,10 @@ fn test_summary_counts_equal_csv_counts() {
         .skip(1)
         .take_while(|l| l.starts_with("  "))
         .map(|l| {
-            let n = l.strip_suffix(" lines").expect("`N lines`");
+            let n = l
+                .strip_suffix(" lines")
+                .or_else(|| l.strip_suffix(" line"))
+                .expect("`N lines`");
             n[n.rfind(": ").expect("`: N`") + 2..]
                 .parse()
                 .expect("count")
@@ -838,12 +885,15 @@ fn test_summary_counts_equal_csv_counts() {
     // Lines matching r5 (E11) also match r7; `all` counts each line once.
     let all_lines = count(&["E5", "E9", "E3", "E4", "E11", "E7", "E12", "E13"]);
     assert!(
-        summary.contains(&format!("\n  all: {all_lines} notifications\n")),
+        summary.contains(&format!(
+            "\n  all: {all_lines} events -> {all_lines} notifications\n"
+        )),
         "{summary}"
     );
     assert!(
         summary.starts_with(&format!(
-            "Lines: 2000 read, {all_lines} matched a rule, {all_lines} would fire alarms, 0 skipped (anti-loop tag)\n"
+            "Lines: 2000 read, {all_lines} matched, 0 ignored (0 anti-loop tag, 0 not-log-alarm), {} missed\n",
+            2000 - all_lines
         )),
         "{summary}"
     );

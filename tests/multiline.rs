@@ -448,7 +448,10 @@ fn logalarm_test_shows_records_and_check_shows_the_spec() {
     let log = "start\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n    1/0\n\
                ZeroDivisionError: division by zero\nok\nTraceback (most recent call last):\n  File \"y.py\"\n\
                KeyError: 'k'\n";
-    let out = run_stdin(&["test", "-c", conf.to_str().unwrap()], log.as_bytes());
+    let out = run_stdin(
+        &["test", "--print-all-matched", "-c", conf.to_str().unwrap()],
+        log.as_bytes(),
+    );
     assert!(out.status.success(), "{}", common::stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     let shown: Vec<&str> = text.lines().take(4).collect();

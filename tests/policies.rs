@@ -111,6 +111,7 @@ fn run_alarms(name: &str, toml: &str, input: &[u8]) -> (String, String) {
 fn test_report(config: &Path, log: &Path) -> String {
     let out = common::bin()
         .arg("test")
+        .arg("--print-all-matched")
         .arg("-c")
         .arg(config)
         .arg(log)
@@ -158,12 +159,12 @@ alarm = "bruteforce"
     let fired: u64 = expected.values().sum();
     assert_eq!(held + fired, 518);
     assert!(
-        report.contains("Policies (on the lines' own clock):"),
+        report.contains("Alarms (policies on the lines' own clock):"),
         "{report}"
     );
     assert!(
         report.contains(&format!(
-            "  bruteforce: {fired} events sent, {held} held back or dropped, 0 batched"
+            "  bruteforce: 518 events -> {fired} notifications ({held} held back by threshold or cooldown)\n"
         )),
         "{report}"
     );

@@ -490,7 +490,12 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
     let mut toml = String::from(
         "[alarm.early]\naction = \"log:early\"\n\n[alarm.late]\naction = \"log:late\"\n",
     );
-    let mut cli: Vec<String> = vec!["test".into(), "--alarm".into(), "early log:early".into()];
+    let mut cli: Vec<String> = vec![
+        "test".into(),
+        "--print-all-ignored".into(),
+        "--alarm".into(),
+        "early log:early".into(),
+    ];
     cli.extend(["--alarm".into(), "late log:late".into()]);
     for (i, (negate, alarms, regex)) in SSH_RULES.iter().enumerate() {
         // Both spellings of each option, as uWSGI accepts them.
@@ -518,17 +523,23 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
         let out = common::run_with_input(common::bin().args(args), b"");
         assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
         assert_eq!(common::stderr(&out), "", "no warnings expected");
-        text(&out.stdout)
+        // Without the last line, `processed N lines in X s`.
+        let report = text(&out.stdout);
+        let timing = report.trim_end().rfind('\n').expect("lines") + 1;
+        assert!(report[timing..].starts_with("processed 2000 lines in "));
+        report[..timing].to_owned()
     };
     let log = log.to_str().expect("utf-8 path").to_owned();
     let from_ini = report(vec![
         "test".into(),
+        "--print-all-ignored".into(),
         "-c".into(),
         path_str(&ini).into(),
         log.clone(),
     ]);
     let from_toml = report(vec![
         "test".into(),
+        "--print-all-ignored".into(),
         "-c".into(),
         path_str(&toml).into(),
         log.clone(),
@@ -543,23 +554,23 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
     assert_eq!(
         summary,
         format!(
-            "Lines: 2000 read, 633 matched a rule, 589 would fire alarms, 0 skipped (anti-loop tag)\n\
+            "Lines: 2000 read, 589 matched, 44 ignored (0 anti-loop tag, 44 not-log-alarm), 1367 missed\n\
              Rules:\n\
              \x20   1  not-log-alarm  {}  -> early: 44 lines\n\
              \x20   2  log-alarm      {}  -> early: 476 lines\n\
              \x20   3  not-log-alarm  {}  -> late: 80 lines\n\
              \x20   4  log-alarm      {}  -> late,early: 394 lines\n\
              \x20   5  log-alarm      {}  -> late: 113 lines\n\
-             Alarms (before alarm-freq):\n\
-             \x20 early: 476 notifications\n\
-             \x20 late: 507 notifications\n",
+             Alarms (policies on the lines' own clock):\n\
+             \x20 early: 476 events -> 476 notifications\n\
+             \x20 late: 507 events -> 507 notifications\n",
             SSH_RULES[0].2, SSH_RULES[1].2, SSH_RULES[2].2, SSH_RULES[3].2, SSH_RULES[4].2
         )
     );
     assert_eq!(
         from_ini
             .lines()
-            .filter(|l| l.contains(": no alarm (rule 1 not-log-alarm"))
+            .filter(|l| l.contains(": ignored (rule 1 not-log-alarm"))
             .count(),
         44
     );
@@ -903,22 +914,30 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
     assert_eq!(std::fs::read_to_string(&b).expect("b ran"), "1 X only\n");
 
     // The dry run explains it.
-    let out = common::run_with_input(common::bin().arg("test").args(&args[2..]), input.as_bytes());
+    let out = common::run_with_input(
+        common::bin()
+            .args(["test", "--print-all-matched", "--print-all-ignored"])
+            .args(&args[2..]),
+        input.as_bytes(),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let report = text(&out.stdout);
+    let (report, timing) = report.trim_end().rsplit_once('\n').expect("lines");
+    assert!(timing.starts_with("processed 5 lines in "), "{timing}");
     assert_eq!(
-        text(&out.stdout),
+        report,
         "line 1: fires a, b (rule 1 /X/, rule 3 /X/): 1 X only\n\
          line 2: fires a (rule 1 /X/): 2 X and Y\n\
-         line 3: no alarm (rule 2 not-log-alarm skips the rules after it): 3 Y only\n\
+         line 3: ignored (rule 2 not-log-alarm skips the rules after it): 3 Y only\n\
          line 5: fires a (rule 1 /X/): 5 Y then X\n\
          \n\
-         Lines: 5 read, 4 matched a rule, 3 would fire alarms, 0 skipped (anti-loop tag)\n\
+         Lines: 5 read, 3 matched, 1 ignored (0 anti-loop tag, 1 not-log-alarm), 1 missed\n\
          Rules:\n\
          \x20   1  log-alarm      X  -> a: 3 lines\n\
          \x20   2  not-log-alarm  Y  -> a: 3 lines\n\
-         \x20   3  log-alarm      X  -> b: 1 lines\n\
-         Alarms (before alarm-freq):\n\
-         \x20 a: 3 notifications\n\
-         \x20 b: 1 notifications\n"
+         \x20   3  log-alarm      X  -> b: 1 line\n\
+         Alarms (policies on the arrival clock: the lines carry no time logalarm reads):\n\
+         \x20 a: 3 events -> 3 notifications\n\
+         \x20 b: 1 event -> 1 notification"
     );
 }
