@@ -38,7 +38,7 @@ fn without_timing(text: &str, lines: u64) -> String {
         .and_then(|s| s.strip_suffix(" s"))
         .unwrap_or_else(|| panic!("last line {last:?}"));
     let seconds: f64 = seconds.parse().expect("seconds");
-    assert!(seconds >= 0.0 && seconds < 60.0, "{last}");
+    assert!((0.0..60.0).contains(&seconds), "{last}");
     format!("{body}\n")
 }
 
