@@ -1,4 +1,5 @@
 //! The command line: `logalarm [OPTIONS]`, `logalarm run -- CMD`,
+//! `logalarm completions SHELL`, `logalarm man [SUBCOMMAND]`,
 //! `logalarm check`, `logalarm test`.
 //!
 //! Alarm and rule options carry uWSGI's names (`--alarm`, `--log-alarm`,

@@ -17,7 +17,8 @@
 //! - [`policy`] decides whether a hit becomes a notification ([`policy::throttle`]);
 //! - [`record`] takes a multiline rule's continuation lines into one event (a traceback);
 //! - [`dispatch`] queues notifications per alarm and runs each alarm's worker;
-//! - [`run`] ties them together for the main job; [`report`] prints `check` and `test`.
+//! - [`run`] ties them together for the main job; [`report`] prints `check` and `test`
+//!   (the dry run, and `--expect` rule unit tests).
 
 #![warn(missing_docs)]
 
