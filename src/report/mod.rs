@@ -1,7 +1,7 @@
 //! What `logalarm check` and `logalarm test` print.
 //!
-//! - [`check`]: the alarms and the ordered rules → alarms table of a valid config.
-//! - [`test`]: a dry run over a log, running no action: a summary of lines
+//! - [`mod@check`]: the alarms and the ordered rules → alarms table of a valid config.
+//! - [`mod@test`]: a dry run over a log, running no action: a summary of lines
 //!   read, matched, ignored and missed, per rule and per alarm, with what the
 //!   alarm policies (alarm-freq included) decided on the lines' own clock;
 //!   lines listed on request, with fail2ban-regex's flag names.
