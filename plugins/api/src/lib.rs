@@ -243,8 +243,11 @@ pub struct Notification {
     pub message: Vec<u8>,
     /// `Some(n)`: the line was `n` bytes long and `message` holds only its first part.
     pub truncated_from: Option<usize>,
-    /// How many identical messages the `alarm-freq` throttle dropped for this
-    /// alarm since its previous notification.
+    /// How many copies of this message the `alarm-freq` throttle dropped for
+    /// this alarm since this message's previous notification (a different
+    /// message's notification in between does not take the count; see the
+    /// engine's `policy::throttle`), plus, with a `cooldown`, the events the
+    /// cooldown held back for this key since its previous notification.
     pub suppressed: u64,
     /// Where the line came from.
     pub source: Source,

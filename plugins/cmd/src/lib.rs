@@ -6,8 +6,9 @@
 //! - the environment carries `LOGALARM_ALARM` (alarm name), `LOGALARM_LINE` (the
 //!   message, NUL bytes removed), `LOGALARM_RULE` (the regex that matched),
 //!   `LOGALARM_SOURCE` (where the line came from: `stdin`, `file:PATH`,
-//!   `socket:PATH`, `child:stdout`, …), `LOGALARM_SUPPRESSED` (identical messages
-//!   the `alarm-freq` throttle dropped since the previous notification) and
+//!   `socket:PATH`, `child:stdout`, …), `LOGALARM_SUPPRESSED` (copies of this
+//!   message the `alarm-freq` throttle dropped since its previous
+//!   notification) and
 //!   `LOGALARM_TRUNCATED` (the line's full length in bytes when the message was
 //!   cut to `alarm-msg-size`, else empty);
 //! - for a message received with a syslog header (socket inputs),

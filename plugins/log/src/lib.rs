@@ -7,8 +7,8 @@
 //! line starts with the anti-loop tag, so piping logalarm's stderr back into its
 //! input can never fire the alarm again.
 //!
-//! When the `alarm-freq` throttle dropped identical messages before this one, the
-//! line ends with ` (N identical suppressed)`.
+//! When the `alarm-freq` throttle dropped copies of this message since its
+//! previous notification, the line ends with ` (N identical suppressed)`.
 
 #![warn(missing_docs)]
 
