@@ -11,7 +11,7 @@ use crate::config::{self, Config, ConfigError, Settings, syntax};
 use crate::plan::{self, Plan};
 use crate::{logging, report, run};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use logalarm_plugin_api::emit_tagged;
+use logalarm_plugin_api::{Level, LogFormat, emit_tagged};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -39,10 +39,13 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     opts: Opts,
-    /// More log output (-v info is the default; -vv debug).
+    /// More of logalarm's own log: -v adds debug lines, such as each successful
+    /// delivery (by default: info and above, i.e. start, stop, summaries,
+    /// failures and drops).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Only warnings and errors in logalarm's own log.
+    /// Only warnings and errors in logalarm's own log (failures and drops; no
+    /// summaries).
     #[arg(short = 'q', long = "quiet", global = true)]
     quiet: bool,
 }
@@ -144,6 +147,10 @@ struct Opts {
     /// Longest message an alarm carries, in bytes; longer lines are cut and marked [default: 8192].
     #[arg(long = "alarm-msg-size", value_name = "BYTES", value_parser = syntax::size)]
     alarm_msg_size: Option<usize>,
+    /// logalarm's own log lines on stderr: text (`[logalarm] TIME LEVEL: …`) or
+    /// json (one object per line) [default: text].
+    #[arg(long = "log-format", value_name = "text|json", value_parser = syntax::log_format)]
+    log_format: Option<LogFormat>,
     /// Do not copy stdin to stdout.
     #[arg(long = "no-passthrough")]
     no_passthrough: bool,
@@ -256,10 +263,14 @@ fn report_errors(errors: &[ConfigError]) -> ExitCode {
         let text = e.to_string();
         let mut lines = text.lines();
         if let Some(first) = lines.next() {
-            emit_tagged("config error", first.as_bytes());
+            emit_tagged(Level::Error, "config error", first.as_bytes());
         }
         for more in lines {
-            emit_tagged("config error", format!("    {more}").as_bytes());
+            emit_tagged(
+                Level::Error,
+                "config error",
+                format!("    {more}").as_bytes(),
+            );
         }
     }
     ExitCode::from(EXIT_CONFIG)
@@ -294,6 +305,13 @@ fn load(
         [] => Config::default(),
         [path] => config::load_file(path),
         _ => {
+            logging::set_format(
+                given
+                    .iter()
+                    .filter_map(|(o, _)| o.log_format)
+                    .next_back()
+                    .unwrap_or_default(),
+            );
             return Err(vec![ConfigError {
                 at: "command line".into(),
                 message: "-c/--config is given twice; logalarm reads one config file".into(),
@@ -309,10 +327,13 @@ fn load(
             queue_size: opts.queue_size,
             drain_timeout: opts.drain_timeout,
             state_dir: opts.state_dir.clone(),
+            log_format: opts.log_format,
             ..Settings::default()
         });
     }
     config.extend(args::load(&extra.entries));
+    // Before anything is logged about the config (its errors, its warnings).
+    logging::set_format(config.settings.log_format.unwrap_or_default());
     let plan = plan::build(&config, for_report, wrap)?;
     for w in config
         .warnings
@@ -418,6 +439,11 @@ pub fn main() -> ExitCode {
         given.push((opts, sub));
     }
     logging::init(if cli.quiet { 0 } else { 1 + cli.verbose });
+    // The command line's format at once, for what is logged before the
+    // config is read (a cases file's errors); it wins over the config's.
+    if let Some(format) = given.iter().filter_map(|(o, _)| o.log_format).next_back() {
+        logging::set_format(format);
+    }
     if let Some(command @ (Command::Completions { .. } | Command::Man { .. })) = &cli.command {
         return generate(command);
     }

@@ -461,6 +461,7 @@ fn burst_of_identical(name: &str, freq: &str) -> (Done, Vec<u8>) {
     );
     let mut input = b"TERRIBLE ALARM same\n".repeat(50);
     input.extend_from_slice(b"TERRIBLE ALARM other\n");
+    input.extend_from_slice(b"TERRIBLE ALARM same\n");
     let done = run(
         &[
             "--alarm-freq",
@@ -482,16 +483,23 @@ fn burst_of_identical(name: &str, freq: &str) -> (Done, Vec<u8>) {
 #[test]
 fn alarm_freq_drops_identical_messages_and_counts_them() {
     let (done, got) = burst_of_identical("actions_freq_3600", "3600");
+    // The 49 dropped copies of "same" are counted with the next notification
+    // of "same" (after "other" made it no longer the last message), not with
+    // the "other" that passed first.
     assert_eq!(
         alarm_lines(&done.stderr),
         [
             "[logalarm] ALARM: F TERRIBLE ALARM same",
-            "[logalarm] ALARM: F TERRIBLE ALARM other (49 identical suppressed)"
+            "[logalarm] ALARM: F TERRIBLE ALARM other",
+            "[logalarm] ALARM: F TERRIBLE ALARM same (49 identical suppressed)"
         ]
     );
-    assert_eq!(got, b"0|TERRIBLE ALARM same\n49|TERRIBLE ALARM other\n");
-    assert_eq!(summary(&done.stderr, "c"), (2, 0, 49, 0));
-    assert_eq!(summary(&done.stderr, "l"), (2, 0, 49, 0));
+    assert_eq!(
+        got,
+        b"0|TERRIBLE ALARM same\n0|TERRIBLE ALARM other\n49|TERRIBLE ALARM same\n"
+    );
+    assert_eq!(summary(&done.stderr, "c"), (3, 0, 49, 0));
+    assert_eq!(summary(&done.stderr, "l"), (3, 0, 49, 0));
 }
 
 #[test]
@@ -499,12 +507,55 @@ fn alarm_freq_0_fires_every_line() {
     let (done, got) = burst_of_identical("actions_freq_0", "0");
     let mut expected = vec!["[logalarm] ALARM: F TERRIBLE ALARM same"; 50];
     expected.push("[logalarm] ALARM: F TERRIBLE ALARM other");
+    expected.push("[logalarm] ALARM: F TERRIBLE ALARM same");
     assert_eq!(alarm_lines(&done.stderr), expected);
     let mut expected = b"0|TERRIBLE ALARM same\n".repeat(50);
-    expected.extend_from_slice(b"0|TERRIBLE ALARM other\n");
+    expected.extend_from_slice(b"0|TERRIBLE ALARM other\n0|TERRIBLE ALARM same\n");
     assert_eq!(got, expected);
-    assert_eq!(summary(&done.stderr, "c"), (51, 0, 0, 0));
-    assert_eq!(summary(&done.stderr, "l"), (51, 0, 0, 0));
+    assert_eq!(summary(&done.stderr, "c"), (52, 0, 0, 0));
+    assert_eq!(summary(&done.stderr, "l"), (52, 0, 0, 0));
+}
+
+/// The shipped demo (`python3 examples/demo_app.py | logalarm -c
+/// examples/alarms.ini`): the second TERRIBLE ALARM line is dropped by
+/// `console`'s alarm-freq, and the listen-queue line after it is a different
+/// message, so it carries no suppressed count (it once took the other
+/// message's).
+#[test]
+fn demo_app_through_the_example_ini() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = Command::new("python3")
+        .arg(root.join("examples/demo_app.py"))
+        .output()
+        .expect("run python3 examples/demo_app.py");
+    assert!(demo.status.success(), "{demo:?}");
+    let config = root.join("examples/alarms.ini");
+    let done = run(&["-c", config.to_str().expect("UTF-8 path")], &demo.stdout);
+    let stderr = done.stderr_text();
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        alarm_lines(&done.stderr),
+        [
+            "[logalarm] ALARM: [PAGE ME] TERRIBLE ALARM the world exploded !!!",
+            "[logalarm] ALARM: [PAGE ME] ERROR uWSGI listen queue of socket 127.0.0.1:3031 (fd: 3) full !!! (101/100)",
+        ],
+        "{stderr}"
+    );
+    assert_eq!(
+        common::lines_starting_with(&done.stderr, "[logalarm] cmd oncall: "),
+        [
+            "[logalarm] cmd oncall: paging on-call: TERRIBLE ALARM the world exploded !!!",
+            "[logalarm] cmd oncall: paging on-call: *** HARAKIRI ON WORKER 3 (pid: 4245, try: 1) ***",
+            "[logalarm] cmd oncall: paging on-call: TERRIBLE ALARM the world exploded !!!",
+        ],
+        "{stderr}"
+    );
+    assert_eq!(summary(&done.stderr, "console"), (2, 0, 1, 0));
+    assert_eq!(summary(&done.stderr, "oncall"), (3, 0, 0, 0));
+    assert_eq!(
+        done.stdout.join("\n").into_bytes(),
+        demo.stdout.trim_ascii_end()
+    );
 }
 
 // ---------------------------------------------------------------- shutdown

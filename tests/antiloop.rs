@@ -49,10 +49,10 @@ fn output_fed_back_into_input_settles() {
                         .write_all(&line)
                         .and_then(|()| input.write_all(b"\n"))
                         .expect("feed back");
-                    let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                    let _ = tx.send(common::untimed(&String::from_utf8_lossy(&line)).into_owned());
                 }
                 drop(guard);
-                all.push(String::from_utf8_lossy(&line).into_owned());
+                all.push(common::untimed(&String::from_utf8_lossy(&line)).into_owned());
             }
             all
         })

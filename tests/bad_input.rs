@@ -68,7 +68,10 @@ fn run_measured(cmd: &mut Command, input: Vec<u8>, limit: Duration) -> Ran {
     // A broken pipe only means logalarm stopped reading early; its exit code tells.
     let _ = writer.join().expect("writer thread");
     let stdout = out_reader.finish("stdout", PATIENCE);
-    let stderr = String::from_utf8_lossy(&err_reader.finish("stderr", PATIENCE)).into_owned();
+    let stderr = String::from_utf8_lossy(&common::untimed_bytes(
+        &err_reader.finish("stderr", PATIENCE),
+    ))
+    .into_owned();
     Ran {
         code,
         stdout,

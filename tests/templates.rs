@@ -78,7 +78,7 @@ fn env_templates_and_kind_and_count_reach_the_command() {
     let dir = common::scratch("templates_env");
     let out = dir.join("out");
     // Two identical lines within alarm_freq: the second is dropped and counted
-    // in the next notification's count.
+    // in the count of that message's next notification (not in `b`'s).
     let config = format!(
         "alarm_freq = 60\n[alarm.ssh]\n\
          action = \"cmd:printf '%s|%s|%s|%s\\\\n' \\\"$WHO\\\" \\\"$LOGALARM_KIND\\\" \\\"$LOGALARM_COUNT\\\" \\\"${{LOGALARM_KEY-unset}}\\\" >> {}\"\n\
@@ -87,12 +87,12 @@ fn env_templates_and_kind_and_count_reach_the_command() {
     );
     let a = "Invalid user a from 10.0.0.1\n";
     let b = "Invalid user bob from 10.0.0.2\n";
-    let input = format!("{a}{a}{b}");
+    let input = format!("{a}{a}{b}{a}");
     let done = run(&dir, "env", &config, &[], input.as_bytes());
     assert_eq!(done.status.code(), Some(0), "{}", common::stderr(&done));
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
-        "SSH saw 28 bytes|alarm|1|unset\nSSH saw 30 bytes|alarm|2|unset\n"
+        "SSH saw 28 bytes|alarm|1|unset\nSSH saw 30 bytes|alarm|1|unset\nSSH saw 28 bytes|alarm|2|unset\n"
     );
 }
 

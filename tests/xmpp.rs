@@ -390,7 +390,8 @@ fn all_once_in_order(got: &[String], prefix: &str, count: usize) -> Vec<usize> {
 /// JID's domain (`localhost`), STARTTLS with the self-signed certificate
 /// accepted (`tls=insecure`). Both recipients get each alarm, with the exact
 /// text; lines that match no rule send nothing, a repeat dropped by
-/// alarm-freq is counted in the next message. The password never shows.
+/// alarm-freq is counted in that message's next notification. The password
+/// never shows.
 #[test]
 fn uwsgi_docs_example_reaches_both_recipients() {
     let mut server = Prosody::new("xmpp_docs_example");
@@ -410,8 +411,9 @@ fn uwsgi_docs_example_reaches_both_recipients() {
             server.port
         ),
     );
-    // The repeat within alarm-freq (3 s) is dropped, and the next message says so.
-    let input = "starting\nTERRIBLE ALARM the world exploded !!!\nTERRIBLE ALARM the world exploded !!!\nall fine\nTERRIBLE ALARM <again> & \"quoted\" — ünïcode\n";
+    // The repeat within alarm-freq (3 s) is dropped, and that message's next
+    // notification says so (after another message made it pass again).
+    let input = "starting\nTERRIBLE ALARM the world exploded !!!\nTERRIBLE ALARM the world exploded !!!\nall fine\nTERRIBLE ALARM <again> & \"quoted\" — ünïcode\nTERRIBLE ALARM the world exploded !!!\n";
     let out =
         common::run_with_input_timeout(common::bin().arg("-c").arg(&ini), input.as_bytes(), WAIT);
     let stderr = common::stderr(&out);
@@ -419,14 +421,15 @@ fn uwsgi_docs_example_reaches_both_recipients() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), input, "pass-through");
     let want = [
         "TERRIBLE ALARM the world exploded !!!",
-        "TERRIBLE ALARM <again> & \"quoted\" — ünïcode (1 identical suppressed)",
+        "TERRIBLE ALARM <again> & \"quoted\" — ünïcode",
+        "TERRIBLE ALARM the world exploded !!! (1 identical suppressed)",
     ];
     for who in [&foo1, &foo2] {
-        assert_eq!(who.wait_for("both alarms", |got| got.len() >= 2), want);
+        assert_eq!(who.wait_for("the three alarms", |got| got.len() >= 3), want);
     }
     assert_eq!(
         common::summary(stderr.lines(), "jabber"),
-        (2, 0, 1, 0),
+        (3, 0, 1, 0),
         "{stderr}"
     );
     assert!(!stderr.contains("secret1"), "{stderr}");

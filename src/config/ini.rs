@@ -9,7 +9,7 @@
 //! Keys read: `alarm`, `log-alarm` (alias `alarm-log`), `not-log-alarm` (alias
 //! `not-alarm-log`), `alarm-freq`, `alarm-msg-size`, and, for logalarm's own
 //! settings, `passthrough`, `queue-size`, `drain-timeout`, `poll-interval`,
-//! `rotate-wait`, `flush-timeout`; alarm policies take `alarm-threshold`,
+//! `rotate-wait`, `flush-timeout`, `log-format`; alarm policies take `alarm-threshold`,
 //! `alarm-cooldown`, `alarm-digest`, `alarm-escalate`, `alarm-key` and
 //! `alarm-expect` ([`super::policy`]). Inputs and the wrapped process take the
 //! options of [`super::inputs`] (`follow`, `alarm-fd`, `alarm-segfault`, …);
@@ -133,6 +133,7 @@ fn apply(
         "poll-interval" => settings.poll_interval = Some(syntax::duration(value)?),
         "rotate-wait" => settings.rotate_wait = Some(syntax::duration(value)?),
         "flush-timeout" => settings.flush_timeout = Some(syntax::duration(value)?),
+        "log-format" => settings.log_format = Some(syntax::log_format(value)?),
         _ => {
             if !ignored.iter().any(|k| k == key) {
                 ignored.push(key.to_owned());

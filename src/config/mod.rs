@@ -12,6 +12,7 @@ pub mod policy;
 pub mod syntax;
 pub mod toml;
 
+use logalarm_plugin_api::LogFormat;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -236,6 +237,9 @@ pub struct Settings {
     /// How long a followed file's partial last line (no `\n` yet) waits before
     /// it is matched as it is.
     pub flush_timeout: Option<Duration>,
+    /// The shape of logalarm's own log lines on stderr (`log_format`, text
+    /// by default).
+    pub log_format: Option<LogFormat>,
 }
 
 impl Settings {
@@ -250,6 +254,7 @@ impl Settings {
         self.poll_interval = other.poll_interval.or(self.poll_interval);
         self.rotate_wait = other.rotate_wait.or(self.rotate_wait);
         self.flush_timeout = other.flush_timeout.or(self.flush_timeout);
+        self.log_format = other.log_format.or(self.log_format);
     }
 }
 

@@ -1,5 +1,6 @@
 //! uWSGI's value syntax, shared by the INI file and the command line.
 
+use logalarm_plugin_api::LogFormat;
 use std::time::Duration;
 
 /// The parts of `NAME PLUGIN:ARGS` (uWSGI's `alarm` option).
@@ -102,6 +103,14 @@ pub fn size(value: &str) -> Result<usize, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{value:?} is not a positive whole number")),
     }
+}
+
+/// Parses the format of logalarm's own log lines: `text` or `json`.
+///
+/// # Errors
+/// A message naming both.
+pub fn log_format(value: &str) -> Result<LogFormat, String> {
+    value.parse()
 }
 
 /// Parses a boolean the way uWSGI and TOML users write them.

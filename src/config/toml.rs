@@ -10,6 +10,7 @@
 //! poll_interval = "1s"    # check followed files without change events
 //! rotate_wait = "5s"      # keep reading a rotated file this long
 //! flush_timeout = "1s"    # match a followed file's unfinished last line after this
+//! log_format = "text"     # logalarm's own log lines: "text" or "json"
 //!
 //! [[input]]
 //! file = ["/var/log/app/*.log", "/var/log/other.log"]
@@ -101,6 +102,7 @@ use super::{
     AlarmDef, Config, ConfigError, MultilineDef, Origin, PluginOption, RetryDef, RuleDef, Settings,
 };
 use indexmap::IndexMap;
+use logalarm_plugin_api::LogFormat;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
@@ -141,6 +143,26 @@ impl<'de> Deserialize<'de> for Period {
     }
 }
 
+/// `log_format = "text"` or `"json"`.
+#[derive(Clone, Copy, Debug)]
+struct Format(LogFormat);
+
+impl<'de> Deserialize<'de> for Format {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Format;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"text\" or \"json\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Format, E> {
+                syntax::log_format(v).map(Format).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -154,6 +176,7 @@ struct File {
     poll_interval: Option<Period>,
     rotate_wait: Option<Period>,
     flush_timeout: Option<Period>,
+    log_format: Option<Format>,
     #[serde(default)]
     alarm: IndexMap<String, Spanned<Alarm>>,
     #[serde(default)]
@@ -726,6 +749,7 @@ pub fn load(file: &Path, text: &str) -> Config {
             poll_interval: parsed.poll_interval.map(|p| p.0),
             rotate_wait: parsed.rotate_wait.map(|p| p.0),
             flush_timeout: parsed.flush_timeout.map(|p| p.0),
+            log_format: parsed.log_format.map(|f| f.0),
         },
         ..Config::default()
     };

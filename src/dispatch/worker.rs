@@ -146,6 +146,9 @@ impl Worker {
             let error = match self.action.fire(deliver).await {
                 Ok(()) => {
                     AlarmStats::bump(&self.stats.delivered);
+                    // Routine successes are the actions' debug lines; one
+                    // after failed attempts is info, or the warnings about
+                    // those attempts would be left without their outcome.
                     if attempt > 1 {
                         tracing::info!(
                             alarm = %self.name, id = %note.id,
@@ -180,7 +183,8 @@ impl Worker {
             };
             match verdict {
                 Ok(wait) => {
-                    tracing::info!(
+                    // A failure, even when retried: warn, as failures are.
+                    tracing::warn!(
                         alarm = %self.name, id = %note.id,
                         "attempt {attempt} of {} failed: {error}; next in {}",
                         self.retry.attempts,

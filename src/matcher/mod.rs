@@ -24,7 +24,7 @@ pub mod compile;
 pub mod literals;
 
 use aho_corasick::AhoCorasick;
-use logalarm_plugin_api::{TAG, UWSGI_TAG};
+use logalarm_plugin_api::{JSON_TAG, TAG, UWSGI_TAG};
 use regex_automata::meta::{Cache, Regex};
 use regex_automata::{Input, PatternSet};
 use regex_syntax::hir::Hir;
@@ -250,10 +250,15 @@ fn newlines(bytes: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
-/// True for lines logalarm (or uWSGI's alarm subsystem) wrote itself.
+/// True for lines logalarm (or uWSGI's alarm subsystem) wrote itself: text
+/// lines start with [`TAG`] (or [`UWSGI_TAG`]), JSON lines (`--log-format
+/// json`) with [`JSON_TAG`]. Asked only of lines a rule matched, so the third
+/// test costs nothing on the lines that matter for speed.
 #[inline]
 pub fn is_tagged(line: &[u8]) -> bool {
-    line.starts_with(TAG.as_bytes()) || line.starts_with(UWSGI_TAG.as_bytes())
+    line.starts_with(TAG.as_bytes())
+        || line.starts_with(UWSGI_TAG.as_bytes())
+        || line.starts_with(JSON_TAG.as_bytes())
 }
 
 impl Scanner<'_> {
@@ -463,6 +468,27 @@ mod tests {
             negate,
             alarms: alarms.to_vec(),
             record: false,
+        }
+    }
+
+    #[test]
+    fn tagged_lines_text_json_and_uwsgi() {
+        for line in [
+            &b"[logalarm] 2026-12-04T17:40:00.123Z ALARM: x"[..],
+            b"[logalarm",
+            b"[uwsgi-alarm] x",
+            b"{\"tag\":\"[logalarm]\",\"time\":\"2026-12-04T17:40:00.123Z\"}",
+        ] {
+            assert!(is_tagged(line), "{}", String::from_utf8_lossy(line));
+        }
+        for line in [
+            &b" [logalarm"[..],
+            b"{\"tag\":\"[logalarmx\"",
+            b"{\"tag\": \"[logalarm]\"",
+            b"{\"time\":\"x\",\"tag\":\"[logalarm]\"}",
+            b"{\"tag\":\"[uwsgi-alarm]\"",
+        ] {
+            assert!(!is_tagged(line), "{}", String::from_utf8_lossy(line));
         }
     }
 

@@ -326,7 +326,7 @@ impl Chain {
             (Some(cooldown), Some(_)) => {
                 cooldown.give_back(key_text(note.key.as_ref()), note.suppressed);
             }
-            _ => self.throttle.give_back(note.suppressed),
+            _ => self.throttle.give_back(&note.message, note.suppressed),
         }
     }
 

@@ -137,8 +137,16 @@ impl BackgroundRead {
 /// Like [`Child::wait_with_output`], but kills the child and fails the test
 /// if it has not exited after `timeout` (and fails if its output is still
 /// open [`PATIENCE`] after it exited). Closes the child's stdin if it is still
-/// here; stdout or stderr not piped count as empty.
-pub fn wait_with_output_timeout(mut child: Child, timeout: Duration) -> Output {
+/// here; stdout or stderr not piped count as empty. The time is taken out of
+/// logalarm's own lines on stderr ([`untimed`]).
+pub fn wait_with_output_timeout(child: Child, timeout: Duration) -> Output {
+    let mut out = wait_with_raw_output_timeout(child, timeout);
+    out.stderr = untimed_bytes(&out.stderr);
+    out
+}
+
+/// [`wait_with_output_timeout`] with stderr as logalarm wrote it.
+pub fn wait_with_raw_output_timeout(mut child: Child, timeout: Duration) -> Output {
     drop(child.stdin.take());
     let stdout = child.stdout.take().map(read_in_background);
     let stderr = child.stderr.take().map(read_in_background);
@@ -165,9 +173,17 @@ pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
 /// Input it did not read is no error (on a config error logalarm exits
 /// without reading): its exit status and output tell what happened.
 pub fn run_with_input_timeout(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
+    let mut out = run_with_raw_output(cmd, input, timeout);
+    out.stderr = untimed_bytes(&out.stderr);
+    out
+}
+
+/// [`run_with_input_timeout`] with stderr as logalarm wrote it (times and
+/// all).
+pub fn run_with_raw_output(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
     let mut child = spawn_piped(cmd);
     let writer = feed_stdin(&mut child, input);
-    let out = wait_with_output_timeout(child, timeout);
+    let out = wait_with_raw_output_timeout(child, timeout);
     // A broken pipe only means logalarm stopped reading early.
     let _ = writer.join().expect("stdin writer thread");
     out
@@ -177,14 +193,15 @@ pub fn run_with_input_timeout(cmd: &mut Command, input: &[u8], timeout: Duration
 // Output line by line, while the child runs.
 
 /// Reads `stream` line by line (split at `\n`, any `\r` kept, invalid UTF-8
-/// replaced) on a thread of its own; the channel closes with the stream.
+/// replaced, the time taken out of logalarm's own lines: [`untimed`]) on a
+/// thread of its own; the channel closes with the stream.
 pub fn read_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(stream).split(b'\n') {
             let Ok(line) = line else { break };
             if tx
-                .send(String::from_utf8_lossy(&line).into_owned())
+                .send(untimed(&String::from_utf8_lossy(&line)).into_owned())
                 .is_err()
             {
                 break;
@@ -267,17 +284,65 @@ pub fn wait_for_file(path: &Path, timeout: Duration, done: impl Fn(&[u8]) -> boo
 // ---------------------------------------------------------------------------
 // Reading what logalarm wrote.
 
-/// Stderr as text, for assertions and failure messages.
+/// The text tag of logalarm's own lines, as written before the time.
+pub const TAG: &str = "[logalarm] ";
+
+/// Length of the time after [`TAG`]: `YYYY-MM-DDTHH:MM:SS.mmmZ` and a space.
+const TIME_LEN: usize = 25;
+
+/// The time of one of logalarm's own text lines (`[logalarm] TIME …`): the
+/// 24 bytes after the tag, when they have the shape of an RFC 3339 UTC time
+/// with milliseconds; `None` for any other line.
+pub fn line_time(line: &[u8]) -> Option<&str> {
+    let rest = line.strip_prefix(TAG.as_bytes())?;
+    let time = rest.get(..TIME_LEN)?;
+    let shape = b"dddd-dd-ddTdd:dd:dd.dddZ ";
+    let fits = time.iter().zip(shape).all(|(&b, &s)| match s {
+        b'd' => b.is_ascii_digit(),
+        _ => b == s,
+    });
+    fits.then(|| std::str::from_utf8(&time[..TIME_LEN - 1]).expect("ASCII"))
+}
+
+/// `line` without the time after the tag when it is one of logalarm's own
+/// text lines (`[logalarm] 2026-12-04T17:40:00.123Z warn: …` becomes
+/// `[logalarm] warn: …`), so that assertions need not know the time; any
+/// other line as it is.
+pub fn untimed(line: &str) -> std::borrow::Cow<'_, str> {
+    match line_time(line.as_bytes()) {
+        Some(_) => format!("{TAG}{}", &line[TAG.len() + TIME_LEN..]).into(),
+        None => line.into(),
+    }
+}
+
+/// [`untimed`] on every line of `bytes`.
+pub fn untimed_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        match line_time(line) {
+            Some(_) => {
+                out.extend_from_slice(TAG.as_bytes());
+                out.extend_from_slice(&line[TAG.len() + TIME_LEN..]);
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    out
+}
+
+/// Stderr as text, for assertions and failure messages (the time taken out
+/// of logalarm's own lines: [`untimed`]).
 pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    String::from_utf8_lossy(&untimed_bytes(&out.stderr)).into_owned()
 }
 
 /// `bytes` split into lines at `\n` (a final line without one counts; any `\r`
-/// is kept; invalid UTF-8 is replaced), as [`read_lines`] receives them.
+/// is kept; invalid UTF-8 is replaced; the time taken out of logalarm's own
+/// lines: [`untimed`]), as [`read_lines`] receives them.
 pub fn lines(bytes: &[u8]) -> Vec<String> {
     let mut lines: Vec<String> = bytes
         .split(|&b| b == b'\n')
-        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .map(|l| untimed(&String::from_utf8_lossy(l)).into_owned())
         .collect();
     if bytes.is_empty() || bytes.ends_with(b"\n") {
         lines.pop();

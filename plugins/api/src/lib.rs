@@ -32,22 +32,31 @@
 
 #![warn(missing_docs)]
 
+pub mod logline;
+
+pub use logline::{Level, LogFormat};
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::io::Write;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI32;
 use std::time::{Duration, SystemTime};
 
-/// The anti-loop tag: every line logalarm writes itself starts with it, and the
-/// matcher never matches a line that starts with it (nor with [`UWSGI_TAG`]).
+/// The anti-loop tag: every line logalarm writes itself starts with it (or,
+/// with `--log-format json`, with [`JSON_TAG`]), and the matcher never matches
+/// a line that starts with it (nor with [`JSON_TAG`] or [`UWSGI_TAG`]).
 ///
 /// Mirrors uWSGI's `[uwsgi-alarm` convention (core/alarm.c), widened to a prefix test.
 pub const TAG: &str = "[logalarm";
+
+/// The anti-loop tag of a JSON log line: every line logalarm writes with
+/// `--log-format json` starts with exactly these bytes (the object's first
+/// key, see [`logline`]), and the matcher never matches a line that does.
+pub const JSON_TAG: &str = r#"{"tag":"[logalarm]""#;
 
 /// uWSGI's own anti-loop tag, honoured so that output of a uWSGI instance piped
 /// into logalarm never loops either.
@@ -234,8 +243,11 @@ pub struct Notification {
     pub message: Vec<u8>,
     /// `Some(n)`: the line was `n` bytes long and `message` holds only its first part.
     pub truncated_from: Option<usize>,
-    /// How many identical messages the `alarm-freq` throttle dropped for this
-    /// alarm since its previous notification.
+    /// How many copies of this message the `alarm-freq` throttle dropped for
+    /// this alarm since this message's previous notification (a different
+    /// message's notification in between does not take the count; see the
+    /// engine's `policy::throttle`), plus, with a `cooldown`, the events the
+    /// cooldown held back for this key since its previous notification.
     pub suppressed: u64,
     /// Where the line came from.
     pub source: Source,
@@ -552,21 +564,21 @@ pub fn resolve_secret(value: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
-/// Writes one tagged line to stderr: `[logalarm] WHAT: TEXT`, in a single write so
-/// that concurrent writers never interleave within a line.
+/// Writes one tagged line to stderr in logalarm's log format ([`logline`]):
+/// `[logalarm] TIME WHAT: TEXT`, or a JSON object with `"what":WHAT` and
+/// `"message":TEXT`, in a single write so that concurrent writers never
+/// interleave within a line.
 ///
-/// Any `\n` or `\r` inside `text` is written as `\n`/`\r` escapes, so that every
-/// physical line logalarm emits starts with [`TAG`] and can never re-trigger an alarm.
-pub fn emit_tagged(what: &str, text: &[u8]) {
-    let mut line = Vec::with_capacity(TAG.len() + what.len() + text.len() + 5);
-    line.extend_from_slice(TAG.as_bytes());
-    line.extend_from_slice(b"] ");
-    line.extend_from_slice(what.as_bytes());
-    line.extend_from_slice(b": ");
-    push_escaped(&mut line, text);
-    line.push(b'\n');
-    // Nothing sensible can be done when stderr itself is gone.
-    let _ = std::io::stderr().lock().write_all(&line);
+/// `level` is written in JSON lines only; it does not filter (`-q` hides no
+/// such line). The engine's callers use [`Level::Error`] for config errors,
+/// [`Level::Warn`] for the `log` action's `ALARM` lines (an alarm is what
+/// someone must look at) and [`Level::Info`] for a command's output.
+///
+/// Any `\n` or `\r` inside `text` is written as `\n`/`\r` escapes (JSON's own
+/// escapes in JSON), so that every physical line logalarm emits starts with
+/// [`TAG`] or [`JSON_TAG`] and can never re-trigger an alarm.
+pub fn emit_tagged(level: Level, what: &str, text: &[u8]) {
+    logline::emit(level, Some(what), &[], text);
 }
 
 /// Appends `text` to `out`, writing line breaks as `\n` and `\r` escapes.

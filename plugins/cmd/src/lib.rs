@@ -6,8 +6,9 @@
 //! - the environment carries `LOGALARM_ALARM` (alarm name), `LOGALARM_LINE` (the
 //!   message, NUL bytes removed), `LOGALARM_RULE` (the regex that matched),
 //!   `LOGALARM_SOURCE` (where the line came from: `stdin`, `file:PATH`,
-//!   `socket:PATH`, `child:stdout`, …), `LOGALARM_SUPPRESSED` (identical messages
-//!   the `alarm-freq` throttle dropped since the previous notification) and
+//!   `socket:PATH`, `child:stdout`, …), `LOGALARM_SUPPRESSED` (copies of this
+//!   message the `alarm-freq` throttle dropped since its previous
+//!   notification) and
 //!   `LOGALARM_TRUNCATED` (the line's full length in bytes when the message was
 //!   cut to `alarm-msg-size`, else empty);
 //! - for a message received with a syslog header (socket inputs),
@@ -27,16 +28,20 @@
 //!   rendered per notification (a render error is a failed delivery, not
 //!   retried); they are set after logalarm's own, so they may override them;
 //! - the command's own stdout and stderr never reach logalarm's stdout: each of
-//!   their lines is written to stderr as `[logalarm] cmd NAME: …`, so its output
-//!   can never re-trigger an alarm (in uWSGI it can);
+//!   their lines is written to stderr as `[logalarm] TIME cmd NAME: …` (in
+//!   JSON, `"level":"info","what":"cmd NAME"`), so its output can never
+//!   re-trigger an alarm (in uWSGI it can);
 //! - a timeout (default 30 s, TOML `timeout`) kills the command's whole process
 //!   group;
-//! - the exit status is logged; a non-zero status is a delivery failure.
+//! - a non-zero exit status is a delivery failure (logged at warn by the
+//!   engine); status 0 is logged at debug (`-v`), so that a quiet alarm
+//!   leaves a quiet log.
 
 #![warn(missing_docs)]
 
 use logalarm_plugin_api::{
-    Action, ActionError, ActionFuture, BuildContext, Notification, Plugin, Syslog, emit_tagged,
+    Action, ActionError, ActionFuture, BuildContext, Level, Notification, Plugin, Syslog,
+    emit_tagged,
 };
 use logalarm_template::Template;
 use nix::sys::signal::{Signal, killpg};
@@ -105,7 +110,7 @@ async fn forward_tagged(stream: Option<impl AsyncRead + Unpin>, what: &str) {
     let mut lines = BufReader::new(stream).split(b'\n');
     while let Ok(Some(line)) = lines.next_segment().await {
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        emit_tagged(what, line);
+        emit_tagged(Level::Info, what, line);
     }
 }
 
@@ -199,7 +204,8 @@ impl CmdAction {
         }
         match outcome {
             Ok(Ok(status)) if status.success() => {
-                tracing::info!(alarm = %self.alarm, "cmd exited with status 0");
+                // A success per delivery: only worth a line when asked (-v).
+                tracing::debug!(alarm = %self.alarm, "cmd exited with status 0");
                 Ok(())
             }
             Ok(Ok(status)) => Err(ActionError::Permanent(format!("cmd: {status}"))),

@@ -1,15 +1,20 @@
-//! `log:PREFIX` — writes `[logalarm] ALARM: PREFIX message` to stderr.
+//! `log:PREFIX` — writes `[logalarm] TIME ALARM: PREFIX message` to stderr
+//! (with `--log-format json`, an object with `"level":"warn"`,
+//! `"what":"ALARM"` and the rest as `"message"`; see the plugin API's
+//! `logline` module).
 //!
 //! Mirrors uWSGI's `log` alarm (`ALARM: PREFIX message` through the logger). The
 //! line starts with the anti-loop tag, so piping logalarm's stderr back into its
 //! input can never fire the alarm again.
 //!
-//! When the `alarm-freq` throttle dropped identical messages before this one, the
-//! line ends with ` (N identical suppressed)`.
+//! When the `alarm-freq` throttle dropped copies of this message since its
+//! previous notification, the line ends with ` (N identical suppressed)`.
 
 #![warn(missing_docs)]
 
-use logalarm_plugin_api::{Action, ActionFuture, BuildContext, Notification, Plugin, emit_tagged};
+use logalarm_plugin_api::{
+    Action, ActionFuture, BuildContext, Level, Notification, Plugin, emit_tagged,
+};
 
 /// The `log` plugin.
 pub struct LogPlugin;
@@ -52,7 +57,9 @@ impl LogAction {
 impl Action for LogAction {
     fn fire<'a>(&'a self, n: &'a Notification) -> ActionFuture<'a> {
         Box::pin(async move {
-            emit_tagged("ALARM", &self.text(n));
+            // At warn: an alarm is for someone to look at, also in a JSON log
+            // filtered by level.
+            emit_tagged(Level::Warn, "ALARM", &self.text(n));
             Ok(())
         })
     }

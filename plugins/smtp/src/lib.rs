@@ -176,7 +176,8 @@ impl SmtpAction {
         match tokio::time::timeout(self.timeout, self.transport.send(mail)).await {
             Ok(Ok(reply)) => {
                 let text = reply.message().collect::<Vec<_>>().join(" ");
-                tracing::info!(alarm = %self.alarm, "smtp {}: mail {id} accepted: {} {text}", self.server, reply.code());
+                // A success per delivery: only worth a line when asked (-v).
+                tracing::debug!(alarm = %self.alarm, "smtp {}: mail {id} accepted: {} {text}", self.server, reply.code());
                 Ok(())
             }
             Ok(Err(e)) => Err(classify::classify(&self.server, &e)),

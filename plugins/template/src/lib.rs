@@ -21,7 +21,7 @@
 //! | `source` | where the line came from: `stdin`, `file:PATH`, `socket:PATH`, `child:stderr`, … |
 //! | `time` | when the line was read (an aggregate: when it was made), RFC 3339 in UTC with milliseconds (`2024-05-01T12:00:00.123Z`) |
 //! | `id` | the notification's stable id (the same on every attempt) |
-//! | `suppressed` | identical messages `alarm-freq` dropped since the previous notification |
+//! | `suppressed` | copies of this message `alarm-freq` dropped since this message's previous notification (with a `cooldown`: also the events the cooldown held back for this key) |
 //! | `truncated` | the line's full length in bytes when it was cut, else none |
 //! | `host`, `app`, `pid`, `msgid` | the syslog header's fields (socket inputs), else none |
 //! | `severity`, `facility` | their syslog keywords (`err`, `daemon`, …), else none |

@@ -45,7 +45,8 @@
 //! The message is the alarm message as UTF-8 (invalid bytes become U+FFFD),
 //! with characters XML cannot carry (control characters other than tab)
 //! replaced by U+FFFD, cut to [`MAX_TEXT`] bytes, followed by
-//! ` (N identical suppressed)` when `alarm-freq` dropped repeats before it.
+//! ` (N identical suppressed)` when `alarm-freq` dropped copies of it since
+//! its previous notification.
 
 #![warn(missing_docs)]
 
@@ -194,8 +195,9 @@ fn humantime(d: Duration) -> String {
 }
 
 /// The chat message body for a notification: its message ([`text`]), then
-/// ` (N identical suppressed)` when the `alarm-freq` throttle dropped repeats
-/// since the previous one (as the `log` action writes it).
+/// ` (N identical suppressed)` when the `alarm-freq` throttle dropped copies
+/// of this message since its previous notification (as the `log` action
+/// writes it).
 pub fn body(n: &Notification) -> String {
     let mut body = text(&n.body());
     if n.suppressed > 0 {
