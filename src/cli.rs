@@ -459,7 +459,26 @@ pub fn main() -> ExitCode {
             regex: Some(regex),
             ignoreregex,
             ..
-        }) => extra.entries = adhoc_entries(regex, ignoreregex.as_deref()),
+        }) => {
+            // Named as the user wrote them, not as the rules they become.
+            let errors: Vec<ConfigError> = [
+                ("REGEX", Some(regex)),
+                ("IGNOREREGEX", ignoreregex.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(what, re)| {
+                let e = crate::matcher::compile::parse(re?).err()?;
+                Some(ConfigError {
+                    at: format!("command line: test {what}"),
+                    message: format!("bad regex:\n{e}"),
+                })
+            })
+            .collect();
+            if !errors.is_empty() {
+                return report_errors(&errors);
+            }
+            extra.entries = adhoc_entries(regex, ignoreregex.as_deref());
+        }
         Some(Command::Test {
             expect: Some(path), ..
         }) => match report::expect::Cases::load(path) {

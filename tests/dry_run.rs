@@ -465,3 +465,20 @@ fn man_pages_render() {
     let out = common::bin().args(["man", "nosuch"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn ad_hoc_bad_regex_is_named_as_written() {
+    let out = common::run_with_input(common::bin().args(["test", "-", "ok", "x("]), b"ok\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        common::lines(&out.stderr),
+        [
+            "[logalarm] config error: command line: test IGNOREREGEX: bad regex:",
+            "[logalarm] config error:     regex parse error:",
+            "[logalarm] config error:         x(",
+            "[logalarm] config error:          ^",
+            "[logalarm] config error:     error: unclosed group",
+        ]
+    );
+}
