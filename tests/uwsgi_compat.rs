@@ -308,13 +308,14 @@ fn python_program_through_a_real_pipe() {
     let jabber = dir.join("jabber.txt");
     let any = dir.join("any.txt");
     // The docs' jabber example with a command in place of xmpp; the command also
-    // records the environment logalarm gives it.
+    // records the environment logalarm gives it. `%%` is how uWSGI's INI writes
+    // a `%` (`%s` would be the file's name, a magic variable).
     let ini = write(
         &dir,
         "app.ini",
         &format!(
             "[uwsgi]\n\
-             alarm = jabber cmd:{{ cat; printf '%s|%s|%s\\n' \"$LOGALARM_ALARM\" \"$LOGALARM_SOURCE\" \"$LOGALARM_RULE\"; }} >> {}\n\
+             alarm = jabber cmd:{{ cat; printf '%%s|%%s|%%s\\n' \"$LOGALARM_ALARM\" \"$LOGALARM_SOURCE\" \"$LOGALARM_RULE\"; }} >> {}\n\
              alarm = any cmd:cat >> {}\n\
              alarm-freq = 0\n\
              log-alarm = jabber ^TERRIBLE ALARM\n\

@@ -16,33 +16,99 @@
 //! `socket` and `socket-*` are read only in `[logalarm]`, since in `[uwsgi]`
 //! `socket` is uWSGI's own listening socket.
 
+use super::expand::{self, MagicTable};
 use super::syntax;
 use super::{Config, ConfigError, Origin};
 use ini_core::{Item, Parser};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The sections logalarm reads; others are skipped, as uWSGI skips sections it
 /// was not asked for.
 const SECTIONS: [&str; 2] = ["uwsgi", "logalarm"];
+
+/// How deep `include` and `inherit` may nest (a file including itself stops here).
+const MAX_DEPTH: usize = 16;
+
+/// A byte of the file that is not UTF-8 stands for itself as this private
+/// use character plus the byte, until a regex takes it as `\xNN`.
+const RAW_BYTE: u32 = 0xF700;
+
+/// The options whose value ends in a regex: bytes that are not UTF-8 may
+/// stand in it (matched as those bytes, as uWSGI's PCRE does).
+const REGEX_OPTIONS: [&str; 4] = ["log-alarm", "alarm-log", "not-log-alarm", "not-alarm-log"];
 
 /// Parses an INI config.
 ///
 /// # Errors
 /// Every malformed line or value, each naming the file, line and key.
 pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
-    load(file, text).into_result()
+    load(file, text.as_bytes()).into_result()
 }
 
-/// Parses an INI config, keeping what loaded beside the errors
-/// ([`Config::errors`]), so that later checks can report theirs too.
-pub fn load(file: &Path, text: &str) -> Config {
-    let mut config = Config::default();
-    let mut errors = Vec::new();
-    let mut ignored: Vec<String> = Vec::new();
+/// One option of a read section, before expansion.
+struct Entry {
+    key: String,
+    value: String,
+    origin: Origin,
+    /// Read in a `[logalarm]` section (not `[uwsgi]`).
+    own: bool,
+}
+
+/// What the files read so far hold.
+#[derive(Default)]
+struct Read {
+    entries: Vec<Entry>,
+    errors: Vec<ConfigError>,
+    saw_section: bool,
+}
+
+/// The file's bytes as text: UTF-8 as it is, any other byte as
+/// [`RAW_BYTE`]` + byte`.
+fn decode(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for &b in chunk.invalid() {
+            text.push(
+                char::from_u32(RAW_BYTE + u32::from(b)).unwrap_or(char::REPLACEMENT_CHARACTER),
+            );
+        }
+    }
+    text
+}
+
+/// The raw bytes of `value` written as regex escapes (`\xE9`), or `None`
+/// when it has none.
+fn raw_bytes_as_escapes(value: &str) -> Option<String> {
+    let raw = |c: char| (RAW_BYTE..RAW_BYTE + 0x100).contains(&u32::from(c));
+    if !value.chars().any(raw) {
+        return None;
+    }
+    Some(
+        value
+            .chars()
+            .map(|c| {
+                if raw(c) {
+                    format!("\\x{:02X}", u32::from(c) - RAW_BYTE)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Reads one file's sections into `read`: its magic variables substituted,
+/// `include` read in place, `inherit` after the file's own options (when
+/// uWSGI applies them).
+fn read_file(file: &Path, bytes: &[u8], first: Option<&MagicTable>, depth: usize, read: &mut Read) {
+    let table = MagicTable::for_file(file, first);
+    let first = first.unwrap_or(&table);
+    let text = decode(&table.sub(bytes));
+    let mut inherited: Vec<(PathBuf, Origin)> = Vec::new();
     let mut in_section = false;
     let mut section = "";
-    let mut saw_section = false;
-    let mut parser = Parser::new(text).auto_trim(true);
+    let mut parser = Parser::new(&text).auto_trim(true);
     loop {
         let line = parser.line() + 1;
         let Some(item) = parser.next() else { break };
@@ -50,11 +116,11 @@ pub fn load(file: &Path, text: &str) -> Config {
             Item::Section(name) => {
                 in_section = SECTIONS.contains(&name);
                 section = name;
-                saw_section |= in_section;
+                read.saw_section |= in_section;
                 continue;
             }
             Item::Error(text) => {
-                errors.push(ConfigError {
+                read.errors.push(ConfigError {
                     at: format!("{}:{line}", file.display()),
                     message: format!(
                         "malformed section header {text:?}; write `[uwsgi]` or `[logalarm]`"
@@ -74,18 +140,159 @@ pub fn load(file: &Path, text: &str) -> Config {
             key: key.to_owned(),
         };
         let Some(value) = value else {
-            errors.push(ConfigError::at(
+            read.errors.push(ConfigError::at(
                 &origin,
                 format!("`{key}` has no `=`; write `{key} = VALUE`"),
             ));
             continue;
         };
-        let own = section == "logalarm";
-        if let Err(message) = apply(&mut config, key, value, &origin, own, &mut ignored) {
-            errors.push(ConfigError::at(&origin, message));
+        match key {
+            "include" | "inherit" if depth >= MAX_DEPTH => read.errors.push(ConfigError::at(
+                &origin,
+                format!("{key} nests deeper than {MAX_DEPTH} files; does a file include itself?"),
+            )),
+            "include" => include(Path::new(value), &origin, first, depth, read),
+            "inherit" => inherited.push((PathBuf::from(value), origin)),
+            _ => read.entries.push(Entry {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                origin,
+                own: section == "logalarm",
+            }),
         }
     }
-    if !saw_section {
+    for (path, origin) in inherited {
+        include(&path, &origin, first, depth, read);
+    }
+}
+
+/// Reads the INI file `path` (an `include` or `inherit` at `origin`).
+fn include(path: &Path, origin: &Origin, first: &MagicTable, depth: usize, read: &mut Read) {
+    if path.extension().is_none_or(|e| e != "ini") {
+        read.errors.push(ConfigError::at(
+            origin,
+            format!(
+                "{}: only INI files (*.ini) can be included here",
+                path.display()
+            ),
+        ));
+        return;
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => read_file(path, &bytes, Some(first), depth + 1, read),
+        Err(e) => read.errors.push(ConfigError::at(
+            origin,
+            format!("cannot read {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// Expands `$(VAR)`, `@(FILE)` and `%(NAME)` in every value, in that order,
+/// as uWSGI's three passes do ([`expand`]); placeholders are the options as
+/// written (the first of a key) and the `set-placeholder`/`set-ph`/`set`
+/// definitions, which are taken out.
+fn expand_values(read: &mut Read) {
+    let getenv = |k: &str| std::env::var(k).ok();
+    for e in &mut read.entries {
+        let value = expand::pass(&e.value, '$', |k| Ok(expand::env_var(k, getenv)))
+            .and_then(|v| expand::pass(&v, '@', expand::at_file));
+        match value {
+            Ok(v) => e.value = v,
+            Err(message) => read.errors.push(ConfigError::at(&e.origin, message)),
+        }
+    }
+    let mut options: Vec<(String, String)> = Vec::new();
+    for e in &read.entries {
+        let (key, value) = match e.key.as_str() {
+            "set-placeholder" | "set-ph" | "set" => match e.value.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => {
+                    read.errors.push(ConfigError::at(
+                        &e.origin,
+                        format!("{} needs NAME=VALUE, as in `{} = name=value`", e.key, e.key),
+                    ));
+                    continue;
+                }
+            },
+            _ => (e.key.clone(), e.value.clone()),
+        };
+        if !options.iter().any(|(k, _)| *k == key) {
+            options.push((key, value));
+        }
+    }
+    let lookup = |k: &str| options.iter().find(|(o, _)| o == k).map(|(_, v)| v.clone());
+    for e in &mut read.entries {
+        match expand::pass(&e.value, '%', |k| Ok(expand::placeholder(k, lookup))) {
+            Ok(v) => e.value = v,
+            Err(message) => read.errors.push(ConfigError::at(&e.origin, message)),
+        }
+    }
+    read.entries
+        .retain(|e| !matches!(e.key.as_str(), "set-placeholder" | "set-ph" | "set"));
+}
+
+/// Parses an INI config from its bytes, keeping what loaded beside the
+/// errors ([`Config::errors`]), so that later checks can report theirs too.
+///
+/// As uWSGI reads it: magic variables, `$(ENV)`, `@(FILE)` and `%(NAME)`
+/// expanded ([`expand`]), `include` and `inherit` read, and bytes that are
+/// not UTF-8 kept in regexes (as `\xNN`; elsewhere they are an error).
+/// `strict = true` makes an option logalarm does not know an error, not a
+/// warning (uWSGI's `strict`).
+pub fn load(file: &Path, bytes: &[u8]) -> Config {
+    let mut read = Read::default();
+    read_file(file, bytes, None, 0, &mut read);
+    expand_values(&mut read);
+    let mut config = Config::default();
+    let mut errors = std::mem::take(&mut read.errors);
+    let mut ignored: Vec<String> = Vec::new();
+    let strict = read
+        .entries
+        .iter()
+        .filter(|e| e.key == "strict")
+        .map(|e| syntax::boolean(&e.value))
+        .next_back();
+    let strict = match strict {
+        Some(Ok(strict)) => strict,
+        Some(Err(message)) => {
+            errors.push(ConfigError::file(file, format!("strict: {message}")));
+            false
+        }
+        None => false,
+    };
+    for e in &read.entries {
+        if e.key == "strict" {
+            continue;
+        }
+        let normalized = e.key.replace('_', "-");
+        let value = match raw_bytes_as_escapes(&e.value) {
+            None => e.value.clone(),
+            Some(escaped) if REGEX_OPTIONS.contains(&normalized.as_str()) => escaped,
+            Some(_) => {
+                errors.push(ConfigError::at(
+                    &e.origin,
+                    "holds bytes that are not UTF-8; logalarm reads this option as UTF-8 \
+                     (only a rule's regex may hold other bytes): save the file as UTF-8",
+                ));
+                continue;
+            }
+        };
+        let before = ignored.len();
+        if let Err(message) = apply(&mut config, &e.key, &value, &e.origin, e.own, &mut ignored) {
+            errors.push(ConfigError::at(&e.origin, message));
+        }
+        if strict && ignored.len() > before {
+            ignored.pop();
+            errors.push(ConfigError::at(
+                &e.origin,
+                format!(
+                    "unknown option `{}` (strict = true makes it an error)",
+                    e.key
+                ),
+            ));
+        }
+    }
+    if !read.saw_section {
         errors.push(ConfigError::file(
             file,
             "has no [uwsgi] or [logalarm] section; put the alarm options under one",

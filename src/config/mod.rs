@@ -6,6 +6,7 @@
 //! later (an unknown alarm, a bad regex) names the file and line or key.
 
 pub mod args;
+pub mod expand;
 pub mod ini;
 pub mod inputs;
 pub mod policy;
@@ -439,8 +440,8 @@ impl fmt::Display for ConfigError {
 /// each naming the file and, where known, the line and key) are kept in
 /// [`Config::errors`] beside what did load.
 pub fn load_file(path: &Path) -> Config {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
         Err(e) => {
             return Config::failed(ConfigError::file(
                 path,
@@ -449,8 +450,18 @@ pub fn load_file(path: &Path) -> Config {
         }
     };
     match path.extension().and_then(|e| e.to_str()) {
-        Some("ini") => ini::load(path, &text),
-        Some("toml") => toml::load(path, &text),
+        // uWSGI reads INI as bytes: a regex may hold any (see `ini::load`).
+        Some("ini") => ini::load(path, &bytes),
+        Some("toml") => match String::from_utf8(bytes) {
+            Ok(text) => toml::load(path, &text),
+            Err(e) => Config::failed(ConfigError::file(
+                path,
+                format!(
+                    "is not UTF-8 (byte {} is not): TOML files are UTF-8; save it as UTF-8",
+                    e.utf8_error().valid_up_to()
+                ),
+            )),
+        },
         _ => Config::failed(ConfigError::file(
             path,
             "unknown config syntax: name the file *.ini (uWSGI INI) or *.toml (native TOML)",

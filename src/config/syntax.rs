@@ -45,20 +45,21 @@ pub fn alarm_value(value: &str) -> Result<AlarmValue, String> {
 }
 
 /// Parses `NAME[,NAME…] REGEX` (uWSGI's `log-alarm` option): names before the
-/// first whitespace, comma-separated; the rest is the regex.
+/// first space (or tab), comma-separated; the rest, after that one character,
+/// is the regex, its leading spaces kept as uWSGI keeps them (core/alarm.c
+/// cuts at the first space: `a  ERR` is the regex ` ERR`).
 ///
 /// # Errors
 /// A message when there are no names or no regex.
 pub fn rule_value(value: &str) -> Result<(Vec<String>, String), String> {
-    let value = value.trim();
-    let (names, regex) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
+    let value = value.trim_start();
+    let (names, regex) = value.split_once([' ', '\t']).unwrap_or((value, ""));
     let names: Vec<String> = names
         .split(',')
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_owned)
         .collect();
-    let regex = regex.trim_start();
     if names.is_empty() {
         return Err(format!(
             "{value:?} names no alarm; write `ALARM[,ALARM…] REGEX`"
