@@ -942,3 +942,185 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
          \x20 b: 1 event -> 1 notification"
     );
 }
+
+// ---------------------------------------------------------------------------
+// (f) Config-time expansion, as uWSGI's documentation describes it
+// ("Magic variables", "Configuration logic": placeholders, `$(ENV)`,
+// `@(file)`, `include`/`inherit`), and bytes that are not UTF-8.
+
+/// The `check` report's alarm and rule lines, without their origins, their
+/// blanks each one space.
+fn check_lines(ini: &Path, env: &[(&str, &str)]) -> Vec<String> {
+    let out = common::run_with_input(
+        common::bin()
+            .args(["check", "-c"])
+            .arg(ini)
+            .envs(env.iter().copied()),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .map(|l| {
+            let l = l.split("    (").next().unwrap_or(l);
+            l.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn magic_variables_placeholders_env_and_files_as_uwsgi_documents() {
+    let dir = common::scratch("compat_expand").join("etc").join("app");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    write(&dir, "token.txt", "s3cret\n");
+    let ini = write(
+        &dir,
+        "site.ini",
+        "[uwsgi]\n\
+         processes = 4\n\
+         set-placeholder = team=ops\n\
+         ; %d is the directory with its trailing slash, %n the name without extension\n\
+         alarm = page cmd:echo %n.%e in %c (%d) 100%% %(team) %(processes + 1) $(TEAM_X) $(UNSET_X:-dflt) @(%dtoken.txt)\n\
+         log-alarm = page %n-%(processes * 2)\n",
+    );
+    let d = format!("{}/", std::fs::canonicalize(&dir).expect("dir").display());
+    assert_eq!(
+        check_lines(&ini, &[("TEAM_X", "blue")]),
+        [
+            format!("page cmd:echo site.ini in app ({d}) 100% ops 5 blue dflt s3cret"),
+            "1 log-alarm site-8 -> page".to_owned(),
+        ]
+    );
+
+    // The machine's own: %h host name, %k CPUs, %u/%U user, %p the path.
+    let ini = write(
+        &dir,
+        "who.ini",
+        "[uwsgi]\nalarm = w cmd:echo %h %k %u %p %z|\nlog-alarm = w x\n",
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let cpus = std::thread::available_parallelism().expect("cpus");
+    let uid = unsafe { libc::getuid() };
+    let p = std::fs::canonicalize(&ini).expect("path");
+    assert_eq!(
+        check_lines(&ini, &[])[0],
+        // An unknown magic variable (%z) is empty, as in uWSGI.
+        format!("w cmd:echo {} {cpus} {uid} {} |", host.trim(), p.display())
+    );
+}
+
+#[test]
+fn include_in_place_and_inherit_after_with_their_own_magic_variables() {
+    let dir = common::scratch("compat_include");
+    write(
+        &dir,
+        "extra.ini",
+        "[uwsgi]\nlog-alarm = page from-%n-in-%N\n",
+    );
+    write(&dir, "base.ini", "[uwsgi]\nlog-alarm = page inherited-%n\n");
+    let ini = write(
+        &dir,
+        "main.ini",
+        "[uwsgi]\nalarm = page log:\ninherit = %dbase.ini\nlog-alarm = page first\n\
+         include = %dextra.ini\nlog-alarm = page last\n",
+    );
+    assert_eq!(
+        check_lines(&ini, &[]),
+        [
+            "page log:",
+            "1 log-alarm first -> page",
+            "2 log-alarm from-extra-in-main -> page",
+            "3 log-alarm last -> page",
+            "4 log-alarm inherited-base -> page",
+        ]
+    );
+}
+
+#[test]
+fn a_regexs_leading_spaces_are_kept() {
+    // uWSGI cuts `log-alarm` at the first space: the regex is " ERR".
+    let dir = common::scratch("compat_leading_space");
+    let ini = write(
+        &dir,
+        "a.ini",
+        "[uwsgi]\nalarm = a log:\nlog-alarm = a  ERR\n",
+    );
+    let out = common::run_with_input(
+        common::bin()
+            .args(["test", "--print-all-matched", "-c"])
+            .arg(&ini),
+        b"disk ERR\ndiskERR\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(
+        text(&out.stdout)
+            .starts_with("line 1: fires a (rule 1 / ERR/): disk ERR\n\nLines: 2 read, 1 matched,"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn an_ini_that_is_not_utf8_keeps_its_bytes_in_regexes() {
+    let dir = common::scratch("compat_latin1");
+    let ini = dir.join("latin.ini");
+    // A Latin-1 file: é is the one byte E9.
+    std::fs::write(&ini, b"[uwsgi]\nalarm = a log:\nlog-alarm = a caf\xe9\n").expect("write");
+    let out = common::run_with_input(
+        common::bin()
+            .args(["test", "--print-all-matched", "-c"])
+            .arg(&ini),
+        b"caf\xe9 in Latin-1\ncaf\xc3\xa9 in UTF-8\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(
+        out.stdout.starts_with(
+            b"line 1: fires a (rule 1 /caf\\xE9/): caf\xe9 in Latin-1\n\nLines: 2 read, 1 matched,"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Elsewhere such bytes are an error naming the line (and the alarm it
+    // did not define is then unknown to its rule).
+    std::fs::write(
+        &ini,
+        b"[uwsgi]\nalarm = a cmd:echo caf\xe9\nlog-alarm = a x\n",
+    )
+    .expect("write");
+    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        common::lines(&out.stderr),
+        [
+            format!(
+                "[logalarm] config error: {}:2: alarm: holds bytes that are not UTF-8; logalarm reads this option as UTF-8 (only a rule's regex may hold other bytes): save the file as UTF-8",
+                ini.display()
+            ),
+            format!(
+                "[logalarm] config error: {}:3: log-alarm: unknown alarm \"a\"; define it (`alarm = a PLUGIN:ARGS` in INI, [alarm.a] in TOML) or fix the name (defined: none)",
+                ini.display()
+            )
+        ]
+    );
+}
+
+#[test]
+fn strict_makes_unknown_options_errors() {
+    let dir = common::scratch("compat_strict");
+    let ini = write(
+        &dir,
+        "s.ini",
+        "[uwsgi]\nstrict = true\nalarm = a log:\nlog-alarm = a x\nprocesses = 4\n",
+    );
+    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        common::lines(&out.stderr),
+        [format!(
+            "[logalarm] config error: {}:5: processes: unknown option `processes` (strict = true makes it an error)",
+            ini.display()
+        )]
+    );
+}

@@ -1,5 +1,9 @@
 //! uWSGI-compatible INI: the `[uwsgi]` and `[logalarm]` sections.
 //!
+//! Read as uWSGI reads it: as bytes, with its config-time expansion
+//! ([`super::expand`]: magic variables, `$(ENV)`, `@(FILE)`, `%(NAME)`
+//! placeholders), `include` and `inherit`, and `strict`.
+//!
 //! As in uWSGI, keys may repeat and are read in file order; a comment is a line
 //! starting with `;` or `#` (there are no inline comments, so a regex may hold
 //! either character); keys may be written with `-` or `_`. Options that
