@@ -1124,3 +1124,62 @@ fn strict_makes_unknown_options_errors() {
         )]
     );
 }
+
+#[test]
+fn ini_typos_are_errors_with_a_suggestion_and_uwsgis_own_options_a_warning() {
+    let dir = common::scratch("compat_typos");
+    let ini = write(
+        &dir,
+        "t.ini",
+        "[uwsgi]\n\
+         alarm = a log:\n\
+         log-alamr = a x\n\
+         log-alarm = a y\n\
+         ; uWSGI's own, one of them two edits from alarm-fd, one named as a logalarm setting\n\
+         alarm-lq = 10\n\
+         log-format = %(addr) - %(user)\n\
+         processes = 4\n\
+         [logalarm]\n\
+         queue-szie = 10\n\
+         foo = bar\n",
+    );
+    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    assert_eq!(out.status.code(), Some(2));
+    let at = ini.display();
+    assert_eq!(
+        common::lines(&out.stderr),
+        [
+            format!(
+                "[logalarm] config error: {at}:3: log-alamr: unknown option `log-alamr`; did you mean `log-alarm`? (uWSGI's own options are ignored, but this is a typo's distance from logalarm's)"
+            ),
+            format!(
+                "[logalarm] config error: {at}:10: queue-szie: unknown option `queue-szie`; did you mean `queue-size`?"
+            ),
+            format!(
+                "[logalarm] config error: {at}:11: foo: unknown option `foo`; [logalarm] takes logalarm's options only (uWSGI's own go under [uwsgi])"
+            ),
+        ]
+    );
+
+    // Without the typos, uWSGI's own options are one warning.
+    let ini = write(
+        &dir,
+        "ok.ini",
+        "[uwsgi]
+alarm = a log:
+log-alarm = a y
+alarm-lq = 10
+log-format = %(addr) - %(user)
+processes = 4
+",
+    );
+    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        common::lines(&out.stderr),
+        [format!(
+            "[logalarm] warn: {}: ignoring options logalarm does not use: alarm-lq, log-format, processes",
+            ini.display()
+        )]
+    );
+}

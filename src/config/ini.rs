@@ -281,19 +281,14 @@ pub fn load(file: &Path, bytes: &[u8]) -> Config {
                 continue;
             }
         };
-        let before = ignored.len();
-        if let Err(message) = apply(&mut config, &e.key, &value, &e.origin, e.own, &mut ignored) {
-            errors.push(ConfigError::at(&e.origin, message));
-        }
-        if strict && ignored.len() > before {
-            ignored.pop();
-            errors.push(ConfigError::at(
-                &e.origin,
-                format!(
-                    "unknown option `{}` (strict = true makes it an error)",
-                    e.key
-                ),
-            ));
+        match apply(&mut config, &e.key, &value, &e.origin, e.own) {
+            Ok(true) => {}
+            Ok(false) => match unknown(&e.key, e.own, strict) {
+                Some(message) => errors.push(ConfigError::at(&e.origin, message)),
+                None if !ignored.contains(&e.key) => ignored.push(e.key.clone()),
+                None => {}
+            },
+            Err(message) => errors.push(ConfigError::at(&e.origin, message)),
         }
     }
     if !read.saw_section {
@@ -313,26 +308,82 @@ pub fn load(file: &Path, bytes: &[u8]) -> Config {
     config
 }
 
-/// Applies one `key = value` of a read section.
+/// logalarm's own settings in INI (TOML's top-level keys).
+const SETTING_OPTIONS: [&str; 9] = [
+    "alarm-freq",
+    "alarm-msg-size",
+    "passthrough",
+    "queue-size",
+    "drain-timeout",
+    "poll-interval",
+    "rotate-wait",
+    "flush-timeout",
+    "log-format",
+];
+
+/// The options of uWSGI's config logic this reader handles itself.
+const LOGIC_OPTIONS: [&str; 6] = [
+    "include",
+    "inherit",
+    "strict",
+    "set",
+    "set-placeholder",
+    "set-ph",
+];
+
+/// uWSGI's own options within two edits of one of logalarm's (from uWSGI
+/// 2.0's option table): real options in a `[uwsgi]` section, not typos.
+const UWSGI_NEAR_MISSES: [&str; 4] = ["alarm-lq", "farm", "logformat", "lq-alarm"];
+
+/// Every option an INI section may hold for logalarm.
+fn known_options() -> impl Iterator<Item = &'static str> {
+    Config::UWSGI_OPTIONS
+        .into_iter()
+        .chain(Config::INPUT_OPTIONS)
+        .chain(Config::POLICY_OPTIONS)
+        .chain(SETTING_OPTIONS)
+        .chain(LOGIC_OPTIONS)
+}
+
+/// The logalarm option `key` (normalised: `-`, not `_`) is most likely a typo
+/// of: within two edits (Levenshtein), the closest; `None` for short keys
+/// (every 3-letter word is two edits from `set`) and uWSGI's own options.
+fn suggestion(key: &str) -> Option<&'static str> {
+    if key.len() < 5 || UWSGI_NEAR_MISSES.contains(&key) {
+        return None;
+    }
+    known_options()
+        .map(|o| (strsim::levenshtein(key, o), o))
+        .filter(|&(d, _)| d <= 2)
+        .min()
+        .map(|(_, o)| o)
+}
+
+/// Applies one `key = value` of a read section; `Ok(false)` when logalarm
+/// does not know the option.
 fn apply(
     config: &mut Config,
     key: &str,
     value: &str,
     origin: &Origin,
     own_section: bool,
-    ignored: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let normalized = key.replace('_', "-");
     if config.add_uwsgi_option(&normalized, value, origin)? {
-        return Ok(());
+        return Ok(true);
     }
-    // In [uwsgi], `socket` is uWSGI's own listening socket, not a log input.
-    let uwsgis_own = !own_section && normalized.starts_with("socket");
-    if !uwsgis_own && config.add_input_option(&normalized, value, origin)? {
-        return Ok(());
+    // In [uwsgi], `socket` is uWSGI's own listening socket, not a log input,
+    // and `log-format` uWSGI's request log format.
+    let uwsgis_own =
+        !own_section && (normalized.starts_with("socket") || normalized == "log-format");
+    if uwsgis_own {
+        return Ok(false);
+    }
+    if config.add_input_option(&normalized, value, origin)? {
+        return Ok(true);
     }
     if config.add_policy_option(&normalized, value, origin)? {
-        return Ok(());
+        return Ok(true);
     }
     let settings = &mut config.settings;
     match normalized.as_str() {
@@ -345,18 +396,62 @@ fn apply(
         "rotate-wait" => settings.rotate_wait = Some(syntax::duration(value)?),
         "flush-timeout" => settings.flush_timeout = Some(syntax::duration(value)?),
         "log-format" => settings.log_format = Some(syntax::log_format(value)?),
-        _ => {
-            if !ignored.iter().any(|k| k == key) {
-                ignored.push(key.to_owned());
-            }
-        }
+        _ => return Ok(false),
     }
-    Ok(())
+    Ok(true)
+}
+
+/// What an option logalarm does not know is: an error (in `[logalarm]`,
+/// under `strict`, or two edits from one of logalarm's options), else
+/// `None`: one of uWSGI's own, ignored with a warning.
+fn unknown(key: &str, own_section: bool, strict: bool) -> Option<String> {
+    let normalized = key.replace('_', "-");
+    // A name logalarm knows that a [uwsgi] section gives to uWSGI (`socket`,
+    // `log-format`).
+    if !own_section && known_options().any(|o| o == normalized) {
+        return None;
+    }
+    let hint = suggestion(&normalized).map(|s| format!("; did you mean `{s}`?"));
+    match (own_section, strict, hint) {
+        (true, _, hint) => Some(format!(
+            "unknown option `{key}`{}",
+            hint.unwrap_or_else(|| {
+                "; [logalarm] takes logalarm's options only (uWSGI's own go under [uwsgi])"
+                    .to_owned()
+            })
+        )),
+        (false, true, hint) => Some(format!(
+            "unknown option `{key}` (strict = true makes it an error){}",
+            hint.unwrap_or_default()
+        )),
+        (false, false, Some(hint)) => Some(format!(
+            "unknown option `{key}`{hint} (uWSGI's own options are ignored, but this is a typo's distance from logalarm's)"
+        )),
+        (false, false, None) => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listed_option_is_read() {
+        let origin = Origin::Ini {
+            file: "t.ini".into(),
+            line: 1,
+            key: "k".into(),
+        };
+        for key in known_options().filter(|k| !LOGIC_OPTIONS.contains(k)) {
+            let mut config = Config::default();
+            // A bad value is an error, but never "unknown".
+            let known = apply(&mut config, key, "1", &origin, true);
+            assert!(!matches!(known, Ok(false)), "{key} is listed but not read");
+        }
+        assert_eq!(suggestion("log-alamr"), Some("log-alarm"));
+        assert_eq!(suggestion("alarm-lq"), None);
+        assert_eq!(suggestion("sett"), None);
+    }
 
     #[test]
     fn reads_uwsgi_docs_example_in_order() {

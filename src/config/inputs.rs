@@ -200,6 +200,27 @@ pub fn start_value(value: &str) -> Result<StartAt, String> {
 }
 
 impl Config {
+    /// The options [`Config::add_input_option`] takes, for "did you mean"
+    /// suggestions.
+    pub const INPUT_OPTIONS: [&'static str; 16] = [
+        "follow",
+        "follow-from",
+        "socket",
+        "socket-stream",
+        "socket-mode",
+        "socket-allow-uid",
+        "state-dir",
+        "alarm-fd",
+        "alarm-segfault",
+        "on-exit",
+        "on-exit-nonzero",
+        "last-lines",
+        "restart",
+        "restart-delay",
+        "restart-max-delay",
+        "max-restarts",
+    ];
+
     /// Adds an input, wrapped-process or `alarm-fd` option written in INI or on
     /// the command line — `follow`, `follow-from`, `socket`, `socket-stream`,
     /// `socket-mode`, `socket-allow-uid`, `state-dir`, `alarm-fd`,

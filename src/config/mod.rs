@@ -341,6 +341,16 @@ impl Config {
         }
     }
 
+    /// The options [`Config::add_uwsgi_option`] takes (INI keys and command-line
+    /// flags), for "did you mean" suggestions.
+    pub const UWSGI_OPTIONS: [&'static str; 5] = [
+        "alarm",
+        "log-alarm",
+        "alarm-log",
+        "not-log-alarm",
+        "not-alarm-log",
+    ];
+
     /// Adds an alarm or a rule written with one of uWSGI's options — `alarm`,
     /// `log-alarm`, `alarm-log`, `not-log-alarm`, `not-alarm-log` (with `-`,
     /// as normalised by the caller) — and returns `Ok(true)`; `Ok(false)` for

@@ -180,6 +180,17 @@ fn count(word: &str, what: &str) -> Result<u32, String> {
 }
 
 impl super::Config {
+    /// The options [`Config::add_policy_option`] takes, for "did you mean"
+    /// suggestions.
+    pub const POLICY_OPTIONS: [&'static str; 6] = [
+        "alarm-threshold",
+        "alarm-cooldown",
+        "alarm-digest",
+        "alarm-escalate",
+        "alarm-key",
+        "alarm-expect",
+    ];
+
     /// Adds an alarm policy written as an INI option, for alarms defined
     /// above it, and returns `Ok(true)`; `Ok(false)` for any other option:
     ///
