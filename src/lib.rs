@@ -33,3 +33,4 @@ pub mod policy;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod text;

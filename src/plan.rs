@@ -163,6 +163,19 @@ pub enum HiddenDef {
 }
 
 impl Plan {
+    /// The rules as the router needs them ([`crate::dispatch::router::RuleRoute`]).
+    pub fn rule_routes(&self) -> Vec<crate::dispatch::router::RuleRoute> {
+        self.rules
+            .iter()
+            .map(|r| crate::dispatch::router::RuleRoute {
+                regex: r.regex.clone(),
+                captures: r.captures.clone(),
+                alarms: r.alarms.clone(),
+                multiline: r.multiline.clone(),
+            })
+            .collect()
+    }
+
     /// The watches over expected lines, silent inputs and recoveries, starting at `now`.
     pub fn watches(&self, now: std::time::Instant) -> Watches {
         let mut w = Watches::new(self.rules.len());

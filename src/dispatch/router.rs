@@ -9,10 +9,11 @@
 
 use super::{AlarmStats, Queued};
 use crate::matcher::{LineMatch, RecordLine, Sink};
-use crate::plan::PlannedRule;
 use crate::policy::chain::{Chain, Hold, Spec, Verdict};
 use crate::policy::watch::{Hidden, Made, Watches};
+use crate::record::Spec as RecordSpec;
 use crate::record::assembler::{Assembler, Opening, Record};
+use crate::text::cut;
 use logalarm_plugin_api::{Aggregate, Captures, Kind, NoteId, Notification, Source, Syslog};
 use regex_automata::meta::Regex;
 use std::hash::BuildHasher;
@@ -137,6 +138,21 @@ pub struct RouteSpec {
     pub needs_caps: bool,
 }
 
+/// A rule as the router needs it: what it fires, and how a notification
+/// names it. Built by the plan (`Plan::rule_routes`), so that the router
+/// knows nothing of how a config is checked.
+#[derive(Clone, Debug)]
+pub struct RuleRoute {
+    /// The regex as written: a notification's `rule`.
+    pub regex: Arc<str>,
+    /// The pattern compiled for its capture groups, when it has any.
+    pub captures: Option<Arc<Regex>>,
+    /// The alarms it fires (indexes into the routes).
+    pub alarms: Vec<u32>,
+    /// A multiline rule's record spec ([`crate::record`]).
+    pub multiline: Option<Arc<RecordSpec>>,
+}
+
 /// A rule's pattern compiled for capture groups, and the group names (with numbers).
 type RuleCaptures = (Arc<Regex>, Vec<(Arc<str>, usize)>);
 
@@ -172,23 +188,6 @@ pub struct Router {
     records: Assembler,
     /// Records closed and not yet fired (kept for its room).
     closed: Vec<Record>,
-}
-
-/// Cuts `line` to at most `max` bytes, backing off to a UTF-8 character boundary
-/// when the cut would split one; returns the part kept and whether it was cut.
-pub fn cut(line: &[u8], max: usize) -> (&[u8], bool) {
-    if line.len() <= max {
-        return (line, false);
-    }
-    let mut end = max;
-    // Step back over at most 3 continuation bytes (10xxxxxx) to the start of the character.
-    while end > 0 && max - end < 3 && (line[end] & 0xC0) == 0x80 {
-        end -= 1;
-    }
-    if (line[end] & 0xC0) == 0x80 {
-        end = max;
-    }
-    (&line[..end], true)
 }
 
 /// The capture groups of `re` on `text`, when it matches.
@@ -240,7 +239,7 @@ impl Router {
     /// the expected lines, silent inputs and recoveries.
     pub fn new(
         routes: Vec<RouteSpec>,
-        rules: &[crate::plan::PlannedRule],
+        rules: &[RuleRoute],
         watches: Watches,
         alarm_freq: Duration,
         msg_size: usize,
@@ -317,7 +316,7 @@ impl Router {
 
     /// Takes the multiline rules among `rules` (the plan's, in order): their
     /// records are assembled per input and fired when they close.
-    pub fn with_records(mut self, rules: &[PlannedRule]) -> Self {
+    pub fn with_records(mut self, rules: &[RuleRoute]) -> Self {
         if rules.iter().any(|r| r.multiline.is_some()) {
             self.records = Assembler::new(rules.iter().map(|r| r.multiline.clone()).collect());
         }
@@ -767,20 +766,5 @@ impl Sink for Router {
             self.fire_closed();
         }
         step
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cuts_at_character_boundaries() {
-        assert_eq!(cut(b"abc", 3), (&b"abc"[..], false));
-        assert_eq!(cut(b"abcd", 3), (&b"abc"[..], true));
-        // "é" is C3 A9: a cut after C3 backs off before it.
-        assert_eq!(cut("abé".as_bytes(), 3), (&b"ab"[..], true));
-        // Invalid UTF-8 is cut where asked.
-        assert_eq!(cut(b"\x80\x80\x80\x80\x80", 2), (&b"\x80\x80"[..], true));
     }
 }

@@ -6,8 +6,8 @@
 //! come out through a callback, in the order they closed.
 
 use super::Spec;
-use crate::dispatch::router::cut;
 use crate::matcher::RecordLine;
+use crate::text::cut;
 use logalarm_plugin_api::{Source, Syslog};
 use std::sync::Arc;
 use std::time::Instant;

@@ -133,7 +133,7 @@ fn dry_router(plan: &Plan) -> (Router, Vec<Receiver<Queued>>) {
         .collect();
     let mut router = Router::new(
         routes,
-        &plan.rules,
+        &plan.rule_routes(),
         plan.watches(Instant::now()),
         plan.alarm_freq,
         plan.msg_size,

@@ -291,14 +291,15 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
     let (workers, routes) = start_workers(std::mem::take(&mut plan.alarms));
     let alarm_stats: Vec<Arc<AlarmStats>> = workers.stats.iter().map(|(_, s)| s.clone()).collect();
     let watches = plan.watches(std::time::Instant::now());
+    let rules = plan.rule_routes();
     let router = Router::new(
         routes,
-        &plan.rules,
+        &rules,
         watches,
         config.alarm_freq(),
         config.msg_size(),
     )
-    .with_records(&plan.rules);
+    .with_records(&rules);
 
     // The engine runs before any input starts: the follower's first pass may
     // read (from = "beginning", saved positions), and is awaited below.
