@@ -4,21 +4,28 @@
 //! The flow of one line, one module each:
 //!
 //! ```text
-//! input ──lines──▶ matcher ──hits──▶ policy ──▶ per-alarm worker ──▶ action plugin
-//! (stdin)          (one pass,        (alarm-freq   (bounded queue)      (cmd, signal, log)
-//!   │               anti-loop skip)   throttle)
+//! input ──lines──▶ matcher ──hits──▶ policy ──────────▶ per-alarm worker ──▶ action plugin
+//! (stdin, files,   (one pass,        (escalate,          (bounded queue,     (cmd, signal, log,
+//!  socket, child)   anti-loop skip)   threshold, digest,  retries)            http, smtp, xmpp)
+//!   │                                 cooldown, alarm-freq)
 //!   └──▶ pass-through (stdout, byte for byte)
 //! ```
 //!
-//! - [`config`] reads uWSGI INI, TOML and the command line into one [`config::Config`];
-//! - [`plan`] checks it and builds the actions and the [`matcher::Matcher`];
+//! - [`config`] reads uWSGI INI (with uWSGI's config-time expansion), TOML and
+//!   the command line into one [`config::Config`];
+//! - [`plan`] checks it and builds the actions, the [`matcher::Matcher`] and
+//!   the rules the router takes;
 //! - [`input`] reads chunks and hands out whole lines; pass-through copies them on;
 //! - [`matcher`] finds, per line, the alarms to fire, with uWSGI's rule order semantics;
-//! - [`policy`] decides whether a hit becomes a notification ([`policy::throttle`]);
 //! - [`record`] takes a multiline rule's continuation lines into one event (a traceback);
+//! - [`policy`] decides whether an event becomes a notification now, later,
+//!   batched or never ([`policy::chain`]);
 //! - [`dispatch`] queues notifications per alarm and runs each alarm's worker;
 //! - [`run`] ties them together for the main job; [`report`] prints `check` and `test`
-//!   (the dry run, and `--expect` rule unit tests).
+//!   (the dry run, and `--expect` rule unit tests);
+//! - [`text`] holds byte-text helpers below the stages; [`logging`] logalarm's own log.
+//!
+//! No module uses one that uses it back (`tests/layout.rs`).
 
 #![warn(missing_docs)]
 
