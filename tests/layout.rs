@@ -1,6 +1,7 @@
 //! The crate's module graph has no cycles: each top-level module of `src/`
 //! (config, matcher, record, policy, dispatch, input, plan, run, report, …)
-//! uses only modules that do not use it back, directly or around a loop.
+//! uses only modules that do not use it back, directly or around a loop,
+//! and only the stages before it in a line's flow.
 //!
 //! The edges are the `crate::MODULE` paths written in code (not in comments
 //! or doc comments), which is what `use` and qualified paths are. Run with
@@ -104,6 +105,29 @@ fn the_module_graph_has_no_cycle() {
     assert!(graph.contains_key("dispatch") && graph.contains_key("plan"));
     if let Some(found) = cycle(&graph) {
         panic!("a module cycle: {}", found.join(" -> "));
+    }
+    // And along the flow: a stage uses only the stages before it (inputs
+    // never reach into the matcher, the policies or the delivery).
+    let stage = |m: &str| match m {
+        "text" | "logging" | "config" => 0,
+        "input" => 1,
+        "matcher" => 2,
+        "record" | "policy" => 3,
+        "dispatch" => 4,
+        "plan" => 5,
+        "run" | "report" => 6,
+        "cli" => 7,
+        other => panic!("module {other} has no stage here: add it to tests/layout.rs"),
+    };
+    for (module, edges) in &graph {
+        for used in edges {
+            assert!(
+                stage(used) < stage(module) || stage(module) == 0 && stage(used) == 0,
+                "{module} (stage {}) uses {used} (stage {}), a later stage",
+                stage(module),
+                stage(used)
+            );
+        }
     }
 }
 

@@ -49,6 +49,14 @@ pub struct AlarmStats {
     pub handed_over: AtomicU64,
 }
 
+/// The follower saves a file's read position once the alarms of its lines
+/// are finished ([`crate::input::follow::commits`]).
+impl crate::input::follow::commits::Progress for AlarmStats {
+    fn finished(&self) -> u64 {
+        Self::get(&self.delivered) + Self::get(&self.failed)
+    }
+}
+
 impl AlarmStats {
     /// Adds one to a counter.
     pub fn bump(counter: &AtomicU64) {

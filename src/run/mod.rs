@@ -303,7 +303,13 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
 
     // The engine runs before any input starts: the follower's first pass may
     // read (from = "beginning", saved positions), and is awaited below.
-    let commits = (!file_defs.is_empty()).then(|| Arc::new(Commits::new(alarm_stats)));
+    let commits = (!file_defs.is_empty()).then(|| {
+        let progress = alarm_stats
+            .iter()
+            .map(|s| s.clone() as Arc<dyn crate::input::follow::commits::Progress>)
+            .collect();
+        Arc::new(Commits::new(progress))
+    });
     let matcher = plan.matcher;
     let engine_commits = commits.clone();
     let (engine_done, mut engine_rx) = oneshot::channel();

@@ -9,7 +9,6 @@
 //! restart then resumes there: a line whose alarm was still queued when
 //! logalarm died is read again, so no alarm is lost.
 
-use crate::dispatch::AlarmStats;
 use crate::input::Mark;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,15 +20,23 @@ struct Entry {
     enqueued: Vec<u64>,
 }
 
+/// How far one alarm's worker got: what the follower needs of the delivery
+/// stage, so that inputs do not depend on it (the dispatch stage implements
+/// it for its counters).
+pub trait Progress: Send + Sync {
+    /// Notifications finished so far: delivered, or failed for good.
+    fn finished(&self) -> u64;
+}
+
 /// Positions waiting for their alarms, in routing order.
 pub struct Commits {
     pending: Mutex<VecDeque<Entry>>,
-    stats: Vec<Arc<AlarmStats>>,
+    stats: Vec<Arc<dyn Progress>>,
 }
 
 impl Commits {
-    /// Commits over the alarms whose counters are `stats` (in plan order).
-    pub fn new(stats: Vec<Arc<AlarmStats>>) -> Self {
+    /// Commits over the alarms whose progress is `stats` (in plan order).
+    pub fn new(stats: Vec<Arc<dyn Progress>>) -> Self {
         Commits {
             pending: Mutex::new(VecDeque::new()),
             stats,
@@ -59,11 +66,7 @@ impl Commits {
 
     /// Takes the positions whose alarms are all done, oldest first.
     pub fn take_done(&self) -> Vec<Mark> {
-        let done: Vec<u64> = self
-            .stats
-            .iter()
-            .map(|s| AlarmStats::get(&s.delivered) + AlarmStats::get(&s.failed))
-            .collect();
+        let done: Vec<u64> = self.stats.iter().map(|s| s.finished()).collect();
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let mut marks = Vec::new();
         while let Some(first) = pending.front() {
@@ -81,21 +84,28 @@ impl Commits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::Ordering;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    struct Done(AtomicU64);
+    impl Progress for Done {
+        fn finished(&self) -> u64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
 
     #[test]
     fn positions_wait_for_their_alarms() {
-        let stats = vec![Arc::new(AlarmStats::default())];
-        let c = Commits::new(stats.clone());
+        let done = Arc::new(Done(AtomicU64::new(0)));
+        let c = Commits::new(vec![done.clone()]);
         let m = |file, offset| Mark { file, offset };
         c.record(m(1, 10), vec![0]);
         c.record(m(2, 5), vec![0]);
         c.record(m(1, 20), vec![2]);
         c.record(m(1, 30), vec![2]);
         assert_eq!(c.take_done(), vec![m(1, 10), m(2, 5)]);
-        stats[0].delivered.store(1, Ordering::Relaxed);
+        done.0.store(1, Ordering::Relaxed);
         assert_eq!(c.take_done(), vec![]);
-        stats[0].failed.store(1, Ordering::Relaxed);
+        done.0.store(2, Ordering::Relaxed);
         assert_eq!(c.take_done(), vec![m(1, 30)]);
     }
 }
