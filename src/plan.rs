@@ -318,8 +318,13 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 // Defined but broken: its own error was reported already.
                 None if defined(name) => {}
                 None => {
-                    let mut known: Vec<&str> =
-                        config.alarms.iter().map(|a| a.name.as_str()).collect();
+                    // Broken ones too: they were written, only not loaded.
+                    let mut known: Vec<&str> = config
+                        .alarms
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .chain(config.broken_alarms.iter().map(String::as_str))
+                        .collect();
                     known.sort_unstable();
                     known.dedup();
                     errors.push(ConfigError::at(
