@@ -1401,6 +1401,56 @@ alarm = "hook"
         );
     }
 
+    /// A deserializer that only records the field names a derived
+    /// `Deserialize` asks for: how the schemas are held to the structs.
+    struct Fields(Option<&'static [&'static str]>);
+
+    impl<'de> Deserializer<'de> for &mut Fields {
+        type Error = de::value::Error;
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(de::Error::custom("fields recorded"))
+        }
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    fn fields<T: for<'de> Deserialize<'de>>() -> Vec<&'static str> {
+        let mut f = Fields(None);
+        let _ = T::deserialize(&mut f);
+        f.0.unwrap_or_default().to_vec()
+    }
+
+    #[test]
+    fn schemas_name_the_fields_of_their_structs() {
+        for (schema, fields) in [
+            (&RULE, fields::<Rule>()),
+            (&MULTILINE, fields::<Multiline>()),
+            (&INPUT, fields::<Input>()),
+            (&RUN, fields::<Run>()),
+            (&ALARM_FD, fields::<AlarmFd>()),
+            (&EXPECT, fields::<Expect>()),
+            (&RETRY, fields::<Retry>()),
+            (&THRESHOLD, fields::<Threshold>()),
+            (&COOLDOWN, fields::<Cooldown>()),
+            (&DIGEST, fields::<DigestTable>()),
+            (&ESCALATE, fields::<Escalate>()),
+        ] {
+            assert_eq!(schema.names(), fields, "{}", schema.what);
+        }
+    }
+
     #[test]
     fn input_errors_name_the_table() {
         let errs = parse(
