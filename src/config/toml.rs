@@ -449,7 +449,7 @@ fn multiline_def(value: toml::Value, at: Origin) -> Result<MultilineDef, String>
         toml::Value::Table(table) => {
             let m: Multiline = toml::Value::Table(table)
                 .try_into()
-                .map_err(|e: toml::de::Error| e.message().trim_end().to_owned())?;
+                .map_err(|e: toml::de::Error| super::toml_doc::type_message(e.message()))?;
             Ok(MultilineDef {
                 preset: m.preset,
                 start: m.start,
@@ -1290,6 +1290,15 @@ negate = true
         assert_eq!(
             errs[0].to_string(),
             "c.toml:2: alram_freq: unknown key `alram_freq`; did you mean `alarm_freq`?"
+        );
+        let errs = parse(
+            Path::new("t.toml"),
+            "[alarm.a]\naction = \"log:\"\n[alarm.a]\nqueue_size = 3\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "t.toml:3: alarm.a: the table [alarm.a] is written twice; merge them into one"
         );
         let errs = parse(Path::new("d.toml"), "[alarm.x]\naction = \"nocolon\"\n").unwrap_err();
         assert!(

@@ -123,11 +123,20 @@ impl<'a> Reader<'a> {
         let name = written.trim_matches(|c| c == '"' || c == '\'');
         let mut keys = Vec::new();
         walk_keys("", root, &mut keys);
+        let same = |path: &String| path.rsplit('.').next().is_some_and(|leaf| leaf == name);
+        // A table written twice (`[alarm.a]` again) keeps the span of its
+        // second header in the tree, so its first one cannot be named.
+        if let Some((path, _)) = keys
+            .iter()
+            .find(|(p, start)| *start == span.start && same(p))
+        {
+            let message = format!("the table [{path}] is written twice; merge them into one");
+            self.push(span.start, path.clone(), message);
+            return;
+        }
         let first = keys
             .into_iter()
-            .filter(|(path, start)| {
-                *start < span.start && path.rsplit('.').next().is_some_and(|leaf| leaf == name)
-            })
+            .filter(|(path, start)| *start < span.start && same(path))
             .max_by_key(|(_, start)| *start);
         let (key, message) = match first {
             Some((path, start)) => (
@@ -295,8 +304,20 @@ fn deepest(
 
 /// serde's type error in words: `invalid type: string "big", expected
 /// usize` becomes `expected a whole number (usize), got the string "big"`.
-fn type_message(message: &str) -> String {
+pub(super) fn type_message(message: &str) -> String {
     let message = message.trim_end();
+    // serde's words for the config's untagged enums (src/config/toml.rs).
+    if let Some(name) = message.strip_prefix("data did not match any variant of untagged enum ") {
+        match name {
+            "OneOrMany" => return "expected a string or a list of strings".to_owned(),
+            "NumberOrString" => return "expected a number or a string".to_owned(),
+            "Digest" => {
+                return "expected a period (\"10m\") or a table { period, max_groups, key }"
+                    .to_owned();
+            }
+            _ => {}
+        }
+    }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix)
             && let Some((got, expected)) = rest.split_once(", expected ")
@@ -306,6 +327,8 @@ fn type_message(message: &str) -> String {
                     format!("a whole number ({expected})")
                 }
                 "i64" | "i32" => format!("a number ({expected})"),
+                "a sequence" => "a list".to_owned(),
+                "a map" => "a table".to_owned(),
                 other => other.to_owned(),
             };
             let got = match got.split_once(' ') {
