@@ -87,7 +87,12 @@
 //!
 //! `multiline` has no INI form: uWSGI's `log-alarm` value has no room for it.
 //!
-//! Unknown keys are errors (a typo must not silently disable an alarm).
+//! Unknown keys are errors (a typo must not silently disable an alarm), named
+//! with their key path and the key they most likely meant
+//! ([`super::suggest`]). Each section is read on its own
+//! (`src/config/toml_doc.rs`), so every error in a file is listed, each with its
+//! line and key path; an alarm's keys beyond the engine's own go to its plugin
+//! and are checked by [`crate::plan`].
 
 use super::inputs::{
     AlarmFdDef, DEFAULT_SOCKET_MODE, InputDef, RunDef, SocketKind, mode_value, restart_value,
