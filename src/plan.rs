@@ -48,9 +48,6 @@ pub struct PlannedAlarm {
     pub origin: Origin,
 }
 
-/// The keys every TOML alarm takes, whatever its plugin.
-const ENGINE_KEYS: &str = "action, timeout, queue_size, retry, on_failure, message";
-
 /// Checks that the plugin takes each of the alarm's plugin keys (and `headers`).
 fn check_options(def: &AlarmDef, plugin: &dyn Plugin, errors: &mut Vec<ConfigError>) -> bool {
     let takes = plugin.options();
@@ -61,17 +58,23 @@ fn check_options(def: &AlarmDef, plugin: &dyn Plugin, errors: &mut Vec<ConfigErr
             format!("the {} plugin takes {}", plugin.name(), takes.join(", "))
         }
     };
+    // One list, the TOML reader's, so that this one cannot drift from it.
+    let engine = crate::config::toml::alarm_engine_keys();
     let mut ok = true;
     for option in &def.options {
         if !takes.contains(&option.key.as_str()) {
-            errors.push(ConfigError::at(
-                &option.origin,
-                format!(
-                    "unknown key `{}`: every alarm takes {ENGINE_KEYS}; {}",
+            // A typo of an engine key or of one of the plugin's own.
+            let known: Vec<&str> = engine.iter().chain(takes.iter()).copied().collect();
+            let message = match crate::config::suggest::closest(&option.key, &known) {
+                Some(k) => format!("unknown key `{}`; did you mean `{k}`?", option.key),
+                None => format!(
+                    "unknown key `{}`: every alarm takes {}; {}",
                     option.key,
+                    engine.join(", "),
                     listed()
                 ),
-            ));
+            };
+            errors.push(ConfigError::at(&option.origin, message));
             ok = false;
         }
     }
@@ -283,7 +286,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
             Err(message) => errors.push(ConfigError::at(&def.origin, message)),
         }
     }
-    let defined = |name: &str| config.alarms.iter().any(|a| a.name == name);
+    let defined = |name: &str| config.defines(name);
     link_fallbacks(config, &mut alarms, &mut errors);
     link_policies(config, &mut alarms, &mut errors);
     let mut rules = Vec::new();
@@ -328,8 +331,13 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 // Defined but broken: its own error was reported already.
                 None if defined(name) => {}
                 None => {
-                    let mut known: Vec<&str> =
-                        config.alarms.iter().map(|a| a.name.as_str()).collect();
+                    // Broken ones too: they were written, only not loaded.
+                    let mut known: Vec<&str> = config
+                        .alarms
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .chain(config.broken_alarms.iter().map(String::as_str))
+                        .collect();
                     known.sort_unstable();
                     known.dedup();
                     errors.push(ConfigError::at(
@@ -701,7 +709,7 @@ fn link_policies(config: &Config, alarms: &mut [PlannedAlarm], errors: &mut Vec<
                 }
                 Some(i) => spec.escalate = Some((e.limit, e.window, i as u32)),
                 None => {
-                    if !config.alarms.iter().any(|a| a.name == e.alarm) {
+                    if !config.defines(&e.alarm) {
                         errors.push(ConfigError::at(
                             &e.origin,
                             format!(

@@ -126,13 +126,19 @@ line 13: ignored (anti-loop tag): [logalarm] ALARM: [PAGE ME] uWSGI listen queue
 #[test]
 fn ad_hoc_regex_counts_equal_the_ground_truth() {
     let dir = common::corpus().join("OpenSSH");
-    let csv = std::fs::read_to_string(dir.join("OpenSSH_2k.log_structured.csv")).expect("csv");
-    let rows = common::parse_csv(&csv);
-    let event = rows[0]
+    let mut reader =
+        csv::Reader::from_path(dir.join("OpenSSH_2k.log_structured.csv")).expect("csv");
+    let event = reader
+        .headers()
+        .expect("csv header")
         .iter()
         .position(|h| h == "EventId")
         .expect("EventId column");
-    let e9 = rows[1..].iter().filter(|r| r[event] == "E9").count() as u64;
+    let e9 = reader
+        .records()
+        .map(|r| r.expect("csv record"))
+        .filter(|r| &r[event] == "E9")
+        .count() as u64;
     assert_eq!(e9, 383);
     // The ignore regex is plain text: the lines holding either part.
     let log = std::fs::read_to_string(dir.join("OpenSSH_2k.log")).expect("log");

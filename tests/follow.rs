@@ -1463,23 +1463,28 @@ const CORPUS_RULES: &[(&str, &str, &str)] = &[
 fn corpus_truth(system: &str) -> (Vec<u8>, Vec<(String, String)>) {
     let dir = common::corpus().join(system);
     let raw = fs::read(dir.join(format!("{system}_2k.log"))).unwrap();
-    let csv = fs::read_to_string(dir.join(format!("{system}_2k.log_structured.csv"))).unwrap();
-    let records = common::parse_csv(&csv);
-    let header = &records[0];
-    let event_col = header.iter().position(|h| h == "EventId").unwrap();
+    let mut reader =
+        csv::Reader::from_path(dir.join(format!("{system}_2k.log_structured.csv"))).unwrap();
+    let event_col = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "EventId")
+        .unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let mut lines: Vec<&[u8]> = raw.split(|&b| b == b'\n').collect();
     if raw.ends_with(b"\n") {
         lines.pop();
     }
-    assert_eq!(lines.len(), records.len() - 1, "{system}: a row per line");
+    assert_eq!(lines.len(), records.len(), "{system}: a row per line");
     let rows = lines
         .iter()
-        .zip(&records[1..])
+        .zip(&records)
         .map(|(line, rec)| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             (
                 String::from_utf8_lossy(line).into_owned(),
-                rec[event_col].clone(),
+                rec[event_col].to_owned(),
             )
         })
         .collect();

@@ -519,7 +519,7 @@ fn multiline_errors_name_the_key_and_the_fix() {
     );
     assert!(
         err.contains(&format!(
-            "{path}:14: rule[3].multiline: unknown field `lines`"
+            "{path}:14: rule[3].multiline.lines: unknown key `lines`; a multiline table takes preset, start, continue, end, max_lines, max_bytes, timeout"
         )),
         "{err}"
     );

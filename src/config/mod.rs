@@ -10,8 +10,10 @@ pub mod expand;
 pub mod ini;
 pub mod inputs;
 pub mod policy;
+pub mod suggest;
 pub mod syntax;
 pub mod toml;
+mod toml_doc;
 
 use logalarm_plugin_api::LogFormat;
 use std::fmt;
@@ -284,9 +286,17 @@ pub struct Config {
     /// Errors found while loading; the rest of the config is still checked, so
     /// that every error is reported at once.
     pub errors: Vec<ConfigError>,
+    /// Names of alarms that were written but not loaded, their error already
+    /// in [`Config::errors`]: a rule naming one is not also told the alarm
+    /// is unknown.
+    pub broken_alarms: Vec<String>,
 }
 
 impl Config {
+    /// Whether an alarm of this name was written, loaded or not.
+    pub fn defines(&self, name: &str) -> bool {
+        self.alarms.iter().any(|a| a.name == name) || self.broken_alarms.iter().any(|a| a == name)
+    }
     /// `alarm-freq` with its default applied.
     pub fn alarm_freq(&self) -> Duration {
         self.settings.alarm_freq.unwrap_or(DEFAULT_ALARM_FREQ)
@@ -327,6 +337,7 @@ impl Config {
             }));
         self.warnings.extend(other.warnings);
         self.errors.extend(other.errors);
+        self.broken_alarms.extend(other.broken_alarms);
     }
 
     /// `Ok(self)` when no error was found while loading.

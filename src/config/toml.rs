@@ -87,7 +87,12 @@
 //!
 //! `multiline` has no INI form: uWSGI's `log-alarm` value has no room for it.
 //!
-//! Unknown keys are errors (a typo must not silently disable an alarm).
+//! Unknown keys are errors (a typo must not silently disable an alarm), named
+//! with their key path and the key they most likely meant
+//! ([`super::suggest`]). Each section is read on its own
+//! (`src/config/toml_doc.rs`), so every error in a file is listed, each with its
+//! line and key path; an alarm's keys beyond the engine's own go to its plugin
+//! and are checked by [`crate::plan`].
 
 use super::inputs::{
     AlarmFdDef, DEFAULT_SOCKET_MODE, InputDef, RunDef, SocketKind, mode_value, restart_value,
@@ -97,7 +102,9 @@ use super::policy::{
     CooldownDef, DEFAULT_MAX_GROUPS, DigestDef, EscalateDef, ExpectDef, KeyDef, PolicyDef,
     StallDef, StallOn, ThresholdDef,
 };
+use super::suggest;
 use super::syntax;
+use super::toml_doc::{Reader, Schema, entries};
 use super::{
     AlarmDef, Config, ConfigError, MultilineDef, Origin, PluginOption, RetryDef, RuleDef, Settings,
 };
@@ -109,6 +116,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// A period written as seconds (`3`, `0.5`) or as a duration string (`"500ms"`).
 #[derive(Clone, Copy, Debug)]
@@ -163,11 +171,13 @@ impl<'de> Deserialize<'de> for Format {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A whole file as read: each section deserialized on its own (see
+/// [`Reader`]), so that an error in one does not hide those in the others.
+/// The numbered sections keep each item's 1-based place in the file, as
+/// error messages name it (`rule[3]`), also when an item before it failed.
+#[derive(Default)]
 struct File {
     alarm_freq: Option<Period>,
-    #[serde(alias = "alarm_msg_size")]
     msg_size: Option<usize>,
     passthrough: Option<bool>,
     queue_size: Option<usize>,
@@ -177,17 +187,12 @@ struct File {
     rotate_wait: Option<Period>,
     flush_timeout: Option<Period>,
     log_format: Option<Format>,
-    #[serde(default)]
-    alarm: IndexMap<String, Spanned<Alarm>>,
-    #[serde(default)]
-    rule: Vec<Spanned<Rule>>,
-    #[serde(default)]
-    input: Vec<Spanned<Input>>,
+    alarm: Vec<(String, Spanned<Alarm>)>,
+    rule: Vec<(usize, Spanned<Rule>)>,
+    input: Vec<(usize, Spanned<Input>)>,
     run: Option<Spanned<Run>>,
-    #[serde(default)]
-    alarm_fd: Vec<Spanned<AlarmFd>>,
-    #[serde(default)]
-    expect: Vec<Spanned<Expect>>,
+    alarm_fd: Vec<(usize, Spanned<AlarmFd>)>,
+    expect: Vec<(usize, Spanned<Expect>)>,
     stall_after: Option<Spanned<Period>>,
     on_stall: Option<OneOrMany>,
 }
@@ -449,7 +454,7 @@ fn multiline_def(value: toml::Value, at: Origin) -> Result<MultilineDef, String>
         toml::Value::Table(table) => {
             let m: Multiline = toml::Value::Table(table)
                 .try_into()
-                .map_err(|e: toml::de::Error| e.message().trim_end().to_owned())?;
+                .map_err(|e: toml::de::Error| super::toml_doc::type_message(e.message()))?;
             Ok(MultilineDef {
                 preset: m.preset,
                 start: m.start,
@@ -700,11 +705,243 @@ fn policy_def(
     def
 }
 
-/// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> u32 {
-    let end = offset.min(text.len());
-    let newlines = memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count();
-    u32::try_from(newlines + 1).unwrap_or(u32::MAX)
+static TOP: Schema = Schema {
+    what: "the top level",
+    keys: &[
+        ("alarm_freq", None),
+        ("msg_size", None),
+        ("alarm_msg_size", None),
+        ("passthrough", None),
+        ("queue_size", None),
+        ("drain_timeout", None),
+        ("state_dir", None),
+        ("poll_interval", None),
+        ("rotate_wait", None),
+        ("flush_timeout", None),
+        ("log_format", None),
+        ("alarm", None),
+        ("rule", None),
+        ("input", None),
+        ("run", None),
+        ("alarm_fd", None),
+        ("expect", None),
+        ("stall_after", None),
+        ("on_stall", None),
+    ],
+};
+
+static RULE: Schema = Schema {
+    what: "a [[rule]]",
+    keys: &[
+        ("regex", None),
+        ("alarms", None),
+        ("alarm", None),
+        ("negate", None),
+        ("resolve", None),
+        ("multiline", Some(&MULTILINE)),
+    ],
+};
+
+static MULTILINE: Schema = Schema {
+    what: "a multiline table",
+    keys: &[
+        ("preset", None),
+        ("start", None),
+        ("continue", None),
+        ("end", None),
+        ("max_lines", None),
+        ("max_bytes", None),
+        ("timeout", None),
+    ],
+};
+
+static INPUT: Schema = Schema {
+    what: "an [[input]]",
+    keys: &[
+        ("file", None),
+        ("from", None),
+        ("socket", None),
+        ("type", None),
+        ("mode", None),
+        ("allow_uids", None),
+        ("stall_after", None),
+        ("on_stall", None),
+    ],
+};
+
+static RUN: Schema = Schema {
+    what: "[run]",
+    keys: &[
+        ("on_exit", None),
+        ("on_exit_nonzero", None),
+        ("last_lines", None),
+        ("restart", None),
+        ("restart_delay", None),
+        ("restart_max_delay", None),
+        ("max_restarts", None),
+        ("stall_after", None),
+        ("on_stall", None),
+    ],
+};
+
+static ALARM_FD: Schema = Schema {
+    what: "an [[alarm_fd]]",
+    keys: &[
+        ("alarm", None),
+        ("fd", None),
+        ("size", None),
+        ("message", None),
+    ],
+};
+
+static EXPECT: Schema = Schema {
+    what: "an [[expect]]",
+    keys: &[
+        ("regex", None),
+        ("within", None),
+        ("alarm", None),
+        ("alarms", None),
+    ],
+};
+
+/// The engine's keys of an `[alarm.NAME]` table; any other key goes to the
+/// plugin (checked in [`crate::plan`] against what the plugin takes).
+static ALARM: Schema = Schema {
+    what: "every alarm",
+    keys: &[
+        ("action", None),
+        ("timeout", None),
+        ("queue_size", None),
+        ("retry", Some(&RETRY)),
+        ("on_failure", None),
+        ("headers", None),
+        ("key", None),
+        ("threshold", Some(&THRESHOLD)),
+        ("cooldown", Some(&COOLDOWN)),
+        ("digest", Some(&DIGEST)),
+        ("monitoring_markers", None),
+        ("escalate", Some(&ESCALATE)),
+        ("max_keys", None),
+        ("message", None),
+        ("env", None),
+    ],
+};
+
+static RETRY: Schema = Schema {
+    what: "retry",
+    keys: &[
+        ("attempts", None),
+        ("deadline", None),
+        ("delay", None),
+        ("max_delay", None),
+    ],
+};
+
+static THRESHOLD: Schema = Schema {
+    what: "threshold",
+    keys: &[("count", None), ("window", None), ("key", None)],
+};
+
+static COOLDOWN: Schema = Schema {
+    what: "cooldown",
+    keys: &[("max", None), ("period", None), ("key", None)],
+};
+
+static DIGEST: Schema = Schema {
+    what: "digest",
+    keys: &[("period", None), ("max_groups", None), ("key", None)],
+};
+
+static ESCALATE: Schema = Schema {
+    what: "escalate",
+    keys: &[("limit", None), ("window", None), ("alarm", None)],
+};
+
+/// The keys every `[alarm.NAME]` table takes, whatever its plugin.
+pub fn alarm_engine_keys() -> Vec<&'static str> {
+    ALARM.names()
+}
+
+/// Reads each top-level key on its own, so that every error is reported.
+fn read_file(r: &mut Reader<'_>, mut root: DeTable<'_>, broken: &mut Vec<String>) -> File {
+    r.known_keys("", &mut root, &TOP, false);
+    let mut f = File::default();
+    for (key, value) in entries(root) {
+        let key: &str = &key;
+        match key {
+            "alarm_freq" => f.alarm_freq = r.value(key, value),
+            "msg_size" | "alarm_msg_size" => f.msg_size = r.value(key, value),
+            "passthrough" => f.passthrough = r.value(key, value),
+            "queue_size" => f.queue_size = r.value(key, value),
+            "drain_timeout" => f.drain_timeout = r.value(key, value),
+            "state_dir" => f.state_dir = r.value(key, value),
+            "poll_interval" => f.poll_interval = r.value(key, value),
+            "rotate_wait" => f.rotate_wait = r.value(key, value),
+            "flush_timeout" => f.flush_timeout = r.value(key, value),
+            "log_format" => f.log_format = r.value(key, value),
+            "stall_after" => f.stall_after = r.value(key, value),
+            "on_stall" => f.on_stall = r.value(key, value),
+            "run" => f.run = r.table(key, value, &RUN),
+            "rule" => f.rule = r.items(key, value, &RULE),
+            "input" => f.input = r.items(key, value, &INPUT),
+            "alarm_fd" => f.alarm_fd = r.items(key, value, &ALARM_FD),
+            "expect" => f.expect = r.items(key, value, &EXPECT),
+            "alarm" => f.alarm = read_alarms(r, value, broken),
+            // Reported by `known_keys`.
+            _ => {}
+        }
+    }
+    f
+}
+
+/// Reads each `[alarm.NAME]` table on its own; the names of those that fail
+/// go to `broken`.
+fn read_alarms(
+    r: &mut Reader<'_>,
+    value: Spanned<DeValue<'_>>,
+    broken: &mut Vec<String>,
+) -> Vec<(String, Spanned<Alarm>)> {
+    if !matches!(value.get_ref(), DeValue::Table(_)) {
+        // Not a table: let serde say what it is.
+        let _: Option<toml::Table> = r.value("alarm", value);
+        return Vec::new();
+    }
+    let DeValue::Table(alarms) = value.into_inner() else {
+        return Vec::new();
+    };
+    let engine = ALARM.names();
+    let mut out = Vec::new();
+    for (name, mut value) in entries(alarms) {
+        let path = format!("alarm.{name}");
+        let mut clean = true;
+        if let DeValue::Table(t) = value.get_mut() {
+            clean = r.known_keys(&path, t, &ALARM, true);
+            // Without `action`, a key that looks like it is the typo: named
+            // here, rather than "has no `action`" and a plugin's "unknown key".
+            if !t.iter().any(|(k, _)| k.get_ref() == "action") {
+                for (k, _) in t.iter() {
+                    let key: &str = k.get_ref();
+                    if !engine.contains(&key) && suggest::closest(key, &engine) == Some("action") {
+                        r.unknown(
+                            k.span().start,
+                            format!("{path}.{key}"),
+                            key,
+                            "did you mean `action`?",
+                        );
+                        clean = false;
+                    }
+                }
+            }
+        }
+        match clean
+            .then(|| r.value::<Spanned<Alarm>>(&path, value))
+            .flatten()
+        {
+            Some(alarm) => out.push((name.into_owned(), alarm)),
+            None => broken.push(name.into_owned()),
+        }
+    }
+    out
 }
 
 /// Parses a TOML config.
@@ -719,24 +956,16 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
 /// Parses a TOML config, keeping what loaded beside the errors
 /// ([`Config::errors`]), so that later checks can report theirs too.
 pub fn load(file: &Path, text: &str) -> Config {
-    let parsed: File = match toml::from_str(text) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            let line = e
-                .span()
-                .map(|s| format!(":{}", line_of(text, s.start)))
-                .unwrap_or_default();
-            return Config::failed(ConfigError {
-                at: format!("{}{line}", file.display()),
-                message: e.message().trim_end().to_owned(),
-            });
-        }
+    let mut reader = Reader::new(file, text);
+    let Some(root) = reader.parse() else {
+        return Config {
+            errors: reader.finish(),
+            ..Config::default()
+        };
     };
-    let origin = |offset: usize, key: String| Origin::Toml {
-        file: file.to_owned(),
-        line: line_of(text, offset),
-        key,
-    };
+    let mut broken_alarms = Vec::new();
+    let parsed = read_file(&mut reader, root, &mut broken_alarms);
+    let origin = |offset: usize, key: String| reader.origin(offset, key);
     let mut errors = Vec::new();
     let mut config = Config {
         settings: Settings {
@@ -753,8 +982,8 @@ pub fn load(file: &Path, text: &str) -> Config {
         },
         ..Config::default()
     };
-    for (i, input) in parsed.input.into_iter().enumerate() {
-        let key = format!("input[{}]", i + 1);
+    for (n, input) in parsed.input {
+        let key = format!("input[{n}]");
         let at = origin(input.span().start, key);
         let mut input = input.into_inner();
         let stall = stall_def(input.stall_after.take(), input.on_stall.take(), &at);
@@ -785,8 +1014,8 @@ pub fn load(file: &Path, text: &str) -> Config {
             Err(message) => errors.push(ConfigError::at(&at, message)),
         }
     }
-    for (i, fd) in parsed.alarm_fd.into_iter().enumerate() {
-        let at = origin(fd.span().start, format!("alarm_fd[{}]", i + 1));
+    for (n, fd) in parsed.alarm_fd {
+        let at = origin(fd.span().start, format!("alarm_fd[{n}]"));
         let fd = fd.into_inner();
         if fd.size == 0 {
             errors.push(ConfigError::at(
@@ -821,8 +1050,8 @@ pub fn load(file: &Path, text: &str) -> Config {
             Err(message) => errors.push(ConfigError::at(&at, message)),
         }
     }
-    for (i, expect) in parsed.expect.into_iter().enumerate() {
-        let at = origin(expect.span().start, format!("expect[{}]", i + 1));
+    for (n, expect) in parsed.expect {
+        let at = origin(expect.span().start, format!("expect[{n}]"));
         let expect = expect.into_inner();
         let alarms = match (expect.alarm, expect.alarms) {
             (Some(a), None) | (None, Some(a)) => a.into_vec(),
@@ -859,6 +1088,7 @@ pub fn load(file: &Path, text: &str) -> Config {
         let start = alarm.span().start;
         let alarm = alarm.into_inner();
         let Some(action) = alarm.action else {
+            broken_alarms.push(name.clone());
             errors.push(ConfigError::at(
                 &origin(start, format!("alarm.{name}")),
                 "has no `action`; write e.g. action = \"cmd:mail -s alarm admin@example.com\"",
@@ -871,6 +1101,7 @@ pub fn load(file: &Path, text: &str) -> Config {
                 (plugin.trim().to_owned(), args.to_owned())
             }
             _ => {
+                broken_alarms.push(name.clone());
                 errors.push(ConfigError::at(
                     &at,
                     format!(
@@ -956,8 +1187,7 @@ pub fn load(file: &Path, text: &str) -> Config {
             origin: at,
         });
     }
-    for (i, rule) in parsed.rule.into_iter().enumerate() {
-        let n = i + 1;
+    for (n, rule) in parsed.rule {
         let start = rule.span().start;
         let rule = rule.into_inner();
         let Some(regex) = rule.regex.filter(|r| !r.get_ref().is_empty()) else {
@@ -1018,7 +1248,10 @@ pub fn load(file: &Path, text: &str) -> Config {
             origin: at,
         });
     }
-    config.errors = errors;
+    let mut all = reader.finish();
+    all.extend(errors);
+    config.errors = all;
+    config.broken_alarms = broken_alarms;
     config
 }
 
@@ -1059,12 +1292,18 @@ negate = true
             "b.toml:1: rule[1]: rule without regex; add regex = \"…\" to this [[rule]]"
         );
         let errs = parse(Path::new("c.toml"), "alarm_freq = 3\nalram_freq = 4\n").unwrap_err();
-        assert!(
-            errs[0]
-                .to_string()
-                .starts_with("c.toml:2: unknown field `alram_freq`"),
-            "{}",
-            errs[0]
+        assert_eq!(
+            errs[0].to_string(),
+            "c.toml:2: alram_freq: unknown key `alram_freq`; did you mean `alarm_freq`?"
+        );
+        let errs = parse(
+            Path::new("t.toml"),
+            "[alarm.a]\naction = \"log:\"\n[alarm.a]\nqueue_size = 3\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "t.toml:3: alarm.a: the table [alarm.a] is written twice; merge them into one"
         );
         let errs = parse(Path::new("d.toml"), "[alarm.x]\naction = \"nocolon\"\n").unwrap_err();
         assert!(
@@ -1170,13 +1409,60 @@ alarm = "hook"
             "[alarm.a]\naction = \"log:\"\nretry = { attempt = 3 }\nport = { x = 1 }\n",
         )
         .unwrap_err();
-        assert!(
-            errs[0]
-                .to_string()
-                .starts_with("r.toml:3: unknown field `attempt`"),
-            "{}",
-            errs[0]
+        assert_eq!(
+            errs[0].to_string(),
+            "r.toml:3: alarm.a.retry.attempt: unknown key `attempt`; did you mean `attempts`?"
         );
+    }
+
+    /// A deserializer that only records the field names a derived
+    /// `Deserialize` asks for: how the schemas are held to the structs.
+    struct Fields(Option<&'static [&'static str]>);
+
+    impl<'de> Deserializer<'de> for &mut Fields {
+        type Error = de::value::Error;
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(de::Error::custom("fields recorded"))
+        }
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    fn fields<T: for<'de> Deserialize<'de>>() -> Vec<&'static str> {
+        let mut f = Fields(None);
+        let _ = T::deserialize(&mut f);
+        f.0.unwrap_or_default().to_vec()
+    }
+
+    #[test]
+    fn schemas_name_the_fields_of_their_structs() {
+        for (schema, fields) in [
+            (&RULE, fields::<Rule>()),
+            (&MULTILINE, fields::<Multiline>()),
+            (&INPUT, fields::<Input>()),
+            (&RUN, fields::<Run>()),
+            (&ALARM_FD, fields::<AlarmFd>()),
+            (&EXPECT, fields::<Expect>()),
+            (&RETRY, fields::<Retry>()),
+            (&THRESHOLD, fields::<Threshold>()),
+            (&COOLDOWN, fields::<Cooldown>()),
+            (&DIGEST, fields::<DigestTable>()),
+            (&ESCALATE, fields::<Escalate>()),
+        ] {
+            assert_eq!(schema.names(), fields, "{}", schema.what);
+        }
     }
 
     #[test]

@@ -447,45 +447,6 @@ pub fn open_fds(pid: u32) -> usize {
         .count()
 }
 
-/// A small RFC 4180 reader: quoted fields, `""` escapes, commas and line breaks
-/// inside quotes, `\n` or `\r\n` record ends (the Loghub `*_structured.csv`
-/// ground truth).
-pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = false,
-                _ => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' if field.is_empty() => quoted = true,
-            ',' => record.push(std::mem::take(&mut field)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            _ => field.push(c),
-        }
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    records
-}
-
 /// A self-signed certificate for 127.0.0.1 and localhost (`openssl req`),
 /// written in `dir`: (cert, key) paths.
 pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
