@@ -272,6 +272,14 @@ fn report_errors(errors: &[ConfigError]) -> ExitCode {
                 format!("    {more}").as_bytes(),
             );
         }
+        // The line as written in the file, to see at once what is meant.
+        if let Some((number, line)) = e.source_line() {
+            emit_tagged(
+                Level::Error,
+                "config error",
+                format!("{number:>6} | {line}").as_bytes(),
+            );
+        }
     }
     ExitCode::from(EXIT_CONFIG)
 }

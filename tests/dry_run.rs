@@ -320,10 +320,13 @@ fn expect_file_errors_name_the_file_line_and_fix() {
         .collect();
     assert_eq!(
         errors,
-        [format!(
-            "[logalarm] config error: {}:3: case[1]: case \"typo\" expects alarm \"consol\", which the config does not define (defined: console, oncall)",
-            cases.display()
-        )]
+        [
+            format!(
+                "[logalarm] config error: {}:3: case[1]: case \"typo\" expects alarm \"consol\", which the config does not define (defined: console, oncall)",
+                cases.display()
+            ),
+            "[logalarm] config error:      3 | [[case]]".to_owned(),
+        ]
     );
 
     std::fs::write(

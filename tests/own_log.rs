@@ -198,7 +198,8 @@ fn log_format_from_the_command_line_toml_and_ini() {
     assert_eq!(
         common::stderr(&out),
         format!(
-            "[logalarm] config error: {bad}:1: log_format: \"xml\" is not a log format; write text or json\n"
+            "[logalarm] config error: {bad}:1: log_format: \"xml\" is not a log format; write text or json\n\
+             [logalarm] config error:      1 | log_format = \"xml\"\n"
         )
     );
     let out = common::run_with_input(common::bin().args(["--log-format", "xml"]), b"");

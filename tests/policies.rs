@@ -850,9 +850,12 @@ alarm = "ssh"
             format!(
                 "[logalarm] config error: {at}:3: alarm.ssh.key: `caps` group \"iip\" is in no rule firing alarm \"ssh\" (theirs: ip; numbered up to 2); fix the name or add `(?P<iip>…)` to the rule"
             ),
+            "[logalarm] config error:      3 | key = \"{{ caps.iip }}\"".to_owned(),
             format!(
                 "[logalarm] config error: {at}:5: alarm.ssh.message: `caps` group \"3\" is in no rule firing alarm \"ssh\" (theirs: ip; numbered up to 2); fix the number (group 0 is the whole match)"
             ),
+            "[logalarm] config error:      5 | message = \"{{ caps.ip }} {{ caps[3] }}\""
+                .to_owned(),
         ]
     );
 }

@@ -18,6 +18,11 @@ fn check(name: &str, content: &str) -> (String, Vec<String>) {
     (path, err.lines().map(str::to_owned).collect())
 }
 
+/// The line `logalarm` prints under an error: the file's line `number` as written.
+fn snippet(number: usize, line: &str) -> String {
+    format!("[logalarm] config error: {number:>6} | {line}")
+}
+
 #[test]
 fn an_unknown_key_is_named_with_a_suggestion_and_nothing_misleading_follows() {
     let (path, lines) = check(
@@ -27,9 +32,12 @@ fn an_unknown_key_is_named_with_a_suggestion_and_nothing_misleading_follows() {
     // Not also "has no `action`", nor "unknown alarm \"mail\"" for the rule.
     assert_eq!(
         lines,
-        [format!(
-            "[logalarm] config error: {path}:2: alarm.mail.acton: unknown key `acton`; did you mean `action`?"
-        )]
+        [
+            format!(
+                "[logalarm] config error: {path}:2: alarm.mail.acton: unknown key `acton`; did you mean `action`?"
+            ),
+            snippet(2, "acton = \"log:\"")
+        ]
     );
 }
 
@@ -41,9 +49,12 @@ fn an_unknown_key_without_a_near_one_lists_the_keys() {
     );
     assert_eq!(
         lines,
-        [format!(
-            "[logalarm] config error: {path}:7: rule[1].colour: unknown key `colour`; a [[rule]] takes regex, alarms, alarm, negate, resolve, multiline"
-        )]
+        [
+            format!(
+                "[logalarm] config error: {path}:7: rule[1].colour: unknown key `colour`; a [[rule]] takes regex, alarms, alarm, negate, resolve, multiline"
+            ),
+            snippet(7, "colour = \"red\"")
+        ]
     );
 }
 
@@ -55,9 +66,12 @@ fn a_plugin_key_typo_is_suggested_by_the_plan() {
     );
     assert_eq!(
         lines,
-        [format!(
-            "[logalarm] config error: {path}:3: alarm.mail.timout: unknown key `timout`; did you mean `timeout`?"
-        )]
+        [
+            format!(
+                "[logalarm] config error: {path}:3: alarm.mail.timout: unknown key `timout`; did you mean `timeout`?"
+            ),
+            snippet(3, "timout = \"5s\"")
+        ]
     );
 }
 
@@ -69,9 +83,12 @@ fn a_type_error_names_the_key_path() {
     );
     assert_eq!(
         lines,
-        [format!(
-            "[logalarm] config error: {path}:4: alarm.mail.queue_size: expected a whole number (usize), got the string \"big\""
-        )]
+        [
+            format!(
+                "[logalarm] config error: {path}:4: alarm.mail.queue_size: expected a whole number (usize), got the string \"big\""
+            ),
+            snippet(4, "queue_size = \"big\"")
+        ]
     );
 }
 
@@ -83,9 +100,12 @@ fn a_duplicate_key_is_named_with_its_first_line() {
     );
     assert_eq!(
         lines,
-        [format!(
-            "[logalarm] config error: {path}:3: alarm.mail.action: duplicate key, first set on line 2; keep one"
-        )]
+        [
+            format!(
+                "[logalarm] config error: {path}:3: alarm.mail.action: duplicate key, first set on line 2; keep one"
+            ),
+            snippet(3, "action = \"cmd:true\"")
+        ]
     );
 }
 
@@ -101,18 +121,23 @@ fn every_error_in_a_file_is_listed() {
             format!(
                 "[logalarm] config error: {path}:1: alram_freq: unknown key `alram_freq`; did you mean `alarm_freq`?"
             ),
+            snippet(1, "alram_freq = 3"),
             format!(
                 "[logalarm] config error: {path}:2: queue_size: expected a whole number (usize), got the string \"big\""
             ),
+            snippet(2, "queue_size = \"big\""),
             format!(
                 "[logalarm] config error: {path}:6: alarm.mail.retry.attempt: unknown key `attempt`; did you mean `attempts`?"
             ),
+            snippet(6, "retry = { attempt = 3 }"),
             format!(
                 "[logalarm] config error: {path}:9: rule[1].regx: unknown key `regx`; did you mean `regex`?"
             ),
+            snippet(9, "regx = \"ERR\""),
             format!(
                 "[logalarm] config error: {path}:13: rule[2].regex: unknown alarm \"nowhere\"; define it (`alarm = nowhere PLUGIN:ARGS` in INI, [alarm.nowhere] in TOML) or fix the name (defined: mail)"
             ),
+            snippet(13, "regex = \"WARN\"")
         ]
     );
 }
@@ -130,9 +155,11 @@ fn every_syntax_error_is_listed() {
             format!(
                 "[logalarm] config error: {path}:1: string values must be quoted, expected literal string"
             ),
+            snippet(1, "alarm_freq = "),
             format!(
                 "[logalarm] config error: {path}:4: string values must be quoted, expected literal string"
             ),
+            snippet(4, "queue_size = 1 2")
         ]
     );
 }

@@ -50,12 +50,44 @@ fn config_error(args: &[&str]) -> Vec<String> {
 /// Writes `content` to `file` in a fresh scratch dir `test`, runs
 /// `logalarm -c FILE` through [`config_error`], and returns the file's path (as
 /// the errors name it) and the stderr lines.
+///
+/// Each error naming a line of the file is followed by that line as written
+/// (`config error:      3 | alarm = …`): checked here, and left out of what
+/// is returned.
 fn config_file_error(test: &str, file: &str, content: &str) -> (String, Vec<String>) {
     let dir = common::scratch(test);
     let path = write(&dir, file, content);
     let path = path_str(&path).to_owned();
     let lines = config_error(&["-c", &path]);
-    (path, lines)
+    let source: Vec<&str> = content.split('\n').collect();
+    let mut errors = Vec::new();
+    let mut lines = lines.into_iter().peekable();
+    while let Some(line) = lines.next() {
+        let number = line
+            .strip_prefix(&format!("[logalarm] config error: {path}:"))
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(n) = number {
+            // A multi-line message's continuation lines come first.
+            let mut more = Vec::new();
+            while lines.peek().is_some_and(|l| {
+                l.starts_with("[logalarm] config error:     ") && !l.contains(" | ")
+            }) {
+                more.extend(lines.next());
+            }
+            let snippet = format!("[logalarm] config error: {n:>6} | {}", source[n - 1]);
+            assert_eq!(
+                lines.next().as_deref(),
+                Some(snippet.as_str()),
+                "after {line}"
+            );
+            errors.push(line);
+            errors.extend(more);
+        } else {
+            errors.push(line);
+        }
+    }
+    (path, errors)
 }
 
 fn path_str(p: &Path) -> &str {
@@ -87,7 +119,12 @@ fn docs_example_signal_without_target_is_rejected_with_the_fix() {
     let out = common::run_with_input(common::bin().args(["check", "-c", &ini]), b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
-    assert_eq!(common::stderr(&out).lines().collect::<Vec<_>>(), lines);
+    let stderr = common::stderr(&out);
+    let without_source: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("[logalarm] config error:      3 | "))
+        .collect();
+    assert_eq!(without_source, lines);
 }
 
 #[test]
@@ -1099,10 +1136,13 @@ fn an_ini_that_is_not_utf8_keeps_its_bytes_in_regexes() {
                 "[logalarm] config error: {}:2: alarm: holds bytes that are not UTF-8; logalarm reads this option as UTF-8 (only a rule's regex may hold other bytes): save the file as UTF-8",
                 ini.display()
             ),
+            // The line as written, its byte shown as U+FFFD.
+            "[logalarm] config error:      2 | alarm = a cmd:echo caf\u{FFFD}".to_owned(),
             format!(
                 "[logalarm] config error: {}:3: log-alarm: unknown alarm \"a\"; define it (`alarm = a PLUGIN:ARGS` in INI, [alarm.a] in TOML) or fix the name (defined: none)",
                 ini.display()
-            )
+            ),
+            "[logalarm] config error:      3 | log-alarm = a x".to_owned(),
         ]
     );
 }
@@ -1119,10 +1159,13 @@ fn strict_makes_unknown_options_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         common::lines(&out.stderr),
-        [format!(
-            "[logalarm] config error: {}:5: processes: unknown option `processes` (strict = true makes it an error)",
-            ini.display()
-        )]
+        [
+            format!(
+                "[logalarm] config error: {}:5: processes: unknown option `processes` (strict = true makes it an error)",
+                ini.display()
+            ),
+            "[logalarm] config error:      5 | processes = 4".to_owned(),
+        ]
     );
 }
 
@@ -1153,12 +1196,15 @@ fn ini_typos_are_errors_with_a_suggestion_and_uwsgis_own_options_a_warning() {
             format!(
                 "[logalarm] config error: {at}:3: log-alamr: unknown option `log-alamr`; did you mean `log-alarm`? (uWSGI's own options are ignored, but this is a typo's distance from logalarm's)"
             ),
+            "[logalarm] config error:      3 | log-alamr = a x".to_owned(),
             format!(
                 "[logalarm] config error: {at}:10: queue-szie: unknown option `queue-szie`; did you mean `queue-size`?"
             ),
+            "[logalarm] config error:     10 | queue-szie = 10".to_owned(),
             format!(
                 "[logalarm] config error: {at}:11: foo: unknown option `foo`; [logalarm] takes logalarm's options only (uWSGI's own go under [uwsgi])"
             ),
+            "[logalarm] config error:     11 | foo = bar".to_owned(),
         ]
     );
 

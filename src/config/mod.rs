@@ -445,6 +445,30 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// The line of the config file this error points at, as it is written
+    /// there (read again from the file; its trailing `\r` dropped, bytes that
+    /// are not UTF-8 replaced), with its number: `(7, "colour = \"red\"")`.
+    /// `None` when the error names no file and line (the command line, a
+    /// whole file) or the file cannot be read again.
+    pub fn source_line(&self) -> Option<(usize, String)> {
+        // `at` is `FILE:LINE` or `FILE:LINE: KEY`; a path may hold `:`.
+        let (file, number) = self.at.match_indices(':').find_map(|(i, _)| {
+            let rest = &self.at[i + 1..];
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let after = &rest[digits..];
+            let number: usize = rest[..digits].parse().ok()?;
+            let file = Path::new(&self.at[..i]);
+            (number > 0 && (after.is_empty() || after.starts_with(':')) && file.is_file())
+                .then_some((file, number))
+        })?;
+        let bytes = std::fs::read(file).ok()?;
+        let line = bytes.split(|&b| b == b'\n').nth(number - 1)?;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        Some((number, String::from_utf8_lossy(line).into_owned()))
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.at.is_empty() {
