@@ -13,7 +13,7 @@ pub mod policy;
 pub mod suggest;
 pub mod syntax;
 pub mod toml;
-mod toml_doc;
+pub(crate) mod toml_doc;
 
 use logalarm_plugin_api::LogFormat;
 use std::fmt;

@@ -355,7 +355,7 @@ pub(super) fn type_message(message: &str) -> String {
 }
 
 /// The 1-based line of a byte offset.
-pub(super) fn line_of(text: &str, offset: usize) -> u32 {
+pub(crate) fn line_of(text: &str, offset: usize) -> u32 {
     let end = offset.min(text.len());
     let newlines = memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count();
     u32::try_from(newlines + 1).unwrap_or(u32::MAX)

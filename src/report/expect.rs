@@ -28,6 +28,7 @@
 use super::plural;
 use super::test::{Outcome, collect};
 use crate::config::ConfigError;
+use crate::config::toml_doc::line_of;
 use crate::plan::Plan;
 use indexmap::IndexMap;
 use logalarm_plugin_api::{Notification, push_escaped};
@@ -86,15 +87,6 @@ pub enum Verdict {
     Pass,
     /// At least one case did not.
     Fail,
-}
-
-/// The 1-based line of a byte offset in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 impl Cases {
