@@ -320,10 +320,15 @@ fn load(
                     .next_back()
                     .unwrap_or_default(),
             );
-            return Err(vec![ConfigError {
-                at: "command line".into(),
-                message: "-c/--config is given twice; logalarm reads one config file".into(),
-            }]);
+            let twice = crate::component::Origin::Cli {
+                flag: "--config".into(),
+                nth: 2,
+            };
+            return Err(vec![ConfigError::new(
+                &twice,
+                "logalarm reads one config file",
+                "give -c/--config once",
+            )]);
         }
     };
     for (opts, matches) in given {
@@ -476,10 +481,10 @@ pub fn main() -> ExitCode {
             .into_iter()
             .filter_map(|(what, re)| {
                 let e = crate::matcher::compile::parse(re?).err()?;
-                Some(ConfigError {
-                    at: format!("command line: test {what}"),
-                    message: format!("bad regex:\n{e}"),
-                })
+                let at = crate::component::Origin::Arg {
+                    name: format!("test {what}"),
+                };
+                Some(ConfigError::at(&at, format!("bad regex:\n{e}")))
             })
             .collect();
             if !errors.is_empty() {

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod component;
 pub mod config;
 pub mod dispatch;
 pub mod input;

@@ -388,9 +388,9 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
         && config.errors.is_empty()
     {
         errors.push(ConfigError {
-            at: String::new(),
-            message: "no rules: add `log-alarm = ALARM REGEX` (INI), a [[rule]] (TOML) or --log-alarm 'ALARM REGEX'"
-                .into(),
+            origin: None,
+            what: "no rules".into(),
+            fix: Some("add `log-alarm = ALARM REGEX` (INI), a [[rule]] (TOML) or --log-alarm 'ALARM REGEX'".into()),
         });
     }
     check_caps(config, &alarms, &rules, &mut errors);
@@ -417,8 +417,9 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
         .map(|m| m.hide_from(visible))
         .map_err(|e| {
             vec![ConfigError {
-                at: String::new(),
-                message: format!("the rules do not compile together: {e}"),
+                origin: None,
+                what: format!("the rules do not compile together: {e}"),
+                fix: None,
             }]
         })?;
     Ok(Plan {

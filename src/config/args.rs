@@ -90,6 +90,6 @@ mod tests {
             "command line: --log-alarm (occurrence 2)"
         );
         let errs = build(&[e("log-alarm", "a")]).unwrap_err();
-        assert!(errs[0].message.contains("rule without regex"));
+        assert!(errs[0].message().contains("rule without regex"));
     }
 }

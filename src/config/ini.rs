@@ -124,12 +124,11 @@ fn read_file(file: &Path, bytes: &[u8], first: Option<&MagicTable>, depth: usize
                 continue;
             }
             Item::Error(text) => {
-                read.errors.push(ConfigError {
-                    at: format!("{}:{line}", file.display()),
-                    message: format!(
-                        "malformed section header {text:?}; write `[uwsgi]` or `[logalarm]`"
-                    ),
-                });
+                read.errors.push(ConfigError::line(
+                    file,
+                    line,
+                    format!("malformed section header {text:?}; write `[uwsgi]` or `[logalarm]`"),
+                ));
                 continue;
             }
             Item::Property(key, value) => (key, value),

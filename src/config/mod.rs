@@ -10,13 +10,11 @@ pub mod expand;
 pub mod ini;
 pub mod inputs;
 pub mod policy;
-pub mod suggest;
-pub mod syntax;
 pub mod toml;
-pub(crate) mod toml_doc;
+
+pub use crate::component::{ConfigError, Origin, suggest, syntax, toml_doc};
 
 use logalarm_plugin_api::LogFormat;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,46 +26,6 @@ pub const DEFAULT_MSG_SIZE: usize = 8192;
 pub const DEFAULT_QUEUE_SIZE: usize = 1024;
 /// Default time allowed at EOF to deliver what is queued.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where a config item was written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// A line of an INI file (1-based).
-    Ini {
-        /// The file.
-        file: PathBuf,
-        /// The line, 1-based.
-        line: u32,
-        /// The key as written (`log-alarm`, `alarm-log`, …).
-        key: String,
-    },
-    /// A key of a TOML file.
-    Toml {
-        /// The file.
-        file: PathBuf,
-        /// The line, 1-based, where the item starts.
-        line: u32,
-        /// The key path, such as `rule[2].regex` (1-based index).
-        key: String,
-    },
-    /// A command-line option.
-    Cli {
-        /// The option as written, such as `--log-alarm`.
-        flag: String,
-        /// Which occurrence of that option, 1-based.
-        nth: usize,
-    },
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Ini { file, line, key } => write!(f, "{}:{line}: {key}", file.display()),
-            Origin::Toml { file, line, key } => write!(f, "{}:{line}: {key}", file.display()),
-            Origin::Cli { flag, nth } => write!(f, "command line: {flag} (occurrence {nth})"),
-        }
-    }
-}
 
 /// An alarm definition: `alarm = NAME PLUGIN:ARGS`.
 #[derive(Clone, Debug)]
@@ -415,66 +373,6 @@ impl Config {
         Config {
             errors: vec![error],
             ..Config::default()
-        }
-    }
-}
-
-/// A config error: where, and what is wrong (with the fix, where there is one).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Where: `file:line: key`, or a file alone.
-    pub at: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ConfigError {
-    /// An error at a known origin.
-    pub fn at(origin: &Origin, message: impl Into<String>) -> Self {
-        ConfigError {
-            at: origin.to_string(),
-            message: message.into(),
-        }
-    }
-    /// An error about a whole file.
-    pub fn file(file: &Path, message: impl Into<String>) -> Self {
-        ConfigError {
-            at: file.display().to_string(),
-            message: message.into(),
-        }
-    }
-}
-
-impl ConfigError {
-    /// The line of the config file this error points at, as it is written
-    /// there (read again from the file; its trailing `\r` dropped, bytes that
-    /// are not UTF-8 replaced), with its number: `(7, "colour = \"red\"")`.
-    /// `None` when the error names no file and line (the command line, a
-    /// whole file) or the file cannot be read again.
-    pub fn source_line(&self) -> Option<(usize, String)> {
-        // `at` is `FILE:LINE` or `FILE:LINE: KEY`; a path may hold `:`.
-        let (file, number) = self.at.match_indices(':').find_map(|(i, _)| {
-            let rest = &self.at[i + 1..];
-            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-            let after = &rest[digits..];
-            let number: usize = rest[..digits].parse().ok()?;
-            let file = Path::new(&self.at[..i]);
-            (number > 0 && (after.is_empty() || after.starts_with(':')) && file.is_file())
-                .then_some((file, number))
-        })?;
-        let bytes = std::fs::read(file).ok()?;
-        let line = bytes.split(|&b| b == b'\n').nth(number - 1)?;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        Some((number, String::from_utf8_lossy(line).into_owned()))
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.at.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.at, self.message)
         }
     }
 }

@@ -108,48 +108,15 @@ use super::toml_doc::{Reader, Schema, entries};
 use super::{
     AlarmDef, Config, ConfigError, MultilineDef, Origin, PluginOption, RetryDef, RuleDef, Settings,
 };
+use crate::component::de::{NumberOrString, OneOrMany, Period};
 use indexmap::IndexMap;
 use logalarm_plugin_api::LogFormat;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
-
-/// A period written as seconds (`3`, `0.5`) or as a duration string (`"500ms"`).
-#[derive(Clone, Copy, Debug)]
-struct Period(Duration);
-
-impl<'de> Deserialize<'de> for Period {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Period;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("seconds (3, 0.5) or a duration string (\"500ms\", \"2m\")")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Period, E> {
-                u64::try_from(v)
-                    .map(|s| Period(Duration::from_secs(s)))
-                    .map_err(|_| E::custom("a period cannot be negative"))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Period, E> {
-                Ok(Period(Duration::from_secs(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Period, E> {
-                syntax::duration(&v.to_string())
-                    .map(Period)
-                    .map_err(E::custom)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Period, E> {
-                syntax::duration(v).map(Period).map_err(E::custom)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// `log_format = "text"` or `"json"`.
 #[derive(Clone, Copy, Debug)]
@@ -252,31 +219,6 @@ struct Escalate {
     limit: u32,
     window: Period,
     alarm: String,
-}
-
-/// One string or a list of them.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        }
-    }
-}
-
-/// A number or a string (a socket mode, a descriptor).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumberOrString {
-    Number(u64),
-    String(String),
 }
 
 #[derive(Deserialize)]
@@ -1258,6 +1200,7 @@ pub fn load(file: &Path, text: &str) -> Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const ISSUE_EXAMPLE: &str = r#"
 alarm_freq = 3          # seconds, 0 = off
@@ -1488,6 +1431,10 @@ alarm = "hook"
             "[[input]]\nsocket = \"/b\"\nmode = 660\n",
         )
         .unwrap_err();
-        assert!(errs[0].message.contains("write it in octal"), "{}", errs[0]);
+        assert!(
+            errs[0].message().contains("write it in octal"),
+            "{}",
+            errs[0]
+        );
     }
 }

@@ -27,8 +27,8 @@
 
 use super::plural;
 use super::test::{Outcome, collect};
-use crate::config::ConfigError;
-use crate::config::toml_doc::line_of;
+use crate::component::toml_doc::line_of;
+use crate::component::{ConfigError, Origin};
 use crate::plan::Plan;
 use indexmap::IndexMap;
 use logalarm_plugin_api::{Notification, push_escaped};
@@ -66,7 +66,7 @@ enum Input {
 struct Case {
     name: String,
     /// Where it is written: `FILE:LINE: case[N]`.
-    at: String,
+    at: Origin,
     input: Input,
     alarms: IndexMap<String, u64>,
     messages: IndexMap<String, Vec<String>>,
@@ -106,13 +106,10 @@ impl Cases {
             )]
         })?;
         let def: FileDef = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| format!(":{}", line_of(&text, s.start)))
-                .unwrap_or_default();
-            vec![ConfigError {
-                at: format!("{}{line}", path.display()),
-                message: e.message().trim_end().to_owned(),
+            let message = e.message().trim_end();
+            vec![match e.span() {
+                Some(s) => ConfigError::line(path, line_of(&text, s.start), message),
+                None => ConfigError::file(path, message),
             }]
         })?;
         let dir = path.parent().unwrap_or(Path::new(""));
@@ -125,12 +122,11 @@ impl Cases {
         }
         let mut cases = Vec::new();
         for (i, spanned) in def.cases.into_iter().enumerate() {
-            let at = format!(
-                "{}:{}: case[{}]",
-                path.display(),
-                line_of(&text, spanned.span().start),
-                i + 1
-            );
+            let at = Origin::Toml {
+                file: path.to_owned(),
+                line: line_of(&text, spanned.span().start),
+                key: format!("case[{}]", i + 1),
+            };
             let c = spanned.into_inner();
             let input = match (c.lines, c.input, c.log) {
                 (Some(lines), None, None) => Input::Text(
@@ -143,24 +139,20 @@ impl Cases {
                 (None, Some(input), None) => Input::Text(input.into_bytes()),
                 (None, None, Some(log)) => Input::Log(dir.join(log)),
                 _ => {
-                    errors.push(ConfigError {
-                        at: at.clone(),
-                        message: format!(
+                    errors.push(ConfigError::at(&at, format!(
                             "case {:?} needs exactly one of `lines` (a list), `input` (a string) or `log` (a file)",
                             c.name
                         ),
-                    });
+                    ));
                     continue;
                 }
             };
             if c.alarms.is_none() && c.messages.is_none() {
-                errors.push(ConfigError {
-                    at: at.clone(),
-                    message: format!(
+                errors.push(ConfigError::at(&at, format!(
                         "case {:?} expects nothing; give `alarms = {{ ALARM = N }}` (or `alarms = {{}}` for no alarm) or `messages = {{ ALARM = [\"…\"] }}`",
                         c.name
                     ),
-                });
+                ));
                 continue;
             }
             let (alarms, messages) = (c.alarms.unwrap_or_default(), c.messages.unwrap_or_default());
@@ -168,14 +160,12 @@ impl Cases {
                 if let Some(&n) = alarms.get(name)
                     && n != list.len() as u64
                 {
-                    errors.push(ConfigError {
-                        at: at.clone(),
-                        message: format!(
+                    errors.push(ConfigError::at(&at, format!(
                             "case {:?}: alarms.{name} = {n} but messages.{name} lists {}; make them agree or drop one",
                             c.name,
                             list.len()
                         ),
-                    });
+                    ));
                 }
             }
             cases.push(Case {
@@ -208,14 +198,12 @@ impl Cases {
         for case in &self.cases {
             for name in case.alarms.keys().chain(case.messages.keys()) {
                 if !defined.contains(&name.as_str()) {
-                    errors.push(ConfigError {
-                        at: case.at.clone(),
-                        message: format!(
+                    errors.push(ConfigError::at(&case.at, format!(
                             "case {:?} expects alarm {name:?}, which the config does not define (defined: {})",
                             case.name,
                             if defined.is_empty() { "none".to_owned() } else { defined.join(", ") }
                         ),
-                    });
+                    ));
                 }
             }
         }
@@ -224,8 +212,9 @@ impl Cases {
         }
         let write_error = |e: io::Error| {
             vec![ConfigError {
-                at: "stdout".into(),
-                message: format!("writing the report failed: {e}"),
+                origin: None,
+                what: format!("writing the report to stdout failed: {e}"),
+                fix: None,
             }]
         };
         let mut failed = 0;
@@ -235,10 +224,10 @@ impl Cases {
                 Input::Log(path) => std::fs::File::open(path).and_then(|f| collect(plan, f)),
             };
             let outcome = outcome.map_err(|e| {
-                vec![ConfigError {
-                    at: case.at.clone(),
-                    message: format!("case {:?}: reading its input failed: {e}", case.name),
-                }]
+                vec![ConfigError::at(
+                    &case.at,
+                    format!("case {:?}: reading its input failed: {e}", case.name),
+                )]
             })?;
             let problems = check(plan, case, &outcome);
             let verdict = if problems.is_empty() {

@@ -18,7 +18,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 /// The keys a table takes.
-pub(super) struct Schema {
+pub struct Schema {
     /// What the table is, for the list of its keys ("a [[rule]]").
     pub what: &'static str,
     /// Its keys, each with the schema of its own table where its value may
@@ -36,7 +36,7 @@ impl Schema {
 /// The entries of a table, sorted by key: the toml crate's map order without
 /// its `preserve_order` feature, which is the order alarms always had (and
 /// `logalarm test` reports them in). Errors are sorted by line anyway.
-pub(super) fn entries(table: DeTable<'_>) -> Vec<(Cow<'_, str>, Spanned<DeValue<'_>>)> {
+pub fn entries(table: DeTable<'_>) -> Vec<(Cow<'_, str>, Spanned<DeValue<'_>>)> {
     table
         .into_iter()
         .map(|(k, v)| (k.into_inner(), v))
@@ -44,7 +44,7 @@ pub(super) fn entries(table: DeTable<'_>) -> Vec<(Cow<'_, str>, Spanned<DeValue<
 }
 
 /// `path.key`, or `key` at the top.
-pub(super) fn join(path: &str, key: &str) -> String {
+pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
@@ -53,7 +53,7 @@ pub(super) fn join(path: &str, key: &str) -> String {
 }
 
 /// One file being read: where errors go, each with its line for sorting.
-pub(super) struct Reader<'a> {
+pub struct Reader<'a> {
     file: &'a Path,
     text: &'a str,
     errors: Vec<(u32, ConfigError)>,
@@ -106,10 +106,7 @@ impl<'a> Reader<'a> {
                 let line = line_of(self.text, span.start);
                 self.errors.push((
                     line,
-                    ConfigError {
-                        at: format!("{}:{line}", self.file.display()),
-                        message: e.message().trim_end().to_owned(),
-                    },
+                    ConfigError::line(self.file, line, e.message().trim_end()),
                 ));
             }
         }
@@ -304,7 +301,7 @@ fn deepest(
 
 /// serde's type error in words: `invalid type: string "big", expected
 /// usize` becomes `expected a whole number (usize), got the string "big"`.
-pub(super) fn type_message(message: &str) -> String {
+pub fn type_message(message: &str) -> String {
     let message = message.trim_end();
     // serde's words for the config's untagged enums (src/config/toml.rs).
     if let Some(name) = message.strip_prefix("data did not match any variant of untagged enum ") {
@@ -355,7 +352,7 @@ pub(super) fn type_message(message: &str) -> String {
 }
 
 /// The 1-based line of a byte offset.
-pub(crate) fn line_of(text: &str, offset: usize) -> u32 {
+pub fn line_of(text: &str, offset: usize) -> u32 {
     let end = offset.min(text.len());
     let newlines = memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count();
     u32::try_from(newlines + 1).unwrap_or(u32::MAX)
