@@ -12,7 +12,7 @@ use crate::config::{AlarmDef, Config, ConfigError, Origin, RetryDef};
 use crate::dispatch::registry;
 use crate::dispatch::retry::RetryPolicy;
 use crate::matcher::{Matcher, Rule};
-use crate::policy::chain::{Key, Spec};
+use crate::policy::chain::Policies;
 use crate::policy::watch::{Silence, Watches};
 use crate::record::Spec as RecordSpec;
 use logalarm_plugin_api::{Action, BuildContext, Plugin};
@@ -37,7 +37,7 @@ pub struct PlannedAlarm {
     /// that failed for good (`on_failure`).
     pub on_failure: Option<usize>,
     /// Its policies beyond alarm-freq, compiled.
-    pub policy: Spec,
+    pub policy: Policies,
     /// Whether its templates or keys use capture groups (`caps`): only then
     /// are a line's groups extracted.
     pub needs_caps: bool,
@@ -278,7 +278,7 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 queue_size: def.queue_size.unwrap_or_else(|| config.queue_size()),
                 retry,
                 on_failure: None,
-                policy: Spec::default(),
+                policy: Policies::default(),
                 needs_caps: false,
                 message,
                 origin: def.origin.clone(),
@@ -640,93 +640,59 @@ fn check_caps(
     }
 }
 
-/// Compiles each alarm's policies: key templates, monitoring markers, the
-/// escalation's alarm; and finds whether the alarm needs capture groups.
+/// Builds each alarm's policies (see [`crate::policy::component`]) in chain
+/// order, with its key; and finds whether the alarm needs capture groups.
 fn link_policies(config: &Config, alarms: &mut [PlannedAlarm], errors: &mut Vec<ConfigError>) {
-    use crate::config::policy::{DEFAULT_MAX_KEYS, KeyDef};
+    use crate::policy::component::{BuildContext, DEFAULT_MAX_KEYS, KINDS};
+    let names: Vec<Arc<str>> = alarms.iter().map(|a| a.name.clone()).collect();
+    let index = |name: &str| {
+        names
+            .iter()
+            .position(|n| **n == *name)
+            .and_then(|i| u32::try_from(i).ok())
+    };
+    let defines = |name: &str| config.defines(name);
     for def in &config.alarms {
         let Some(me) = alarms.iter().position(|a| *a.name == *def.name) else {
             continue;
         };
         let p = &def.policy;
+        let cx = BuildContext {
+            alarm: &def.name,
+            me: u32::try_from(me).unwrap_or(u32::MAX),
+            max_keys: p.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
+            alarm_index: &index,
+            defines: &defines,
+        };
         let mut ok = true;
-        let mut key = |k: &Option<KeyDef>, what: &str| -> Option<Key> {
-            let k = k.as_ref()?;
-            match Template::compile(&format!("alarm.{}.{what}", def.name), &k.template) {
-                Ok(t) => Some(Arc::new(t)),
+        let key = match &p.key {
+            None => None,
+            Some(k) => match cx.key(&k.template, "key", &k.origin) {
+                Ok(key) => Some(key),
                 Err(e) => {
-                    errors.push(ConfigError::at(&k.origin, e));
+                    errors.push(e);
                     ok = false;
                     None
                 }
-            }
+            },
         };
-        let mut spec = Spec {
-            key: key(&p.key, "key"),
-            threshold: p
-                .threshold
-                .as_ref()
-                .map(|t| (t.count, t.window, key(&t.key, "threshold.key"))),
-            cooldown: p
-                .cooldown
-                .as_ref()
-                .map(|c| (c.max, c.period, key(&c.key, "cooldown.key"))),
-            digest: p
-                .digest
-                .as_ref()
-                .map(|d| (d.period, d.max_groups, key(&d.key, "digest.key"))),
-            markers: None,
-            escalate: None,
-            max_keys: p.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
-        };
-        if !p.monitoring_markers.is_empty() {
-            let patterns: Vec<&str> = p
-                .monitoring_markers
-                .iter()
-                .map(|(r, _)| r.as_str())
-                .collect();
-            match regex_automata::meta::Regex::new_many(&patterns) {
-                Ok(re) => spec.markers = Some(re),
-                Err(e) => {
-                    errors.push(ConfigError::at(
-                        &p.monitoring_markers[0].1,
-                        format!("bad regex in monitoring_markers: {e}"),
-                    ));
-                    ok = false;
-                }
-            }
-        }
-        if let Some(e) = &p.escalate {
-            match alarms.iter().position(|a| *a.name == *e.alarm) {
-                Some(i) if i == me => {
-                    errors.push(ConfigError::at(
-                        &e.origin,
-                        format!(
-                            "alarm {:?} cannot escalate to itself; name a pager alarm",
-                            def.name
-                        ),
-                    ));
-                    ok = false;
-                }
-                Some(i) => spec.escalate = Some((e.limit, e.window, i as u32)),
-                None => {
-                    if !config.defines(&e.alarm) {
-                        errors.push(ConfigError::at(
-                            &e.origin,
-                            format!(
-                                "escalate names unknown alarm {:?}; define it or fix the name",
-                                e.alarm
-                            ),
-                        ));
+        let mut list = Vec::new();
+        // Chain order, whatever the order written.
+        for kind in KINDS {
+            for config in p.list.iter().filter(|c| std::ptr::eq(c.kind(), *kind)) {
+                match config.build(&cx) {
+                    Ok(policy) => list.push(policy),
+                    Err(e) => {
+                        errors.extend(e);
+                        ok = false;
                     }
-                    ok = false;
                 }
             }
         }
         // Any mention (`{% for name in caps %}` too), not only `caps.NAME`.
         let needs_caps = def.templates().any(|(text, _)| text.contains("caps"));
         if ok {
-            alarms[me].policy = spec;
+            alarms[me].policy = Policies { key, list };
         }
         alarms[me].needs_caps = needs_caps;
     }
@@ -812,7 +778,7 @@ pub fn warnings(plan: &Plan, config: &Config) -> Vec<String> {
             || config
                 .alarms
                 .iter()
-                .any(|a| a.policy.escalate.as_ref().is_some_and(|e| e.alarm == name))
+                .any(|a| a.policy.list.iter().any(|p| p.fires().contains(&name)))
             || config
                 .expects
                 .iter()

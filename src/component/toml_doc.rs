@@ -303,12 +303,13 @@ fn deepest(
 /// usize` becomes `expected a whole number (usize), got the string "big"`.
 pub fn type_message(message: &str) -> String {
     let message = message.trim_end();
-    // serde's words for the config's untagged enums (src/config/toml.rs).
+    // serde's words for the config's untagged enums (src/component/de.rs,
+    // src/policy/digest.rs).
     if let Some(name) = message.strip_prefix("data did not match any variant of untagged enum ") {
         match name {
             "OneOrMany" => return "expected a string or a list of strings".to_owned(),
             "NumberOrString" => return "expected a number or a string".to_owned(),
-            "Digest" => {
+            "DigestValue" => {
                 return "expected a period (\"10m\") or a table { period, max_groups, key }"
                     .to_owned();
             }
@@ -356,6 +357,50 @@ pub fn line_of(text: &str, offset: usize) -> u32 {
     let end = offset.min(text.len());
     let newlines = memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count();
     u32::try_from(newlines + 1).unwrap_or(u32::MAX)
+}
+
+/// The field names of a derived `Deserialize` struct, to hold a [`Schema`]
+/// to its struct in tests.
+#[cfg(test)]
+pub fn fields<T: for<'de> serde::Deserialize<'de>>() -> Vec<&'static str> {
+    test_fields::fields::<T>()
+}
+
+#[cfg(test)]
+mod test_fields {
+    use serde::Deserialize;
+    use serde::de::{self, Deserializer, Visitor};
+
+    /// A deserializer that only records the field names a derived
+    /// `Deserialize` asks for: how the schemas are held to the structs.
+    struct Fields(Option<&'static [&'static str]>);
+
+    impl<'de> Deserializer<'de> for &mut Fields {
+        type Error = de::value::Error;
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(de::Error::custom("fields recorded"))
+        }
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    pub(super) fn fields<T: for<'de> Deserialize<'de>>() -> Vec<&'static str> {
+        let mut f = Fields(None);
+        let _ = T::deserialize(&mut f);
+        f.0.unwrap_or_default().to_vec()
+    }
 }
 
 #[cfg(test)]

@@ -340,6 +340,7 @@ fn known_options() -> impl Iterator<Item = &'static str> {
         .into_iter()
         .chain(Config::INPUT_OPTIONS)
         .chain(Config::POLICY_OPTIONS)
+        .chain(crate::policy::component::KINDS.iter().filter_map(|k| k.ini))
         .chain(SETTING_OPTIONS)
         .chain(LOGIC_OPTIONS)
 }

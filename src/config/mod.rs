@@ -69,13 +69,14 @@ impl AlarmDef {
     /// and `headers` values (these two at the alarm's origin).
     pub fn templates(&self) -> impl Iterator<Item = (&str, &Origin)> {
         let p = &self.policy;
-        [&p.key]
-            .into_iter()
-            .chain(p.threshold.as_ref().map(|t| &t.key))
-            .chain(p.cooldown.as_ref().map(|c| &c.key))
-            .chain(p.digest.as_ref().map(|d| &d.key))
-            .flatten()
+        p.key
+            .iter()
             .map(|k| (k.template.as_str(), &k.origin))
+            .chain(
+                p.list
+                    .iter()
+                    .flat_map(|c| c.templates().into_iter().map(|t| (t, c.origin()))),
+            )
             .chain(self.message.as_ref().map(|(m, o)| (m.as_str(), o)))
             .chain(self.options.iter().map(|o| (o.value.as_str(), &o.origin)))
             .chain(

@@ -29,12 +29,10 @@
 //! ```
 
 use super::Origin;
+use crate::policy::component::{self, PolicyConfig};
 use std::time::Duration;
 
-/// Default cap on keys held by each keyed policy of an alarm.
-pub const DEFAULT_MAX_KEYS: usize = 10_000;
-/// Default cap on the unique messages one digest lists.
-pub const DEFAULT_MAX_GROUPS: usize = 100;
+pub use crate::policy::component::DEFAULT_MAX_KEYS;
 
 /// A key template as written, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,81 +43,24 @@ pub struct KeyDef {
     pub origin: Origin,
 }
 
-/// `threshold = { count, window, key }`: fire only on the `count`th event of
-/// a key within `window` (the Heroku dyno monitor's N-in-T; fail2ban's
-/// `maxretry` within `findtime`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ThresholdDef {
-    /// Events needed, at least 1.
-    pub count: u32,
-    /// Within this period.
-    pub window: Duration,
-    /// Its own key, instead of the alarm's.
-    pub key: Option<KeyDef>,
-    /// Where it was written.
-    pub origin: Origin,
-}
-
-/// `cooldown = { max, period, key }`: at most `max` notifications per key per
-/// `period` (Cyclops' per-key rate limit); the rest are counted and the count
-/// goes out with the key's next notification.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CooldownDef {
-    /// Notifications allowed per period, at least 1.
-    pub max: u32,
-    /// The period.
-    pub period: Duration,
-    /// Its own key, instead of the alarm's.
-    pub key: Option<KeyDef>,
-    /// Where it was written.
-    pub origin: Origin,
-}
-
-/// `digest = PERIOD` or `{ period, max_groups, key }`: one notification per
-/// period summing up the alarm's events (failnozzle's digest mail).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DigestDef {
-    /// The period.
-    pub period: Duration,
-    /// Unique messages listed at most; further ones are only counted.
-    pub max_groups: usize,
-    /// What makes two events "the same error"; the masked message when `None`.
-    pub key: Option<KeyDef>,
-    /// Where it was written.
-    pub origin: Origin,
-}
-
-/// `escalate = { limit, window, alarm }`: more than `limit` events within
-/// `window` fire `alarm` once per window (failnozzle's rate page).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EscalateDef {
-    /// Events allowed within the window.
-    pub limit: u32,
-    /// The sliding window.
-    pub window: Duration,
-    /// The alarm fired (a pager).
-    pub alarm: String,
-    /// Where it was written.
-    pub origin: Origin,
-}
-
-/// An alarm's policies, each optional.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// An alarm's policies as read: each policy's own config (see
+/// [`crate::policy::component`]), and the keys they share.
+#[derive(Clone, Debug, Default)]
 pub struct PolicyDef {
     /// The key the keyed policies count by, unless they have their own.
     pub key: Option<KeyDef>,
-    /// N events within T.
-    pub threshold: Option<ThresholdDef>,
-    /// At most N notifications per key per period.
-    pub cooldown: Option<CooldownDef>,
-    /// One notification per period.
-    pub digest: Option<DigestDef>,
-    /// Regexes of "just monitoring" lines, which never make a digest on their own.
-    pub monitoring_markers: Vec<(String, Origin)>,
-    /// A pager when the rate passes a limit.
-    pub escalate: Option<EscalateDef>,
     /// Keys each keyed policy holds at most.
     pub max_keys: Option<usize>,
+    /// The policies, in the order written.
+    pub list: Vec<Box<dyn PolicyConfig>>,
+}
+
+impl PolicyDef {
+    /// Sets a policy, replacing one of the same kind written before.
+    pub fn set(&mut self, policy: Box<dyn PolicyConfig>) {
+        self.list.retain(|p| !std::ptr::eq(p.kind(), policy.kind()));
+        self.list.push(policy);
+    }
 }
 
 /// `[[expect]]`: a line that must be seen at least every `within`; its
@@ -159,45 +100,17 @@ pub enum StallOn {
     Child,
 }
 
-/// Splits `value` at whitespace into `n` words and the rest (trimmed, maybe empty).
-fn words(value: &str, n: usize) -> Option<(Vec<&str>, &str)> {
-    let mut rest = value.trim();
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (word, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        if word.is_empty() {
-            return None;
-        }
-        out.push(word);
-        rest = after.trim_start();
-    }
-    Some((out, rest))
-}
-
-fn count(word: &str, what: &str) -> Result<u32, String> {
-    word.parse()
-        .map_err(|_| format!("{word:?} is not a whole number ({what})"))
-}
-
 impl super::Config {
-    /// The options [`Config::add_policy_option`] takes, for "did you mean"
-    /// suggestions.
-    pub const POLICY_OPTIONS: [&'static str; 6] = [
-        "alarm-threshold",
-        "alarm-cooldown",
-        "alarm-digest",
-        "alarm-escalate",
-        "alarm-key",
-        "alarm-expect",
-    ];
+    /// The options [`Config::add_policy_option`] takes besides the policy
+    /// kinds' own ([`component::KINDS`]), for "did you mean" suggestions.
+    pub const POLICY_OPTIONS: [&'static str; 2] = ["alarm-key", "alarm-expect"];
 
     /// Adds an alarm policy written as an INI option, for alarms defined
     /// above it, and returns `Ok(true)`; `Ok(false)` for any other option:
     ///
-    /// - `alarm-threshold = NAME COUNT WINDOW [KEY]`
-    /// - `alarm-cooldown = NAME MAX PERIOD [KEY]`
-    /// - `alarm-digest = NAME PERIOD`
-    /// - `alarm-escalate = NAME LIMIT WINDOW PAGER`
+    /// - each policy kind's option (`alarm-threshold = NAME COUNT WINDOW [KEY]`,
+    ///   `alarm-cooldown`, `alarm-digest`, `alarm-escalate`: see
+    ///   [`component::KINDS`]);
     /// - `alarm-key = NAME TEMPLATE`
     /// - `alarm-expect = NAME[,NAME…] WITHIN REGEX`
     ///
@@ -209,27 +122,22 @@ impl super::Config {
         value: &str,
         origin: &Origin,
     ) -> Result<bool, String> {
-        let (n, form) = match option {
-            "alarm-threshold" => (3, "NAME COUNT WINDOW [KEY], e.g. `ssh 5 60s {{ caps.ip }}`"),
-            "alarm-cooldown" => (3, "NAME MAX PERIOD [KEY], e.g. `ssh 1 10m`"),
-            "alarm-digest" => (2, "NAME PERIOD, e.g. `errors 60s`"),
-            "alarm-escalate" => (4, "NAME LIMIT WINDOW PAGER, e.g. `errors 100 5m pager`"),
-            "alarm-key" => (1, "NAME TEMPLATE, e.g. `ssh {{ caps.ip }}`"),
-            "alarm-expect" => (2, "NAME[,NAME…] WITHIN REGEX, e.g. `pager 5m heartbeat ok`"),
+        let kind = component::by_ini(option);
+        let form = match (option, kind) {
+            (_, Some(kind)) => format!("NAME {}", kind.ini_form),
+            ("alarm-key", None) => "NAME TEMPLATE, e.g. `ssh {{ caps.ip }}`".to_owned(),
+            ("alarm-expect", None) => {
+                "NAME[,NAME…] WITHIN REGEX, e.g. `pager 5m heartbeat ok`".to_owned()
+            }
             _ => return Ok(false),
         };
         let bad = || format!("{value:?} is not `{form}`");
-        let (w, rest) = words(value, n).ok_or_else(bad)?;
-        let period = |word: &str| super::syntax::duration(word);
-        let key = (!rest.is_empty()).then(|| KeyDef {
-            template: rest.to_owned(),
-            origin: origin.clone(),
-        });
         if option == "alarm-expect" {
+            let (w, rest) = component::words(value, 2).ok_or_else(bad)?;
             if rest.is_empty() {
                 return Err(bad());
             }
-            let within = period(w[1])?;
+            let within = super::syntax::duration(w[1])?;
             if within.is_zero() {
                 return Err("the period must be above zero".into());
             }
@@ -245,67 +153,21 @@ impl super::Config {
             });
             return Ok(true);
         }
+        let (w, rest) = component::words(value, 1).ok_or_else(bad)?;
         let Some(alarm) = self.alarms.iter_mut().find(|a| a.name == w[0]) else {
             return Err(format!(
                 "alarm {:?} is not defined above; define it first with `alarm = {} PLUGIN:ARGS`",
                 w[0], w[0]
             ));
         };
-        let p = &mut alarm.policy;
-        match option {
-            "alarm-threshold" => {
-                let (c, window) = (count(w[1], "COUNT")?, period(w[2])?);
-                if c == 0 || window.is_zero() {
-                    return Err("COUNT must be at least 1 and WINDOW above zero".into());
-                }
-                p.threshold = Some(ThresholdDef {
-                    count: c,
-                    window,
-                    key,
+        match kind {
+            Some(kind) => alarm.policy.set((kind.from_ini)(value, origin)?),
+            None if rest.is_empty() => return Err(bad()),
+            None => {
+                alarm.policy.key = Some(KeyDef {
+                    template: rest.to_owned(),
                     origin: origin.clone(),
                 });
-            }
-            "alarm-cooldown" => {
-                let (max, per) = (count(w[1], "MAX")?, period(w[2])?);
-                if max == 0 || per.is_zero() {
-                    return Err("MAX must be at least 1 and PERIOD above zero".into());
-                }
-                p.cooldown = Some(CooldownDef {
-                    max,
-                    period: per,
-                    key,
-                    origin: origin.clone(),
-                });
-            }
-            "alarm-digest" => {
-                let per = period(w[1])?;
-                if per.is_zero() || !rest.is_empty() {
-                    return Err(bad());
-                }
-                p.digest = Some(DigestDef {
-                    period: per,
-                    max_groups: DEFAULT_MAX_GROUPS,
-                    key: None,
-                    origin: origin.clone(),
-                });
-            }
-            "alarm-escalate" => {
-                let (limit, window) = (count(w[1], "LIMIT")?, period(w[2])?);
-                if window.is_zero() || !rest.is_empty() {
-                    return Err(bad());
-                }
-                p.escalate = Some(EscalateDef {
-                    limit,
-                    window,
-                    alarm: w[3].to_owned(),
-                    origin: origin.clone(),
-                });
-            }
-            _ => {
-                if key.is_none() {
-                    return Err(bad());
-                }
-                p.key = key;
             }
         }
         Ok(true)

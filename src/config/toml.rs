@@ -98,10 +98,7 @@ use super::inputs::{
     AlarmFdDef, DEFAULT_SOCKET_MODE, InputDef, RunDef, SocketKind, mode_value, restart_value,
     start_value,
 };
-use super::policy::{
-    CooldownDef, DEFAULT_MAX_GROUPS, DigestDef, EscalateDef, ExpectDef, KeyDef, PolicyDef,
-    StallDef, StallOn, ThresholdDef,
-};
+use super::policy::{ExpectDef, KeyDef, PolicyDef, StallDef, StallOn};
 use super::suggest;
 use super::syntax;
 use super::toml_doc::{Reader, Schema, entries};
@@ -109,6 +106,7 @@ use super::{
     AlarmDef, Config, ConfigError, MultilineDef, Origin, PluginOption, RetryDef, RuleDef, Settings,
 };
 use crate::component::de::{NumberOrString, OneOrMany, Period};
+use crate::policy::component::{KINDS, Kind, PolicyConfig, TomlKeys};
 use indexmap::IndexMap;
 use logalarm_plugin_api::LogFormat;
 use serde::Deserialize;
@@ -154,7 +152,7 @@ struct File {
     rotate_wait: Option<Period>,
     flush_timeout: Option<Period>,
     log_format: Option<Format>,
-    alarm: Vec<(String, Spanned<Alarm>)>,
+    alarm: Vec<ReadAlarm>,
     rule: Vec<(usize, Spanned<Rule>)>,
     input: Vec<(usize, Spanned<Input>)>,
     run: Option<Spanned<Run>>,
@@ -171,54 +169,6 @@ struct Expect {
     within: Period,
     alarm: Option<OneOrMany>,
     alarms: Option<OneOrMany>,
-}
-
-/// `threshold = { count, window, key }`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Threshold {
-    count: u32,
-    window: Period,
-    key: Option<String>,
-}
-
-/// `cooldown = { max, period, key }`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Cooldown {
-    #[serde(default = "one_u32")]
-    max: u32,
-    period: Period,
-    key: Option<String>,
-}
-
-fn one_u32() -> u32 {
-    1
-}
-
-/// `digest = PERIOD` or `{ period, max_groups, key }`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Digest {
-    Period(Period),
-    Table(DigestTable),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DigestTable {
-    period: Period,
-    max_groups: Option<usize>,
-    key: Option<String>,
-}
-
-/// `escalate = { limit, window, alarm }`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Escalate {
-    limit: u32,
-    window: Period,
-    alarm: String,
 }
 
 #[derive(Deserialize)]
@@ -274,11 +224,6 @@ struct Alarm {
     on_failure: Option<Spanned<String>>,
     headers: Option<IndexMap<String, String>>,
     key: Option<Spanned<String>>,
-    threshold: Option<Spanned<Threshold>>,
-    cooldown: Option<Spanned<Cooldown>>,
-    digest: Option<Spanned<Digest>>,
-    monitoring_markers: Option<Spanned<OneOrMany>>,
-    escalate: Option<Spanned<Escalate>>,
     max_keys: Option<Spanned<usize>>,
     message: Option<Spanned<String>>,
     env: Option<IndexMap<String, String>>,
@@ -306,13 +251,6 @@ impl<'de> Deserialize<'de> for Alarm {
                         "on_failure" => alarm.on_failure = Some(map.next_value()?),
                         "headers" => alarm.headers = Some(map.next_value()?),
                         "key" => alarm.key = Some(map.next_value()?),
-                        "threshold" => alarm.threshold = Some(map.next_value()?),
-                        "cooldown" => alarm.cooldown = Some(map.next_value()?),
-                        "digest" => alarm.digest = Some(map.next_value()?),
-                        "monitoring_markers" => {
-                            alarm.monitoring_markers = Some(map.next_value()?);
-                        }
-                        "escalate" => alarm.escalate = Some(map.next_value()?),
                         "max_keys" => alarm.max_keys = Some(map.next_value()?),
                         "message" => alarm.message = Some(map.next_value()?),
                         "env" => alarm.env = Some(map.next_value()?),
@@ -518,123 +456,24 @@ fn stall_def(
     }
 }
 
-/// An alarm's policy keys as read.
-struct PolicyKeys {
-    key: Option<Spanned<String>>,
-    threshold: Option<Spanned<Threshold>>,
-    cooldown: Option<Spanned<Cooldown>>,
-    digest: Option<Spanned<Digest>>,
-    monitoring_markers: Option<Spanned<OneOrMany>>,
-    escalate: Option<Spanned<Escalate>>,
-    max_keys: Option<Spanned<usize>>,
-}
-
-/// Checks an alarm's policy keys; `at(offset, key)` names a key of the alarm.
+/// An alarm's shared policy keys (`key`, `max_keys`) with the policies read
+/// by their kinds; `at(offset, key)` names a key of the alarm.
 fn policy_def(
-    keys: PolicyKeys,
+    key: Option<Spanned<String>>,
+    max_keys: Option<Spanned<usize>>,
+    list: Vec<Box<dyn PolicyConfig>>,
     at: &dyn Fn(usize, &str) -> Origin,
     errors: &mut Vec<ConfigError>,
 ) -> PolicyDef {
-    let key_def = |template: Option<String>, origin: &Origin| {
-        template.map(|template| KeyDef {
-            template,
-            origin: origin.clone(),
-        })
-    };
     let mut def = PolicyDef {
-        key: keys.key.map(|k| KeyDef {
+        key: key.map(|k| KeyDef {
             origin: at(k.span().start, "key"),
             template: k.into_inner(),
         }),
-        ..PolicyDef::default()
+        max_keys: None,
+        list,
     };
-    if let Some(t) = keys.threshold {
-        let origin = at(t.span().start, "threshold");
-        let t = t.into_inner();
-        if t.count == 0 || t.window.0.is_zero() {
-            errors.push(ConfigError::at(
-                &origin,
-                "count must be at least 1 and window above zero, e.g. threshold = { count = 5, window = \"60s\" }",
-            ));
-        } else {
-            def.threshold = Some(ThresholdDef {
-                count: t.count,
-                window: t.window.0,
-                key: key_def(t.key, &origin),
-                origin,
-            });
-        }
-    }
-    if let Some(c) = keys.cooldown {
-        let origin = at(c.span().start, "cooldown");
-        let c = c.into_inner();
-        if c.max == 0 || c.period.0.is_zero() {
-            errors.push(ConfigError::at(
-                &origin,
-                "max must be at least 1 and period above zero, e.g. cooldown = { max = 1, period = \"10m\" }",
-            ));
-        } else {
-            def.cooldown = Some(CooldownDef {
-                max: c.max,
-                period: c.period.0,
-                key: key_def(c.key, &origin),
-                origin,
-            });
-        }
-    }
-    if let Some(d) = keys.digest {
-        let origin = at(d.span().start, "digest");
-        let (period, max_groups, key) = match d.into_inner() {
-            Digest::Period(p) => (p.0, None, None),
-            Digest::Table(t) => (t.period.0, t.max_groups, t.key),
-        };
-        if period.is_zero() || max_groups == Some(0) {
-            errors.push(ConfigError::at(
-                &origin,
-                "the period must be above zero and max_groups at least 1, e.g. digest = \"60s\"",
-            ));
-        } else {
-            def.digest = Some(DigestDef {
-                period,
-                max_groups: max_groups.unwrap_or(DEFAULT_MAX_GROUPS),
-                key: key_def(key, &origin),
-                origin,
-            });
-        }
-    }
-    if let Some(m) = keys.monitoring_markers {
-        let origin = at(m.span().start, "monitoring_markers");
-        def.monitoring_markers = m
-            .into_inner()
-            .into_vec()
-            .into_iter()
-            .map(|r| (r, origin.clone()))
-            .collect();
-        if def.digest.is_none() {
-            errors.push(ConfigError::at(
-                &origin,
-                "monitoring_markers only matter to a digest; add digest = \"60s\" or remove them",
-            ));
-        }
-    }
-    if let Some(e) = keys.escalate {
-        let origin = at(e.span().start, "escalate");
-        let e = e.into_inner();
-        if e.window.0.is_zero() {
-            errors.push(ConfigError::at(
-                &origin,
-                "window must be above zero, e.g. escalate = { limit = 100, window = \"5m\", alarm = \"pager\" }",
-            ));
-        } else {
-            def.escalate = Some(EscalateDef {
-                limit: e.limit,
-                window: e.window.0,
-                alarm: e.alarm,
-                origin,
-            });
-        }
-    }
-    if let Some(m) = keys.max_keys {
+    if let Some(m) = max_keys {
         if *m.get_ref() == 0 {
             errors.push(ConfigError::at(
                 &at(m.span().start, "max_keys"),
@@ -758,11 +597,6 @@ static ALARM: Schema = Schema {
         ("on_failure", None),
         ("headers", None),
         ("key", None),
-        ("threshold", Some(&THRESHOLD)),
-        ("cooldown", Some(&COOLDOWN)),
-        ("digest", Some(&DIGEST)),
-        ("monitoring_markers", None),
-        ("escalate", Some(&ESCALATE)),
         ("max_keys", None),
         ("message", None),
         ("env", None),
@@ -779,33 +613,21 @@ static RETRY: Schema = Schema {
     ],
 };
 
-static THRESHOLD: Schema = Schema {
-    what: "threshold",
-    keys: &[("count", None), ("window", None), ("key", None)],
-};
-
-static COOLDOWN: Schema = Schema {
-    what: "cooldown",
-    keys: &[("max", None), ("period", None), ("key", None)],
-};
-
-static DIGEST: Schema = Schema {
-    what: "digest",
-    keys: &[("period", None), ("max_groups", None), ("key", None)],
-};
-
-static ESCALATE: Schema = Schema {
-    what: "escalate",
-    keys: &[("limit", None), ("window", None), ("alarm", None)],
-};
-
-/// The keys every `[alarm.NAME]` table takes, whatever its plugin.
+/// The keys every `[alarm.NAME]` table takes, whatever its plugin: the
+/// engine's own and the policy kinds' ([`crate::policy::component::KINDS`]).
 pub fn alarm_engine_keys() -> Vec<&'static str> {
-    ALARM.names()
+    let mut keys = ALARM.names();
+    keys.extend(KINDS.iter().flat_map(|k| k.keys.iter().copied()));
+    keys
 }
 
 /// Reads each top-level key on its own, so that every error is reported.
-fn read_file(r: &mut Reader<'_>, mut root: DeTable<'_>, broken: &mut Vec<String>) -> File {
+fn read_file(
+    r: &mut Reader<'_>,
+    mut root: DeTable<'_>,
+    broken: &mut Vec<String>,
+    errors: &mut Vec<ConfigError>,
+) -> File {
     r.known_keys("", &mut root, &TOP, false);
     let mut f = File::default();
     for (key, value) in entries(root) {
@@ -828,7 +650,7 @@ fn read_file(r: &mut Reader<'_>, mut root: DeTable<'_>, broken: &mut Vec<String>
             "input" => f.input = r.items(key, value, &INPUT),
             "alarm_fd" => f.alarm_fd = r.items(key, value, &ALARM_FD),
             "expect" => f.expect = r.items(key, value, &EXPECT),
-            "alarm" => f.alarm = read_alarms(r, value, broken),
+            "alarm" => f.alarm = read_alarms(r, value, broken, errors),
             // Reported by `known_keys`.
             _ => {}
         }
@@ -836,13 +658,17 @@ fn read_file(r: &mut Reader<'_>, mut root: DeTable<'_>, broken: &mut Vec<String>
     f
 }
 
+/// An `[alarm.NAME]` table as read: its name, its engine keys, its policies.
+type ReadAlarm = (String, Spanned<Alarm>, Vec<Box<dyn PolicyConfig>>);
+
 /// Reads each `[alarm.NAME]` table on its own; the names of those that fail
-/// go to `broken`.
+/// go to `broken`, the errors of their policies' checks to `errors`.
 fn read_alarms(
     r: &mut Reader<'_>,
     value: Spanned<DeValue<'_>>,
     broken: &mut Vec<String>,
-) -> Vec<(String, Spanned<Alarm>)> {
+    errors: &mut Vec<ConfigError>,
+) -> Vec<ReadAlarm> {
     if !matches!(value.get_ref(), DeValue::Table(_)) {
         // Not a table: let serde say what it is.
         let _: Option<toml::Table> = r.value("alarm", value);
@@ -851,11 +677,12 @@ fn read_alarms(
     let DeValue::Table(alarms) = value.into_inner() else {
         return Vec::new();
     };
-    let engine = ALARM.names();
+    let engine = alarm_engine_keys();
     let mut out = Vec::new();
     for (name, mut value) in entries(alarms) {
         let path = format!("alarm.{name}");
         let mut clean = true;
+        let mut policies: Vec<(&'static Kind, TomlKeys<'_>)> = Vec::new();
         if let DeValue::Table(t) = value.get_mut() {
             clean = r.known_keys(&path, t, &ALARM, true);
             // Without `action`, a key that looks like it is the typo: named
@@ -874,12 +701,35 @@ fn read_alarms(
                     }
                 }
             }
+            // Each policy's keys go to its kind, checked against its table.
+            for kind in KINDS {
+                for &key in kind.keys {
+                    let Some(mut v) = t.remove(key) else { continue };
+                    if let DeValue::Table(sub) = v.get_mut() {
+                        clean &= r.known_keys(&format!("{path}.{key}"), sub, &kind.table, false);
+                    }
+                    match policies.iter_mut().find(|(k, _)| std::ptr::eq(*k, *kind)) {
+                        Some((_, keys)) => keys.push((key, v)),
+                        None => policies.push((kind, vec![(key, v)])),
+                    }
+                }
+            }
         }
-        match clean
+        let alarm = clean
             .then(|| r.value::<Spanned<Alarm>>(&path, value))
-            .flatten()
-        {
-            Some(alarm) => out.push((name.into_owned(), alarm)),
+            .flatten();
+        // A policy that fails is left out, its error reported; the alarm
+        // still loads, so that rules naming it are checked too.
+        let list = if clean {
+            policies
+                .into_iter()
+                .filter_map(|(kind, keys)| (kind.from_toml)(r, &path, keys, errors))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        match alarm {
+            Some(alarm) => out.push((name.into_owned(), alarm, list)),
             None => broken.push(name.into_owned()),
         }
     }
@@ -906,9 +756,9 @@ pub fn load(file: &Path, text: &str) -> Config {
         };
     };
     let mut broken_alarms = Vec::new();
-    let parsed = read_file(&mut reader, root, &mut broken_alarms);
-    let origin = |offset: usize, key: String| reader.origin(offset, key);
     let mut errors = Vec::new();
+    let parsed = read_file(&mut reader, root, &mut broken_alarms, &mut errors);
+    let origin = |offset: usize, key: String| reader.origin(offset, key);
     let mut config = Config {
         settings: Settings {
             alarm_freq: parsed.alarm_freq.map(|p| p.0),
@@ -1026,7 +876,7 @@ pub fn load(file: &Path, text: &str) -> Config {
             "msg_size and queue_size must be at least 1",
         ));
     }
-    for (name, alarm) in parsed.alarm {
+    for (name, alarm, policies) in parsed.alarm {
         let start = alarm.span().start;
         let alarm = alarm.into_inner();
         let Some(action) = alarm.action else {
@@ -1079,15 +929,9 @@ pub fn load(file: &Path, text: &str) -> Config {
             (to.into_inner(), at)
         });
         let policy = policy_def(
-            PolicyKeys {
-                key: alarm.key,
-                threshold: alarm.threshold,
-                cooldown: alarm.cooldown,
-                digest: alarm.digest,
-                monitoring_markers: alarm.monitoring_markers,
-                escalate: alarm.escalate,
-                max_keys: alarm.max_keys,
-            },
+            alarm.key,
+            alarm.max_keys,
+            policies,
             &|offset, key| origin(offset, format!("alarm.{name}.{key}")),
             &mut errors,
         );
@@ -1358,36 +1202,7 @@ alarm = "hook"
         );
     }
 
-    /// A deserializer that only records the field names a derived
-    /// `Deserialize` asks for: how the schemas are held to the structs.
-    struct Fields(Option<&'static [&'static str]>);
-
-    impl<'de> Deserializer<'de> for &mut Fields {
-        type Error = de::value::Error;
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            fields: &'static [&'static str],
-            _visitor: V,
-        ) -> Result<V::Value, Self::Error> {
-            self.0 = Some(fields);
-            Err(de::Error::custom("fields recorded"))
-        }
-        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not a struct"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-            bytes byte_buf option unit unit_struct newtype_struct seq tuple
-            tuple_struct map enum identifier ignored_any
-        }
-    }
-
-    fn fields<T: for<'de> Deserialize<'de>>() -> Vec<&'static str> {
-        let mut f = Fields(None);
-        let _ = T::deserialize(&mut f);
-        f.0.unwrap_or_default().to_vec()
-    }
+    use crate::component::toml_doc::fields;
 
     #[test]
     fn schemas_name_the_fields_of_their_structs() {
@@ -1399,10 +1214,6 @@ alarm = "hook"
             (&ALARM_FD, fields::<AlarmFd>()),
             (&EXPECT, fields::<Expect>()),
             (&RETRY, fields::<Retry>()),
-            (&THRESHOLD, fields::<Threshold>()),
-            (&COOLDOWN, fields::<Cooldown>()),
-            (&DIGEST, fields::<DigestTable>()),
-            (&ESCALATE, fields::<Escalate>()),
         ] {
             assert_eq!(schema.names(), fields, "{}", schema.what);
         }

@@ -9,7 +9,7 @@
 
 use super::{AlarmStats, Queued};
 use crate::matcher::{LineMatch, RecordLine, Sink};
-use crate::policy::chain::{Chain, Hold, Spec, Verdict};
+use crate::policy::chain::{Chain, Hold, Policies, Verdict};
 use crate::policy::watch::{Hidden, Made, Watches};
 use crate::record::Spec as RecordSpec;
 use crate::record::assembler::{Assembler, Opening, Record};
@@ -133,7 +133,7 @@ pub struct RouteSpec {
     /// The sending side.
     pub route: Route,
     /// Its policies beyond alarm-freq.
-    pub policy: Spec,
+    pub policy: Policies,
     /// Whether its templates or keys use capture groups.
     pub needs_caps: bool,
 }

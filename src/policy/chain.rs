@@ -16,15 +16,16 @@
 //! say, a digest whether to say it now or later, a cooldown and alarm-freq
 //! how often. The clock is passed in (`now`), so all of it is tested on a
 //! simulated clock.
+//!
+//! Steps 1–4 are each a [`Policy`] built from its config (see
+//! [`super::component`]); their order is that of
+//! [`super::component::KINDS`]. An alarm without them takes the plain path:
+//! alarm-freq alone ([`Chain::is_plain`]).
 
-use super::cooldown::Cooldown;
-use super::digest::{Digest, DigestSpec};
-use super::escalation::Escalation;
-use super::threshold::Threshold;
+use super::component::{Cx, Policy};
 use super::throttle::Throttle;
 use logalarm_plugin_api::{Aggregate, Notification};
 use logalarm_template::Template;
-use regex_automata::meta::Regex;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,33 +33,30 @@ use std::time::{Duration, Instant};
 /// A compiled key template, shared by the policies that use it.
 pub type Key = Arc<Template>;
 
-/// An alarm's policies as configured and compiled (see
-/// [`crate::config::policy::PolicyDef`]).
-#[derive(Clone, Debug, Default)]
-pub struct Spec {
+/// An alarm's policies as built (see [`super::component`]): the alarm's
+/// key, and its policies in chain order.
+#[derive(Debug, Default)]
+pub struct Policies {
     /// The alarm's key, for the policies without their own.
     pub key: Option<Key>,
-    /// `threshold`: count, window, its key.
-    pub threshold: Option<(u32, Duration, Option<Key>)>,
-    /// `cooldown`: max, period, its key.
-    pub cooldown: Option<(u32, Duration, Option<Key>)>,
-    /// `digest`: period, max groups, its key.
-    pub digest: Option<(Duration, usize, Option<Key>)>,
-    /// `monitoring_markers`, as one regex over all of them.
-    pub markers: Option<Regex>,
-    /// `escalate`: limit, window, and the alarm it fires (index into the plan's alarms).
-    pub escalate: Option<(u32, Duration, u32)>,
-    /// Keys each keyed policy holds at most.
-    pub max_keys: usize,
+    /// The policies, in chain order ([`super::component::KINDS`]).
+    pub list: Vec<Box<dyn Policy>>,
 }
 
-impl Spec {
+impl Clone for Policies {
+    /// The same policies with fresh state.
+    fn clone(&self) -> Self {
+        Policies {
+            key: self.key.clone(),
+            list: self.list.iter().map(|p| p.fresh()).collect(),
+        }
+    }
+}
+
+impl Policies {
     /// Whether any policy beyond alarm-freq is set.
     pub fn is_set(&self) -> bool {
-        self.threshold.is_some()
-            || self.cooldown.is_some()
-            || self.digest.is_some()
-            || self.escalate.is_some()
+        !self.list.is_empty()
     }
 }
 
@@ -99,10 +97,6 @@ pub enum Verdict {
         /// When the digest's period ends.
         due: Instant,
     },
-}
-
-fn key_text(key: Option<&Arc<str>>) -> &str {
-    key.map_or("", |k| k)
 }
 
 impl fmt::Display for Verdict {
@@ -151,89 +145,20 @@ pub struct Escalate {
 
 /// One alarm's policy state.
 pub struct Chain {
-    spec: Spec,
+    policies: Policies,
     throttle: Throttle,
     alarm_freq: Duration,
-    threshold: Option<Threshold>,
-    cooldown: Option<Cooldown>,
-    digest: Option<Digest>,
-    escalation: Option<Escalation>,
     /// Key templates that failed to render (the event counted under "").
     key_errors: u64,
 }
 
-/// A policy's key for `note`: its own template rendered, or else the
-/// alarm's key, rendered once per event into `note.key`.
-fn own_key(own: Option<&Key>, note: &Notification, errors: &mut u64) -> Option<Arc<str>> {
-    match own {
-        Some(template) => render(template, note, errors),
-        None => note.key.clone(),
-    }
-}
-
-/// The capture group a key template is nothing but (`{{ caps.ip }}`,
-/// `{{ caps[1] }}`): such a key is read from the groups directly, without
-/// building the whole template context per event (5x faster).
-fn direct_group(source: &str) -> Option<Result<usize, &str>> {
-    let inner = source.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
-    let group = inner.strip_prefix("caps")?;
-    if let Some(name) = group.strip_prefix('.') {
-        let ident = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && !name.as_bytes()[0].is_ascii_digit();
-        return ident.then_some(Err(name));
-    }
-    let index = group.strip_prefix('[')?.strip_suffix(']')?.trim();
-    index.parse().ok().map(Ok)
-}
-
-/// Renders `template` for `note`; a failure counts and gives the empty key.
-fn render(template: &Key, note: &Notification, errors: &mut u64) -> Option<Arc<str>> {
-    if let Some(group) = direct_group(template.source()) {
-        // A group that did not take part renders as nothing, as in the template.
-        let caps = note.caps.as_deref();
-        let text = match group {
-            Ok(i) => caps.and_then(|c| c.groups.get(i)?.as_deref()),
-            Err(name) => caps.and_then(|c| c.name(name)),
-        };
-        return Some(text.unwrap_or("").into());
-    }
-    match template.render(note) {
-        Ok(text) => Some(text.into()),
-        Err(e) => {
-            *errors += 1;
-            tracing::debug!("key template: {e}; the event counts under the empty key");
-            Some("".into())
-        }
-    }
-}
-
 impl Chain {
-    /// The state for `spec`, with uWSGI's `alarm-freq` period innermost.
-    pub fn new(spec: Spec, alarm_freq: Duration) -> Self {
-        let max_keys = spec.max_keys.max(1);
+    /// The state for `policies`, with uWSGI's `alarm-freq` period innermost.
+    pub fn new(policies: Policies, alarm_freq: Duration) -> Self {
         Chain {
-            threshold: spec
-                .threshold
-                .as_ref()
-                .map(|(count, window, _)| Threshold::new(*count, *window, max_keys)),
-            cooldown: spec
-                .cooldown
-                .as_ref()
-                .map(|(max, period, _)| Cooldown::new(*max, *period, max_keys)),
-            digest: spec.digest.as_ref().map(|(period, max_groups, _)| {
-                Digest::new(DigestSpec {
-                    period: *period,
-                    max_groups: *max_groups,
-                })
-            }),
-            escalation: spec
-                .escalate
-                .as_ref()
-                .map(|(limit, window, _)| Escalation::new(*limit, *window)),
+            policies,
             throttle: Throttle::new(alarm_freq),
             alarm_freq,
-            spec,
             key_errors: 0,
         }
     }
@@ -242,108 +167,53 @@ impl Chain {
     /// to its `suppressed` count what the policies held back for it. An
     /// escalation this event set off is returned beside the verdict.
     pub fn decide(&mut self, note: &mut Notification, now: Instant) -> (Verdict, Option<Escalate>) {
-        let escalate = match (&mut self.escalation, &self.spec.escalate) {
-            (Some(e), Some((limit, window, alarm))) => e.event(now).map(|count| Escalate {
-                alarm: *alarm,
-                count,
-                limit: *limit,
-                window: *window,
-            }),
-            _ => None,
-        };
-        note.key = match &self.spec.key {
-            Some(template) => render(template, note, &mut self.key_errors),
+        let mut cx = Cx::default();
+        note.key = match &self.policies.key {
+            Some(template) => cx.render(template, note),
             None => None,
         };
-        if let (Some(threshold), Some((count, window, key))) =
-            (&mut self.threshold, &self.spec.threshold)
-        {
-            let k = own_key(key.as_ref(), note, &mut self.key_errors);
-            if let Err(seen) = threshold.admit(key_text(k.as_ref()), now) {
-                return (
-                    Verdict::Held(Hold::Threshold {
-                        seen,
-                        count: *count,
-                        window: *window,
-                    }),
-                    escalate,
-                );
+        let mut verdict = None;
+        for policy in &mut self.policies.list {
+            if let super::component::Step::Stop(v) = policy.decide(note, now, &mut cx) {
+                verdict = Some(v);
+                break;
             }
         }
-        if let (Some(digest), Some((_, _, key))) = (&mut self.digest, &self.spec.digest) {
-            let k = own_key(key.as_ref(), note, &mut self.key_errors);
-            let monitoring = self
-                .spec
-                .markers
-                .as_ref()
-                .is_some_and(|m| m.is_match(&note.message));
-            let source = match note.syslog.as_ref().and_then(|s| s.host.as_deref()) {
-                Some(host) => host.to_owned(),
-                None => note.source.to_string(),
-            };
-            digest.add(
-                &note.body(),
-                k.as_deref(),
-                &source,
-                monitoring,
-                now,
-                note.time,
-            );
-            let due = digest.due().unwrap_or(now);
-            return (Verdict::Batched { due }, escalate);
-        }
-        if let (Some(cooldown), Some((max, period, key))) =
-            (&mut self.cooldown, &self.spec.cooldown)
-        {
-            let k = own_key(key.as_ref(), note, &mut self.key_errors);
-            match cooldown.admit(key_text(k.as_ref()), now) {
-                Ok(before) => note.suppressed += before,
-                Err(suppressed) => {
-                    return (
-                        Verdict::Held(Hold::Cooldown {
-                            suppressed,
-                            max: *max,
-                            period: *period,
-                        }),
-                        escalate,
-                    );
-                }
-            }
-        }
-        match self.throttle.admit(&note.message, now) {
+        self.key_errors += cx.key_errors;
+        let verdict = verdict.unwrap_or_else(|| match self.throttle.admit(&note.message, now) {
             Some(before) => {
                 note.suppressed += before;
-                (Verdict::Sent, escalate)
+                Verdict::Sent
             }
-            None => (Verdict::Held(Hold::AlarmFreq(self.alarm_freq)), escalate),
-        }
+            None => Verdict::Held(Hold::AlarmFreq(self.alarm_freq)),
+        });
+        (verdict, cx.escalate)
     }
 
     /// A notification's `suppressed` count that was taken but not delivered
     /// (its queue was full): given back so the next notification reports it.
     pub fn give_back(&mut self, note: &Notification) {
-        match (&mut self.cooldown, &self.spec.cooldown) {
-            (Some(cooldown), Some(_)) => {
-                cooldown.give_back(key_text(note.key.as_ref()), note.suppressed);
-            }
-            _ => self.throttle.give_back(&note.message, note.suppressed),
+        if !self.policies.list.iter_mut().any(|p| p.give_back(note)) {
+            self.throttle.give_back(&note.message, note.suppressed);
         }
     }
 
     /// When the pending digest is due, if one is pending.
     pub fn due(&self) -> Option<Instant> {
-        self.digest.as_ref().and_then(Digest::due)
+        self.policies.list.iter().filter_map(|p| p.due()).min()
     }
 
     /// The digest, when due by `now` (or at once with `force`).
     pub fn take_digest(&mut self, now: Instant, force: bool) -> Option<Aggregate> {
-        self.digest.as_mut()?.take(now, force)
+        self.policies
+            .list
+            .iter_mut()
+            .find_map(|p| p.take(now, force))
     }
 
     /// Keys evicted so far by the keyed policies (their state was lost to the cap).
     pub fn evicted(&self) -> u64 {
-        self.threshold.as_ref().map_or(0, Threshold::evicted)
-            + self.cooldown.as_ref().map_or(0, Cooldown::evicted)
+        self.policies.list.iter().map(|p| p.evicted()).sum()
     }
 
     /// Events whose key template failed to render (each counted under the
@@ -354,7 +224,7 @@ impl Chain {
 
     /// Whether `alarm-freq` alone decides (no other policy is set).
     pub fn is_plain(&self) -> bool {
-        !self.spec.is_set()
+        !self.policies.is_set()
     }
 
     /// uWSGI's alarm-freq period.
@@ -371,6 +241,12 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::component::Origin;
+    use crate::policy::component::{BuildContext, PolicyConfig};
+    use crate::policy::cooldown::CooldownConfig;
+    use crate::policy::digest::DigestConfig;
+    use crate::policy::escalation::EscalateConfig;
+    use crate::policy::threshold::ThresholdConfig;
     use logalarm_plugin_api::Source;
     use std::time::SystemTime;
 
@@ -388,18 +264,47 @@ mod tests {
         Some(Arc::new(Template::compile("key", src).unwrap()))
     }
 
+    fn at() -> Origin {
+        Origin::Arg {
+            name: "test".into(),
+        }
+    }
+
+    /// Builds `configs` for alarm 0 of a plan whose alarm 7 is `pager`.
+    fn policies(key: Option<Key>, configs: &[&dyn PolicyConfig]) -> Policies {
+        let index = |name: &str| (name == "pager").then_some(7);
+        let defines = |name: &str| name == "pager";
+        let cx = BuildContext {
+            alarm: "a",
+            me: 0,
+            max_keys: 10,
+            alarm_index: &index,
+            defines: &defines,
+        };
+        Policies {
+            key,
+            list: configs.iter().map(|c| c.build(&cx).unwrap()).collect(),
+        }
+    }
+
     #[test]
     fn threshold_then_cooldown_then_alarm_freq_in_that_order() {
         let t0 = Instant::now();
         let s = |n| t0 + Duration::from_secs(n);
-        let spec = Spec {
-            key: key("{{ line[:1] }}"),
-            threshold: Some((2, Duration::from_secs(60), None)),
-            cooldown: Some((1, Duration::from_secs(600), None)),
-            max_keys: 10,
-            ..Spec::default()
+        let threshold = ThresholdConfig {
+            count: 2,
+            window: Duration::from_secs(60),
+            key: None,
+            origin: at(),
         };
-        let mut chain = Chain::new(spec, Duration::from_secs(3));
+        let cooldown = CooldownConfig {
+            max: 1,
+            period: Duration::from_secs(600),
+            key: None,
+            origin: at(),
+        };
+        let built = policies(key("{{ line[:1] }}"), &[&threshold, &cooldown]);
+        let mut chain = Chain::new(built, Duration::from_secs(3));
         let mut decide = |m: &str, at| {
             let mut n = note(m);
             let (v, e) = chain.decide(&mut n, at);
@@ -435,13 +340,20 @@ mod tests {
     #[test]
     fn digest_batches_and_escalation_counts_every_event() {
         let t0 = Instant::now();
-        let spec = Spec {
-            digest: Some((Duration::from_secs(60), 100, None)),
-            escalate: Some((2, Duration::from_secs(60), 7)),
-            max_keys: 10,
-            ..Spec::default()
+        let digest = DigestConfig {
+            period: Duration::from_secs(60),
+            max_groups: 100,
+            key: None,
+            markers: Vec::new(),
+            origin: at(),
         };
-        let mut chain = Chain::new(spec, Duration::ZERO);
+        let escalate = EscalateConfig {
+            limit: 2,
+            window: Duration::from_secs(60),
+            alarm: "pager".into(),
+            origin: at(),
+        };
+        let mut chain = Chain::new(policies(None, &[&escalate, &digest]), Duration::ZERO);
         let mut escalations = Vec::new();
         for i in 0..5u64 {
             let mut n = note(&format!("db timeout after {i} ms"));
@@ -474,6 +386,7 @@ mod tests {
 
     #[test]
     fn plain_group_keys_are_read_directly() {
+        use crate::policy::component::direct_group;
         assert_eq!(direct_group("{{ caps.ip }}"), Some(Err("ip")));
         assert_eq!(direct_group(" {{caps[2]}} "), Some(Ok(2)));
         assert_eq!(direct_group("{{ caps.ip | upper }}"), None);
@@ -485,23 +398,23 @@ mod tests {
             groups: vec![Some("x 1.2.3.4".into()), Some("1.2.3.4".into()), None],
             names: vec![("ip".into(), 1), ("user".into(), 2)],
         }));
-        let mut errors = 0;
+        let mut cx = Cx::default();
         for (direct, rendered) in [
             ("{{ caps.ip }}", "{{ caps.ip }}{{ '' }}"),
             ("{{ caps.user }}", "{{ caps.user }}{{ '' }}"),
             ("{{ caps[0] }}", "{{ caps[0] }}{{ '' }}"),
         ] {
-            let a = render(&key(direct).unwrap(), &n, &mut errors);
-            let b = render(&key(rendered).unwrap(), &n, &mut errors);
+            let a = cx.render(&key(direct).unwrap(), &n);
+            let b = cx.render(&key(rendered).unwrap(), &n);
             assert_eq!(a, b, "{direct}");
         }
-        assert_eq!(errors, 0);
+        assert_eq!(cx.key_errors, 0);
     }
 
     #[test]
     fn alarm_freq_alone_drops_repeats() {
         let t0 = Instant::now();
-        let mut chain = Chain::new(Spec::default(), Duration::from_secs(3));
+        let mut chain = Chain::new(Policies::default(), Duration::from_secs(3));
         assert!(chain.is_plain());
         let mut n = note("same");
         assert_eq!(chain.decide(&mut n, t0).0, Verdict::Sent);

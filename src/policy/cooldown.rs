@@ -25,7 +25,16 @@
 
 use std::time::{Duration, Instant};
 
+use super::chain::{Hold, Key, Verdict};
+use super::component::{
+    self, BuildContext, Cx, Kind, Policy, PolicyConfig, Step, TomlKeys, key_text,
+};
 use super::keys::Keyed;
+use crate::component::de::Period;
+use crate::component::toml_doc::{Reader, Schema};
+use crate::component::{ConfigError, Origin};
+use logalarm_plugin_api::Notification;
+use serde::Deserialize;
 
 /// The cooldown of one key.
 #[derive(Debug)]
@@ -138,9 +147,173 @@ impl Cooldown {
     }
 }
 
+/// The cooldown as a policy component: TOML `cooldown = { max, period,
+/// key }`, INI `alarm-cooldown = NAME MAX PERIOD [KEY]`.
+pub static KIND: Kind = Kind {
+    keys: &["cooldown"],
+    ini: Some("alarm-cooldown"),
+    ini_form: "MAX PERIOD [KEY], e.g. `ssh 1 10m`",
+    table: Schema {
+        what: "cooldown",
+        keys: &[("max", None), ("period", None), ("key", None)],
+    },
+    from_toml,
+    from_ini,
+};
+
+/// `cooldown = { max, period, key }` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    #[serde(default = "one")]
+    max: u32,
+    period: Period,
+    key: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A checked cooldown: at most `max` notifications per key per `period`
+/// (Cyclops' per-key rate limit); the rest are counted and the count goes
+/// out with the key's next notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CooldownConfig {
+    /// Notifications allowed per period, at least 1.
+    pub max: u32,
+    /// The period.
+    pub period: Duration,
+    /// Its own key template, instead of the alarm's.
+    pub key: Option<String>,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+fn from_toml(
+    reader: &mut Reader<'_>,
+    path: &str,
+    keys: TomlKeys<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Box<dyn PolicyConfig>> {
+    let (key, value) = keys.into_iter().next()?;
+    let (origin, c) = component::toml_value::<Table>(reader, path, key, value)?;
+    if c.max == 0 || c.period.0.is_zero() {
+        errors.push(ConfigError::new(
+            &origin,
+            "max must be at least 1 and period above zero",
+            "e.g. cooldown = { max = 1, period = \"10m\" }",
+        ));
+        return None;
+    }
+    Some(Box::new(CooldownConfig {
+        max: c.max,
+        period: c.period.0,
+        key: c.key,
+        origin,
+    }))
+}
+
+fn from_ini(value: &str, origin: &Origin) -> Result<Box<dyn PolicyConfig>, String> {
+    let bad = || format!("{value:?} is not `NAME {}`", KIND.ini_form);
+    let (w, rest) = component::words(value, 3).ok_or_else(bad)?;
+    let max = component::count(w[1], "MAX")?;
+    let period = crate::component::syntax::duration(w[2])?;
+    if max == 0 || period.is_zero() {
+        return Err("MAX must be at least 1 and PERIOD above zero".into());
+    }
+    Ok(Box::new(CooldownConfig {
+        max,
+        period,
+        key: (!rest.is_empty()).then(|| rest.to_owned()),
+        origin: origin.clone(),
+    }))
+}
+
+impl PolicyConfig for CooldownConfig {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    fn describe(&self, alarm_key: Option<&str>) -> String {
+        format!(
+            "cooldown {} per {}{}",
+            self.max,
+            component::human(self.period),
+            component::per_key(self.key.as_deref(), alarm_key)
+        )
+    }
+    fn templates(&self) -> Vec<&str> {
+        self.key.as_deref().into_iter().collect()
+    }
+    fn build(&self, cx: &BuildContext<'_>) -> Result<Box<dyn Policy>, Option<ConfigError>> {
+        let key = match &self.key {
+            Some(k) => Some(cx.key(k, "cooldown.key", &self.origin)?),
+            None => None,
+        };
+        Ok(Box::new(CooldownPolicy {
+            state: Cooldown::new(self.max, self.period, cx.max_keys),
+            max_keys: cx.max_keys,
+            key,
+        }))
+    }
+    fn clone_box(&self) -> Box<dyn PolicyConfig> {
+        Box::new(self.clone())
+    }
+}
+
+/// A running cooldown: drops a key's events beyond `max` per period, and
+/// counts them for the key's next notification.
+#[derive(Debug)]
+struct CooldownPolicy {
+    state: Cooldown,
+    max_keys: usize,
+    key: Option<Key>,
+}
+
+impl Policy for CooldownPolicy {
+    fn decide(&mut self, note: &mut Notification, now: Instant, cx: &mut Cx) -> Step {
+        let k = cx.key(self.key.as_ref(), note);
+        match self.state.admit(key_text(k.as_ref()), now) {
+            Ok(before) => {
+                note.suppressed += before;
+                Step::Next
+            }
+            Err(suppressed) => Step::Stop(Verdict::Held(Hold::Cooldown {
+                suppressed,
+                max: self.state.max,
+                period: self.state.period,
+            })),
+        }
+    }
+    fn give_back(&mut self, note: &Notification) -> bool {
+        self.state
+            .give_back(key_text(note.key.as_ref()), note.suppressed);
+        true
+    }
+    fn evicted(&self) -> u64 {
+        self.state.evicted()
+    }
+    fn fresh(&self) -> Box<dyn Policy> {
+        Box::new(CooldownPolicy {
+            state: Cooldown::new(self.state.max, self.state.period, self.max_keys),
+            max_keys: self.max_keys,
+            key: self.key.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_names_the_fields_of_the_table() {
+        let fields = crate::component::toml_doc::fields::<Table>();
+        assert_eq!(KIND.table.names(), fields);
+    }
 
     fn ms(t0: Instant, n: u64) -> Instant {
         t0 + Duration::from_millis(n)

@@ -33,9 +33,16 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use indexmap::IndexMap;
-use logalarm_plugin_api::{Aggregate, Group};
+use logalarm_plugin_api::{Aggregate, Group, Notification};
+use regex_automata::meta::Regex;
+use serde::Deserialize;
 
+use super::chain::{Key, Verdict};
+use super::component::{self, BuildContext, Cx, Kind, Policy, PolicyConfig, Step, TomlKeys};
 use super::mask::Masker;
+use crate::component::de::{OneOrMany, Period};
+use crate::component::toml_doc::{Reader, Schema};
+use crate::component::{ConfigError, Origin};
 
 /// The longest example kept per group, in bytes (the default `alarm-msg-size`).
 pub const MAX_EXAMPLE: usize = 8192;
@@ -265,9 +272,238 @@ impl Digest {
     }
 }
 
+/// Default cap on the unique messages one digest lists.
+pub const DEFAULT_MAX_GROUPS: usize = 100;
+
+/// The digest as a policy component: TOML `digest = PERIOD` or `{ period,
+/// max_groups, key }` with the alarm's `monitoring_markers`; INI
+/// `alarm-digest = NAME PERIOD`.
+pub static KIND: Kind = Kind {
+    keys: &["digest", "monitoring_markers"],
+    ini: Some("alarm-digest"),
+    ini_form: "PERIOD, e.g. `errors 60s`",
+    table: Schema {
+        what: "digest",
+        keys: &[("period", None), ("max_groups", None), ("key", None)],
+    },
+    from_toml,
+    from_ini,
+};
+
+/// `digest = PERIOD` or `{ period, max_groups, key }` as written.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DigestValue {
+    Period(Period),
+    Table(Table),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    period: Period,
+    max_groups: Option<usize>,
+    key: Option<String>,
+}
+
+/// A checked digest: one notification per period summing up the alarm's
+/// events (failnozzle's digest mail).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigestConfig {
+    /// The period.
+    pub period: Duration,
+    /// Unique messages listed at most; further ones are only counted.
+    pub max_groups: usize,
+    /// What makes two events "the same error"; the masked message when `None`.
+    pub key: Option<String>,
+    /// Regexes of "just monitoring" lines (`monitoring_markers`), which
+    /// never make a digest on their own, each with where it was written.
+    pub markers: Vec<(String, Origin)>,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+fn from_toml(
+    reader: &mut Reader<'_>,
+    path: &str,
+    keys: TomlKeys<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Box<dyn PolicyConfig>> {
+    let (mut digest, mut markers) = (None, None);
+    for (key, value) in keys {
+        if key == "digest" {
+            digest = Some(component::toml_value::<DigestValue>(
+                reader, path, key, value,
+            ));
+        } else {
+            markers = Some(component::toml_value::<OneOrMany>(reader, path, key, value));
+        }
+    }
+    let markers: Vec<(String, Origin)> = match markers {
+        None => Vec::new(),
+        Some(None) => return None,
+        Some(Some((origin, m))) => m
+            .into_vec()
+            .into_iter()
+            .map(|r| (r, origin.clone()))
+            .collect(),
+    };
+    let Some(digest) = digest else {
+        if let Some((_, origin)) = markers.first() {
+            errors.push(ConfigError::new(
+                origin,
+                "monitoring_markers only matter to a digest",
+                "add digest = \"60s\" or remove them",
+            ));
+        }
+        return None;
+    };
+    let (origin, value) = digest?;
+    let (period, max_groups, key) = match value {
+        DigestValue::Period(p) => (p.0, None, None),
+        DigestValue::Table(t) => (t.period.0, t.max_groups, t.key),
+    };
+    if period.is_zero() || max_groups == Some(0) {
+        errors.push(ConfigError::new(
+            &origin,
+            "the period must be above zero and max_groups at least 1",
+            "e.g. digest = \"60s\"",
+        ));
+        return None;
+    }
+    Some(Box::new(DigestConfig {
+        period,
+        max_groups: max_groups.unwrap_or(DEFAULT_MAX_GROUPS),
+        key,
+        markers,
+        origin,
+    }))
+}
+
+fn from_ini(value: &str, origin: &Origin) -> Result<Box<dyn PolicyConfig>, String> {
+    let bad = || format!("{value:?} is not `NAME {}`", KIND.ini_form);
+    let (w, rest) = component::words(value, 2).ok_or_else(bad)?;
+    let period = crate::component::syntax::duration(w[1])?;
+    if period.is_zero() || !rest.is_empty() {
+        return Err(bad());
+    }
+    Ok(Box::new(DigestConfig {
+        period,
+        max_groups: DEFAULT_MAX_GROUPS,
+        key: None,
+        markers: Vec::new(),
+        origin: origin.clone(),
+    }))
+}
+
+impl PolicyConfig for DigestConfig {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    fn describe(&self, _alarm_key: Option<&str>) -> String {
+        let markers = if self.markers.is_empty() {
+            String::new()
+        } else {
+            format!(", {} monitoring markers", self.markers.len())
+        };
+        format!(
+            "digest every {} (at most {} unique messages{markers}){}",
+            component::human(self.period),
+            self.max_groups,
+            component::per_key(self.key.as_deref(), None)
+        )
+    }
+    fn templates(&self) -> Vec<&str> {
+        self.key.as_deref().into_iter().collect()
+    }
+    fn build(&self, cx: &BuildContext<'_>) -> Result<Box<dyn Policy>, Option<ConfigError>> {
+        let key = match &self.key {
+            Some(k) => Some(cx.key(k, "digest.key", &self.origin)?),
+            None => None,
+        };
+        let markers = match self.markers.first() {
+            None => None,
+            Some((_, origin)) => {
+                let patterns: Vec<&str> = self.markers.iter().map(|(r, _)| r.as_str()).collect();
+                let re = Regex::new_many(&patterns).map_err(|e| {
+                    ConfigError::at(origin, format!("bad regex in monitoring_markers: {e}"))
+                })?;
+                Some(re)
+            }
+        };
+        let spec = DigestSpec {
+            period: self.period,
+            max_groups: self.max_groups,
+        };
+        Ok(Box::new(DigestPolicy {
+            state: Digest::new(spec),
+            key,
+            markers,
+        }))
+    }
+    fn clone_box(&self) -> Box<dyn PolicyConfig> {
+        Box::new(self.clone())
+    }
+}
+
+/// A running digest: takes every event it gets, and sends the digest when
+/// its period ends.
+#[derive(Debug)]
+struct DigestPolicy {
+    state: Digest,
+    key: Option<Key>,
+    markers: Option<Regex>,
+}
+
+impl Policy for DigestPolicy {
+    fn decide(&mut self, note: &mut Notification, now: Instant, cx: &mut Cx) -> Step {
+        let k = cx.key(self.key.as_ref(), note);
+        let monitoring = self
+            .markers
+            .as_ref()
+            .is_some_and(|m| m.is_match(&note.message));
+        let source = match note.syslog.as_ref().and_then(|s| s.host.as_deref()) {
+            Some(host) => host.to_owned(),
+            None => note.source.to_string(),
+        };
+        self.state.add(
+            &note.body(),
+            k.as_deref(),
+            &source,
+            monitoring,
+            now,
+            note.time,
+        );
+        let due = self.state.due().unwrap_or(now);
+        Step::Stop(Verdict::Batched { due })
+    }
+    fn due(&self) -> Option<Instant> {
+        self.state.due()
+    }
+    fn take(&mut self, now: Instant, force: bool) -> Option<Aggregate> {
+        self.state.take(now, force)
+    }
+    fn fresh(&self) -> Box<dyn Policy> {
+        Box::new(DigestPolicy {
+            state: Digest::new(self.state.spec),
+            key: self.key.clone(),
+            markers: self.markers.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_names_the_fields_of_the_table() {
+        let fields = crate::component::toml_doc::fields::<Table>();
+        assert_eq!(KIND.table.names(), fields);
+    }
     use std::collections::HashMap;
 
     fn spec(secs: u64, max_groups: usize) -> DigestSpec {

@@ -26,6 +26,16 @@
 
 use std::time::{Duration, Instant};
 
+use super::chain::Escalate;
+use super::component::{
+    self, AlarmRef, BuildContext, Cx, Kind, Policy, PolicyConfig, Step, TomlKeys,
+};
+use crate::component::de::Period;
+use crate::component::toml_doc::{Reader, Schema};
+use crate::component::{ConfigError, Origin};
+use logalarm_plugin_api::Notification;
+use serde::Deserialize;
+
 /// How many buckets a window is counted in.
 pub const BUCKETS: usize = 60;
 
@@ -122,9 +132,170 @@ impl Escalation {
     }
 }
 
+/// The escalation as a policy component: TOML `escalate = { limit, window,
+/// alarm }`, INI `alarm-escalate = NAME LIMIT WINDOW PAGER`.
+pub static KIND: Kind = Kind {
+    keys: &["escalate"],
+    ini: Some("alarm-escalate"),
+    ini_form: "LIMIT WINDOW PAGER, e.g. `errors 100 5m pager`",
+    table: Schema {
+        what: "escalate",
+        keys: &[("limit", None), ("window", None), ("alarm", None)],
+    },
+    from_toml,
+    from_ini,
+};
+
+/// `escalate = { limit, window, alarm }` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    limit: u32,
+    window: Period,
+    alarm: String,
+}
+
+/// A checked escalation: more than `limit` events within `window` fire
+/// `alarm` once per window (failnozzle's rate page).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EscalateConfig {
+    /// Events allowed within the window.
+    pub limit: u32,
+    /// The sliding window.
+    pub window: Duration,
+    /// The alarm fired (a pager).
+    pub alarm: String,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+fn from_toml(
+    reader: &mut Reader<'_>,
+    path: &str,
+    keys: TomlKeys<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Box<dyn PolicyConfig>> {
+    let (key, value) = keys.into_iter().next()?;
+    let (origin, e) = component::toml_value::<Table>(reader, path, key, value)?;
+    if e.window.0.is_zero() {
+        errors.push(ConfigError::new(
+            &origin,
+            "window must be above zero",
+            "e.g. escalate = { limit = 100, window = \"5m\", alarm = \"pager\" }",
+        ));
+        return None;
+    }
+    Some(Box::new(EscalateConfig {
+        limit: e.limit,
+        window: e.window.0,
+        alarm: e.alarm,
+        origin,
+    }))
+}
+
+fn from_ini(value: &str, origin: &Origin) -> Result<Box<dyn PolicyConfig>, String> {
+    let bad = || format!("{value:?} is not `NAME {}`", KIND.ini_form);
+    let (w, rest) = component::words(value, 4).ok_or_else(bad)?;
+    let limit = component::count(w[1], "LIMIT")?;
+    let window = crate::component::syntax::duration(w[2])?;
+    if window.is_zero() || !rest.is_empty() {
+        return Err(bad());
+    }
+    Ok(Box::new(EscalateConfig {
+        limit,
+        window,
+        alarm: w[3].to_owned(),
+        origin: origin.clone(),
+    }))
+}
+
+impl PolicyConfig for EscalateConfig {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    fn describe(&self, _alarm_key: Option<&str>) -> String {
+        format!(
+            "escalate to {} above {} events within {}",
+            self.alarm,
+            self.limit,
+            component::human(self.window)
+        )
+    }
+    fn fires(&self) -> Vec<&str> {
+        vec![self.alarm.as_str()]
+    }
+    fn build(&self, cx: &BuildContext<'_>) -> Result<Box<dyn Policy>, Option<ConfigError>> {
+        let to = match cx.alarm(&self.alarm) {
+            AlarmRef::Found(i) => i,
+            AlarmRef::Itself => {
+                return Err(Some(ConfigError::new(
+                    &self.origin,
+                    format!("alarm {:?} cannot escalate to itself", cx.alarm),
+                    "name a pager alarm",
+                )));
+            }
+            AlarmRef::Unknown => {
+                return Err(Some(ConfigError::new(
+                    &self.origin,
+                    format!("escalate names unknown alarm {:?}", self.alarm),
+                    "define it or fix the name",
+                )));
+            }
+            AlarmRef::Broken => return Err(None),
+        };
+        Ok(Box::new(EscalatePolicy {
+            state: Escalation::new(self.limit, self.window),
+            limit: self.limit,
+            to,
+        }))
+    }
+    fn clone_box(&self) -> Box<dyn PolicyConfig> {
+        Box::new(self.clone())
+    }
+}
+
+/// A running escalation: counts every event, and passes every one on.
+#[derive(Debug)]
+struct EscalatePolicy {
+    state: Escalation,
+    limit: u32,
+    /// The pager alarm's index in the plan.
+    to: u32,
+}
+
+impl Policy for EscalatePolicy {
+    fn decide(&mut self, _note: &mut Notification, now: Instant, cx: &mut Cx) -> Step {
+        if let Some(count) = self.state.event(now) {
+            cx.escalate = Some(Escalate {
+                alarm: self.to,
+                count,
+                limit: self.limit,
+                window: self.state.window,
+            });
+        }
+        Step::Next
+    }
+    fn fresh(&self) -> Box<dyn Policy> {
+        Box::new(EscalatePolicy {
+            state: Escalation::new(self.limit, self.state.window),
+            limit: self.limit,
+            to: self.to,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_names_the_fields_of_the_table() {
+        let fields = crate::component::toml_doc::fields::<Table>();
+        assert_eq!(KIND.table.names(), fields);
+    }
 
     fn secs(t0: Instant, n: u64) -> Instant {
         t0 + Duration::from_secs(n)

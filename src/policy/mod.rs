@@ -10,9 +10,14 @@
 //! silent inputs) and on recovery lines. Every decision takes the time as an
 //! argument, so it is tested on a simulated clock; `logalarm test` replays a
 //! log on the times in its lines ([`clock`]).
+//!
+//! Each policy is a component ([`component`]): its module holds its config
+//! (TOML table and INI option), its checks, its build into a [`component::Policy`]
+//! and its tests; [`component::KINDS`] lists them in chain order.
 
 pub mod chain;
 pub mod clock;
+pub mod component;
 pub mod cooldown;
 pub mod digest;
 pub mod escalation;

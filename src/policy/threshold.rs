@@ -27,7 +27,16 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::chain::{Hold, Key, Verdict};
+use super::component::{
+    self, BuildContext, Cx, Kind, Policy, PolicyConfig, Step, TomlKeys, key_text,
+};
 use super::keys::Keyed;
+use crate::component::de::Period;
+use crate::component::toml_doc::{Reader, Schema};
+use crate::component::{ConfigError, Origin};
+use logalarm_plugin_api::Notification;
+use serde::Deserialize;
 
 /// The threshold state of one alarm: per key, the times of its recent events.
 #[derive(Debug)]
@@ -101,9 +110,177 @@ impl Threshold {
     }
 }
 
+/// The threshold as a policy component: TOML `threshold = { count, window,
+/// key }`, INI `alarm-threshold = NAME COUNT WINDOW [KEY]`.
+pub static KIND: Kind = Kind {
+    keys: &["threshold"],
+    ini: Some("alarm-threshold"),
+    ini_form: "COUNT WINDOW [KEY], e.g. `ssh 5 60s {{ caps.ip }}`",
+    table: Schema {
+        what: "threshold",
+        keys: &[("count", None), ("window", None), ("key", None)],
+    },
+    from_toml,
+    from_ini,
+};
+
+/// `threshold = { count, window, key }` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    count: u32,
+    window: Period,
+    key: Option<String>,
+}
+
+/// A checked threshold: fire only on the `count`th event of a key within
+/// `window` (the Heroku dyno monitor's N-in-T; fail2ban's `maxretry` within
+/// `findtime`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThresholdConfig {
+    /// Events needed, at least 1.
+    pub count: u32,
+    /// Within this period.
+    pub window: Duration,
+    /// Its own key template, instead of the alarm's.
+    pub key: Option<String>,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+fn from_toml(
+    reader: &mut Reader<'_>,
+    path: &str,
+    keys: TomlKeys<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Box<dyn PolicyConfig>> {
+    let (key, value) = keys.into_iter().next()?;
+    let (origin, t) = component::toml_value::<Table>(reader, path, key, value)?;
+    if t.count == 0 || t.window.0.is_zero() {
+        errors.push(ConfigError::new(
+            &origin,
+            "count must be at least 1 and window above zero",
+            "e.g. threshold = { count = 5, window = \"60s\" }",
+        ));
+        return None;
+    }
+    Some(Box::new(ThresholdConfig {
+        count: t.count,
+        window: t.window.0,
+        key: t.key,
+        origin,
+    }))
+}
+
+fn from_ini(value: &str, origin: &Origin) -> Result<Box<dyn PolicyConfig>, String> {
+    let bad = || format!("{value:?} is not `NAME {}`", KIND.ini_form);
+    let (w, rest) = component::words(value, 3).ok_or_else(bad)?;
+    let count = component::count(w[1], "COUNT")?;
+    let window = crate::component::syntax::duration(w[2])?;
+    if count == 0 || window.is_zero() {
+        return Err("COUNT must be at least 1 and WINDOW above zero".into());
+    }
+    Ok(Box::new(ThresholdConfig {
+        count,
+        window,
+        key: (!rest.is_empty()).then(|| rest.to_owned()),
+        origin: origin.clone(),
+    }))
+}
+
+impl PolicyConfig for ThresholdConfig {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    fn describe(&self, alarm_key: Option<&str>) -> String {
+        format!(
+            "threshold {} within {}{}",
+            self.count,
+            component::human(self.window),
+            component::per_key(self.key.as_deref(), alarm_key)
+        )
+    }
+    fn templates(&self) -> Vec<&str> {
+        self.key.as_deref().into_iter().collect()
+    }
+    fn build(&self, cx: &BuildContext<'_>) -> Result<Box<dyn Policy>, Option<ConfigError>> {
+        let key = match &self.key {
+            Some(k) => Some(cx.key(k, "threshold.key", &self.origin)?),
+            None => None,
+        };
+        Ok(Box::new(ThresholdPolicy {
+            state: Threshold::new(self.count, self.window, cx.max_keys),
+            max_keys: cx.max_keys,
+            key,
+        }))
+    }
+    fn clone_box(&self) -> Box<dyn PolicyConfig> {
+        Box::new(self.clone())
+    }
+}
+
+/// A running threshold: holds an event back until its key's `count`th.
+#[derive(Debug)]
+struct ThresholdPolicy {
+    state: Threshold,
+    max_keys: usize,
+    key: Option<Key>,
+}
+
+impl Policy for ThresholdPolicy {
+    fn decide(&mut self, note: &mut Notification, now: Instant, cx: &mut Cx) -> Step {
+        let k = cx.key(self.key.as_ref(), note);
+        match self.state.admit(key_text(k.as_ref()), now) {
+            Ok(()) => Step::Next,
+            Err(seen) => Step::Stop(Verdict::Held(Hold::Threshold {
+                seen,
+                count: self.state.count,
+                window: self.state.window,
+            })),
+        }
+    }
+    fn evicted(&self) -> u64 {
+        self.state.evicted()
+    }
+    fn fresh(&self) -> Box<dyn Policy> {
+        Box::new(ThresholdPolicy {
+            state: Threshold::new(self.state.count, self.state.window, self.max_keys),
+            max_keys: self.max_keys,
+            key: self.key.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_names_the_fields_of_the_table() {
+        let fields = crate::component::toml_doc::fields::<Table>();
+        assert_eq!(KIND.table.names(), fields);
+    }
+
+    #[test]
+    fn config_from_ini_and_toml() {
+        let at = Origin::Arg { name: "t".into() };
+        let c = from_ini("ssh 5 60s {{ caps.ip }}", &at).unwrap();
+        assert_eq!(
+            c.describe(None),
+            "threshold 5 within 1m per key {{ caps.ip }}"
+        );
+        assert_eq!(
+            from_ini("ssh 0 60s", &at).unwrap_err(),
+            "COUNT must be at least 1 and WINDOW above zero"
+        );
+        assert_eq!(
+            from_ini("ssh 5", &at).unwrap_err(),
+            "\"ssh 5\" is not `NAME COUNT WINDOW [KEY], e.g. `ssh 5 60s {{ caps.ip }}``"
+        );
+    }
 
     fn secs(t0: Instant, n: u64) -> Instant {
         t0 + Duration::from_secs(n)

@@ -93,55 +93,12 @@ fn inputs(config: &Config, out: &mut impl Write) -> io::Result<()> {
 
 /// An alarm's policies as `check` lists them, in the order they apply.
 fn policy_text(p: &crate::config::policy::PolicyDef) -> Vec<String> {
-    let d = |d: &std::time::Duration| humantime::format_duration(*d).to_string();
-    let per = |own: &Option<crate::config::policy::KeyDef>| {
-        own.as_ref()
-            .or(p.key.as_ref())
-            .map(|k| format!(" per key {}", k.template))
-            .unwrap_or_default()
-    };
-    let mut out = Vec::new();
-    if let Some(e) = &p.escalate {
-        out.push(format!(
-            "escalate to {} above {} events within {}",
-            e.alarm,
-            e.limit,
-            d(&e.window)
-        ));
-    }
-    if let Some(t) = &p.threshold {
-        out.push(format!(
-            "threshold {} within {}{}",
-            t.count,
-            d(&t.window),
-            per(&t.key)
-        ));
-    }
-    if let Some(g) = &p.digest {
-        let markers = if p.monitoring_markers.is_empty() {
-            String::new()
-        } else {
-            format!(", {} monitoring markers", p.monitoring_markers.len())
-        };
-        out.push(format!(
-            "digest every {} (at most {} unique messages{markers}){}",
-            d(&g.period),
-            g.max_groups,
-            g.key
-                .as_ref()
-                .map(|k| format!(" per key {}", k.template))
-                .unwrap_or_default()
-        ));
-    }
-    if let Some(c) = &p.cooldown {
-        out.push(format!(
-            "cooldown {} per {}{}",
-            c.max,
-            d(&c.period),
-            per(&c.key)
-        ));
-    }
-    out
+    let alarm_key = p.key.as_ref().map(|k| k.template.as_str());
+    crate::policy::component::KINDS
+        .iter()
+        .flat_map(|kind| p.list.iter().filter(|c| std::ptr::eq(c.kind(), *kind)))
+        .map(|c| c.describe(alarm_key))
+        .collect()
 }
 
 /// Writes the `check` report: alarms, rules, inputs, settings.
