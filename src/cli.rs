@@ -7,7 +7,7 @@
 //! `--alarm-msg-size`) and add to the config file's, in command-line order.
 
 use crate::config::args::{self, CliEntry};
-use crate::config::{self, Config, ConfigError, Settings, syntax};
+use crate::config::{self, Config, ConfigError, syntax};
 use crate::plan::{self, Plan};
 use crate::{logging, report, run};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -17,7 +17,6 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Exit code for a config or usage error, before any input is read.
 const EXIT_CONFIG: u8 = 2;
@@ -141,25 +140,12 @@ struct Opts {
     /// Same as --not-log-alarm.
     #[arg(long = "not-alarm-log", value_name = "ALARM[,ALARM…] REGEX")]
     not_alarm_log: Vec<String>,
-    /// Drop a message identical to the alarm's last one within this period; 0 = off [default: 3].
-    #[arg(long = "alarm-freq", value_name = "SECONDS", value_parser = syntax::duration)]
-    alarm_freq: Option<Duration>,
-    /// Longest message an alarm carries, in bytes; longer lines are cut and marked [default: 8192].
-    #[arg(long = "alarm-msg-size", value_name = "BYTES", value_parser = syntax::size)]
-    alarm_msg_size: Option<usize>,
-    /// logalarm's own log lines on stderr: text (`[logalarm] TIME LEVEL: …`) or
-    /// json (one object per line) [default: text].
-    #[arg(long = "log-format", value_name = "text|json", value_parser = syntax::log_format)]
-    log_format: Option<LogFormat>,
     /// Do not copy stdin to stdout.
     #[arg(long = "no-passthrough")]
     no_passthrough: bool,
-    /// Notifications queued per alarm before new ones are dropped (and counted) [default: 1024].
-    #[arg(long = "queue-size", value_name = "N", value_parser = syntax::size)]
-    queue_size: Option<usize>,
-    /// Time allowed at end of input to deliver queued notifications [default: 10s].
-    #[arg(long = "drain-timeout", value_name = "DURATION", value_parser = syntax::duration)]
-    drain_timeout: Option<Duration>,
+    /// The global settings' flags (`--alarm-freq`, `--queue-size`, …).
+    #[command(flatten)]
+    settings: SettingArgs,
     /// Follow a file like `tail -F` (a path or a glob; repeatable); stdin is then not read.
     #[arg(long = "follow", value_name = "PATH")]
     follow: Vec<String>,
@@ -178,10 +164,6 @@ struct Opts {
     /// Accept stream clients of this user id only (repeatable; SO_PEERCRED).
     #[arg(long = "socket-allow-uid", value_name = "UID")]
     socket_allow_uid: Vec<String>,
-    /// Directory for followed files' read positions [default: $STATE_DIRECTORY,
-    /// $XDG_STATE_HOME/logalarm, ~/.local/state/logalarm, or /var/lib/logalarm as root].
-    #[arg(long = "state-dir", value_name = "DIR")]
-    state_dir: Option<PathBuf>,
     /// Fire ALARM each time FD (a path or a descriptor number) has SIZE bytes to read (uWSGI --alarm-fd).
     #[arg(long = "alarm-fd", value_name = "ALARM FD[:SIZE] MESSAGE")]
     alarm_fd: Vec<String>,
@@ -210,6 +192,53 @@ struct Opts {
     /// With `run`: restarts in a row before giving up [default: unlimited].
     #[arg(long = "max-restarts", value_name = "N")]
     max_restarts: Vec<String>,
+}
+
+/// The global settings' flags, made from the one settings table
+/// ([`config::settings::SETTINGS`]), as (INI option, value) pairs.
+#[derive(Clone, Debug, Default)]
+struct SettingArgs(Vec<(&'static str, String)>);
+
+impl FromArgMatches for SettingArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let set = config::settings::SETTINGS.iter().filter_map(|s| {
+            let value = matches.get_one::<String>(s.cli?)?;
+            Some((s.ini, value.clone()))
+        });
+        Ok(SettingArgs(set.collect()))
+    }
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for SettingArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        config::settings::SETTINGS.iter().fold(cmd, |cmd, s| {
+            let Some(flag) = s.cli else { return cmd };
+            let check = s.check;
+            cmd.arg(
+                clap::Arg::new(flag)
+                    .long(flag)
+                    .value_name(s.value_name)
+                    .help(s.summary())
+                    // Checked here as it will be parsed, so a bad value is a usage error.
+                    .value_parser(move |v: &str| check(v).map(|()| v.to_owned())),
+            )
+        })
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl SettingArgs {
+    /// `--log-format`, if given and valid.
+    fn log_format(&self) -> Option<LogFormat> {
+        let (_, v) = self.0.iter().find(|(o, _)| *o == "log-format")?;
+        syntax::log_format(v).ok()
+    }
 }
 
 /// The options read in command-line order, by clap id, with their names.
@@ -316,7 +345,7 @@ fn load(
             logging::set_format(
                 given
                     .iter()
-                    .filter_map(|(o, _)| o.log_format)
+                    .filter_map(|(o, _)| o.settings.log_format())
                     .next_back()
                     .unwrap_or_default(),
             );
@@ -333,16 +362,22 @@ fn load(
     };
     for (opts, matches) in given {
         config.extend(args::load(&ordered_entries(matches)));
-        config.settings.override_with(&Settings {
-            alarm_freq: opts.alarm_freq,
-            msg_size: opts.alarm_msg_size,
-            passthrough: opts.no_passthrough.then_some(false),
-            queue_size: opts.queue_size,
-            drain_timeout: opts.drain_timeout,
-            state_dir: opts.state_dir.clone(),
-            log_format: opts.log_format,
-            ..Settings::default()
-        });
+        let mut errors = Vec::new();
+        for (option, value) in &opts.settings.0 {
+            let origin = crate::component::Origin::Cli {
+                flag: format!("--{option}"),
+                nth: 1,
+            };
+            if let Err(e) = config.settings.set_flag(option, value, &origin) {
+                errors.push(e);
+            }
+        }
+        if opts.no_passthrough {
+            config.settings.passthrough = Some(false);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
     }
     config.extend(args::load(&extra.entries));
     // Before anything is logged about the config (its errors, its warnings).
@@ -454,7 +489,11 @@ pub fn main() -> ExitCode {
     logging::init(if cli.quiet { 0 } else { 1 + cli.verbose });
     // The command line's format at once, for what is logged before the
     // config is read (a cases file's errors); it wins over the config's.
-    if let Some(format) = given.iter().filter_map(|(o, _)| o.log_format).next_back() {
+    if let Some(format) = given
+        .iter()
+        .filter_map(|(o, _)| o.settings.log_format())
+        .next_back()
+    {
         logging::set_format(format);
     }
     if let Some(command @ (Command::Completions { .. } | Command::Man { .. })) = &cli.command {

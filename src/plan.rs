@@ -275,7 +275,9 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
                 name: def.name.as_str().into(),
                 action_text: format!("{}:{}", def.plugin, plugin.redact(&def.args)),
                 action,
-                queue_size: def.queue_size.unwrap_or_else(|| config.queue_size()),
+                queue_size: def
+                    .queue_size
+                    .unwrap_or_else(|| config.settings.queue_size()),
                 retry,
                 on_failure: None,
                 policy: Policies::default(),
@@ -429,8 +431,8 @@ pub fn build(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<
         child_pid,
         hidden,
         stalls,
-        alarm_freq: config.alarm_freq(),
-        msg_size: config.msg_size(),
+        alarm_freq: config.settings.alarm_freq(),
+        msg_size: config.settings.msg_size(),
     })
 }
 

@@ -221,13 +221,29 @@ impl<'a> Reader<'a> {
         schema: &Schema,
         others_allowed: bool,
     ) -> bool {
-        let names = schema.names();
+        self.known_keys_also(path, table, schema, &[], others_allowed)
+    }
+
+    /// [`Self::known_keys`], where the keys of `also` are known too (a
+    /// table whose keys come from more than one place, like the top level).
+    pub fn known_keys_also(
+        &mut self,
+        path: &str,
+        table: &mut DeTable<'_>,
+        schema: &Schema,
+        also: &[&'static str],
+        others_allowed: bool,
+    ) -> bool {
+        let mut names = schema.names();
+        names.extend_from_slice(also);
         let mut unknown = Vec::new();
         let mut clean = true;
         for (k, v) in table.iter_mut() {
             let key: &str = k.get_ref();
             match schema.keys.iter().find(|(n, _)| *n == key) {
-                None if !others_allowed => unknown.push((key.to_owned(), k.span().start)),
+                None if !others_allowed && !also.contains(&key) => {
+                    unknown.push((key.to_owned(), k.span().start));
+                }
                 Some((_, Some(sub))) => {
                     if let DeValue::Table(t) = v.get_mut() {
                         clean &= self.known_keys(&join(path, key), t, sub, false);

@@ -307,19 +307,6 @@ pub fn load(file: &Path, bytes: &[u8]) -> Config {
     config
 }
 
-/// logalarm's own settings in INI (TOML's top-level keys).
-const SETTING_OPTIONS: [&str; 9] = [
-    "alarm-freq",
-    "alarm-msg-size",
-    "passthrough",
-    "queue-size",
-    "drain-timeout",
-    "poll-interval",
-    "rotate-wait",
-    "flush-timeout",
-    "log-format",
-];
-
 /// The options of uWSGI's config logic this reader handles itself.
 const LOGIC_OPTIONS: [&str; 6] = [
     "include",
@@ -341,7 +328,7 @@ fn known_options() -> impl Iterator<Item = &'static str> {
         .chain(Config::INPUT_OPTIONS)
         .chain(Config::POLICY_OPTIONS)
         .chain(crate::policy::component::KINDS.iter().filter_map(|k| k.ini))
-        .chain(SETTING_OPTIONS)
+        .chain(super::settings::SETTINGS.iter().map(|s| s.ini))
         .chain(LOGIC_OPTIONS)
 }
 
@@ -385,18 +372,9 @@ fn apply(
     if config.add_policy_option(&normalized, value, origin)? {
         return Ok(true);
     }
-    let settings = &mut config.settings;
-    match normalized.as_str() {
-        "alarm-freq" => settings.alarm_freq = Some(syntax::duration(value)?),
-        "alarm-msg-size" => settings.msg_size = Some(syntax::size(value)?),
-        "passthrough" => settings.passthrough = Some(syntax::boolean(value)?),
-        "queue-size" => settings.queue_size = Some(syntax::size(value)?),
-        "drain-timeout" => settings.drain_timeout = Some(syntax::duration(value)?),
-        "poll-interval" => settings.poll_interval = Some(syntax::duration(value)?),
-        "rotate-wait" => settings.rotate_wait = Some(syntax::duration(value)?),
-        "flush-timeout" => settings.flush_timeout = Some(syntax::duration(value)?),
-        "log-format" => settings.log_format = Some(syntax::log_format(value)?),
-        _ => return Ok(false),
+    match config.settings.set_option(&normalized, value) {
+        Some(set) => set?,
+        None => return Ok(false),
     }
     Ok(true)
 }

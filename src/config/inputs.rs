@@ -202,14 +202,13 @@ pub fn start_value(value: &str) -> Result<StartAt, String> {
 impl Config {
     /// The options [`Config::add_input_option`] takes, for "did you mean"
     /// suggestions.
-    pub const INPUT_OPTIONS: [&'static str; 16] = [
+    pub const INPUT_OPTIONS: [&'static str; 15] = [
         "follow",
         "follow-from",
         "socket",
         "socket-stream",
         "socket-mode",
         "socket-allow-uid",
-        "state-dir",
         "alarm-fd",
         "alarm-segfault",
         "on-exit",
@@ -223,7 +222,7 @@ impl Config {
 
     /// Adds an input, wrapped-process or `alarm-fd` option written in INI or on
     /// the command line — `follow`, `follow-from`, `socket`, `socket-stream`,
-    /// `socket-mode`, `socket-allow-uid`, `state-dir`, `alarm-fd`,
+    /// `socket-mode`, `socket-allow-uid`, `alarm-fd`,
     /// `alarm-segfault` (alias `on-exit`), `on-exit-nonzero`, `last-lines`,
     /// `restart`, `restart-delay`, `restart-max-delay`, `max-restarts` — and
     /// returns `Ok(true)`; `Ok(false)` for any other option.
@@ -282,9 +281,6 @@ impl Config {
                         allow_uids.push(uid);
                     }
                 }
-            }
-            "state-dir" => {
-                self.settings.state_dir = Some(PathBuf::from(nonempty(value, "a directory")?));
             }
             "alarm-fd" => self.alarm_fds.push(alarm_fd_value(value, origin)?),
             "alarm-segfault" | "on-exit" => {

@@ -10,22 +10,14 @@ pub mod expand;
 pub mod ini;
 pub mod inputs;
 pub mod policy;
+pub mod settings;
 pub mod toml;
 
 pub use crate::component::{ConfigError, Origin, suggest, syntax, toml_doc};
+pub use settings::Settings;
 
-use logalarm_plugin_api::LogFormat;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-/// uWSGI's `alarm-freq` default: 3 seconds.
-pub const DEFAULT_ALARM_FREQ: Duration = Duration::from_secs(3);
-/// uWSGI's `alarm-msg-size` default: 8192 bytes.
-pub const DEFAULT_MSG_SIZE: usize = 8192;
-/// Default capacity of each alarm's queue, in notifications.
-pub const DEFAULT_QUEUE_SIZE: usize = 1024;
-/// Default time allowed at EOF to deliver what is queued.
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An alarm definition: `alarm = NAME PLUGIN:ARGS`.
 #[derive(Clone, Debug)]
@@ -176,50 +168,6 @@ impl MultilineDef {
     }
 }
 
-/// Global settings; `None` means "not set here", so later sources can override.
-#[derive(Clone, Debug, Default)]
-pub struct Settings {
-    /// `alarm-freq`: identical messages within this period are dropped.
-    pub alarm_freq: Option<Duration>,
-    /// `alarm-msg-size`: longest message an alarm carries, in bytes.
-    pub msg_size: Option<usize>,
-    /// Pass every input byte on to stdout.
-    pub passthrough: Option<bool>,
-    /// Capacity of each alarm queue, in notifications.
-    pub queue_size: Option<usize>,
-    /// How long to wait at EOF for queued notifications.
-    pub drain_timeout: Option<Duration>,
-    /// Where followed files' read positions are saved.
-    pub state_dir: Option<PathBuf>,
-    /// How often followed files are checked without a change event (the
-    /// fallback for filesystems without inotify), and globs scanned again.
-    pub poll_interval: Option<Duration>,
-    /// How long a rotated file is still read after its path moved on.
-    pub rotate_wait: Option<Duration>,
-    /// How long a followed file's partial last line (no `\n` yet) waits before
-    /// it is matched as it is.
-    pub flush_timeout: Option<Duration>,
-    /// The shape of logalarm's own log lines on stderr (`log_format`, text
-    /// by default).
-    pub log_format: Option<LogFormat>,
-}
-
-impl Settings {
-    /// Takes each value set in `other`.
-    pub fn override_with(&mut self, other: &Settings) {
-        self.alarm_freq = other.alarm_freq.or(self.alarm_freq);
-        self.msg_size = other.msg_size.or(self.msg_size);
-        self.passthrough = other.passthrough.or(self.passthrough);
-        self.queue_size = other.queue_size.or(self.queue_size);
-        self.drain_timeout = other.drain_timeout.or(self.drain_timeout);
-        self.state_dir = other.state_dir.clone().or(self.state_dir.take());
-        self.poll_interval = other.poll_interval.or(self.poll_interval);
-        self.rotate_wait = other.rotate_wait.or(self.rotate_wait);
-        self.flush_timeout = other.flush_timeout.or(self.flush_timeout);
-        self.log_format = other.log_format.or(self.log_format);
-    }
-}
-
 /// A whole configuration, merged from a file and the command line.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
@@ -255,26 +203,6 @@ impl Config {
     /// Whether an alarm of this name was written, loaded or not.
     pub fn defines(&self, name: &str) -> bool {
         self.alarms.iter().any(|a| a.name == name) || self.broken_alarms.iter().any(|a| a == name)
-    }
-    /// `alarm-freq` with its default applied.
-    pub fn alarm_freq(&self) -> Duration {
-        self.settings.alarm_freq.unwrap_or(DEFAULT_ALARM_FREQ)
-    }
-    /// `alarm-msg-size` with its default applied, in bytes.
-    pub fn msg_size(&self) -> usize {
-        self.settings.msg_size.unwrap_or(DEFAULT_MSG_SIZE)
-    }
-    /// Pass-through, on unless turned off.
-    pub fn passthrough(&self) -> bool {
-        self.settings.passthrough.unwrap_or(true)
-    }
-    /// Queue capacity per alarm, in notifications.
-    pub fn queue_size(&self) -> usize {
-        self.settings.queue_size.unwrap_or(DEFAULT_QUEUE_SIZE)
-    }
-    /// Drain deadline at EOF.
-    pub fn drain_timeout(&self) -> Duration {
-        self.settings.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT)
     }
 
     /// Appends another config's alarms and rules after this one's, and takes the

@@ -99,16 +99,13 @@ use super::inputs::{
     start_value,
 };
 use super::policy::{ExpectDef, KeyDef, PolicyDef, StallDef, StallOn};
+use super::settings::{SETTINGS, Settings};
 use super::suggest;
-use super::syntax;
 use super::toml_doc::{Reader, Schema, entries};
-use super::{
-    AlarmDef, Config, ConfigError, MultilineDef, Origin, PluginOption, RetryDef, RuleDef, Settings,
-};
+use super::{AlarmDef, Config, ConfigError, MultilineDef, Origin, PluginOption, RetryDef, RuleDef};
 use crate::component::de::{NumberOrString, OneOrMany, Period};
 use crate::policy::component::{KINDS, Kind, PolicyConfig, TomlKeys};
 use indexmap::IndexMap;
-use logalarm_plugin_api::LogFormat;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
@@ -116,42 +113,13 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-/// `log_format = "text"` or `"json"`.
-#[derive(Clone, Copy, Debug)]
-struct Format(LogFormat);
-
-impl<'de> Deserialize<'de> for Format {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Format;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"text\" or \"json\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Format, E> {
-                syntax::log_format(v).map(Format).map_err(E::custom)
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 /// A whole file as read: each section deserialized on its own (see
 /// [`Reader`]), so that an error in one does not hide those in the others.
 /// The numbered sections keep each item's 1-based place in the file, as
 /// error messages name it (`rule[3]`), also when an item before it failed.
 #[derive(Default)]
 struct File {
-    alarm_freq: Option<Period>,
-    msg_size: Option<usize>,
-    passthrough: Option<bool>,
-    queue_size: Option<usize>,
-    drain_timeout: Option<Period>,
-    state_dir: Option<String>,
-    poll_interval: Option<Period>,
-    rotate_wait: Option<Period>,
-    flush_timeout: Option<Period>,
-    log_format: Option<Format>,
+    settings: Settings,
     alarm: Vec<ReadAlarm>,
     rule: Vec<(usize, Spanned<Rule>)>,
     input: Vec<(usize, Spanned<Input>)>,
@@ -489,17 +457,6 @@ fn policy_def(
 static TOP: Schema = Schema {
     what: "the top level",
     keys: &[
-        ("alarm_freq", None),
-        ("msg_size", None),
-        ("alarm_msg_size", None),
-        ("passthrough", None),
-        ("queue_size", None),
-        ("drain_timeout", None),
-        ("state_dir", None),
-        ("poll_interval", None),
-        ("rotate_wait", None),
-        ("flush_timeout", None),
-        ("log_format", None),
         ("alarm", None),
         ("rule", None),
         ("input", None),
@@ -628,21 +585,15 @@ fn read_file(
     broken: &mut Vec<String>,
     errors: &mut Vec<ConfigError>,
 ) -> File {
-    r.known_keys("", &mut root, &TOP, false);
+    let settings: Vec<&'static str> = SETTINGS
+        .iter()
+        .flat_map(|s| s.toml.iter().copied())
+        .collect();
+    r.known_keys_also("", &mut root, &TOP, &settings, false);
     let mut f = File::default();
     for (key, value) in entries(root) {
         let key: &str = &key;
         match key {
-            "alarm_freq" => f.alarm_freq = r.value(key, value),
-            "msg_size" | "alarm_msg_size" => f.msg_size = r.value(key, value),
-            "passthrough" => f.passthrough = r.value(key, value),
-            "queue_size" => f.queue_size = r.value(key, value),
-            "drain_timeout" => f.drain_timeout = r.value(key, value),
-            "state_dir" => f.state_dir = r.value(key, value),
-            "poll_interval" => f.poll_interval = r.value(key, value),
-            "rotate_wait" => f.rotate_wait = r.value(key, value),
-            "flush_timeout" => f.flush_timeout = r.value(key, value),
-            "log_format" => f.log_format = r.value(key, value),
             "stall_after" => f.stall_after = r.value(key, value),
             "on_stall" => f.on_stall = r.value(key, value),
             "run" => f.run = r.table(key, value, &RUN),
@@ -651,8 +602,10 @@ fn read_file(
             "alarm_fd" => f.alarm_fd = r.items(key, value, &ALARM_FD),
             "expect" => f.expect = r.items(key, value, &EXPECT),
             "alarm" => f.alarm = read_alarms(r, value, broken, errors),
-            // Reported by `known_keys`.
-            _ => {}
+            // Unknown keys were reported by `known_keys_also`.
+            _ => {
+                f.settings.set_toml(r, key, value, errors);
+            }
         }
     }
     f
@@ -760,18 +713,7 @@ pub fn load(file: &Path, text: &str) -> Config {
     let parsed = read_file(&mut reader, root, &mut broken_alarms, &mut errors);
     let origin = |offset: usize, key: String| reader.origin(offset, key);
     let mut config = Config {
-        settings: Settings {
-            alarm_freq: parsed.alarm_freq.map(|p| p.0),
-            msg_size: parsed.msg_size,
-            passthrough: parsed.passthrough,
-            queue_size: parsed.queue_size,
-            drain_timeout: parsed.drain_timeout.map(|p| p.0),
-            state_dir: parsed.state_dir.map(PathBuf::from),
-            poll_interval: parsed.poll_interval.map(|p| p.0),
-            rotate_wait: parsed.rotate_wait.map(|p| p.0),
-            flush_timeout: parsed.flush_timeout.map(|p| p.0),
-            log_format: parsed.log_format.map(|f| f.0),
-        },
+        settings: parsed.settings,
         ..Config::default()
     };
     for (n, input) in parsed.input {
@@ -869,12 +811,6 @@ pub fn load(file: &Path, text: &str) -> Config {
             alarms,
             origin: at,
         });
-    }
-    if config.settings.msg_size == Some(0) || config.settings.queue_size == Some(0) {
-        errors.push(ConfigError::file(
-            file,
-            "msg_size and queue_size must be at least 1",
-        ));
     }
     for (name, alarm, policies) in parsed.alarm {
         let start = alarm.span().start;

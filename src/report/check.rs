@@ -199,11 +199,15 @@ pub fn check(plan: &Plan, config: &Config, out: &mut impl Write) -> io::Result<(
     writeln!(
         out,
         "Settings: alarm-freq {}, alarm-msg-size {} bytes, pass-through {}, queue-size {}, drain-timeout {}",
-        humantime::format_duration(config.alarm_freq()),
-        config.msg_size(),
-        if config.passthrough() { "on" } else { "off" },
-        config.queue_size(),
-        humantime::format_duration(config.drain_timeout()),
+        humantime::format_duration(config.settings.alarm_freq()),
+        config.settings.msg_size(),
+        if config.settings.passthrough() {
+            "on"
+        } else {
+            "off"
+        },
+        config.settings.queue_size(),
+        humantime::format_duration(config.settings.drain_timeout()),
     )?;
     writeln!(
         out,

@@ -296,8 +296,8 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
         routes,
         &rules,
         watches,
-        config.alarm_freq(),
-        config.msg_size(),
+        config.settings.alarm_freq(),
+        config.settings.msg_size(),
     )
     .with_records(&rules);
 
@@ -331,7 +331,19 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
     let mut follower = match commits {
         None => None,
         Some(commits) => {
-            match follow::start(&file_defs, config, events.clone(), commits, stop_rx.clone()) {
+            let settings = follow::FollowSettings {
+                state_dir: config.settings.state_dir.clone(),
+                poll_interval: config.settings.poll_interval(),
+                rotate_wait: config.settings.rotate_wait(),
+                flush_timeout: config.settings.flush_timeout(),
+            };
+            match follow::start(
+                &file_defs,
+                &settings,
+                events.clone(),
+                commits,
+                stop_rx.clone(),
+            ) {
                 Ok(f) => Some(f),
                 Err(e) => {
                     tracing::error!("{e}");
@@ -367,8 +379,8 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
                 command,
                 run: config.run.clone(),
                 on_exit,
-                passthrough: config.passthrough(),
-                msg_size: config.msg_size(),
+                passthrough: config.settings.passthrough(),
+                msg_size: config.settings.msg_size(),
                 child_pid: plan.child_pid.clone(),
             };
             wrapped = Some(tokio::spawn(child::supervise(setup, events.clone())));
@@ -376,7 +388,7 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
         Mode::Inputs if config.inputs.is_empty() => {
             let stdin_events = events.clone();
             let stdin_stop = stop_rx.clone();
-            let passthrough = config.passthrough();
+            let passthrough = config.settings.passthrough();
             let spawned = std::thread::Builder::new()
                 .name("stdin".into())
                 .spawn(move || {
@@ -443,7 +455,7 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
     if let Some(reader) = stdin_reader.take().filter(|r| r.is_finished()) {
         failed |= !reader.join().unwrap_or(false);
     }
-    failed |= !workers.drain(config.drain_timeout()).await;
+    failed |= !workers.drain(config.settings.drain_timeout()).await;
     if let Some(follower) = follower {
         follower.finish().await;
     }

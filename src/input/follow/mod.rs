@@ -39,7 +39,6 @@ pub mod identity;
 pub mod state;
 pub mod tracked;
 
-use crate::config::Config;
 use crate::config::inputs::StartAt;
 use crate::input::{EventSender, Mark};
 use commits::Commits;
@@ -109,6 +108,22 @@ struct Core {
     dirty: bool,
 }
 
+/// The follower's settings (the global `state_dir`, `poll_interval`,
+/// `rotate_wait` and `flush_timeout`, defaults applied).
+#[derive(Clone, Debug)]
+pub struct FollowSettings {
+    /// Where read positions are saved; `None`: the default directory
+    /// ([`state::default_dir`]), if there is one.
+    pub state_dir: Option<PathBuf>,
+    /// How often files are checked without a change event, and globs
+    /// scanned again.
+    pub poll_interval: Duration,
+    /// How long a rotated file is still read after its path moved on.
+    pub rotate_wait: Duration,
+    /// How long an unfinished last line waits before it is matched as it is.
+    pub flush_timeout: Duration,
+}
+
 /// Starts following `inputs` (each: paths or globs, and where to start).
 ///
 /// # Errors
@@ -117,7 +132,7 @@ struct Core {
 /// reported and following goes on.
 pub fn start(
     inputs: &[(Vec<String>, StartAt)],
-    config: &Config,
+    settings: &FollowSettings,
     events: EventSender,
     commits: Arc<Commits>,
     stop: watch::Receiver<bool>,
@@ -128,12 +143,7 @@ pub fn start(
             patterns.push(pattern(&absolute(text), *from)?);
         }
     }
-    let state = match config
-        .settings
-        .state_dir
-        .clone()
-        .or_else(state::default_dir)
-    {
+    let state = match settings.state_dir.clone().or_else(state::default_dir) {
         Some(dir) => match StateDir::open(&dir) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -154,10 +164,7 @@ pub fn start(
         Err(e) => {
             tracing::warn!(
                 "no file change events ({e}); polling every {:?}",
-                config
-                    .settings
-                    .poll_interval
-                    .unwrap_or(DEFAULT_POLL_INTERVAL)
+                settings.poll_interval
             );
             None
         }
@@ -170,15 +177,9 @@ pub fn start(
         state,
         events,
         commits: commits.clone(),
-        poll_interval: config
-            .settings
-            .poll_interval
-            .unwrap_or(DEFAULT_POLL_INTERVAL),
-        rotate_wait: config.settings.rotate_wait.unwrap_or(DEFAULT_ROTATE_WAIT),
-        flush_timeout: config
-            .settings
-            .flush_timeout
-            .unwrap_or(DEFAULT_FLUSH_TIMEOUT),
+        poll_interval: settings.poll_interval,
+        rotate_wait: settings.rotate_wait,
+        flush_timeout: settings.flush_timeout,
         watcher,
         watched: HashSet::new(),
         reported: HashSet::new(),
