@@ -278,7 +278,7 @@ impl Router {
             rule_alarms: rules.iter().map(|r| r.alarms.clone()).collect(),
             watches,
             msg_size,
-            source: Source::Stdin,
+            source: Source::stdin(),
             headers: Vec::new(),
             base: 0,
             now,

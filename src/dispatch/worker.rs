@@ -333,7 +333,7 @@ mod tests {
                     "a".into(),
                     "r".into(),
                     b"m".to_vec(),
-                    Source::Stdin,
+                    Source::stdin(),
                     SystemTime::UNIX_EPOCH,
                 )
             },

@@ -198,7 +198,7 @@ pub async fn watch(
     let weak = events.downgrade();
     drop(events);
     let events = weak;
-    let source = Source::Fd(w.what.clone());
+    let source = Source::new("fd", std::ffi::OsStr::new(&*w.what));
     let rule: Arc<str> = "alarm-fd".into();
     let mut buf = vec![0; w.size];
     let mut have = 0;

@@ -71,7 +71,7 @@ pub fn run(
     let input = File::from(io::stdin().as_fd().try_clone_to_owned()?);
     pump(
         input,
-        &Source::Stdin,
+        &Source::stdin(),
         Passthrough::stdout(passthrough),
         events,
         |_| {},

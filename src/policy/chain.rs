@@ -255,7 +255,7 @@ mod tests {
             "a".into(),
             "r".into(),
             message.as_bytes().to_vec(),
-            Source::Stdin,
+            Source::stdin(),
             SystemTime::UNIX_EPOCH,
         )
     }

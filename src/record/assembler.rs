@@ -281,7 +281,6 @@ impl Assembler {
 mod tests {
     use super::*;
     use crate::config::{MultilineDef, Origin};
-    use std::path::Path;
     use std::time::Duration;
 
     fn spec(f: impl FnOnce(&mut MultilineDef)) -> Arc<Spec> {
@@ -306,7 +305,7 @@ mod tests {
     }
 
     fn file(name: &str) -> Source {
-        Source::File(Arc::from(Path::new(name)))
+        Source::new("file", std::ffi::OsStr::new(name))
     }
 
     /// Feeds `lines` (the first opens) from `source`; returns the steps.

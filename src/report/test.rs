@@ -374,7 +374,7 @@ impl<'p, W: Write> TestReport<'p, W> {
     /// Starts a block read from the log: the arrival clock moves on (when
     /// the lines carry no time) and the input counts as seen.
     fn begin_block(&mut self, block: &[u8]) {
-        self.router.begin_batch(Source::Stdin, block, Vec::new());
+        self.router.begin_batch(Source::stdin(), block, Vec::new());
         self.seen.clear();
     }
 
@@ -567,7 +567,9 @@ impl<W: Write> Sink for TestReport<'_, W> {
                 header: None,
             };
             self.records
-                .open(&Source::Stdin, at, Instant::now(), &mut |r| closed.push(r));
+                .open(&Source::stdin(), at, Instant::now(), &mut |r| {
+                    closed.push(r)
+                });
             self.report_closed();
         }
     }
@@ -593,7 +595,7 @@ impl<W: Write> Sink for TestReport<'_, W> {
         let closed = &mut self.closed;
         let step = self
             .records
-            .feed(&Source::Stdin, line, number, Instant::now(), &mut |r| {
+            .feed(&Source::stdin(), line, number, Instant::now(), &mut |r| {
                 closed.push(r)
             });
         if step != RecordLine::NotPart {

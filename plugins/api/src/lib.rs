@@ -38,6 +38,7 @@ pub use logline::{Level, LogFormat};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
@@ -65,80 +66,75 @@ pub const UWSGI_TAG: &str = "[uwsgi-alarm";
 /// A future returned by [`Action::fire`].
 pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ActionError>> + Send + 'a>>;
 
-/// Where a line came from: the input kind and, for files, sockets and wrapped
-/// processes, which one. Its [`Display`](fmt::Display) form (`stdin`,
-/// `file:/var/log/app.log`, `socket:/run/logalarm.sock`, `child:stderr`, …) is
-/// what the `cmd` action exports as `LOGALARM_SOURCE`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
+/// Where a line came from: the input kind that read it, which one of that
+/// kind, and who sent it where the input knows.
+///
+/// Open to any input: each input names its own kind, so a new input needs
+/// no change here (nor a rebuild of the plugins). Its
+/// [`Display`](fmt::Display) form (`stdin`, `file:/var/log/app.log`,
+/// `socket:/run/logalarm.sock (pid 12, uid 0)`, `child:stderr`, `fd:/run/oom.fifo`)
+/// is what the `cmd` action exports as `LOGALARM_SOURCE`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Source {
+    kind: &'static str,
+    name: Arc<OsStr>,
+    sender: Option<Arc<str>>,
+}
+
+impl Source {
+    /// A line of input `name` of `kind` (`file`, `/var/log/app.log`); an
+    /// empty name for an input that is the only one of its kind (`stdin`).
+    pub fn new(kind: &'static str, name: impl Into<Arc<OsStr>>) -> Self {
+        Source {
+            kind,
+            name: name.into(),
+            sender: None,
+        }
+    }
+
     /// The process's standard input.
-    Stdin,
-    /// A followed file, by the path it was found under.
-    File(Arc<Path>),
-    /// A unix socket input.
-    Socket {
-        /// The socket's path.
-        path: Arc<Path>,
-        /// The connected client of a stream socket, from `SO_PEERCRED`; `None`
-        /// for datagrams (whose senders are anonymous).
-        peer: Option<Peer>,
-    },
-    /// The process logalarm wraps (`logalarm run -- CMD`).
-    Child {
-        /// Which of its outputs, or its exit.
-        stream: Stream,
-        /// Its process id.
-        pid: u32,
-    },
-    /// A file descriptor or FIFO watched by `alarm-fd`, as configured.
-    Fd(Arc<str>),
-}
+    pub fn stdin() -> Self {
+        Source::new("stdin", OsStr::new(""))
+    }
 
-/// Which output of a wrapped process a line came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
-    /// Its standard output.
-    Stdout,
-    /// Its standard error.
-    Stderr,
-    /// Not a line: the process ended (`on_exit` alarms).
-    Exit,
-}
+    /// The same source, with who sent the line (a stream socket's client
+    /// from `SO_PEERCRED`: `pid 12, uid 0`).
+    pub fn with_sender(mut self, sender: impl Into<Arc<str>>) -> Self {
+        self.sender = Some(sender.into());
+        self
+    }
 
-/// The credentials of a stream socket's client (`SO_PEERCRED`, unix(7)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Peer {
-    /// Its process id at connect time.
-    pub pid: i32,
-    /// Its user id.
-    pub uid: u32,
-    /// Its group id.
-    pub gid: u32,
+    /// The input kind (`stdin`, `file`, `socket`, `child`, `fd`, …).
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Which input of its kind: a path, a stream (`stderr`); empty for stdin.
+    pub fn name(&self) -> &OsStr {
+        &self.name
+    }
+
+    /// [`Source::name`] as a path (a followed file, a socket).
+    pub fn path(&self) -> &Path {
+        Path::new(&*self.name)
+    }
+
+    /// Who sent the line, where the input knows.
+    pub fn sender(&self) -> Option<&str> {
+        self.sender.as_deref()
+    }
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Stdin => f.write_str("stdin"),
-            Source::File(path) => write!(f, "file:{}", path.display()),
-            Source::Socket { path, peer: None } => write!(f, "socket:{}", path.display()),
-            Source::Socket {
-                path,
-                peer: Some(p),
-            } => write!(
-                f,
-                "socket:{} (pid {}, uid {})",
-                path.display(),
-                p.pid,
-                p.uid
-            ),
-            Source::Child { stream, .. } => match stream {
-                Stream::Stdout => f.write_str("child:stdout"),
-                Stream::Stderr => f.write_str("child:stderr"),
-                Stream::Exit => f.write_str("child:exit"),
-            },
-            Source::Fd(what) => write!(f, "fd:{what}"),
+        f.write_str(self.kind)?;
+        if !self.name.is_empty() {
+            write!(f, ":{}", self.path().display())?;
         }
+        if let Some(sender) = &self.sender {
+            write!(f, " ({sender})")?;
+        }
+        Ok(())
     }
 }
 
@@ -603,7 +599,7 @@ mod tests {
                 "a".into(),
                 "r".into(),
                 message.to_vec(),
-                Source::Stdin,
+                Source::stdin(),
                 SystemTime::UNIX_EPOCH,
             )
         }

@@ -282,7 +282,7 @@ mod tests {
                 "a".into(),
                 "ALARM".into(),
                 message.to_vec(),
-                Source::Stdin,
+                Source::stdin(),
                 SystemTime::UNIX_EPOCH,
             )
         }

@@ -79,7 +79,7 @@ mod tests {
                 "a".into(),
                 "r".into(),
                 b"TERRIBLE ALARM".to_vec(),
-                Source::Stdin,
+                Source::stdin(),
                 SystemTime::UNIX_EPOCH,
             )
         }

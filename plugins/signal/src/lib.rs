@@ -212,7 +212,7 @@ mod tests {
             "a".into(),
             "r".into(),
             b"m".to_vec(),
-            logalarm_plugin_api::Source::Stdin,
+            logalarm_plugin_api::Source::stdin(),
             std::time::SystemTime::UNIX_EPOCH,
         );
         let err = action.fire(&n).await.unwrap_err();

@@ -160,7 +160,7 @@ mod tests {
                 "mail".into(),
                 "r".into(),
                 message.to_vec(),
-                Source::Stdin,
+                Source::stdin(),
                 SystemTime::UNIX_EPOCH,
             )
         }

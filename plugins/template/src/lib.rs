@@ -251,7 +251,7 @@ pub fn sample() -> Notification {
             "example".into(),
             "TERRIBLE ALARM".into(),
             br#"TERRIBLE ALARM! the world "exploded""#.to_vec(),
-            Source::Stdin,
+            Source::stdin(),
             t0,
         )
     }

@@ -255,7 +255,7 @@ mod tests {
             "jab".into(),
             "r".into(),
             b"TERRIBLE ALARM".to_vec(),
-            logalarm_plugin_api::Source::Stdin,
+            logalarm_plugin_api::Source::stdin(),
             std::time::SystemTime::UNIX_EPOCH,
         );
         assert_eq!(body(&n), "TERRIBLE ALARM");

@@ -28,14 +28,24 @@ use super::{Event, EventSender, Fire};
 use crate::config::inputs::{DEFAULT_LAST_LINES, Restart, RunDef};
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use exit::End;
-use logalarm_plugin_api::{Source, Stream};
+use logalarm_plugin_api::Source;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
+use std::ffi::OsStr;
 use std::ffi::OsString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
+
+/// Which output of the process a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Its standard output.
+    Stdout,
+    /// Its standard error.
+    Stderr,
+}
 
 /// First delay before a restart (TOML `restart_delay`).
 pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
@@ -265,10 +275,7 @@ async fn report(
     let fire = Fire {
         alarms: setup.on_exit.clone(),
         message,
-        source: Source::Child {
-            stream: Stream::Exit,
-            pid: run.pid,
-        },
+        source: Source::new("child", OsStr::new("exit")),
         rule: "on_exit".into(),
     };
     // The engine is gone only when logalarm is stopping anyway.

@@ -11,14 +11,16 @@
 //! forking from a runtime or pool thread that may later exit would kill a
 //! healthy process.
 
+use super::Stream;
 use super::tail::Tail;
 use crate::input::EventSender;
 use crate::input::passthrough::Passthrough;
 use crate::input::stdin::pump;
-use logalarm_plugin_api::{Source, Stream};
+use logalarm_plugin_api::Source;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{Pid, getpid, getppid};
+use std::ffi::OsStr;
 use std::ffi::OsString;
 use std::io::{self, PipeReader};
 use std::os::unix::process::CommandExt;
@@ -174,15 +176,18 @@ fn reader(
     let (pid_tx, pid_rx) = mpsc::sync_channel::<u32>(1);
     let (name, out) = match stream {
         Stream::Stdout => ("stdout", Passthrough::stdout(spec.passthrough)),
-        _ => ("stderr", Passthrough::stderr(spec.passthrough)),
+        Stream::Stderr => ("stderr", Passthrough::stderr(spec.passthrough)),
     };
     let events = events.clone();
     let tail = tail.clone();
     thread::Builder::new()
         .name(format!("child-{name}"))
         .spawn(move || {
-            let Ok(pid) = pid_rx.recv() else { return };
-            let source = Source::Child { stream, pid };
+            // Read once the process runs (its pid sent), or not at all.
+            if pid_rx.recv().is_err() {
+                return;
+            }
+            let source = Source::new("child", OsStr::new(name));
             // Read to EOF whatever logalarm is told: the process's last lines
             // are matched before it is gone (stops go to the process itself).
             let read = pump(

@@ -8,7 +8,7 @@
 //! unfinished line (cut at the same size). Feeding it copies bytes into
 //! buffers allocated once; nothing is allocated per line.
 
-use logalarm_plugin_api::Stream;
+use super::Stream;
 use std::collections::VecDeque;
 
 /// The recent output of one run of a process.

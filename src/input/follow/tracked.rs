@@ -14,7 +14,6 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A followed file.
@@ -72,7 +71,7 @@ impl Tracked {
         Tracked {
             id,
             path: path.to_owned(),
-            source: Source::File(Arc::from(path)),
+            source: Source::new("file", path.as_os_str()),
             file: Some(file),
             identity,
             offset,
@@ -87,7 +86,7 @@ impl Tracked {
     /// Follows the file under another path (it was renamed into a watched name).
     pub fn rename(&mut self, path: &Path) {
         self.path = path.to_owned();
-        self.source = Source::File(Arc::from(path));
+        self.source = Source::new("file", path.as_os_str());
     }
 
     /// Starts over at offset 0 (the file was truncated in place); the

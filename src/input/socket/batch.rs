@@ -142,13 +142,9 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn builder() -> Builder {
-        Builder::new(Source::Socket {
-            path: Arc::from(Path::new("/s")),
-            peer: None,
-        })
+        Builder::new(Source::new("socket", std::ffi::OsStr::new("/s")))
     }
 
     #[test]

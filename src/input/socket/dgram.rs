@@ -27,7 +27,7 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let shown = path.display().to_string();
-    let mut out = Builder::new(Source::Socket { path, peer: None });
+    let mut out = Builder::new(Source::new("socket", path.as_os_str()));
     let mut buf = vec![0u8; MAX_MESSAGE];
     let mut cut = Damper::new(WARN_EVERY);
     let mut failed = Damper::new(WARN_EVERY);

@@ -163,14 +163,9 @@ impl Framer {
 mod tests {
     use super::*;
     use logalarm_plugin_api::Source;
-    use std::path::Path;
-    use std::sync::Arc;
 
     fn builder() -> Builder {
-        Builder::new(Source::Socket {
-            path: Arc::from(Path::new("/s")),
-            peer: None,
-        })
+        Builder::new(Source::new("socket", std::ffi::OsStr::new("/s")))
     }
 
     /// Feeds `data` in `step`-byte reads, then the end; returns the lines and

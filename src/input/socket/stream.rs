@@ -10,7 +10,7 @@ use super::framing::Framer;
 use super::{Damper, MAX_MESSAGE, WARN_EVERY, more, stopped};
 use crate::input::socket::batch::BATCH;
 use crate::input::{Event, EventSender};
-use logalarm_plugin_api::{Peer, Source};
+use logalarm_plugin_api::Source;
 use nix::sys::resource::{Resource, getrlimit};
 use std::io::ErrorKind;
 use std::path::Path;
@@ -19,6 +19,13 @@ use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinError, JoinSet};
+
+/// A stream client's credentials (`SO_PEERCRED`, unix(7)).
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    pid: i32,
+    uid: u32,
+}
 
 /// Clients served at once at most: beyond it, new connections wait in the
 /// kernel's listen queue until a client leaves.
@@ -121,7 +128,6 @@ pub async fn serve(
             Ok(cred) => Some(Peer {
                 pid: cred.pid().unwrap_or(0),
                 uid: cred.uid(),
-                gid: cred.gid(),
             }),
             Err(e) => {
                 tracing::debug!(socket = %shown, "no credentials for a client: {e}");
@@ -142,10 +148,10 @@ pub async fn serve(
             }
             continue;
         }
-        let source = Source::Socket {
-            path: path.clone(),
-            peer,
-        };
+        let mut source = Source::new("socket", path.as_os_str());
+        if let Some(p) = peer {
+            source = source.with_sender(format!("pid {}, uid {}", p.pid, p.uid));
+        }
         clients.spawn(client(stream, source, events.clone(), permit));
     }
     clients.shutdown().await;
