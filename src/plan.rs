@@ -505,9 +505,7 @@ fn stall_watches(
     known: &[Arc<str>],
     errors: &mut Vec<ConfigError>,
 ) -> Vec<(Silence, String, Duration, Vec<u32>)> {
-    use crate::config::inputs::InputDef;
     use crate::config::policy::StallOn;
-    let cwd = std::env::current_dir().unwrap_or_default();
     let mut out = Vec::new();
     for (on, def) in &config.stalls {
         let alarms = indexes_of(&def.alarms, known, &def.origin, "on_stall", errors);
@@ -515,28 +513,13 @@ fn stall_watches(
             StallOn::Any => (Silence::Any, String::new()),
             StallOn::Child => (Silence::Child, "child".to_owned()),
             StallOn::Input(i) => match config.inputs.get(*i) {
-                Some(InputDef::File { paths, .. }) => {
-                    let mut patterns = Vec::new();
-                    for p in paths {
-                        // Followed paths are made absolute; so are these, to compare.
-                        let absolute = cwd.join(p);
-                        match glob::Pattern::new(&absolute.to_string_lossy()) {
-                            Ok(pattern) => patterns.push(pattern),
-                            Err(e) => errors.push(ConfigError::at(
-                                &def.origin,
-                                format!("{p:?} is not a valid glob: {e}"),
-                            )),
-                        }
+                Some(input) => match input.sources() {
+                    Ok(own) => (Silence::Input(own), input.name()),
+                    Err(e) => {
+                        errors.push(ConfigError::at(&def.origin, e));
+                        continue;
                     }
-                    (
-                        Silence::Files(patterns),
-                        format!("file:{}", paths.join(",")),
-                    )
-                }
-                Some(InputDef::Socket { path, .. }) => (
-                    Silence::Socket(path.clone()),
-                    format!("socket:{}", path.display()),
-                ),
+                },
                 None => continue,
             },
         };

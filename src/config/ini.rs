@@ -325,7 +325,7 @@ const UWSGI_NEAR_MISSES: [&str; 4] = ["alarm-lq", "farm", "logformat", "lq-alarm
 fn known_options() -> impl Iterator<Item = &'static str> {
     Config::UWSGI_OPTIONS
         .into_iter()
-        .chain(Config::INPUT_OPTIONS)
+        .chain(Config::input_options())
         .chain(Config::POLICY_OPTIONS)
         .chain(crate::policy::component::KINDS.iter().filter_map(|k| k.ini))
         .chain(super::settings::SETTINGS.iter().map(|s| s.ini))
@@ -497,15 +497,12 @@ mod tests {
 
     #[test]
     fn socket_is_uwsgis_own_in_the_uwsgi_section() {
-        use crate::config::inputs::InputDef;
         let text = "[uwsgi]\nsocket = :3031\nfollow = /var/log/*.log\nalarm-segfault = crash\n\
                     [logalarm]\nsocket = /run/l.sock\nsocket-mode = 0600\n";
         let c = parse(Path::new("s.ini"), text).unwrap();
         assert_eq!(c.inputs.len(), 2);
-        assert!(
-            matches!(&c.inputs[0], InputDef::File { paths, .. } if paths == &["/var/log/*.log"])
-        );
-        assert!(matches!(&c.inputs[1], InputDef::Socket { mode: 0o600, .. }));
+        assert_eq!(c.inputs[0].describe(), "/var/log/*.log (from end)");
+        assert_eq!(c.inputs[1].describe(), "/run/l.sock (dgram, mode 0600)");
         assert_eq!(c.run.on_exit[0].0, "crash");
         assert_eq!(
             c.warnings,

@@ -122,50 +122,9 @@ pub struct RuleDef {
     pub resolve: Option<(String, Origin)>,
     /// Multiline records (TOML `multiline`; INI has no form for it): the rule
     /// takes continuation lines into one event ([`crate::record`]).
-    pub multiline: Option<MultilineDef>,
+    pub multiline: Option<crate::record::config::MultilineDef>,
     /// Where it was defined.
     pub origin: Origin,
-}
-
-/// A rule's `multiline` key as written: a preset name (`multiline = "python"`),
-/// or a table of regexes and caps, optionally over a preset
-/// (`multiline = { preset = "java", max_lines = 200 }`). Checked and compiled
-/// by [`crate::record::Spec::compile`]; `None` takes the preset's value or the
-/// default.
-#[derive(Clone, Debug)]
-pub struct MultilineDef {
-    /// The preset it starts from (`python`, `java`, `go`, `ruby`).
-    pub preset: Option<String>,
-    /// The regex of a record's first line.
-    pub start: Option<String>,
-    /// The regex of the lines that continue a record.
-    pub continue_: Option<String>,
-    /// The regex of the line that ends a record (and belongs to it).
-    pub end: Option<String>,
-    /// Most lines in a record.
-    pub max_lines: Option<usize>,
-    /// Most bytes in a record's message.
-    pub max_bytes: Option<usize>,
-    /// A record with no new line from its input for this long is closed.
-    pub timeout: Option<Duration>,
-    /// Where the `multiline` key was written.
-    pub origin: Origin,
-}
-
-impl MultilineDef {
-    /// A def that sets nothing yet, written at `origin`.
-    pub fn new(origin: Origin) -> Self {
-        MultilineDef {
-            preset: None,
-            start: None,
-            continue_: None,
-            end: None,
-            max_lines: None,
-            max_bytes: None,
-            timeout: None,
-            origin,
-        }
-    }
 }
 
 /// A whole configuration, merged from a file and the command line.
@@ -179,11 +138,11 @@ pub struct Config {
     pub settings: Settings,
     /// Inputs beyond stdin (followed files, sockets); stdin is read only when
     /// there are none and no process is wrapped.
-    pub inputs: Vec<inputs::InputDef>,
+    pub inputs: Vec<Box<dyn crate::input::component::InputConfig>>,
     /// Settings of a wrapped process (`logalarm run`).
-    pub run: inputs::RunDef,
+    pub run: crate::input::child::config::RunDef,
     /// uWSGI's `alarm-fd` watches.
-    pub alarm_fds: Vec<inputs::AlarmFdDef>,
+    pub alarm_fds: Vec<crate::input::fd::config::AlarmFdDef>,
     /// Lines whose absence is an alarm (`[[expect]]`).
     pub expects: Vec<policy::ExpectDef>,
     /// Inputs whose silence is an alarm (`stall_after`).

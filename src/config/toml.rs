@@ -94,22 +94,21 @@
 //! line and key path; an alarm's keys beyond the engine's own go to its plugin
 //! and are checked by [`crate::plan`].
 
-use super::inputs::{
-    AlarmFdDef, DEFAULT_SOCKET_MODE, InputDef, RunDef, SocketKind, mode_value, restart_value,
-    start_value,
-};
 use super::policy::{ExpectDef, KeyDef, PolicyDef, StallDef, StallOn};
 use super::settings::{SETTINGS, Settings};
 use super::suggest;
 use super::toml_doc::{Reader, Schema, entries};
-use super::{AlarmDef, Config, ConfigError, MultilineDef, Origin, PluginOption, RetryDef, RuleDef};
-use crate::component::de::{NumberOrString, OneOrMany, Period};
+use super::{AlarmDef, Config, ConfigError, Origin, PluginOption, RetryDef, RuleDef};
+use crate::component::de::{OneOrMany, Period};
+use crate::input::child::config::RunDef;
+use crate::input::component::{InputConfig, KINDS as INPUT_KINDS, Kind as InputKind};
+use crate::input::fd::config::AlarmFdDef;
 use crate::policy::component::{KINDS, Kind, PolicyConfig, TomlKeys};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -122,9 +121,9 @@ struct File {
     settings: Settings,
     alarm: Vec<ReadAlarm>,
     rule: Vec<(usize, Spanned<Rule>)>,
-    input: Vec<(usize, Spanned<Input>)>,
-    run: Option<Spanned<Run>>,
-    alarm_fd: Vec<(usize, Spanned<AlarmFd>)>,
+    input: Vec<ReadInput>,
+    run: Option<(RunDef, Stall)>,
+    alarm_fd: Vec<AlarmFdDef>,
     expect: Vec<(usize, Spanned<Expect>)>,
     stall_after: Option<Spanned<Period>>,
     on_stall: Option<OneOrMany>,
@@ -137,48 +136,6 @@ struct Expect {
     within: Period,
     alarm: Option<OneOrMany>,
     alarms: Option<OneOrMany>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Input {
-    file: Option<OneOrMany>,
-    from: Option<String>,
-    socket: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    mode: Option<NumberOrString>,
-    allow_uids: Option<Vec<u32>>,
-    stall_after: Option<Period>,
-    on_stall: Option<OneOrMany>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Run {
-    on_exit: Option<OneOrMany>,
-    on_exit_nonzero: Option<bool>,
-    last_lines: Option<usize>,
-    restart: Option<String>,
-    restart_delay: Option<Period>,
-    restart_max_delay: Option<Period>,
-    max_restarts: Option<u32>,
-    stall_after: Option<Period>,
-    on_stall: Option<OneOrMany>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AlarmFd {
-    alarm: String,
-    fd: NumberOrString,
-    #[serde(default = "one")]
-    size: usize,
-    message: String,
-}
-
-fn one() -> usize {
-    1
 }
 
 /// An `[alarm.NAME]` table: the engine's keys, and the rest for the plugin
@@ -278,131 +235,6 @@ struct Rule {
     multiline: Option<Spanned<toml::Value>>,
 }
 
-/// A rule's `multiline` table (its string form names a preset).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Multiline {
-    preset: Option<String>,
-    start: Option<String>,
-    #[serde(rename = "continue")]
-    continue_: Option<String>,
-    end: Option<String>,
-    max_lines: Option<usize>,
-    max_bytes: Option<usize>,
-    timeout: Option<Period>,
-}
-
-/// Reads a rule's `multiline` value: a preset name or a [`Multiline`] table.
-fn multiline_def(value: toml::Value, at: Origin) -> Result<MultilineDef, String> {
-    match value {
-        toml::Value::String(preset) => Ok(MultilineDef {
-            preset: Some(preset),
-            ..MultilineDef::new(at)
-        }),
-        toml::Value::Table(table) => {
-            let m: Multiline = toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| super::toml_doc::type_message(e.message()))?;
-            Ok(MultilineDef {
-                preset: m.preset,
-                start: m.start,
-                continue_: m.continue_,
-                end: m.end,
-                max_lines: m.max_lines,
-                max_bytes: m.max_bytes,
-                timeout: m.timeout.map(|p| p.0),
-                origin: at,
-            })
-        }
-        _ => Err(
-            "must be a preset name (\"python\", \"java\", \"go\", \"ruby\") or a table, e.g. { start = \"^BEGIN\", continue = '^\\s' }"
-                .into(),
-        ),
-    }
-}
-
-/// Checks one `[[input]]` table.
-fn input_def(input: Input, at: &Origin) -> Result<InputDef, String> {
-    match (input.file, input.socket) {
-        (Some(file), None) => {
-            if input.kind.is_some() || input.mode.is_some() || input.allow_uids.is_some() {
-                return Err(
-                    "`type`, `mode` and `allow_uids` belong to socket inputs, not to `file`".into(),
-                );
-            }
-            let paths = file.into_vec();
-            if paths.is_empty() || paths.iter().any(|p| p.trim().is_empty()) {
-                return Err(
-                    "`file` needs a path or glob, e.g. file = \"/var/log/app/*.log\"".into(),
-                );
-            }
-            let from = input.from.as_deref().map(start_value).transpose()?;
-            Ok(InputDef::File {
-                paths,
-                from: from.unwrap_or_default(),
-                origin: at.clone(),
-            })
-        }
-        (None, Some(socket)) => {
-            if input.from.is_some() {
-                return Err("`from` belongs to file inputs, not to `socket`".into());
-            }
-            let kind = match input.kind.as_deref() {
-                None | Some("dgram" | "datagram") => SocketKind::Dgram,
-                Some("stream") => SocketKind::Stream,
-                Some(other) => {
-                    return Err(format!(
-                        "type {other:?} is not a socket type; write \"dgram\" or \"stream\""
-                    ));
-                }
-            };
-            let mode = match input.mode {
-                None => DEFAULT_SOCKET_MODE,
-                Some(NumberOrString::String(s)) => mode_value(&s)?,
-                Some(NumberOrString::Number(n)) => u32::try_from(n)
-                    .ok()
-                    .filter(|&m| m <= 0o777)
-                    .ok_or_else(|| {
-                        format!("mode {n} is beyond 0o777; write it in octal, e.g. mode = 0o660 or \"0660\"")
-                    })?,
-            };
-            if socket.trim().is_empty() {
-                return Err("`socket` needs a path, e.g. socket = \"/run/logalarm.sock\"".into());
-            }
-            Ok(InputDef::Socket {
-                path: PathBuf::from(socket),
-                kind,
-                mode,
-                allow_uids: input.allow_uids.unwrap_or_default(),
-                origin: at.clone(),
-            })
-        }
-        (Some(_), Some(_)) => {
-            Err("has both `file` and `socket`; one [[input]] table per input".into())
-        }
-        (None, None) => Err("names no input; write file = \"PATH\" or socket = \"PATH\"".into()),
-    }
-}
-
-/// Checks the `[run]` table.
-fn run_def(run: Run, at: &Origin) -> Result<RunDef, String> {
-    Ok(RunDef {
-        on_exit: run
-            .on_exit
-            .map(OneOrMany::into_vec)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|name| (name, at.clone()))
-            .collect(),
-        on_exit_nonzero: run.on_exit_nonzero,
-        last_lines: run.last_lines,
-        restart: run.restart.as_deref().map(restart_value).transpose()?,
-        restart_delay: run.restart_delay.map(|p| p.0),
-        restart_max_delay: run.restart_max_delay.map(|p| p.0),
-        max_restarts: run.max_restarts,
-    })
-}
-
 /// `stall_after` and `on_stall` of an input, `[run]` or the top level: both or neither.
 fn stall_def(
     after: Option<Period>,
@@ -476,59 +308,7 @@ static RULE: Schema = Schema {
         ("alarm", None),
         ("negate", None),
         ("resolve", None),
-        ("multiline", Some(&MULTILINE)),
-    ],
-};
-
-static MULTILINE: Schema = Schema {
-    what: "a multiline table",
-    keys: &[
-        ("preset", None),
-        ("start", None),
-        ("continue", None),
-        ("end", None),
-        ("max_lines", None),
-        ("max_bytes", None),
-        ("timeout", None),
-    ],
-};
-
-static INPUT: Schema = Schema {
-    what: "an [[input]]",
-    keys: &[
-        ("file", None),
-        ("from", None),
-        ("socket", None),
-        ("type", None),
-        ("mode", None),
-        ("allow_uids", None),
-        ("stall_after", None),
-        ("on_stall", None),
-    ],
-};
-
-static RUN: Schema = Schema {
-    what: "[run]",
-    keys: &[
-        ("on_exit", None),
-        ("on_exit_nonzero", None),
-        ("last_lines", None),
-        ("restart", None),
-        ("restart_delay", None),
-        ("restart_max_delay", None),
-        ("max_restarts", None),
-        ("stall_after", None),
-        ("on_stall", None),
-    ],
-};
-
-static ALARM_FD: Schema = Schema {
-    what: "an [[alarm_fd]]",
-    keys: &[
-        ("alarm", None),
-        ("fd", None),
-        ("size", None),
-        ("message", None),
+        ("multiline", Some(&crate::record::config::TABLE)),
     ],
 };
 
@@ -596,10 +376,10 @@ fn read_file(
         match key {
             "stall_after" => f.stall_after = r.value(key, value),
             "on_stall" => f.on_stall = r.value(key, value),
-            "run" => f.run = r.table(key, value, &RUN),
+            "run" => f.run = read_run(r, value, errors),
             "rule" => f.rule = r.items(key, value, &RULE),
-            "input" => f.input = r.items(key, value, &INPUT),
-            "alarm_fd" => f.alarm_fd = r.items(key, value, &ALARM_FD),
+            "input" => f.input = read_inputs(r, value, errors),
+            "alarm_fd" => f.alarm_fd = read_alarm_fds(r, value, errors),
             "expect" => f.expect = r.items(key, value, &EXPECT),
             "alarm" => f.alarm = read_alarms(r, value, broken, errors),
             // Unknown keys were reported by `known_keys_also`.
@@ -609,6 +389,165 @@ fn read_file(
         }
     }
     f
+}
+
+/// An input's `stall_after` and `on_stall`, as read, with where.
+type Stall = (Option<Period>, Option<OneOrMany>, Origin);
+
+/// An `[[input]]` table as read: its config and its stall watch.
+type ReadInput = (Box<dyn InputConfig>, Stall);
+
+/// Takes `stall_after` and `on_stall` out of a table (every input takes
+/// them; its kind's own reader does not).
+fn take_stall(r: &mut Reader<'_>, path: &str, value: &mut Spanned<DeValue<'_>>) -> Stall {
+    let at = r.origin(value.span().start, path.to_owned());
+    let DeValue::Table(t) = value.get_mut() else {
+        return (None, None, at);
+    };
+    let after = t
+        .remove("stall_after")
+        .and_then(|v| r.value::<Period>(&format!("{path}.stall_after"), v));
+    let on = t
+        .remove("on_stall")
+        .and_then(|v| r.value::<OneOrMany>(&format!("{path}.on_stall"), v));
+    (after, on, at)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Reads each `[[input]]` table through the input kind its keys name
+/// ([`crate::input::component::KINDS`]).
+fn read_inputs(
+    r: &mut Reader<'_>,
+    value: Spanned<DeValue<'_>>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<ReadInput> {
+    if !matches!(value.get_ref(), DeValue::Array(_)) {
+        // Not a list: let serde say what it is.
+        let _: Option<Vec<toml::Value>> = r.value("input", value);
+        return Vec::new();
+    }
+    let DeValue::Array(items) = value.into_inner() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, mut item) in items.into_iter().enumerate() {
+        let path = format!("input[{}]", i + 1);
+        if !matches!(item.get_ref(), DeValue::Table(_)) {
+            let _: Option<toml::Table> = r.value(&path, item);
+            continue;
+        }
+        let stall = take_stall(r, &path, &mut item);
+        let at = stall.2.clone();
+        let DeValue::Table(t) = item.get_mut() else {
+            continue;
+        };
+        let named: Vec<&'static InputKind> = INPUT_KINDS
+            .iter()
+            .copied()
+            .filter(|k| t.get(k.key).is_some())
+            .collect();
+        let kind = match named.as_slice() {
+            [kind] => *kind,
+            [] => {
+                let keys: Vec<String> = INPUT_KINDS
+                    .iter()
+                    .map(|k| format!("{} = \"PATH\"", k.key))
+                    .collect();
+                let fix = keys.join(" or ");
+                errors.push(ConfigError::new(
+                    &at,
+                    "names no input",
+                    format!("write {fix}"),
+                ));
+                continue;
+            }
+            many => {
+                let keys: Vec<String> = many.iter().map(|k| format!("`{}`", k.key)).collect();
+                errors.push(ConfigError::new(
+                    &at,
+                    format!("has both {}", and_list(&keys)),
+                    "one [[input]] table per input",
+                ));
+                continue;
+            }
+        };
+        // A key of another kind is named as such, not as a mere unknown key.
+        let foreign: Vec<String> = t
+            .iter()
+            .map(|(k, _)| k.get_ref().to_string())
+            .filter(|k| !kind.table.names().contains(&k.as_str()))
+            .filter(|k| {
+                INPUT_KINDS
+                    .iter()
+                    .any(|o| o.table.names().contains(&k.as_str()))
+            })
+            .collect();
+        if !foreign.is_empty() {
+            let owner = INPUT_KINDS
+                .iter()
+                .find(|o| o.table.names().contains(&foreign[0].as_str()))
+                .map_or("other", |o| o.key);
+            let keys: Vec<String> = foreign.iter().map(|k| format!("`{k}`")).collect();
+            let verb = if keys.len() == 1 { "belongs" } else { "belong" };
+            errors.push(ConfigError::at(
+                &at,
+                format!(
+                    "{} {verb} to {owner} inputs, not to `{}`",
+                    and_list(&keys),
+                    kind.key
+                ),
+            ));
+            continue;
+        }
+        if !r.known_keys(&path, t, &kind.table, false) {
+            continue;
+        }
+        if let Some(input) = (kind.from_toml)(r, &path, item, errors) {
+            out.push((input, stall));
+        }
+    }
+    out
+}
+
+/// Reads the `[run]` table (see [`crate::input::child::config`]).
+fn read_run(
+    r: &mut Reader<'_>,
+    mut value: Spanned<DeValue<'_>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(RunDef, Stall)> {
+    let stall = take_stall(r, "run", &mut value);
+    let run = crate::input::child::config::from_toml(r, value, errors)?;
+    Some((run, stall))
+}
+
+/// Reads each `[[alarm_fd]]` table (see [`crate::input::fd::config`]).
+fn read_alarm_fds(
+    r: &mut Reader<'_>,
+    value: Spanned<DeValue<'_>>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<AlarmFdDef> {
+    if !matches!(value.get_ref(), DeValue::Array(_)) {
+        let _: Option<Vec<toml::Value>> = r.value("alarm_fd", value);
+        return Vec::new();
+    }
+    let DeValue::Array(items) = value.into_inner() else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            crate::input::fd::config::from_toml(r, &format!("alarm_fd[{}]", i + 1), item, errors)
+        })
+        .collect()
 }
 
 /// An `[alarm.NAME]` table as read: its name, its engine keys, its policies.
@@ -716,59 +655,25 @@ pub fn load(file: &Path, text: &str) -> Config {
         settings: parsed.settings,
         ..Config::default()
     };
-    for (n, input) in parsed.input {
-        let key = format!("input[{n}]");
-        let at = origin(input.span().start, key);
-        let mut input = input.into_inner();
-        let stall = stall_def(input.stall_after.take(), input.on_stall.take(), &at);
-        match input_def(input, &at) {
-            Ok(def) => {
-                match stall {
-                    Ok(Some(stall)) => config
-                        .stalls
-                        .push((StallOn::Input(config.inputs.len()), stall)),
-                    Ok(None) => {}
-                    Err(message) => errors.push(ConfigError::at(&at, message)),
-                }
-                config.inputs.push(def);
-            }
+    for (input, (after, on, at)) in parsed.input {
+        match stall_def(after, on, &at) {
+            Ok(Some(stall)) => config
+                .stalls
+                .push((StallOn::Input(config.inputs.len()), stall)),
+            Ok(None) => {}
             Err(message) => errors.push(ConfigError::at(&at, message)),
         }
+        config.inputs.push(input);
     }
-    if let Some(run) = parsed.run {
-        let at = origin(run.span().start, "run".into());
-        let mut run = run.into_inner();
-        match stall_def(run.stall_after.take(), run.on_stall.take(), &at) {
+    if let Some((run, (after, on, at))) = parsed.run {
+        match stall_def(after, on, &at) {
             Ok(Some(stall)) => config.stalls.push((StallOn::Child, stall)),
             Ok(None) => {}
             Err(message) => errors.push(ConfigError::at(&at, message)),
         }
-        match run_def(run, &at) {
-            Ok(def) => config.run = def,
-            Err(message) => errors.push(ConfigError::at(&at, message)),
-        }
+        config.run = run;
     }
-    for (n, fd) in parsed.alarm_fd {
-        let at = origin(fd.span().start, format!("alarm_fd[{n}]"));
-        let fd = fd.into_inner();
-        if fd.size == 0 {
-            errors.push(ConfigError::at(
-                &at,
-                "size must be at least 1 (bytes read per event)",
-            ));
-            continue;
-        }
-        config.alarm_fds.push(AlarmFdDef {
-            alarm: fd.alarm,
-            fd: match fd.fd {
-                NumberOrString::Number(n) => n.to_string(),
-                NumberOrString::String(s) => s,
-            },
-            size: fd.size,
-            message: fd.message,
-            origin: at,
-        });
-    }
+    config.alarm_fds = parsed.alarm_fd;
     if parsed.stall_after.is_some() || parsed.on_stall.is_some() {
         let at = origin(
             parsed.stall_after.as_ref().map_or(0, |s| s.span().start),
@@ -941,7 +846,7 @@ pub fn load(file: &Path, text: &str) -> Config {
             None => None,
             Some(value) => {
                 let at = origin(value.span().start, format!("rule[{n}].multiline"));
-                match multiline_def(value.into_inner(), at.clone()) {
+                match crate::record::config::from_toml(value.into_inner(), at.clone()) {
                     Ok(def) => Some(def),
                     Err(message) => {
                         errors.push(ConfigError::at(&at, message));
@@ -1057,16 +962,14 @@ fd = 3
 message = "OUT OF MEMORY"
 "#;
         let c = parse(Path::new("i.toml"), text).unwrap();
-        assert!(matches!(
-            &c.inputs[0],
-            InputDef::File { paths, from: crate::config::inputs::StartAt::Beginning, .. }
-                if paths.len() == 2
-        ));
-        assert!(matches!(
-            &c.inputs[1],
-            InputDef::Socket { kind: SocketKind::Stream, mode: 0o600, allow_uids, .. }
-                if allow_uids == &[0, 1000]
-        ));
+        let described: Vec<String> = c.inputs.iter().map(|i| i.describe()).collect();
+        assert_eq!(
+            described,
+            [
+                "/var/log/a/*.log, /var/log/b.log (from beginning)",
+                "/run/l.sock (stream, mode 0600, uids 0,1000)"
+            ]
+        );
         let names: Vec<&str> = c.run.on_exit.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["crash", "pager"]);
         assert_eq!(c.run.restart_delay, Some(Duration::from_millis(250)));
@@ -1144,10 +1047,6 @@ alarm = "hook"
     fn schemas_name_the_fields_of_their_structs() {
         for (schema, fields) in [
             (&RULE, fields::<Rule>()),
-            (&MULTILINE, fields::<Multiline>()),
-            (&INPUT, fields::<Input>()),
-            (&RUN, fields::<Run>()),
-            (&ALARM_FD, fields::<AlarmFd>()),
             (&EXPECT, fields::<Expect>()),
             (&RETRY, fields::<Retry>()),
         ] {

@@ -21,7 +21,9 @@
 //! `alarm-freq` throttle applies: identical messages within its period fire once.
 
 use super::{Event, EventSender, Fire};
-use crate::config::inputs::AlarmFdDef;
+pub mod config;
+
+use config::AlarmFdDef;
 use logalarm_plugin_api::Source;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use std::fs::{File, OpenOptions};
@@ -259,7 +261,7 @@ pub async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Origin;
+    use crate::component::Origin;
     use std::os::fd::AsFd;
 
     fn def(fd: &str) -> AlarmFdDef {

@@ -13,6 +13,7 @@
 //! - [`fd`]: uWSGI's `alarm-fd`, which fires alarms directly ([`Event::Fire`]).
 
 pub mod child;
+pub mod component;
 pub mod fd;
 pub mod follow;
 pub mod passthrough;

@@ -13,8 +13,8 @@
 //! hidden rules after the configured ones ([`Hidden`]). The clock is passed
 //! in, so the logic is tested on a simulated clock.
 
+use crate::input::component::SourceFilter;
 use logalarm_plugin_api::{Kind, Source};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,33 +44,32 @@ pub struct Made {
 }
 
 /// Which lines keep a stall watch quiet.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Silence {
     /// Any line at all.
     Any,
-    /// Lines of followed files matching these patterns (absolute).
-    Files(Vec<glob::Pattern>),
-    /// Lines of this socket.
-    Socket(PathBuf),
+    /// Lines of one configured input, as it tells its own.
+    Input(SourceFilter),
     /// Lines of the wrapped process.
     Child,
 }
 
+impl std::fmt::Debug for Silence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Silence::Any => "Any",
+            Silence::Input(_) => "Input",
+            Silence::Child => "Child",
+        })
+    }
+}
+
 impl Silence {
     fn covers(&self, source: &Source) -> bool {
-        let literal = glob::MatchOptions {
-            require_literal_separator: true,
-            ..glob::MatchOptions::new()
-        };
-        match (self, source.kind()) {
-            (Silence::Any, _) => true,
-            (Silence::Files(patterns), "file") => {
-                let path = source.path();
-                patterns.iter().any(|p| p.matches_path_with(path, literal))
-            }
-            (Silence::Socket(at), "socket") => source.path() == &**at,
-            (Silence::Child, "child") => true,
-            _ => false,
+        match self {
+            Silence::Any => true,
+            Silence::Input(own) => own(source),
+            Silence::Child => source.kind() == "child",
         }
     }
 }
@@ -294,10 +293,15 @@ mod tests {
         let t0 = Instant::now();
         let s = |n| t0 + Duration::from_secs(n);
         let mut w = Watches::new(0);
-        let pattern = glob::Pattern::new("/var/log/*.log").unwrap();
+        let files = crate::input::follow::config::FileConfig {
+            paths: vec!["/var/log/*.log".into()],
+            from: crate::input::follow::config::StartAt::End,
+            origin: crate::component::Origin::Arg { name: "t".into() },
+        };
+        let own = crate::input::component::InputConfig::sources(&files).unwrap();
         w.stall(
             "/var/log/*.log",
-            Silence::Files(vec![pattern]),
+            Silence::Input(own),
             Duration::from_secs(10),
             vec![0],
             t0,

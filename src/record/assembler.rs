@@ -280,7 +280,8 @@ impl Assembler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{MultilineDef, Origin};
+    use crate::component::Origin;
+    use crate::record::config::MultilineDef;
     use std::time::Duration;
 
     fn spec(f: impl FnOnce(&mut MultilineDef)) -> Arc<Spec> {

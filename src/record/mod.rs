@@ -83,9 +83,10 @@
 //!   `... N levels...`.
 
 pub mod assembler;
+pub mod config;
 
-use crate::config::MultilineDef;
 use crate::matcher::compile;
+use config::MultilineDef;
 use regex_automata::meta::Regex;
 use std::fmt;
 use std::time::Duration;
@@ -290,7 +291,7 @@ impl fmt::Display for Spec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Origin;
+    use crate::component::Origin;
 
     fn def(preset: &str) -> MultilineDef {
         MultilineDef {

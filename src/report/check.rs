@@ -3,7 +3,6 @@
 
 use super::{alarm_names, rule_kind};
 use crate::config::Config;
-use crate::config::inputs::{DEFAULT_LAST_LINES, InputDef, Restart, SocketKind, StartAt};
 use crate::plan::Plan;
 use std::io::{self, Write};
 
@@ -18,44 +17,13 @@ fn inputs(config: &Config, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "Inputs:")?;
     }
     for input in &config.inputs {
-        match input {
-            InputDef::File {
-                paths,
-                from,
-                origin,
-            } => writeln!(
-                out,
-                "  file      {} (from {})    ({origin})",
-                paths.join(", "),
-                match from {
-                    StartAt::End => "end",
-                    StartAt::Beginning => "beginning",
-                }
-            )?,
-            InputDef::Socket {
-                path,
-                kind,
-                mode,
-                allow_uids,
-                origin,
-            } => {
-                let uids = if allow_uids.is_empty() {
-                    String::new()
-                } else {
-                    let list: Vec<String> = allow_uids.iter().map(u32::to_string).collect();
-                    format!(", uids {}", list.join(","))
-                };
-                writeln!(
-                    out,
-                    "  socket    {} ({}, mode {mode:04o}{uids})    ({origin})",
-                    path.display(),
-                    match kind {
-                        SocketKind::Dgram => "dgram",
-                        SocketKind::Stream => "stream",
-                    }
-                )?;
-            }
-        }
+        writeln!(
+            out,
+            "  {:9} {}    ({})",
+            input.kind().key,
+            input.describe(),
+            input.origin()
+        )?;
     }
     for fd in &config.alarm_fds {
         writeln!(
@@ -64,29 +32,8 @@ fn inputs(config: &Config, out: &mut impl Write) -> io::Result<()> {
             fd.fd, fd.size, fd.alarm, fd.message, fd.origin
         )?;
     }
-    let run = &config.run;
-    if !run.on_exit.is_empty() || run.restart.is_some() {
-        let names: Vec<&str> = run.on_exit.iter().map(|(n, _)| n.as_str()).collect();
-        writeln!(
-            out,
-            "Under `logalarm run`: on-exit -> {} ({}), last {} lines, restart {}",
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(",")
-            },
-            if run.on_exit_nonzero == Some(true) {
-                "crash signals and non-zero exits"
-            } else {
-                "crash signals"
-            },
-            run.last_lines.unwrap_or(DEFAULT_LAST_LINES),
-            match run.restart.unwrap_or_default() {
-                Restart::No => "no",
-                Restart::OnFailure => "on-failure",
-                Restart::Always => "always",
-            }
-        )?;
+    if let Some(run) = config.run.describe() {
+        writeln!(out, "Under `logalarm run`: {run}")?;
     }
     Ok(())
 }

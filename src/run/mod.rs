@@ -16,7 +16,6 @@
 pub mod engine;
 
 use crate::config::Config;
-use crate::config::inputs::InputDef;
 use crate::dispatch::router::{Route, RouteSpec, Router};
 use crate::dispatch::{AlarmStats, worker};
 use crate::input::follow::commits::Commits;
@@ -258,15 +257,17 @@ async fn serve(config: &Config, mut plan: Plan, mode: Mode) -> ExitCode {
     let mut sockets = Vec::new();
     let mut file_defs = Vec::new();
     for def in &config.inputs {
-        match def {
-            InputDef::Socket { .. } => match socket::bind(def) {
+        let any = def.as_any();
+        if let Some(def) = any.downcast_ref::<socket::config::SocketConfig>() {
+            match socket::bind(def) {
                 Ok(listener) => sockets.push(listener),
                 Err(e) => {
                     tracing::error!("{e}");
                     return ExitCode::FAILURE;
                 }
-            },
-            InputDef::File { paths, from, .. } => file_defs.push((paths.clone(), *from)),
+            }
+        } else if let Some(def) = any.downcast_ref::<follow::config::FileConfig>() {
+            file_defs.push((def.paths.clone(), def.from));
         }
     }
     let mut fds: Vec<(fd::Watch, Vec<u32>)> = Vec::new();

@@ -20,13 +20,14 @@
 //!   after a run that lasted longer than that; after `max_restarts` restarts in
 //!   a row logalarm gives up with the last exit code.
 
+pub mod config;
 mod exit;
 mod process;
 mod tail;
 
 use super::{Event, EventSender, Fire};
-use crate::config::inputs::{DEFAULT_LAST_LINES, Restart, RunDef};
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use config::{DEFAULT_LAST_LINES, Restart, RunDef};
 use exit::End;
 use logalarm_plugin_api::Source;
 use nix::sys::signal::{Signal, kill, killpg};

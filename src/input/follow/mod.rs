@@ -35,13 +35,14 @@
 //!   little memory and time.
 
 pub mod commits;
+pub mod config;
 pub mod identity;
 pub mod state;
 pub mod tracked;
 
-use crate::config::inputs::StartAt;
 use crate::input::{EventSender, Mark};
 use commits::Commits;
+use config::StartAt;
 use identity::Identity;
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};

@@ -12,7 +12,7 @@
 //!   anyone outside `mode` connect. Unlike changing the umask around `bind`,
 //!   this touches no process-wide state.
 
-use crate::config::inputs::SocketKind;
+use super::config::SocketKind;
 use nix::errno::Errno;
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, connect, listen, socket,

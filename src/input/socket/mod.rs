@@ -18,13 +18,14 @@
 //! replaces anything but a stale socket, and is removed at stop.
 
 pub mod batch;
+pub mod config;
 pub mod dgram;
 pub mod file;
 pub mod framing;
 pub mod stream;
 
 use super::EventSender;
-use crate::config::inputs::{InputDef, SocketKind};
+use config::{SocketConfig, SocketKind};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,17 +62,14 @@ enum Bound {
 /// be created (a missing or read-only directory, too long a path), or
 /// `allow_uids` is set on a datagram socket (its senders are anonymous); the
 /// message names the option's origin and the path.
-pub fn bind(def: &InputDef) -> Result<Listener, String> {
-    let InputDef::Socket {
+pub fn bind(def: &SocketConfig) -> Result<Listener, String> {
+    let SocketConfig {
         path,
         kind,
         mode,
         allow_uids,
         origin,
-    } = def
-    else {
-        return Err("not a socket input".into());
-    };
+    } = def;
     if *kind == SocketKind::Dgram && !allow_uids.is_empty() {
         return Err(format!(
             "{origin}: allow_uids applies to stream sockets only, and {} is a datagram socket (its senders are not identified); restrict it with its mode, or make it type = \"stream\" (--socket-stream)",

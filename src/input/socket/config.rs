@@ -1,0 +1,247 @@
+//! The config of unix socket inputs: TOML `[[input]] socket = PATH`, `type`,
+//! `mode`, `allow_uids`; INI options and flags `socket = PATH` (datagram),
+//! `socket-stream = PATH`, `socket-mode = 0660`, `socket-allow-uid = UID`.
+
+use crate::component::de::NumberOrString;
+use crate::component::toml_doc::{Reader, Schema};
+use crate::component::{ConfigError, Origin};
+use crate::input::component::{self, InputConfig, Kind, SourceFilter};
+use logalarm_plugin_api::Source;
+use serde::Deserialize;
+use std::any::Any;
+use std::path::PathBuf;
+use std::sync::Arc;
+use toml::Spanned;
+use toml::de::DeValue;
+
+/// Unix sockets as an input kind.
+pub static KIND: Kind = Kind {
+    key: "socket",
+    table: Schema {
+        what: "a socket [[input]]",
+        keys: &[
+            ("socket", None),
+            ("type", None),
+            ("mode", None),
+            ("allow_uids", None),
+        ],
+    },
+    from_toml,
+    options: &["socket", "socket-stream", "socket-mode", "socket-allow-uid"],
+    add_option,
+};
+
+/// Default mode of a socket input's file: owner and group may connect.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+
+/// The kind of a unix socket input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SocketKind {
+    /// `SOCK_DGRAM`: one datagram is one message (syslog's `/dev/log` convention).
+    #[default]
+    Dgram,
+    /// `SOCK_STREAM`: newline-delimited lines, many clients at once.
+    Stream,
+}
+
+/// A unix socket to listen on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketConfig {
+    /// The socket's path.
+    pub path: PathBuf,
+    /// Datagram or stream.
+    pub kind: SocketKind,
+    /// Permission bits of the socket file (`0660` by default).
+    pub mode: u32,
+    /// Stream clients allowed, by user id (`SO_PEERCRED`); empty: everyone
+    /// the file mode lets connect.
+    pub allow_uids: Vec<u32>,
+    /// Where it was configured.
+    pub origin: Origin,
+}
+
+/// Parses a socket mode written in octal (`660`, `0660`, `0o660`).
+///
+/// # Errors
+/// Not an octal number, or bits beyond `0777`.
+pub fn mode_value(value: &str) -> Result<u32, String> {
+    let digits = value.trim().trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "{value:?} is not a file mode; write octal permission bits, e.g. \"0660\""
+        )),
+    }
+}
+
+/// `[[input]] socket = …` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    socket: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    mode: Option<NumberOrString>,
+    allow_uids: Option<Vec<u32>>,
+}
+
+fn checked(t: Table, origin: &Origin) -> Result<SocketConfig, String> {
+    let kind = match t.kind.as_deref() {
+        None | Some("dgram" | "datagram") => SocketKind::Dgram,
+        Some("stream") => SocketKind::Stream,
+        Some(other) => {
+            return Err(format!(
+                "type {other:?} is not a socket type; write \"dgram\" or \"stream\""
+            ));
+        }
+    };
+    let mode = match t.mode {
+        None => DEFAULT_SOCKET_MODE,
+        Some(NumberOrString::String(s)) => mode_value(&s)?,
+        Some(NumberOrString::Number(n)) => u32::try_from(n)
+            .ok()
+            .filter(|&m| m <= 0o777)
+            .ok_or_else(|| {
+                format!(
+                    "mode {n} is beyond 0o777; write it in octal, e.g. mode = 0o660 or \"0660\""
+                )
+            })?,
+    };
+    if t.socket.trim().is_empty() {
+        return Err("`socket` needs a path, e.g. socket = \"/run/logalarm.sock\"".into());
+    }
+    Ok(SocketConfig {
+        path: PathBuf::from(t.socket),
+        kind,
+        mode,
+        allow_uids: t.allow_uids.unwrap_or_default(),
+        origin: origin.clone(),
+    })
+}
+
+fn from_toml(
+    reader: &mut Reader<'_>,
+    path: &str,
+    table: Spanned<DeValue<'_>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Box<dyn InputConfig>> {
+    let origin = reader.origin(table.span().start, path.to_owned());
+    let t: Table = reader.value(path, table)?;
+    match checked(t, &origin) {
+        Ok(socket) => Some(Box::new(socket)),
+        Err(e) => {
+            errors.push(ConfigError::at(&origin, e));
+            None
+        }
+    }
+}
+
+fn add_option(
+    inputs: &mut Vec<Box<dyn InputConfig>>,
+    option: &str,
+    value: &str,
+    origin: &Origin,
+) -> Result<bool, String> {
+    match option {
+        "socket" | "socket-stream" => inputs.push(Box::new(SocketConfig {
+            path: PathBuf::from(component::nonempty(value, "a socket path")?),
+            kind: if option == "socket" {
+                SocketKind::Dgram
+            } else {
+                SocketKind::Stream
+            },
+            mode: DEFAULT_SOCKET_MODE,
+            allow_uids: Vec::new(),
+            origin: origin.clone(),
+        })),
+        "socket-mode" => {
+            let m = mode_value(value)?;
+            for socket in component::of_kind::<SocketConfig>(inputs) {
+                socket.mode = m;
+            }
+        }
+        "socket-allow-uid" => {
+            let uid: u32 = value
+                .trim()
+                .parse()
+                .map_err(|_| format!("{value:?} is not a user id; write a number, e.g. 1000"))?;
+            for socket in component::of_kind::<SocketConfig>(inputs) {
+                socket.allow_uids.push(uid);
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+impl InputConfig for SocketConfig {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    fn name(&self) -> String {
+        format!("socket:{}", self.path.display())
+    }
+    fn describe(&self) -> String {
+        let uids = if self.allow_uids.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = self.allow_uids.iter().map(u32::to_string).collect();
+            format!(", uids {}", list.join(","))
+        };
+        let kind = match self.kind {
+            SocketKind::Dgram => "dgram",
+            SocketKind::Stream => "stream",
+        };
+        format!(
+            "{} ({kind}, mode {:04o}{uids})",
+            self.path.display(),
+            self.mode
+        )
+    }
+    fn sources(&self) -> Result<SourceFilter, String> {
+        let path = self.path.clone();
+        Ok(Arc::new(move |source: &Source| {
+            source.kind() == KIND.key && source.path() == path
+        }))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn InputConfig> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_names_the_fields_of_the_table() {
+        let fields = crate::component::toml_doc::fields::<Table>();
+        assert_eq!(KIND.table.names(), fields);
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(mode_value("0660"), Ok(0o660));
+        assert_eq!(mode_value("0o600"), Ok(0o600));
+        assert!(mode_value("999").is_err());
+    }
+
+    #[test]
+    fn mode_and_uids_apply_to_the_sockets_before_them() {
+        let at = Origin::Arg { name: "t".into() };
+        let mut inputs = Vec::new();
+        add_option(&mut inputs, "socket-stream", "/s", &at).unwrap();
+        add_option(&mut inputs, "socket-mode", "0600", &at).unwrap();
+        add_option(&mut inputs, "socket-allow-uid", "1000", &at).unwrap();
+        assert_eq!(inputs[0].describe(), "/s (stream, mode 0600, uids 1000)");
+    }
+}
