@@ -13,11 +13,16 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+mod harness;
+
+#[allow(unused_imports)] // not every test binary names them all
+pub use harness::{Done, Lines, Logalarm, Running};
+
 /// How long any single wait for an event (a line of output, a file, a process
 /// exit, a pipe closing) may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// How long one run of logalarm may take in [`run_with_input`].
+/// How long one run of logalarm may take ([`Logalarm::timeout`] changes it).
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How often the polling helpers look again.
