@@ -286,6 +286,16 @@ pub fn wait_for_file(path: &Path, timeout: Duration, done: impl Fn(&[u8]) -> boo
     }
 }
 
+/// Waits until `path` (say, what a `cmd:cat >> FILE` alarm appends to) holds
+/// at least `n` whole lines; returns its lines ([`lines`]). Fails the test
+/// after [`PATIENCE`].
+pub fn wait_for_lines(path: &Path, n: usize) -> Vec<String> {
+    let got = wait_for_file(path, PATIENCE, |b| {
+        b.iter().filter(|&&c| c == b'\n').count() >= n
+    });
+    lines(&got)
+}
+
 // ---------------------------------------------------------------------------
 // Reading what logalarm wrote.
 
