@@ -448,6 +448,14 @@ pub fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// This machine's host name (`uname -n`).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("read /proc/sys/kernel/hostname")
+        .trim()
+        .to_owned()
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on right now (bound, then
 /// released): for a test server to take, or to find a connection refused.
 pub fn free_port() -> u16 {
