@@ -583,6 +583,16 @@ pub struct Done {
     stderr_lines: Vec<String>,
 }
 
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Done")
+            .field("status", &self.status)
+            .field("stdout", &self.stdout_text())
+            .field("stderr", &self.stderr_text())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Done {
     /// The exit code; `None` when killed by a signal.
     pub fn code(&self) -> Option<i32> {
