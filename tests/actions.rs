@@ -8,7 +8,6 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{Done, Logalarm, PATIENCE, Running, alarm_lines, sh_quote, summary};
@@ -34,35 +33,11 @@ fn logged<'a>(stderr: &'a [String], level: &str, name: &str, tail: &str) -> &'a 
     hits[0]
 }
 
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised command name.
-    let state = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next());
-    state.is_some_and(|s| s != 'Z' && s != 'X')
-}
-
-/// Waits until `pid` is gone; false if it is still alive after [`PATIENCE`].
-fn gone(pid: i32) -> bool {
-    let deadline = Instant::now() + PATIENCE;
-    while alive(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 /// Asserts that a cmd's shell (`sh_pid`, leader of its process group) and its
 /// background child are gone; kills the group first if they are not, so a
 /// failing test leaves no processes behind.
 fn assert_group_gone(sh_pid: i32, bg_pid: i32) {
-    let (sh, bg) = (gone(sh_pid), gone(bg_pid));
+    let (sh, bg) = (common::gone(sh_pid), common::gone(bg_pid));
     if !(sh && bg) {
         // SAFETY: signalling the process group the cmd action created for its shell.
         unsafe { libc::kill(-sh_pid, libc::SIGKILL) };

@@ -456,6 +456,24 @@ pub fn hostname() -> String {
         .to_owned()
 }
 
+/// True while process `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name.
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    state.is_some_and(|s| s != 'Z' && s != 'X')
+}
+
+/// Waits until process `pid` is gone (or a zombie waiting to be reaped);
+/// false if it is still alive after [`PATIENCE`].
+pub fn gone(pid: i32) -> bool {
+    poll_until(PATIENCE, || !alive(pid))
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on right now (bound, then
 /// released): for a test server to take, or to find a connection refused.
 pub fn free_port() -> u16 {
