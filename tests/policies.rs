@@ -15,9 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{PATIENCE, sh_quote};
+use common::{Logalarm, PATIENCE, sh_quote};
 
 const SSH_RULE: &str =
     r"sshd\[\d+\]: Failed password for (?:invalid user )?.*? from (?P<ip>[0-9.]+) port";
@@ -98,25 +97,25 @@ fn run_alarms(name: &str, toml: &str, input: &[u8]) -> (String, String) {
         "config.toml",
         &toml.replace("OUT", &sh_quote(&out_file)),
     );
-    let out = common::run_with_input(
-        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
-        input,
-    );
-    let stderr = common::stderr(&out);
+    let out = Logalarm::new()
+        .arg("-c")
+        .arg(&config)
+        .arg("--no-passthrough")
+        .run(input);
+    let stderr = out.stderr_text();
     assert!(out.status.success(), "{stderr}");
     (fs::read_to_string(&out_file).unwrap_or_default(), stderr)
 }
 
 fn test_report(config: &Path, log: &Path) -> String {
-    let out = common::bin()
+    let out = Logalarm::new()
         .arg("test")
         .arg("--print-all-matched")
         .arg("-c")
         .arg(config)
         .arg(log)
-        .output()
-        .expect("run logalarm test");
-    assert!(out.status.success(), "{}", common::stderr(&out));
+        .output();
+    assert!(out.status.success(), "{}", out.stderr_text());
     String::from_utf8(out.stdout).expect("utf-8 report")
 }
 
@@ -377,16 +376,19 @@ alarm = "pager"
             sh_quote(&out_file)
         ),
     );
-    let mut child =
-        common::spawn_piped(common::bin().arg("-c").arg(&config).arg("--no-passthrough"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(b"heartbeat ok\n").expect("write");
+    let mut la = Logalarm::new()
+        .arg("-c")
+        .arg(&config)
+        .arg("--no-passthrough")
+        .stdin_piped()
+        .start();
+    la.write_stdin(b"heartbeat ok\n");
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
         "ABSENT pager: expected line /heartbeat ok/ not seen for 1s\n"
     );
-    stdin.write_all(b"heartbeat ok\n").expect("write");
+    la.write_stdin(b"heartbeat ok\n");
     let text = common::wait_for_file(&out_file, PATIENCE, |b| {
         b.split(|&c| c == b'\n').count() > 2
     });
@@ -397,8 +399,8 @@ alarm = "pager"
         ),
         "{text}"
     );
-    drop(stdin);
-    let status = common::wait_exit(&mut child, PATIENCE);
+    la.close_stdin();
+    let status = la.finish().status;
     assert!(status.success());
 }
 
@@ -430,14 +432,7 @@ alarm = "errors"
             out = sh_quote(&out_file)
         ),
     );
-    let mut child = common::bin()
-        .arg("-c")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let la = Logalarm::new().arg("-c").arg(&config).start();
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
@@ -462,8 +457,8 @@ alarm = "errors"
         ))),
         "{text}"
     );
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    common::wait_exit(&mut child, PATIENCE);
+    la.signal(libc::SIGTERM);
+    la.finish();
 }
 
 #[test]
@@ -485,14 +480,9 @@ within = "1m"
 alarm = "ghost"
 "#,
     );
-    let out = common::bin()
-        .arg("check")
-        .arg("-c")
-        .arg(&config)
-        .output()
-        .expect("run");
+    let out = Logalarm::new().arg("check").arg("-c").arg(&config).output();
     assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+    let err = out.stderr_text();
     let at = config.display().to_string();
     assert!(
         err.contains(&format!(
@@ -530,13 +520,8 @@ fn ini_policy_options_and_check_listing() {
          alarm-expect = pager 5m heartbeat ok\n\
          log-alarm = ssh Failed password for \\S+ from (?P<ip>\\S+)\n",
     );
-    let out = common::bin()
-        .arg("check")
-        .arg("-c")
-        .arg(&config)
-        .output()
-        .expect("run");
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = Logalarm::new().arg("check").arg("-c").arg(&config).output();
+    assert!(out.status.success(), "{}", out.stderr_text());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(
@@ -553,20 +538,15 @@ fn ini_policy_options_and_check_listing() {
         "b.ini",
         "[uwsgi]\nalarm-threshold = ghost 5 60s\nalarm = ghost log:\nlog-alarm = ghost x\n",
     );
-    let out = common::bin()
-        .arg("check")
-        .arg("-c")
-        .arg(&bad)
-        .output()
-        .expect("run");
+    let out = Logalarm::new().arg("check").arg("-c").arg(&bad).output();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        common::stderr(&out).contains(&format!(
+        out.stderr_text().contains(&format!(
             "{}:2: alarm-threshold: alarm \"ghost\" is not defined above; define it first with `alarm = ghost PLUGIN:ARGS`",
             bad.display()
         )),
         "{}",
-        common::stderr(&out)
+        out.stderr_text()
     );
 }
 
@@ -797,15 +777,18 @@ action = "cmd:cat >> {}"
             sh_quote(&out_file)
         ),
     );
-    let mut child =
-        common::spawn_piped(common::bin().arg("-c").arg(&config).arg("--no-passthrough"));
-    let mut stdin = child.stdin.take().expect("stdin");
+    let mut la = Logalarm::new()
+        .arg("-c")
+        .arg(&config)
+        .arg("--no-passthrough")
+        .stdin_piped()
+        .start();
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
         "ABSENT pager: no input has had a line for 1s\n"
     );
-    stdin.write_all(b"anything\n").expect("write");
+    la.write_stdin(b"anything\n");
     let text = common::wait_for_file(&out_file, PATIENCE, |b| {
         b.split(|&c| c == b'\n').count() > 2
     });
@@ -816,8 +799,8 @@ action = "cmd:cat >> {}"
             .is_some_and(|l| l.starts_with("RESOLVED pager: lines again after ")),
         "{text}"
     );
-    drop(stdin);
-    assert!(common::wait_exit(&mut child, PATIENCE).success());
+    la.close_stdin();
+    assert!(la.finish().status.success());
 }
 
 #[test]
@@ -836,16 +819,11 @@ regex = 'from (?P<ip>\S+) port (\d+)'
 alarm = "ssh"
 "#,
     );
-    let out = common::bin()
-        .arg("check")
-        .arg("-c")
-        .arg(&config)
-        .output()
-        .expect("run");
+    let out = Logalarm::new().arg("check").arg("-c").arg(&config).output();
     assert_eq!(out.status.code(), Some(2));
     let at = config.display().to_string();
     assert_eq!(
-        common::stderr(&out).lines().collect::<Vec<_>>(),
+        out.stderr_text().lines().collect::<Vec<_>>(),
         [
             format!(
                 "[logalarm] config error: {at}:3: alarm.ssh.key: `caps` group \"iip\" is in no rule firing alarm \"ssh\" (theirs: ip; numbered up to 2); fix the name or add `(?P<iip>…)` to the rule"
@@ -883,22 +861,18 @@ action = "cmd:cat >> {}"
         "while [ ! -e {} ]; do sleep 0.05; done; echo back",
         sh_quote(&go)
     );
-    let mut child = common::bin()
+    let la = Logalarm::new()
         .args(["run", "-c"])
         .arg(&config)
         .args(["--", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+        .start();
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
         "ABSENT pager: input child has been silent for 1s\n"
     );
     fs::write(&go, "").expect("touch");
-    assert!(common::wait_exit(&mut child, PATIENCE).success());
+    assert!(la.finish().status.success());
     let text = fs::read_to_string(&out_file).expect("read");
     assert!(
         text.lines()
@@ -930,24 +904,22 @@ alarms = ["seen", "errors"]
             sh_quote(&digest)
         ),
     );
-    let mut child =
-        common::spawn_piped(common::bin().arg("-c").arg(&config).arg("--no-passthrough"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(b"ERROR a 1\nERROR b 2\nERROR c 3\n")
-        .expect("write");
+    let mut la = Logalarm::new()
+        .arg("-c")
+        .arg(&config)
+        .arg("--no-passthrough")
+        .stdin_piped()
+        .start();
+    la.write_stdin(b"ERROR a 1\nERROR b 2\nERROR c 3\n");
     // The plain alarm shows the lines went through the engine.
     common::wait_for_file(&seen, PATIENCE, |b| b.ends_with(b"ERROR c 3\n"));
     assert!(!digest.exists(), "the period is an hour: nothing yet");
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(common::wait_exit(&mut child, PATIENCE).success());
+    la.signal(libc::SIGTERM);
+    assert!(la.finish().status.success());
     assert_eq!(
         fs::read_to_string(&digest).expect("digest sent"),
         "3 events\n"
     );
-    drop(stdin);
 }
 
 #[test]
