@@ -7,8 +7,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use common::Logalarm;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -32,8 +33,8 @@ const PROBE: &[u8] =
 /// Runs `logalarm ARGS` on [`PROBE`]; asserts exit code 2 and an empty stdout (no
 /// input was passed through); returns the stderr lines.
 fn config_error(args: &[&str]) -> Vec<String> {
-    let out = common::run_with_input(common::bin().args(args), PROBE);
-    let err = common::stderr(&out);
+    let out = Logalarm::new().args(args).run(PROBE);
+    let err = out.stderr_text();
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -116,10 +117,10 @@ fn docs_example_signal_without_target_is_rejected_with_the_fix() {
         )]
     );
     // `check` rejects it the same way.
-    let out = common::run_with_input(common::bin().args(["check", "-c", &ini]), b"");
+    let out = Logalarm::new().args(["check", "-c", &ini]).run(b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
-    let stderr = common::stderr(&out);
+    let stderr = out.stderr_text();
     let without_source: Vec<&str> = stderr
         .lines()
         .filter(|l| !l.starts_with("[logalarm] config error:      3 | "))
@@ -137,8 +138,8 @@ fn docs_example_with_a_pidfile_target_passes_check() {
     );
     let ini = write(&dir, "uwsgi.ini", &config);
     let ini = path_str(&ini);
-    let out = common::run_with_input(common::bin().args(["check", "-c", ini]), b"");
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new().args(["check", "-c", ini]).run(b"");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     let action = format!("signal:17@pidfile:{}", pidfile.display());
     let want = format!(
         "Alarms:\n\
@@ -153,7 +154,7 @@ fn docs_example_with_a_pidfile_target_passes_check() {
     );
     assert_eq!(text(&out.stdout), want);
     assert_eq!(
-        common::stderr(&out),
+        out.stderr_text(),
         "",
         "a valid config logs nothing on check"
     );
@@ -185,17 +186,13 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
          print('no signal', flush=True)\n\
          sys.exit(1)\n",
     );
-    let target = Command::new("python3")
+    let target = Logalarm::program("python3")
         .arg(&script)
         .arg(&pidfile)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python3");
+        .start();
     let pid = common::wait_for_file(&pidfile, TIMEOUT, |b| !b.is_empty());
     let pid = text(&pid);
-    assert_eq!(pid.trim(), target.id().to_string());
+    assert_eq!(pid.trim(), target.pid().to_string());
 
     let config = DOCS_MAILME_CACHEFULL
         .replace(
@@ -211,20 +208,20 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
                  *** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
                  [pid: 4242|app: 0|req: 1/1] 127.0.0.1 () {32 vars} [GET /] => generated 12 bytes in 3 msecs\n\
                  *** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\n";
-    let out = common::run_with_input(common::bin().arg("-c").arg(&ini), input.as_bytes());
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new().arg("-c").arg(&ini).run(input.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert_eq!(text(&out.stdout), input);
     assert_eq!(
         std::fs::read_to_string(&mail).expect("mailme ran"),
         "*** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
          *** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\n"
     );
-    let target = common::wait_with_output_timeout(target, TIMEOUT);
+    let target = target.finish();
     assert_eq!(
         text(&target.stdout),
         "got signal 17\n",
         "{}",
-        common::stderr(&target)
+        target.stderr_text()
     );
     assert_eq!(target.status.code(), Some(0));
 }
@@ -242,14 +239,9 @@ fn docs_xmpp_example_loads_and_check_hides_the_password() {
          log-alarm = jabber ^TERRIBLE ALARM\n",
     );
     let ini = path_str(&ini);
-    let out = common::run_with_input(common::bin().args(["check", "-c", ini]), b"");
+    let out = Logalarm::new().args(["check", "-c", ini]).run(b"");
     let report = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{report}{}",
-        common::stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(0), "{report}{}", out.stderr_text());
     assert!(
         report.contains(&format!(
             "  jabber  xmpp:foobar@jabber.xxx;***;admin@jabber.xxx,admin2@jabber.xxx    ({ini}:2: alarm)\n"
@@ -257,7 +249,7 @@ fn docs_xmpp_example_loads_and_check_hides_the_password() {
         "{report}"
     );
     assert!(!report.contains("mysecretpassword"), "{report}");
-    assert!(!common::stderr(&out).contains("mysecretpassword"));
+    assert!(!out.stderr_text().contains("mysecretpassword"));
 }
 
 /// The docs' simplest example (`mailme`, with `cat` instead of `mail`) at the
@@ -279,8 +271,8 @@ fn docs_mailme_example_runs_with_uwsgi_alarm_freq() {
                  worker 1 killed successfully (pid: 4242)\r\n\
                  *** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\r\n\
                  *** HARAKIRI ON WORKER 2 (pid: 4250, try: 1) ***";
-    let out = common::run_with_input(common::bin().arg("-c").arg(&ini), input.as_bytes());
-    let err = common::stderr(&out);
+    let out = Logalarm::new().arg("-c").arg(&ini).run(input.as_bytes());
+    let err = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout), input);
     assert_eq!(
@@ -361,32 +353,21 @@ fn python_program_through_a_real_pipe() {
             common::sh_quote(&any)
         ),
     );
-    let mut app = Command::new("python3")
+    let (pipe, app_stdout) = std::io::pipe().expect("pipe");
+    let app = Logalarm::program("python3")
         .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python3");
-    let pipe = app.stdout.take().expect("app stdout");
-    let logalarm = common::bin()
-        .arg("-c")
-        .arg(&ini)
-        .stdin(Stdio::from(pipe))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
-    // Drain logalarm's output while the app runs, so neither side can block.
-    let logalarm = std::thread::spawn(move || common::wait_with_output_timeout(logalarm, TIMEOUT));
-    let app = common::wait_with_output_timeout(app, TIMEOUT);
+        .stdout_to(app_stdout)
+        .start();
+    // Both outputs are read while the app runs, so neither side can block.
+    let logalarm = Logalarm::new().arg("-c").arg(&ini).stdin_from(pipe).start();
+    let app = app.finish();
     assert!(
         app.status.success(),
         "python3 app failed: {}",
-        common::stderr(&app)
+        app.stderr_text()
     );
-    let out = logalarm.join().expect("logalarm waiter");
-    let err = common::stderr(&out);
+    let out = logalarm.finish();
+    let err = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout), app_output(), "pass-through");
 
@@ -463,9 +444,9 @@ fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
          chdir, harakiri, vacuum, die-on-term, logto, max-requests"
     );
 
-    let out = common::run_with_input(common::bin().args(["check", "-c", ini]), b"");
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
-    assert_eq!(common::stderr(&out), format!("{warning}\n"));
+    let out = Logalarm::new().args(["check", "-c", ini]).run(b"");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
+    assert_eq!(out.stderr_text(), format!("{warning}\n"));
     let report = text(&out.stdout);
     assert!(report.ends_with("OK: 1 alarms, 3 rules\n"), "{report}");
     assert!(
@@ -478,8 +459,8 @@ fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
                  DEBUG uWSGI listen queue of socket \"127.0.0.1:3031\" full\n\
                  *** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
                  NOT READ\n";
-    let out = common::run_with_input(common::bin().args(["-c", ini]), input.as_bytes());
-    let err = common::stderr(&out);
+    let out = Logalarm::new().args(["-c", ini]).run(input.as_bytes());
+    let err = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout), input);
     let warnings: Vec<&str> = err
@@ -558,9 +539,9 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
     let toml = write(&dir, "ssh.toml", &toml);
 
     let report = |args: Vec<String>| {
-        let out = common::run_with_input(common::bin().args(args), b"");
-        assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
-        assert_eq!(common::stderr(&out), "", "no warnings expected");
+        let out = Logalarm::new().args(args).run(b"");
+        assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
+        assert_eq!(out.stderr_text(), "", "no warnings expected");
         // Without the last line, `processed N lines in X s`.
         let report = text(&out.stdout);
         let timing = report.trim_end().rfind('\n').expect("lines") + 1;
@@ -897,11 +878,10 @@ fn check_prints_alarms_rules_table_and_settings() {
          alarm-log = ops,ops,mailme listen queue .* full\n",
     );
     let ini = path_str(&ini);
-    let out = common::run_with_input(
-        common::bin().args(["check", "-c", ini, "--log-alarm", "ops segfault"]),
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .args(["check", "-c", ini, "--log-alarm", "ops segfault"])
+        .run(b"");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert_eq!(
         text(&out.stdout),
         format!(
@@ -918,7 +898,7 @@ fn check_prints_alarms_rules_table_and_settings() {
              OK: 2 alarms, 4 rules\n"
         )
     );
-    assert_eq!(common::stderr(&out), "");
+    assert_eq!(out.stderr_text(), "");
 }
 
 // ---------------------------------------------------------------------------
@@ -943,8 +923,8 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
         "b X".to_owned(),
     ];
     let input = "1 X only\n2 X and Y\n3 Y only\n4 neither\n5 Y then X\n";
-    let out = common::run_with_input(common::bin().args(&args), input.as_bytes());
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new().args(&args).run(input.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert_eq!(text(&out.stdout), input);
     assert_eq!(
         std::fs::read_to_string(&a).expect("a ran"),
@@ -953,13 +933,11 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
     assert_eq!(std::fs::read_to_string(&b).expect("b ran"), "1 X only\n");
 
     // The dry run explains it.
-    let out = common::run_with_input(
-        common::bin()
-            .args(["test", "--print-all-matched", "--print-all-ignored"])
-            .args(&args[2..]),
-        input.as_bytes(),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .args(["test", "--print-all-matched", "--print-all-ignored"])
+        .args(&args[2..])
+        .run(input.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     let report = text(&out.stdout);
     let (report, timing) = report.trim_end().rsplit_once('\n').expect("lines");
     assert!(timing.starts_with("processed 5 lines in "), "{timing}");
@@ -989,14 +967,12 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
 /// The `check` report's alarm and rule lines, without their origins, their
 /// blanks each one space.
 fn check_lines(ini: &Path, env: &[(&str, &str)]) -> Vec<String> {
-    let out = common::run_with_input(
-        common::bin()
-            .args(["check", "-c"])
-            .arg(ini)
-            .envs(env.iter().copied()),
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .args(["check", "-c"])
+        .arg(ini)
+        .envs(env.iter().copied())
+        .run(b"");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     text(&out.stdout)
         .lines()
         .filter(|l| l.starts_with("  "))
@@ -1084,13 +1060,11 @@ fn a_regexs_leading_spaces_are_kept() {
         "a.ini",
         "[uwsgi]\nalarm = a log:\nlog-alarm = a  ERR\n",
     );
-    let out = common::run_with_input(
-        common::bin()
-            .args(["test", "--print-all-matched", "-c"])
-            .arg(&ini),
-        b"disk ERR\ndiskERR\n",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .args(["test", "--print-all-matched", "-c"])
+        .arg(&ini)
+        .run(b"disk ERR\ndiskERR\n");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert!(
         text(&out.stdout)
             .starts_with("line 1: fires a (rule 1 / ERR/): disk ERR\n\nLines: 2 read, 1 matched,"),
@@ -1105,13 +1079,11 @@ fn an_ini_that_is_not_utf8_keeps_its_bytes_in_regexes() {
     let ini = dir.join("latin.ini");
     // A Latin-1 file: é is the one byte E9.
     std::fs::write(&ini, b"[uwsgi]\nalarm = a log:\nlog-alarm = a caf\xe9\n").expect("write");
-    let out = common::run_with_input(
-        common::bin()
-            .args(["test", "--print-all-matched", "-c"])
-            .arg(&ini),
-        b"caf\xe9 in Latin-1\ncaf\xc3\xa9 in UTF-8\n",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .args(["test", "--print-all-matched", "-c"])
+        .arg(&ini)
+        .run(b"caf\xe9 in Latin-1\ncaf\xc3\xa9 in UTF-8\n");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert!(
         out.stdout.starts_with(
             b"line 1: fires a (rule 1 /caf\\xE9/): caf\xe9 in Latin-1\n\nLines: 2 read, 1 matched,"
@@ -1127,10 +1099,10 @@ fn an_ini_that_is_not_utf8_keeps_its_bytes_in_regexes() {
         b"[uwsgi]\nalarm = a cmd:echo caf\xe9\nlog-alarm = a x\n",
     )
     .expect("write");
-    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    let out = Logalarm::new().args(["check", "-c"]).arg(&ini).run(b"");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        common::lines(&out.stderr),
+        out.stderr_lines(),
         [
             format!(
                 "[logalarm] config error: {}:2: alarm: holds bytes that are not UTF-8; logalarm reads this option as UTF-8 (only a rule's regex may hold other bytes): save the file as UTF-8",
@@ -1155,10 +1127,10 @@ fn strict_makes_unknown_options_errors() {
         "s.ini",
         "[uwsgi]\nstrict = true\nalarm = a log:\nlog-alarm = a x\nprocesses = 4\n",
     );
-    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    let out = Logalarm::new().args(["check", "-c"]).arg(&ini).run(b"");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        common::lines(&out.stderr),
+        out.stderr_lines(),
         [
             format!(
                 "[logalarm] config error: {}:5: processes: unknown option `processes` (strict = true makes it an error)",
@@ -1187,11 +1159,11 @@ fn ini_typos_are_errors_with_a_suggestion_and_uwsgis_own_options_a_warning() {
          queue-szie = 10\n\
          foo = bar\n",
     );
-    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    let out = Logalarm::new().args(["check", "-c"]).arg(&ini).run(b"");
     assert_eq!(out.status.code(), Some(2));
     let at = ini.display();
     assert_eq!(
-        common::lines(&out.stderr),
+        out.stderr_lines(),
         [
             format!(
                 "[logalarm] config error: {at}:3: log-alamr: unknown option `log-alamr`; did you mean `log-alarm`? (uWSGI's own options are ignored, but this is a typo's distance from logalarm's)"
@@ -1220,10 +1192,10 @@ log-format = %(addr) - %(user)
 processes = 4
 ",
     );
-    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    let out = Logalarm::new().args(["check", "-c"]).arg(&ini).run(b"");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
-        common::lines(&out.stderr),
+        out.stderr_lines(),
         [format!(
             "[logalarm] warn: {}: ignoring options logalarm does not use: alarm-lq, log-format, processes",
             ini.display()
