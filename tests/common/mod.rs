@@ -1,16 +1,17 @@
 //! Shared helpers for the integration tests: they run the built `logalarm`
-//! binary as a user would.
+//! binary as a user would, through the one harness in [`harness`]
+//! ([`Logalarm`], [`Running`], [`Done`]).
 //!
 //! Every wait in here has a deadline. A logalarm (or helper process) that hangs
 //! is killed and the test fails with a message saying what it was waiting for;
 //! it never hangs the test run.
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
 use std::time::{Duration, Instant};
 
 mod harness;
@@ -33,11 +34,6 @@ pub const ALARM_PREFIX: &str = "[logalarm] ALARM: ";
 
 // ---------------------------------------------------------------------------
 // Where things are.
-
-/// The binary under test.
-pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_logalarm"))
-}
 
 /// The Loghub corpus directory (`../shared/corpus/loghub`, or `$LOGALARM_CORPUS/loghub`).
 pub fn corpus() -> PathBuf {
@@ -68,32 +64,11 @@ pub fn sh_quote(path: &Path) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Running a child with a deadline.
+// Other programs: the test servers.
 
-/// Spawns `cmd` with stdin, stdout and stderr all piped.
-pub fn spawn_piped(cmd: &mut Command) -> Child {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm")
-}
-
-/// Writes `input` to the child's (piped) stdin on a thread of its own, then
-/// closes it; returns the thread, whose result says whether all of `input`
-/// was written.
-///
-/// An error (a broken pipe) means the child exited before reading all of its
-/// input: expected on a config error, where logalarm reads nothing, so most
-/// callers ignore it; a test that needs all input read checks it.
-pub fn feed_stdin(child: &mut Child, input: &[u8]) -> JoinHandle<io::Result<()>> {
-    let mut stdin = child.stdin.take().expect("stdin piped");
-    let input = input.to_vec();
-    thread::spawn(move || stdin.write_all(&input))
-}
-
-/// Waits for `child` to exit; after `timeout` kills it, reaps it and fails
-/// the test.
+/// Waits for `child` (a test server, not logalarm: that runs in a
+/// [`Logalarm`]) to exit; after `timeout` kills it, reaps it and fails the
+/// test.
 pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
     let deadline = Instant::now() + timeout;
     loop {
@@ -112,94 +87,10 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
     }
 }
 
-/// A stream read to its end on a thread of its own, so that the child writing
-/// it can never block on a full pipe.
-pub struct BackgroundRead(Receiver<io::Result<Vec<u8>>>);
-
-/// Starts reading `stream` to its end in the background.
-pub fn read_in_background(mut stream: impl Read + Send + 'static) -> BackgroundRead {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = tx.send(stream.read_to_end(&mut buf).map(|_| buf));
-    });
-    BackgroundRead(rx)
-}
-
-impl BackgroundRead {
-    /// Everything read, once the stream is closed. Fails the test if it is
-    /// still open after `timeout` (say, a process the child left behind holds
-    /// it) or could not be read; `what` names it in the message.
-    pub fn finish(self, what: &str, timeout: Duration) -> Vec<u8> {
-        match self.0.recv_timeout(timeout) {
-            Ok(read) => read.unwrap_or_else(|e| panic!("read {what}: {e}")),
-            Err(RecvTimeoutError::Timeout) => panic!("{what} still open after {timeout:?}"),
-            Err(RecvTimeoutError::Disconnected) => panic!("the {what} reader died"),
-        }
-    }
-}
-
-/// Like [`Child::wait_with_output`], but kills the child and fails the test
-/// if it has not exited after `timeout` (and fails if its output is still
-/// open [`PATIENCE`] after it exited). Closes the child's stdin if it is still
-/// here; stdout or stderr not piped count as empty. The time is taken out of
-/// logalarm's own lines on stderr ([`untimed`]).
-pub fn wait_with_output_timeout(child: Child, timeout: Duration) -> Output {
-    let mut out = wait_with_raw_output_timeout(child, timeout);
-    out.stderr = untimed_bytes(&out.stderr);
-    out
-}
-
-/// [`wait_with_output_timeout`] with stderr as logalarm wrote it.
-pub fn wait_with_raw_output_timeout(mut child: Child, timeout: Duration) -> Output {
-    drop(child.stdin.take());
-    let stdout = child.stdout.take().map(read_in_background);
-    let stderr = child.stderr.take().map(read_in_background);
-    let status = wait_exit(&mut child, timeout);
-    let collect = |read: Option<BackgroundRead>, what| {
-        read.map_or_else(Vec::new, |r| r.finish(what, PATIENCE))
-    };
-    Output {
-        status,
-        stdout: collect(stdout, "stdout"),
-        stderr: collect(stderr, "stderr"),
-    }
-}
-
-/// Runs `cmd` with `input` on stdin and returns its output, within
-/// [`RUN_TIMEOUT`] (see [`run_with_input_timeout`]).
-pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
-    run_with_input_timeout(cmd, input, RUN_TIMEOUT)
-}
-
-/// Runs `cmd` with `input` on stdin and returns its output; kills it and
-/// fails the test if it is still running after `timeout`.
-///
-/// Input it did not read is no error (on a config error logalarm exits
-/// without reading): its exit status and output tell what happened.
-pub fn run_with_input_timeout(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
-    let mut out = run_with_raw_output(cmd, input, timeout);
-    out.stderr = untimed_bytes(&out.stderr);
-    out
-}
-
-/// [`run_with_input_timeout`] with stderr as logalarm wrote it (times and
-/// all).
-pub fn run_with_raw_output(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
-    let mut child = spawn_piped(cmd);
-    let writer = feed_stdin(&mut child, input);
-    let out = wait_with_raw_output_timeout(child, timeout);
-    // A broken pipe only means logalarm stopped reading early.
-    let _ = writer.join().expect("stdin writer thread");
-    out
-}
-
-// ---------------------------------------------------------------------------
-// Output line by line, while the child runs.
-
-/// Reads `stream` line by line (split at `\n`, any `\r` kept, invalid UTF-8
-/// replaced, the time taken out of logalarm's own lines: [`untimed`]) on a
-/// thread of its own; the channel closes with the stream.
+/// Reads `stream` (a test server's output) line by line (split at `\n`,
+/// any `\r` kept, invalid UTF-8 replaced, the time taken out of logalarm's
+/// own lines: [`untimed`]) on a thread of its own; the channel closes with
+/// the stream.
 pub fn read_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -214,53 +105,6 @@ pub fn read_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
         }
     });
     rx
-}
-
-/// Receives lines from `rx` into `seen` until `done(seen)` holds (checked
-/// first, so lines received earlier count). Fails the test, naming `what` and
-/// showing `seen`, after [`PATIENCE`] or if the stream closes first.
-pub fn recv_until(
-    rx: &Receiver<String>,
-    seen: &mut Vec<String>,
-    what: &str,
-    done: impl Fn(&[String]) -> bool,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done(seen) {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => seen.push(line),
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("timed out waiting for {what}; seen: {seen:#?}")
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                panic!("stream closed before {what}; seen: {seen:#?}")
-            }
-        }
-    }
-}
-
-/// The first line in `seen`, or received from `rx` into `seen`, for which
-/// `want` holds (see [`recv_until`]).
-pub fn wait_for_line(
-    rx: &Receiver<String>,
-    seen: &mut Vec<String>,
-    what: &str,
-    want: impl Fn(&str) -> bool,
-) -> String {
-    recv_until(rx, seen, what, |seen| seen.iter().any(|l| want(l)));
-    seen.iter().find(|l| want(l)).expect("a line").clone()
-}
-
-/// Receives the rest of `rx` into `seen`, until the stream closes; fails the
-/// test if it is still open at `deadline`.
-pub fn drain_lines(rx: &Receiver<String>, seen: &mut Vec<String>, deadline: Instant) {
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => seen.push(line),
-            Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => panic!("output not closed after exit: {seen:#?}"),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -345,15 +189,9 @@ pub fn untimed_bytes(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Stderr as text, for assertions and failure messages (the time taken out
-/// of logalarm's own lines: [`untimed`]).
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&untimed_bytes(&out.stderr)).into_owned()
-}
-
 /// `bytes` split into lines at `\n` (a final line without one counts; any `\r`
 /// is kept; invalid UTF-8 is replaced; the time taken out of logalarm's own
-/// lines: [`untimed`]), as [`read_lines`] receives them.
+/// lines: [`untimed`]), as [`Lines`] gives them.
 pub fn lines(bytes: &[u8]) -> Vec<String> {
     let mut lines: Vec<String> = bytes
         .split(|&b| b == b'\n')
