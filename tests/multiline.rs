@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Done, Logalarm, PATIENCE, sh_quote};
@@ -41,12 +41,6 @@ fn wait_messages(file: &Path, n: usize) -> Vec<String> {
         String::from_utf8_lossy(b).matches(&sep).count() >= n
     });
     messages(file)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
-    path
 }
 
 /// Runs logalarm with `args`, `input` on stdin, to its end.
@@ -109,7 +103,7 @@ fn python_tracebacks_under_run_fire_once_each_with_all_their_lines() {
     let expect = dir.join("expect");
     std::fs::create_dir_all(&expect).expect("mkdir");
     let (crash, opened, inner) = (dir.join("crash"), dir.join("opened"), dir.join("inner"));
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -122,7 +116,7 @@ fn python_tracebacks_under_run_fire_once_each_with_all_their_lines() {
             recorder("inner", &inner),
         ),
     );
-    let prog = write(&dir, "prog.py", PY_PROG);
+    let prog = common::write_file(&dir, "prog.py", PY_PROG);
     let out = run_wrapped(
         &conf,
         &["python3", prog.to_str().unwrap(), expect.to_str().unwrap()],
@@ -202,7 +196,7 @@ fn java_stack_traces_under_run_fire_once_each_with_all_their_lines() {
     let expect = dir.join("expect");
     std::fs::create_dir_all(&expect).expect("mkdir");
     let crash = dir.join("crash");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -211,7 +205,7 @@ fn java_stack_traces_under_run_fire_once_each_with_all_their_lines() {
             recorder("crash", &crash),
         ),
     );
-    let prog = write(&dir, "Prog.java", JAVA_PROG);
+    let prog = common::write_file(&dir, "Prog.java", JAVA_PROG);
     let out = run_wrapped(
         &conf,
         &["java", prog.to_str().unwrap(), expect.to_str().unwrap()],
@@ -272,7 +266,7 @@ app.rb:3:in `charge': card declined (RuntimeError)
 fn java_go_and_ruby_samples_on_stdin_are_exact_records() {
     let dir = common::scratch("multiline_samples");
     let (java, go, ruby) = (dir.join("java"), dir.join("go"), dir.join("ruby"));
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -305,7 +299,7 @@ fn records_of_two_followed_files_never_mix() {
     let (a, b, crash) = (dir.join("a.log"), dir.join("b.log"), dir.join("crash"));
     std::fs::write(&a, "").expect("create a");
     std::fs::write(&b, "").expect("create b");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -358,7 +352,7 @@ fn records_of_two_followed_files_never_mix() {
 fn a_record_without_end_flushes_on_its_timeout_and_at_eof() {
     let dir = common::scratch("multiline_timeout");
     let crash = dir.join("crash");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -395,7 +389,7 @@ fn a_record_without_end_flushes_on_its_timeout_and_at_eof() {
 fn a_long_record_is_cut_at_max_lines_once_and_its_rest_is_dropped() {
     let dir = common::scratch("multiline_caps");
     let (crash, single) = (dir.join("crash"), dir.join("single"));
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -425,7 +419,7 @@ fn a_long_record_is_cut_at_max_lines_once_and_its_rest_is_dropped() {
 #[test]
 fn logalarm_test_shows_records_and_check_shows_the_spec() {
     let dir = common::scratch("multiline_report");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         "[alarm.crash]\naction = \"log:\"\n\
@@ -476,7 +470,7 @@ fn logalarm_test_shows_records_and_check_shows_the_spec() {
 #[test]
 fn multiline_errors_name_the_key_and_the_fix() {
     let dir = common::scratch("multiline_errors");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         "[alarm.crash]\naction = \"log:\"\n\
@@ -515,7 +509,7 @@ fn a_followed_file_rotated_away_closes_its_record() {
     let dir = common::scratch("multiline_rotation");
     let (log, crash) = (dir.join("app.log"), dir.join("crash"));
     std::fs::write(&log, "").expect("create log");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(

@@ -80,19 +80,13 @@ fn expected_threshold(
     fired
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    fs::write(&path, text).expect("write");
-    path
-}
-
 /// Runs logalarm over `input` (stdin, pass-through off) with the TOML config
 /// `toml`, in which `OUT` stands for a file its `cmd:` alarms append to;
 /// returns what that file holds and logalarm's stderr. The run must succeed.
 fn run_alarms(name: &str, toml: &str, input: &[u8]) -> (String, String) {
     let dir = common::scratch(name);
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "config.toml",
         &toml.replace("OUT", &sh_quote(&out_file)),
@@ -122,7 +116,7 @@ fn test_report(config: &Path, log: &Path) -> String {
 #[test]
 fn threshold_per_ip_on_the_openssh_corpus_equals_the_csv() {
     let dir = common::scratch("policy-threshold-ssh");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "ssh.toml",
         &format!(
@@ -246,7 +240,7 @@ fn cooldown_count_goes_out_with_the_next_notification() {
     // On the lines' clock: 1 per minute per key; the held ones are counted
     // and carried by the key's next notification.
     let dir = common::scratch("policy-cooldown-count");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "c.toml",
         r#"alarm_freq = 0
@@ -258,7 +252,7 @@ regex = 'disk full'
 alarm = "disk"
 "#,
     );
-    let log = write(
+    let log = common::write_file(
         &dir,
         "disk.log",
         "2024-05-01T12:00:00Z disk full a\n\
@@ -328,7 +322,7 @@ resolve = 'db up'
 #[test]
 fn expected_line_absent_and_back_on_the_lines_clock() {
     let dir = common::scratch("policy-expect");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "x.toml",
         r#"[alarm.pager]
@@ -339,7 +333,7 @@ within = "5m"
 alarm = "pager"
 "#,
     );
-    let log = write(
+    let log = common::write_file(
         &dir,
         "hb.log",
         "2024-05-01T12:00:00Z heartbeat ok\n\
@@ -362,7 +356,7 @@ alarm = "pager"
 fn expected_line_absent_live_then_resolved() {
     let dir = common::scratch("policy-expect-live");
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "x.toml",
         &format!(
@@ -410,7 +404,7 @@ fn silent_input_fires_and_recovers() {
     let log = dir.join("app.log");
     fs::write(&log, "").expect("create");
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "s.toml",
         &format!(
@@ -464,7 +458,7 @@ alarm = "errors"
 #[test]
 fn bad_policy_config_names_the_key() {
     let dir = common::scratch("policy-bad");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "b.toml",
         r#"[alarm.a]
@@ -507,7 +501,7 @@ alarm = "ghost"
 #[test]
 fn ini_policy_options_and_check_listing() {
     let dir = common::scratch("policy-ini");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "p.ini",
         "[uwsgi]\n\
@@ -533,7 +527,7 @@ fn ini_policy_options_and_check_listing() {
         text.contains("Expect /heartbeat ok/ at least every 5m -> pager"),
         "{text}"
     );
-    let bad = write(
+    let bad = common::write_file(
         &dir,
         "b.ini",
         "[uwsgi]\nalarm-threshold = ghost 5 60s\nalarm = ghost log:\nlog-alarm = ghost x\n",
@@ -657,7 +651,7 @@ alarm = "errors"
 #[test]
 fn digest_per_period_on_the_lines_clock_and_monitoring_markers() {
     let dir = common::scratch("policy-digest-periods");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "d.toml",
         r#"[alarm.errors]
@@ -669,7 +663,7 @@ regex = 'ERROR'
 alarm = "errors"
 "#,
     );
-    let log = write(
+    let log = common::write_file(
         &dir,
         "app.log",
         "2024-05-01T12:00:00Z ERROR db timeout after 31 ms\n\
@@ -730,7 +724,7 @@ alarm = "t"
 #[test]
 fn test_shows_policy_decisions_for_multiline_records() {
     let dir = common::scratch("policy-records");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "tb.toml",
         r#"[alarm.crash]
@@ -742,7 +736,7 @@ alarm = "crash"
 multiline = "python"
 "#,
     );
-    let log = write(
+    let log = common::write_file(
         &dir,
         "tb.log",
         "start\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nValueError: bad\nmid\n\
@@ -765,7 +759,7 @@ multiline = "python"
 fn top_level_stall_after_watches_stdin() {
     let dir = common::scratch("policy-stall-stdin");
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "s.toml",
         &format!(
@@ -806,7 +800,7 @@ action = "cmd:cat >> {}"
 #[test]
 fn a_misspelt_capture_group_is_a_config_error() {
     let dir = common::scratch("policy-caps-typo");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "t.toml",
         r#"[alarm.ssh]
@@ -842,7 +836,7 @@ alarm = "ssh"
 fn a_wrapped_process_silent_too_long_fires_on_stall() {
     let dir = common::scratch("policy-stall-run");
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "r.toml",
         &format!(
@@ -886,7 +880,7 @@ action = "cmd:cat >> {}"
 fn a_pending_digest_is_sent_at_sigterm() {
     let dir = common::scratch("policy-digest-sigterm");
     let (seen, digest) = (dir.join("seen.txt"), dir.join("digest.txt"));
-    let config = write(
+    let config = common::write_file(
         &dir,
         "d.toml",
         &format!(

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -60,13 +60,6 @@ fn messages(file: &Path) -> Vec<Vec<String>> {
     out
 }
 
-/// Writes a Python script into `dir` and returns its path.
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, body).expect("write script");
-    path
-}
-
 /// Lines of `lines` that start with `prefix`, in order.
 fn starting<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
     common::lines_starting_with(lines, prefix)
@@ -87,7 +80,7 @@ os.kill(os.getpid(), signal.SIGSEGV)
 #[test]
 fn python_segfault_fires_on_exit_with_its_last_lines() {
     let dir = common::scratch("run_python_segfault");
-    let crash = script(&dir, "crash.py", PY_CRASH);
+    let crash = common::write_file(&dir, "crash.py", PY_CRASH);
     let alarms = dir.join("alarms.txt");
     let out = run(
         &[
@@ -333,7 +326,7 @@ sys.exit(1)
 #[test]
 fn signals_are_forwarded_and_a_stop_is_never_restarted() {
     let dir = common::scratch("run_signals");
-    let child = script(&dir, "signals.py", PY_SIGNALS);
+    let child = common::write_file(&dir, "signals.py", PY_SIGNALS);
     let log = dir.join("signals.log");
     let alarms = dir.join("alarms.txt");
     let mut live = start(
@@ -383,7 +376,7 @@ if n <= crashes:
 #[test]
 fn restarts_on_failure_with_backoff_until_it_succeeds_or_gives_up() {
     let dir = common::scratch("run_restart");
-    let child = script(&dir, "crash_twice.py", PY_CRASH_TWICE);
+    let child = common::write_file(&dir, "crash_twice.py", PY_CRASH_TWICE);
     let count = dir.join("count");
     let alarms = dir.join("alarms.txt");
     let started = Instant::now();
@@ -472,7 +465,7 @@ sys.exit(1)
 #[test]
 fn signal_action_without_target_reaches_the_wrapped_process() {
     let dir = common::scratch("run_signal_action");
-    let child = script(&dir, "reload.py", PY_RELOAD);
+    let child = common::write_file(&dir, "reload.py", PY_RELOAD);
     let out = run(
         &[
             "--alarm",
@@ -500,7 +493,7 @@ fn signal_action_without_target_reaches_the_wrapped_process() {
 #[test]
 fn the_process_dies_with_a_sigkilled_logalarm() {
     let dir = common::scratch("run_pdeathsig");
-    let child = script(
+    let child = common::write_file(
         &dir,
         "sleeper.py",
         "import os, time\nprint(f\"pid {os.getpid()}\", flush=True)\ntime.sleep(30)\n",

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{ALARM_PREFIX, Done, Logalarm, PATIENCE, Running, sh_quote};
+use common::{ALARM_PREFIX, Done, Logalarm, PATIENCE, Running, path_str as s, sh_quote};
 
 /// Peak RSS allowed for logalarm under hostile socket input, in KiB.
 const RSS_LIMIT_KIB: u64 = 150 * 1024;
@@ -46,10 +46,6 @@ impl Drop for SockDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
 
 /// Starts logalarm with `args` (stdin `/dev/null`).

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::Logalarm;
@@ -18,12 +18,6 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("utf-8 output")
-}
-
-fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).expect("write test file");
-    path
 }
 
 /// Input that must never reach stdout when the config is rejected.
@@ -57,8 +51,8 @@ fn config_error(args: &[&str]) -> Vec<String> {
 /// is returned.
 fn config_file_error(test: &str, file: &str, content: &str) -> (String, Vec<String>) {
     let dir = common::scratch(test);
-    let path = write(&dir, file, content);
-    let path = path_str(&path).to_owned();
+    let path = common::write_file(&dir, file, content);
+    let path = common::path_str(&path).to_owned();
     let lines = config_error(&["-c", &path]);
     let source: Vec<&str> = content.split('\n').collect();
     let mut errors = Vec::new();
@@ -89,10 +83,6 @@ fn config_file_error(test: &str, file: &str, content: &str) -> (String, Vec<Stri
         }
     }
     (path, errors)
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 // ---------------------------------------------------------------------------
@@ -136,8 +126,8 @@ fn docs_example_with_a_pidfile_target_passes_check() {
         "signal:17",
         &format!("signal:17@pidfile:{}", pidfile.display()),
     );
-    let ini = write(&dir, "uwsgi.ini", &config);
-    let ini = path_str(&ini);
+    let ini = common::write_file(&dir, "uwsgi.ini", &config);
+    let ini = common::path_str(&ini);
     let out = Logalarm::new().args(["check", "-c", ini]).run(b"");
     assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     let action = format!("signal:17@pidfile:{}", pidfile.display());
@@ -168,7 +158,7 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
     let dir = common::scratch("compat_docs_signal_run");
     let pidfile = dir.join("app.pid");
     let mail = dir.join("mail.txt");
-    let script = write(
+    let script = common::write_file(
         &dir,
         "target.py",
         "import os, signal, sys, time\n\
@@ -203,7 +193,7 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
             "cmd:mail -s 'uWSGI alarm' -a 'From: foobar@example.com' admin@example.com",
             &format!("cmd:cat >> {}", common::sh_quote(&mail)),
         );
-    let ini = write(&dir, "uwsgi.ini", &config);
+    let ini = common::write_file(&dir, "uwsgi.ini", &config);
     let input = "*** Starting uWSGI 2.0.21 (64bit) on [Tue Jan  2 10:00:00 2024] ***\n\
                  *** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
                  [pid: 4242|app: 0|req: 1/1] 127.0.0.1 () {32 vars} [GET /] => generated 12 bytes in 3 msecs\n\
@@ -231,14 +221,14 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
 #[test]
 fn docs_xmpp_example_loads_and_check_hides_the_password() {
     let dir = common::scratch("compat_docs_xmpp");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "jabber.ini",
         "[uwsgi]\n\
          alarm = jabber xmpp:foobar@jabber.xxx;mysecretpassword;admin@jabber.xxx,admin2@jabber.xxx\n\
          log-alarm = jabber ^TERRIBLE ALARM\n",
     );
-    let ini = path_str(&ini);
+    let ini = common::path_str(&ini);
     let out = Logalarm::new().args(["check", "-c", ini]).run(b"");
     let report = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}{}", out.stderr_text());
@@ -259,7 +249,7 @@ fn docs_xmpp_example_loads_and_check_hides_the_password() {
 fn docs_mailme_example_runs_with_uwsgi_alarm_freq() {
     let dir = common::scratch("compat_docs_mailme");
     let mail = dir.join("mail.txt");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "uwsgi.ini",
         &format!(
@@ -333,13 +323,13 @@ fn app_output() -> String {
 #[test]
 fn python_program_through_a_real_pipe() {
     let dir = common::scratch("compat_python_pipe");
-    let script = write(&dir, "app.py", APP);
+    let script = common::write_file(&dir, "app.py", APP);
     let jabber = dir.join("jabber.txt");
     let any = dir.join("any.txt");
     // The docs' jabber example with a command in place of xmpp; the command also
     // records the environment logalarm gives it. `%%` is how uWSGI's INI writes
     // a `%` (`%s` would be the file's name, a magic variable).
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "app.ini",
         &format!(
@@ -406,7 +396,7 @@ fn python_program_through_a_real_pipe() {
 fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
     let dir = common::scratch("compat_full_ini");
     let out_file = dir.join("alarm.txt");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "uwsgi.ini",
         &format!(
@@ -438,7 +428,7 @@ fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
             common::sh_quote(&out_file)
         ),
     );
-    let ini = path_str(&ini);
+    let ini = common::path_str(&ini);
     let warning = format!(
         "[logalarm] warn: {ini}: ignoring options logalarm does not use: socket, master, processes, threads, module, \
          chdir, harakiri, vacuum, die-on-term, logto, max-requests"
@@ -535,8 +525,8 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
             toml.push_str("negate = true\n");
         }
     }
-    let ini = write(&dir, "ssh.ini", &ini);
-    let toml = write(&dir, "ssh.toml", &toml);
+    let ini = common::write_file(&dir, "ssh.ini", &ini);
+    let toml = common::write_file(&dir, "ssh.toml", &toml);
 
     let report = |args: Vec<String>| {
         let out = Logalarm::new().args(args).run(b"");
@@ -553,14 +543,14 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
         "test".into(),
         "--print-all-ignored".into(),
         "-c".into(),
-        path_str(&ini).into(),
+        common::path_str(&ini).into(),
         log.clone(),
     ]);
     let from_toml = report(vec![
         "test".into(),
         "--print-all-ignored".into(),
         "-c".into(),
-        path_str(&toml).into(),
+        common::path_str(&toml).into(),
         log.clone(),
     ]);
     cli.push(log);
@@ -865,7 +855,7 @@ fn bug_syntax_errors_do_not_hide_other_errors() {
 #[test]
 fn check_prints_alarms_rules_table_and_settings() {
     let dir = common::scratch("compat_check_report");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "small.ini",
         "[uwsgi]\n\
@@ -877,7 +867,7 @@ fn check_prints_alarms_rules_table_and_settings() {
          not-log-alarm = ops ^DEBUG\n\
          alarm-log = ops,ops,mailme listen queue .* full\n",
     );
-    let ini = path_str(&ini);
+    let ini = common::path_str(&ini);
     let out = Logalarm::new()
         .args(["check", "-c", ini, "--log-alarm", "ops segfault"])
         .run(b"");
@@ -987,8 +977,8 @@ fn check_lines(ini: &Path, env: &[(&str, &str)]) -> Vec<String> {
 fn magic_variables_placeholders_env_and_files_as_uwsgi_documents() {
     let dir = common::scratch("compat_expand").join("etc").join("app");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    write(&dir, "token.txt", "s3cret\n");
-    let ini = write(
+    common::write_file(&dir, "token.txt", "s3cret\n");
+    let ini = common::write_file(
         &dir,
         "site.ini",
         "[uwsgi]\n\
@@ -1008,7 +998,7 @@ fn magic_variables_placeholders_env_and_files_as_uwsgi_documents() {
     );
 
     // The machine's own: %h host name, %k CPUs, %u/%U user, %p the path.
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "who.ini",
         "[uwsgi]\nalarm = w cmd:echo %h %k %u %p %z|\nlog-alarm = w x\n",
@@ -1027,13 +1017,13 @@ fn magic_variables_placeholders_env_and_files_as_uwsgi_documents() {
 #[test]
 fn include_in_place_and_inherit_after_with_their_own_magic_variables() {
     let dir = common::scratch("compat_include");
-    write(
+    common::write_file(
         &dir,
         "extra.ini",
         "[uwsgi]\nlog-alarm = page from-%n-in-%N\n",
     );
-    write(&dir, "base.ini", "[uwsgi]\nlog-alarm = page inherited-%n\n");
-    let ini = write(
+    common::write_file(&dir, "base.ini", "[uwsgi]\nlog-alarm = page inherited-%n\n");
+    let ini = common::write_file(
         &dir,
         "main.ini",
         "[uwsgi]\nalarm = page log:\ninherit = %dbase.ini\nlog-alarm = page first\n\
@@ -1055,7 +1045,7 @@ fn include_in_place_and_inherit_after_with_their_own_magic_variables() {
 fn a_regexs_leading_spaces_are_kept() {
     // uWSGI cuts `log-alarm` at the first space: the regex is " ERR".
     let dir = common::scratch("compat_leading_space");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "a.ini",
         "[uwsgi]\nalarm = a log:\nlog-alarm = a  ERR\n",
@@ -1122,7 +1112,7 @@ fn an_ini_that_is_not_utf8_keeps_its_bytes_in_regexes() {
 #[test]
 fn strict_makes_unknown_options_errors() {
     let dir = common::scratch("compat_strict");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "s.ini",
         "[uwsgi]\nstrict = true\nalarm = a log:\nlog-alarm = a x\nprocesses = 4\n",
@@ -1144,7 +1134,7 @@ fn strict_makes_unknown_options_errors() {
 #[test]
 fn ini_typos_are_errors_with_a_suggestion_and_uwsgis_own_options_a_warning() {
     let dir = common::scratch("compat_typos");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "t.ini",
         "[uwsgi]\n\
@@ -1181,7 +1171,7 @@ fn ini_typos_are_errors_with_a_suggestion_and_uwsgis_own_options_a_warning() {
     );
 
     // Without the typos, uWSGI's own options are one warning.
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "ok.ini",
         "[uwsgi]

@@ -319,12 +319,6 @@ impl Drop for Recipient {
 // ---------------------------------------------------------------------------
 // logalarm.
 
-fn write_config(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).expect("write config");
-    path
-}
-
 /// logalarm on `config`, stdin piped (for writing lines as they happen).
 fn spawn_logalarm(config: &Path, env: &[(&str, &str)]) -> Running {
     Logalarm::new()
@@ -388,7 +382,7 @@ fn uwsgi_docs_example_reaches_both_recipients() {
     server.start();
     let foo1 = Recipient::login("foo1", "pw-foo1", server.port);
     let foo2 = Recipient::login("foo2", "pw-foo2", server.port);
-    let ini = write_config(
+    let ini = common::write_file(
         &server.dir,
         "jabber.ini",
         &format!(
@@ -478,7 +472,7 @@ fn outage_mid_stream(test: &str, signal: i32, n: usize, pace: Duration) {
     server.register("ops", "pw-ops");
     server.start();
     let ops = Recipient::login("ops", "pw-ops", server.port);
-    let ini = write_config(
+    let ini = common::write_file(
         &server.dir,
         "outage.ini",
         &format!(
@@ -542,7 +536,7 @@ fn server_down_at_start() {
     server.register("ops", "pw-ops");
     let password = server.dir.join("password");
     std::fs::write(&password, "secret1\n").expect("write password file");
-    let toml = write_config(
+    let toml = common::write_file(
         &server.dir,
         "down.toml",
         &format!(
@@ -599,7 +593,7 @@ fn wrong_password_fails_at_once_and_clearly() {
     server.register("app", "secret1");
     server.register("ops", "pw-ops");
     server.start();
-    let ini = write_config(
+    let ini = common::write_file(
         &server.dir,
         "wrong.ini",
         &format!(
@@ -655,7 +649,7 @@ fn certificates_are_verified_by_default() {
     let mut server = Prosody::new("xmpp_certificate");
     server.register("app", "secret1");
     server.start();
-    let toml = write_config(
+    let toml = common::write_file(
         &server.dir,
         "verify.toml",
         &format!(

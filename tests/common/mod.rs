@@ -110,6 +110,18 @@ pub fn read_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
 // ---------------------------------------------------------------------------
 // Files.
 
+/// Writes `text` to `dir/name` and returns that path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
+/// `path` as `&str` (the tests' paths are UTF-8).
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
 /// Polls `path` until its contents satisfy `done` (a missing file reads as
 /// empty) and returns them; fails the test, showing what the file holds, after
 /// `timeout`.
