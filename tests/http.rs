@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use common::{Done, Logalarm, PATIENCE, sh_quote, summary};
+use common::{Done, Logalarm, PATIENCE, header, sh_quote, summary};
 
 /// The test server: `server.py PORT SCRIPT [CERT KEY]`.
 const SERVER_PY: &str = r#"
@@ -189,12 +189,6 @@ fn both(done: &Done) -> String {
 fn check(config: &Path) -> (Option<i32>, String) {
     let out = logalarm().arg("check").arg("-c").arg(config).output();
     (out.code(), both(&out))
-}
-
-fn header<'a>(request: &'a Value, name: &str) -> &'a str {
-    request["headers"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no header {name} in {request}"))
 }
 
 /// An `Idempotency-Key` as logalarm makes them: RUN-ALARM-SEQ, RUN 16 hex digits.

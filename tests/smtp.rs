@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Done, Logalarm, PATIENCE, summary};
+use common::{Done, Logalarm, PATIENCE, header, summary};
 
 /// The aiosmtpd test server.
 const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/smtp.py");
@@ -169,13 +169,6 @@ fn alarms_toml(dir: &Path, alarms: &[(&str, String)]) -> PathBuf {
     let path = dir.join("alarms.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// A header of a received mail, as Python decoded it.
-fn header<'a>(mail: &'a Value, name: &str) -> &'a str {
-    mail["headers"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} header in {mail:#}"))
 }
 
 /// The mail's text with CRLF line ends read as `\n`.

@@ -331,6 +331,14 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// Header `name` (spelt as the server recorded it) of a request or mail a
+/// test server recorded as JSON (`{"headers": {NAME: VALUE, …}, …}`).
+pub fn header<'a>(record: &'a serde_json::Value, name: &str) -> &'a str {
+    record["headers"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no header {name} in {record:#}"))
+}
+
 /// How many descriptors process `pid` has open (the entries of `/proc/PID/fd`).
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
