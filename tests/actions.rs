@@ -7,100 +7,14 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::Receiver;
-use std::thread;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, alarm_lines, sh_quote, summary};
-
-/// A running logalarm whose stdin stays open until closed, with its stdout
-/// and stderr read line by line.
-struct Live {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-    out_seen: Vec<String>,
-    err_seen: Vec<String>,
-}
-
-/// What a finished run left: exit status, stdout lines, stderr lines.
-struct Done {
-    status: ExitStatus,
-    stdout: Vec<String>,
-    stderr: Vec<String>,
-}
-
-impl Done {
-    fn stderr_text(&self) -> String {
-        self.stderr.join("\n")
-    }
-}
-
-impl Live {
-    fn spawn(cmd: &mut Command) -> Live {
-        let mut child = common::spawn_piped(cmd);
-        let stdin = child.stdin.take();
-        let stdout = common::read_lines(child.stdout.take().expect("stdout"));
-        let stderr = common::read_lines(child.stderr.take().expect("stderr"));
-        Live {
-            child,
-            stdin,
-            stdout,
-            stderr,
-            out_seen: Vec::new(),
-            err_seen: Vec::new(),
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).expect("pid fits i32")
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stdin
-            .as_mut()
-            .expect("stdin open")
-            .write_all(bytes)
-            .expect("write to logalarm");
-    }
-
-    fn close(&mut self) {
-        self.stdin.take();
-    }
-
-    fn wait_stderr(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        common::wait_for_line(&self.stderr, &mut self.err_seen, what, want)
-    }
-
-    fn wait_stdout(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        common::wait_for_line(&self.stdout, &mut self.out_seen, what, want)
-    }
-
-    /// Waits for exit (stdin is left as it is), then collects all output.
-    fn finish(mut self) -> Done {
-        let status = common::wait_exit(&mut self.child, PATIENCE);
-        let deadline = Instant::now() + PATIENCE;
-        common::drain_lines(&self.stdout, &mut self.out_seen, deadline);
-        common::drain_lines(&self.stderr, &mut self.err_seen, deadline);
-        drop(self.stdin.take());
-        Done {
-            status,
-            stdout: self.out_seen,
-            stderr: self.err_seen,
-        }
-    }
-}
+use common::{Done, Logalarm, PATIENCE, Running, alarm_lines, sh_quote, summary};
 
 /// Runs logalarm with `args` on `input` to the end.
 fn run(args: &[&str], input: &[u8]) -> Done {
-    let out = common::run_with_input_timeout(common::bin().args(args), input, PATIENCE);
-    Done {
-        status: out.status,
-        stdout: common::lines(&out.stdout),
-        stderr: common::lines(&out.stderr),
-    }
+    Logalarm::new().args(args).run(input)
 }
 
 /// The one `[logalarm] LEVEL: …` line about alarm `name` that ends with `tail`.
@@ -119,35 +33,11 @@ fn logged<'a>(stderr: &'a [String], level: &str, name: &str, tail: &str) -> &'a 
     hits[0]
 }
 
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised command name.
-    let state = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next());
-    state.is_some_and(|s| s != 'Z' && s != 'X')
-}
-
-/// Waits until `pid` is gone; false if it is still alive after [`PATIENCE`].
-fn gone(pid: i32) -> bool {
-    let deadline = Instant::now() + PATIENCE;
-    while alive(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 /// Asserts that a cmd's shell (`sh_pid`, leader of its process group) and its
 /// background child are gone; kills the group first if they are not, so a
 /// failing test leaves no processes behind.
 fn assert_group_gone(sh_pid: i32, bg_pid: i32) {
-    let (sh, bg) = (gone(sh_pid), gone(bg_pid));
+    let (sh, bg) = (common::gone(sh_pid), common::gone(bg_pid));
     if !(sh && bg) {
         // SAFETY: signalling the process group the cmd action created for its shell.
         unsafe { libc::kill(-sh_pid, libc::SIGKILL) };
@@ -190,7 +80,7 @@ fn cmd_gets_the_message_on_stdin_and_the_environment() {
     let stderr = done.stderr_text();
     assert_eq!(done.status.code(), Some(0), "{stderr}");
     // Pass-through is untouched by the command's output.
-    assert_eq!(done.stdout, ["ok", &format!("{line}\r"), "fine"]);
+    assert_eq!(done.stdout_lines(), ["ok", &format!("{line}\r"), "fine"]);
     assert_eq!(
         std::fs::read(&msg).unwrap(),
         format!("{line}\n").into_bytes(),
@@ -203,7 +93,7 @@ fn cmd_gets_the_message_on_stdin_and_the_environment() {
         )
     );
     // The command's own output goes to stderr, tagged.
-    let cmd_lines = common::lines_starting_with(&done.stderr, "[logalarm] cmd mail: ");
+    let cmd_lines = common::lines_starting_with(done.stderr_lines(), "[logalarm] cmd mail: ");
     assert_eq!(cmd_lines.len(), 2, "{stderr}");
     assert!(
         cmd_lines.contains(&"[logalarm] cmd mail: to-stdout"),
@@ -213,7 +103,7 @@ fn cmd_gets_the_message_on_stdin_and_the_environment() {
         cmd_lines.contains(&"[logalarm] cmd mail: to-stderr"),
         "{stderr}"
     );
-    assert_eq!(summary(&done.stderr, "mail"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "mail"), (1, 0, 0, 0));
 }
 
 #[test]
@@ -224,7 +114,7 @@ fn failing_cmd_is_logged_and_logalarm_still_exits_0() {
     );
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     let line = logged(
-        &done.stderr,
+        done.stderr_lines(),
         "warn",
         "f",
         "delivery failed: cmd: exit status: 3",
@@ -233,7 +123,7 @@ fn failing_cmd_is_logged_and_logalarm_still_exits_0() {
         line.ends_with("delivery failed: cmd: exit status: 3"),
         "{line}"
     );
-    assert_eq!(summary(&done.stderr, "f"), (0, 1, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "f"), (0, 1, 0, 0));
 }
 
 #[test]
@@ -266,13 +156,13 @@ fn hanging_cmd_is_killed_with_its_process_group() {
         "took {took:?}: the hanging command was not cut short"
     );
     let line = logged(
-        &done.stderr,
+        done.stderr_lines(),
         "warn",
         "h",
         "delivery failed: cmd: still running after 300ms, killed",
     );
     assert!(line.contains("killed"), "{line}");
-    assert_eq!(summary(&done.stderr, "h"), (0, 1, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "h"), (0, 1, 0, 0));
     // The shell and the `sleep 120` it left in the background are both gone
     // (well before they would have ended by themselves).
     assert_group_gone(read_pid(&sh_pid), read_pid(&bg_pid));
@@ -290,38 +180,41 @@ fn slow_cmd_blocks_neither_pass_through_nor_other_alarms() {
         sh_quote(&events)
     );
     let fast = format!("fast cmd:echo fast >> {}", sh_quote(&events));
-    let mut live = Live::spawn(common::bin().args([
-        "--alarm",
-        &slow,
-        "--alarm",
-        &fast,
-        "--alarm",
-        "l log:FAST",
-        "--log-alarm",
-        "slow SLOW",
-        "--log-alarm",
-        "fast,l QUICK",
-    ]));
-    live.send(b"SLOW one\n");
+    let mut live = Logalarm::new()
+        .args([
+            "--alarm",
+            &slow,
+            "--alarm",
+            &fast,
+            "--alarm",
+            "l log:FAST",
+            "--log-alarm",
+            "slow SLOW",
+            "--log-alarm",
+            "fast,l QUICK",
+        ])
+        .stdin_piped()
+        .start();
+    live.write_stdin(b"SLOW one\n");
     common::wait_for_file(&started, PATIENCE, |_| true);
-    live.send(b"QUICK two\n");
+    live.write_stdin(b"QUICK two\n");
     // While the slow delivery is running: the later line passes through and
     // fires both other alarms.
-    live.wait_stdout("pass-through of the later line", |l| l == "QUICK two");
-    live.wait_stderr("the log alarm", |l| l == "[logalarm] ALARM: FAST QUICK two");
+    live.wait_for_stdout_line("pass-through of the later line", |l| l == "QUICK two");
+    live.wait_for_stderr_line("the log alarm", |l| l == "[logalarm] ALARM: FAST QUICK two");
     let got = common::wait_for_file(&events, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         got, b"fast\n",
         "the fast cmd ran while the slow one was still busy"
     );
     std::fs::write(&release, b"").unwrap();
-    live.close();
+    live.close_stdin();
     let done = live.finish();
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
-    assert_eq!(done.stdout, ["SLOW one", "QUICK two"]);
+    assert_eq!(done.stdout_lines(), ["SLOW one", "QUICK two"]);
     assert_eq!(std::fs::read(&events).unwrap(), b"fast\nslow\n");
-    assert_eq!(summary(&done.stderr, "slow"), (1, 0, 0, 0));
-    assert_eq!(summary(&done.stderr, "fast"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "slow"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "fast"), (1, 0, 0, 0));
 }
 
 // ---------------------------------------------------------------- signal:
@@ -343,15 +236,14 @@ sys.stdin.read()  # until the test closes our stdin
 fn signal_reaches_a_real_process_by_pidfile_and_by_pid() {
     let dir = common::scratch("actions_signal");
     let (out, pidfile) = (dir.join("got"), dir.join("target.pid"));
-    let mut target = Command::new("python3")
+    let mut target = Logalarm::program("python3")
         .args(["-c", SIGNAL_TARGET])
         .arg(&out)
         .arg(&pidfile)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("python3 is needed for this test");
+        .stdin_piped()
+        .start();
     let pid = read_pid(&pidfile);
-    assert_eq!(pid, i32::try_from(target.id()).unwrap());
+    assert_eq!(pid, i32::try_from(target.pid()).unwrap());
 
     let by_pidfile = format!("p signal:USR1@pidfile:{}", pidfile.display());
     let done = run(
@@ -359,7 +251,7 @@ fn signal_reaches_a_real_process_by_pidfile_and_by_pid() {
         b"TERRIBLE ALARM\n",
     );
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
-    assert_eq!(summary(&done.stderr, "p"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "p"), (1, 0, 0, 0));
     common::wait_for_file(&out, PATIENCE, |b| b == b"usr1\n");
 
     let by_pid = format!("n signal:{}@{pid}", libc::SIGUSR1);
@@ -368,11 +260,11 @@ fn signal_reaches_a_real_process_by_pidfile_and_by_pid() {
         b"TERRIBLE ALARM\n",
     );
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
-    assert_eq!(summary(&done.stderr, "n"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "n"), (1, 0, 0, 0));
     common::wait_for_file(&out, PATIENCE, |b| b == b"usr1\nusr1\n");
 
-    drop(target.stdin.take());
-    let status = common::wait_exit(&mut target, PATIENCE);
+    target.close_stdin();
+    let status = target.finish().status;
     assert!(status.success(), "the target died: {status}");
     assert_eq!(std::fs::read(&out).unwrap(), b"usr1\nusr1\n");
 }
@@ -388,14 +280,14 @@ fn signal_with_a_missing_pidfile_fails_delivery_not_the_run() {
     );
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     let line = logged(
-        &done.stderr,
+        done.stderr_lines(),
         "warn",
         "p",
         "delivery failed: signal: cannot read pidfile",
     );
     assert!(line.contains(&pidfile.display().to_string()), "{line}");
-    assert_eq!(summary(&done.stderr, "p"), (0, 1, 0, 0));
-    assert_eq!(done.stdout, ["TERRIBLE ALARM"]);
+    assert_eq!(summary(done.stderr_lines(), "p"), (0, 1, 0, 0));
+    assert_eq!(done.stdout_lines(), ["TERRIBLE ALARM"]);
 }
 
 #[test]
@@ -406,12 +298,12 @@ fn signal_without_target_is_a_config_error() {
     );
     assert_eq!(done.status.code(), Some(2));
     assert!(
-        done.stdout.is_empty(),
+        done.stdout_lines().is_empty(),
         "nothing is read on a config error: {:?}",
-        done.stdout
+        done.stdout_lines()
     );
-    assert_eq!(done.stderr.len(), 1, "{:#?}", done.stderr);
-    let line = &done.stderr[0];
+    assert_eq!(done.stderr_lines().len(), 1, "{:#?}", done.stderr_lines());
+    let line = &done.stderr_lines()[0];
     assert!(line.starts_with("[logalarm] config error: "), "{line}");
     assert!(line.contains("--alarm"), "names the option: {line}");
     assert!(
@@ -437,7 +329,7 @@ fn log_writes_tagged_alarm_lines() {
         b"quiet\nTERRIBLE ALARM: one\n",
     );
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
-    let mut stderr = done.stderr.clone();
+    let mut stderr = done.stderr_lines().to_vec();
     stderr.sort();
     // With -q nothing but the alarms themselves is written.
     assert_eq!(
@@ -487,7 +379,7 @@ fn alarm_freq_drops_identical_messages_and_counts_them() {
     // of "same" (after "other" made it no longer the last message), not with
     // the "other" that passed first.
     assert_eq!(
-        alarm_lines(&done.stderr),
+        alarm_lines(done.stderr_lines()),
         [
             "[logalarm] ALARM: F TERRIBLE ALARM same",
             "[logalarm] ALARM: F TERRIBLE ALARM other",
@@ -498,8 +390,8 @@ fn alarm_freq_drops_identical_messages_and_counts_them() {
         got,
         b"0|TERRIBLE ALARM same\n0|TERRIBLE ALARM other\n49|TERRIBLE ALARM same\n"
     );
-    assert_eq!(summary(&done.stderr, "c"), (3, 0, 49, 0));
-    assert_eq!(summary(&done.stderr, "l"), (3, 0, 49, 0));
+    assert_eq!(summary(done.stderr_lines(), "c"), (3, 0, 49, 0));
+    assert_eq!(summary(done.stderr_lines(), "l"), (3, 0, 49, 0));
 }
 
 #[test]
@@ -508,12 +400,12 @@ fn alarm_freq_0_fires_every_line() {
     let mut expected = vec!["[logalarm] ALARM: F TERRIBLE ALARM same"; 50];
     expected.push("[logalarm] ALARM: F TERRIBLE ALARM other");
     expected.push("[logalarm] ALARM: F TERRIBLE ALARM same");
-    assert_eq!(alarm_lines(&done.stderr), expected);
+    assert_eq!(alarm_lines(done.stderr_lines()), expected);
     let mut expected = b"0|TERRIBLE ALARM same\n".repeat(50);
     expected.extend_from_slice(b"0|TERRIBLE ALARM other\n0|TERRIBLE ALARM same\n");
     assert_eq!(got, expected);
-    assert_eq!(summary(&done.stderr, "c"), (52, 0, 0, 0));
-    assert_eq!(summary(&done.stderr, "l"), (52, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "c"), (52, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "l"), (52, 0, 0, 0));
 }
 
 /// The shipped demo (`python3 examples/demo_app.py | logalarm -c
@@ -534,7 +426,7 @@ fn demo_app_through_the_example_ini() {
     let stderr = done.stderr_text();
     assert_eq!(done.status.code(), Some(0), "{stderr}");
     assert_eq!(
-        alarm_lines(&done.stderr),
+        alarm_lines(done.stderr_lines()),
         [
             "[logalarm] ALARM: [PAGE ME] TERRIBLE ALARM the world exploded !!!",
             "[logalarm] ALARM: [PAGE ME] ERROR uWSGI listen queue of socket 127.0.0.1:3031 (fd: 3) full !!! (101/100)",
@@ -542,7 +434,7 @@ fn demo_app_through_the_example_ini() {
         "{stderr}"
     );
     assert_eq!(
-        common::lines_starting_with(&done.stderr, "[logalarm] cmd oncall: "),
+        common::lines_starting_with(done.stderr_lines(), "[logalarm] cmd oncall: "),
         [
             "[logalarm] cmd oncall: paging on-call: TERRIBLE ALARM the world exploded !!!",
             "[logalarm] cmd oncall: paging on-call: *** HARAKIRI ON WORKER 3 (pid: 4245, try: 1) ***",
@@ -550,10 +442,10 @@ fn demo_app_through_the_example_ini() {
         ],
         "{stderr}"
     );
-    assert_eq!(summary(&done.stderr, "console"), (2, 0, 1, 0));
-    assert_eq!(summary(&done.stderr, "oncall"), (3, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "console"), (2, 0, 1, 0));
+    assert_eq!(summary(done.stderr_lines(), "oncall"), (3, 0, 0, 0));
     assert_eq!(
-        done.stdout.join("\n").into_bytes(),
+        done.stdout_lines().join("\n").into_bytes(),
         demo.stdout.trim_ascii_end()
     );
 }
@@ -579,7 +471,7 @@ fn drain_deadline_leaves_notifications_undelivered_exit_1() {
     assert_eq!(done.status.code(), Some(1), "{stderr}");
     // The first is still running when the deadline comes, so none was delivered.
     let line = logged(
-        &done.stderr,
+        done.stderr_lines(),
         "error",
         "s",
         "not delivered within the drain deadline",
@@ -588,7 +480,7 @@ fn drain_deadline_leaves_notifications_undelivered_exit_1() {
         line.contains("3 notifications not delivered within the drain deadline of 1s"),
         "{line}"
     );
-    assert_eq!(done.stdout, ["ALARM 1", "ALARM 2", "ALARM 3"]);
+    assert_eq!(done.stdout_lines(), ["ALARM 1", "ALARM 2", "ALARM 3"]);
 }
 
 /// ENGINE BUG (reported): when the drain deadline aborts a running `cmd:`
@@ -619,7 +511,7 @@ fn drain_deadline_kills_the_running_cmd_process_group() {
     );
     assert_eq!(done.status.code(), Some(1), "{}", done.stderr_text());
     logged(
-        &done.stderr,
+        done.stderr_lines(),
         "error",
         "s",
         "1 notifications not delivered within the drain deadline of 1s",
@@ -631,7 +523,7 @@ fn drain_deadline_kills_the_running_cmd_process_group() {
 /// each message to `out`, touches `started`, then waits until the test
 /// creates `release`; alarm `l` is a `log:T`. Both fire on every `ALARM` line.
 struct Held {
-    live: Live,
+    live: Running,
     out: PathBuf,
     started: PathBuf,
     release: PathBuf,
@@ -647,19 +539,22 @@ fn spawn_held(test: &str) -> Held {
         sh_quote(&started),
         sh_quote(&release)
     );
-    let live = Live::spawn(common::bin().args([
-        "--alarm-freq",
-        "0",
-        "--alarm",
-        &action,
-        "--alarm",
-        "l log:T",
-        // Rule order: a line is queued for `c` before `l` prints it.
-        "--log-alarm",
-        "c ALARM",
-        "--log-alarm",
-        "l ALARM",
-    ]));
+    let live = Logalarm::new()
+        .args([
+            "--alarm-freq",
+            "0",
+            "--alarm",
+            &action,
+            "--alarm",
+            "l log:T",
+            // Rule order: a line is queued for `c` before `l` prints it.
+            "--log-alarm",
+            "c ALARM",
+            "--log-alarm",
+            "l ALARM",
+        ])
+        .stdin_piped()
+        .start();
     Held {
         live,
         out,
@@ -676,14 +571,13 @@ fn sigterm_delivers_what_is_queued_and_exits_0() {
         started,
         release,
     } = spawn_held("actions_sigterm");
-    live.send(b"ALARM 1\nALARM 2\nALARM 3\n");
-    live.wait_stderr("all three lines routed", |l| {
+    live.write_stdin(b"ALARM 1\nALARM 2\nALARM 3\n");
+    live.wait_for_stderr_line("all three lines routed", |l| {
         l == "[logalarm] ALARM: T ALARM 3"
     });
     common::wait_for_file(&started, PATIENCE, |_| true);
-    // SAFETY: signalling the logalarm child this test spawned and has not reaped.
-    assert_eq!(unsafe { libc::kill(live.pid(), libc::SIGTERM) }, 0);
-    live.wait_stderr("the SIGTERM note", |l| {
+    live.signal(libc::SIGTERM);
+    live.wait_for_stderr_line("the SIGTERM note", |l| {
         l.starts_with("[logalarm] info: ") && l.contains("SIGTERM")
     });
     std::fs::write(&release, b"").unwrap();
@@ -692,9 +586,9 @@ fn sigterm_delivers_what_is_queued_and_exits_0() {
     let stderr = done.stderr_text();
     assert_eq!(done.status.code(), Some(0), "{stderr}");
     assert_eq!(std::fs::read(&out).unwrap(), b"ALARM 1\nALARM 2\nALARM 3\n");
-    assert_eq!(summary(&done.stderr, "c"), (3, 0, 0, 0));
-    assert_eq!(summary(&done.stderr, "l"), (3, 0, 0, 0));
-    assert_eq!(done.stdout, ["ALARM 1", "ALARM 2", "ALARM 3"]);
+    assert_eq!(summary(done.stderr_lines(), "c"), (3, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "l"), (3, 0, 0, 0));
+    assert_eq!(done.stdout_lines(), ["ALARM 1", "ALARM 2", "ALARM 3"]);
 }
 
 #[test]
@@ -715,7 +609,7 @@ fn closed_stdout_stops_pass_through_but_not_alarms() {
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
     let action = format!("c cmd:cat >> {}", sh_quote(&out));
-    let mut child = common::bin()
+    let ran = Logalarm::new()
         .args([
             "--alarm-freq",
             "0",
@@ -724,21 +618,13 @@ fn closed_stdout_stops_pass_through_but_not_alarms() {
             "--log-alarm",
             "c ALARM",
         ])
-        .stdin(Stdio::piped())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
+        .stdout_to(writer)
+        .run(&input);
     // Unlike a config error, a closed stdout must not stop logalarm reading.
-    let feeder = common::feed_stdin(&mut child, &input);
-    let ran = common::wait_with_output_timeout(child, PATIENCE);
-    feeder
-        .join()
-        .expect("feeder")
-        .expect("logalarm read all its input");
-    let stderr = common::lines(&ran.stderr);
+    ran.input.as_ref().expect("logalarm read all its input");
+    let stderr = ran.stderr_lines();
     let text = stderr.join("\n");
-    assert_eq!(ran.status.code(), Some(0), "{text}");
+    assert_eq!(ran.code(), Some(0), "{text}");
     assert_eq!(std::fs::read(&out).unwrap(), expected, "every alarm fired");
     let notes = stderr
         .iter()
@@ -749,7 +635,7 @@ fn closed_stdout_stops_pass_through_but_not_alarms() {
         ["[logalarm] info: stdout was closed by its reader; pass-through stops, alarms go on"],
         "{text}"
     );
-    assert_eq!(summary(&stderr, "c"), (20, 0, 0, 0));
+    assert_eq!(summary(stderr, "c"), (20, 0, 0, 0));
 }
 
 /// ENGINE BUG (reported): after SIGTERM logalarm does not stop reading. The
@@ -768,26 +654,19 @@ fn sigterm_stops_reading() {
         started,
         release,
     } = spawn_held("actions_sigterm_late");
-    live.send(b"ALARM early\n");
-    live.wait_stderr("the early line", |l| l == "[logalarm] ALARM: T ALARM early");
+    live.write_stdin(b"ALARM early\n");
+    live.wait_for_stderr_line("the early line", |l| l == "[logalarm] ALARM: T ALARM early");
     common::wait_for_file(&started, PATIENCE, |_| true);
-    // SAFETY: signalling the logalarm child this test spawned and has not reaped.
-    assert_eq!(unsafe { libc::kill(live.pid(), libc::SIGTERM) }, 0);
-    live.wait_stderr("the SIGTERM note", |l| {
+    live.signal(libc::SIGTERM);
+    live.wait_for_stderr_line("the SIGTERM note", |l| {
         l.starts_with("[logalarm] info: ") && l.contains("SIGTERM")
     });
-    live.send(b"ALARM late\n");
+    live.write_stdin(b"ALARM late\n");
     // A buggy reader passes the line through at once; a fixed one never reads
     // it, so this bounded wait only decides how long the fixed engine waits here.
-    let until = Instant::now() + Duration::from_secs(2);
-    while let Ok(line) = live
-        .stdout
-        .recv_timeout(until.saturating_duration_since(Instant::now()))
-    {
-        if line == "ALARM late" {
-            break;
-        }
-    }
+    let _ = live
+        .stdout()
+        .try_wait_for_line(Duration::from_secs(2), |l| l == "ALARM late");
     std::fs::write(&release, b"").unwrap();
     let done = live.finish();
     let stderr = done.stderr_text();
@@ -798,6 +677,6 @@ fn sigterm_stops_reading() {
         "{stderr}"
     );
     assert!(!stderr.contains("queue full"), "{stderr}");
-    assert_eq!(summary(&done.stderr, "c"), (1, 0, 0, 0));
-    assert_eq!(summary(&done.stderr, "l"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "c"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "l"), (1, 0, 0, 0));
 }

@@ -9,12 +9,10 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, sh_quote, summary};
-
-const TIMEOUT: Duration = Duration::from_secs(20);
+use common::{Done, Logalarm, PATIENCE, Running, sh_quote, summary};
 
 fn mkfifo(path: &Path) {
     let made = Command::new("mkfifo").arg(path).status().expect("mkfifo");
@@ -41,25 +39,18 @@ fn writer(fifo: &Path) -> File {
 }
 
 /// logalarm reading its (piped, open) stdin, with `args`.
-fn spawn(args: &[&str]) -> (Child, ChildStdin) {
-    let mut child = common::spawn_piped(common::bin().args(args));
-    let stdin = child.stdin.take().unwrap();
-    (child, stdin)
+fn spawn(args: &[&str]) -> Running {
+    Logalarm::new().args(args).stdin_piped().start()
 }
 
 fn lines_in(path: &Path) -> Vec<String> {
     common::lines(&std::fs::read(path).unwrap_or_default())
 }
 
-fn wait_lines(path: &Path, n: usize) -> Vec<String> {
-    let got = common::wait_for_file(path, TIMEOUT, |b| common::lines(b).len() >= n);
-    common::lines(&got)
-}
-
 /// Closes stdin and waits for logalarm's end.
-fn finish(child: Child, stdin: ChildStdin) -> Output {
-    drop(stdin);
-    common::wait_with_output_timeout(child, TIMEOUT)
+fn finish(mut la: Running) -> Done {
+    la.close_stdin();
+    la.finish()
 }
 
 #[test]
@@ -73,22 +64,22 @@ fn each_byte_fires_and_writers_may_come_and_go() {
         sh_quote(&fired)
     );
     let fd = format!("poke {} FIFO POKED", fifo.display());
-    let (child, stdin) = spawn(&["--alarm", &alarm, "--alarm-fd", &fd, "--alarm-freq", "0"]);
+    let la = spawn(&["--alarm", &alarm, "--alarm-fd", &fd, "--alarm-freq", "0"]);
     let mut w = writer(&fifo);
     w.write_all(b"abc").unwrap();
     let expect = format!("fd:{}|alarm-fd|FIFO POKED", fifo.display());
-    assert_eq!(wait_lines(&fired, 3), [expect.as_str(); 3]);
+    assert_eq!(common::wait_for_lines(&fired, 3), [expect.as_str(); 3]);
     // The writer goes away and another comes: logalarm holds the FIFO open, so
     // it never sees an end and goes on watching.
     drop(w);
     let mut w = writer(&fifo);
     w.write_all(b"x").unwrap();
-    assert_eq!(wait_lines(&fired, 4).len(), 4);
+    assert_eq!(common::wait_for_lines(&fired, 4).len(), 4);
     drop(w);
-    let out = finish(child, stdin);
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = finish(la);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert_eq!(lines_in(&fired).len(), 4);
-    assert_eq!(summary(common::stderr(&out).lines(), "poke"), (4, 0, 0, 0));
+    assert_eq!(summary(out.stderr_text().lines(), "poke"), (4, 0, 0, 0));
 }
 
 #[test]
@@ -98,7 +89,7 @@ fn size_bytes_per_firing_and_lines_sharing_a_fifo() {
     mkfifo(&fifo);
     let one = dir.join("one.txt");
     let two = dir.join("two.txt");
-    let (child, stdin) = spawn(&[
+    let la = spawn(&[
         "--alarm",
         &format!("one cmd:cat >> {}", sh_quote(&one)),
         "--alarm",
@@ -113,16 +104,16 @@ fn size_bytes_per_firing_and_lines_sharing_a_fifo() {
     let mut w = writer(&fifo);
     // 8 bytes: one firing of each; then 12: one more, with 4 bytes carried over.
     w.write_all(&1u64.to_ne_bytes()).unwrap();
-    assert_eq!(wait_lines(&one, 1), ["OUT OF MEMORY"]);
-    assert_eq!(wait_lines(&two, 1), ["also seen"]);
+    assert_eq!(common::wait_for_lines(&one, 1), ["OUT OF MEMORY"]);
+    assert_eq!(common::wait_for_lines(&two, 1), ["also seen"]);
     w.write_all(b"123456789012").unwrap();
-    assert_eq!(wait_lines(&one, 2).len(), 2);
+    assert_eq!(common::wait_for_lines(&one, 2).len(), 2);
     // The last 4 bytes fire together with 4 more.
     w.write_all(b"3456").unwrap();
-    assert_eq!(wait_lines(&one, 3).len(), 3);
+    assert_eq!(common::wait_for_lines(&one, 3).len(), 3);
     drop(w);
-    let out = finish(child, stdin);
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = finish(la);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert_eq!(lines_in(&one), ["OUT OF MEMORY"; 3]);
     assert_eq!(lines_in(&two), ["also seen"; 3]);
 }
@@ -141,26 +132,29 @@ fn an_inherited_descriptor_is_watched() {
         sh_quote(Path::new(&format!("poke cmd:cat >> {}", sh_quote(&fired)))),
         sh_quote(&fifo)
     );
-    let mut child = common::spawn_piped(Command::new("sh").args(["-c", &script]));
-    let stdin = child.stdin.take().unwrap();
+    let la = Logalarm::program("sh")
+        .args(["-c", &script])
+        .stdin_piped()
+        .start();
     let mut w = writer(&fifo);
     w.write_all(b"!!").unwrap();
-    assert_eq!(wait_lines(&fired, 2), ["from fd 3", "from fd 3"]);
+    assert_eq!(
+        common::wait_for_lines(&fired, 2),
+        ["from fd 3", "from fd 3"]
+    );
     drop(w);
-    let out = finish(child, stdin);
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = finish(la);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
 }
 
 #[test]
 fn bad_fds_are_clear_errors() {
     let dir = common::scratch("alarm_fd_errors");
     let run = |fd: &str| {
-        let out = common::run_with_input_timeout(
-            common::bin().args(["--alarm", "a log:", "--alarm-fd", &format!("a {fd} msg")]),
-            b"",
-            TIMEOUT,
-        );
-        (out.status.code(), common::stderr(&out))
+        let out = Logalarm::new()
+            .args(["--alarm", "a log:", "--alarm-fd", &format!("a {fd} msg")])
+            .run(b"");
+        (out.code(), out.stderr_text())
     };
     let missing = dir.join("missing.fifo");
     let (code, err) = run(missing.to_str().unwrap());

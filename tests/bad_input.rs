@@ -7,77 +7,24 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{PATIENCE, alarm_lines, sh_quote, summary};
+use common::{Done, Logalarm, alarm_lines, sh_quote, summary};
 
 /// Peak RSS allowed for one logalarm run, in KiB (generous: a debug build
 /// holding a 16 MiB line buffer stays far below it).
 const RSS_LIMIT_KIB: i64 = 200 * 1024;
 
-/// What one run of the binary produced.
-struct Ran {
-    /// Exit code (or minus the signal number that killed it).
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-    /// Peak resident set size of the logalarm process (and of the commands it
-    /// waited for), in KiB, from `wait4(2)`.
-    max_rss_kib: i64,
-}
-
-/// Runs `cmd` with `input` on stdin, collecting everything, and reaps it with
-/// `wait4` to learn its peak RSS. Kills it and fails after `limit`.
-fn run_measured(cmd: &mut Command, input: Vec<u8>, limit: Duration) -> Ran {
-    let mut child = common::spawn_piped(cmd);
-    let pid = i32::try_from(child.id()).expect("pid fits i32");
-    let writer = common::feed_stdin(&mut child, &input);
-    let out_reader = common::read_in_background(child.stdout.take().expect("stdout"));
-    let err_reader = common::read_in_background(child.stderr.take().expect("stderr"));
-    let deadline = Instant::now() + limit;
-    let (code, max_rss_kib) = loop {
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: plain syscall on our own child's pid with valid out-pointers.
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            let code = if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                -libc::WTERMSIG(status)
-            };
-            break (code, usage.ru_maxrss);
-        }
-        assert_eq!(r, 0, "wait4 failed: {}", std::io::Error::last_os_error());
-        if Instant::now() > deadline {
-            // SAFETY: signalling our own, not yet reaped, child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("logalarm did not exit within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
+/// Runs `cmd` with `input` on stdin, collecting everything, its peak RSS
+/// included ([`Done::max_rss_kib`]). Kills it and fails after `limit`.
+fn run_measured(cmd: Logalarm, input: Vec<u8>, limit: Duration) -> Done {
+    let ran = cmd.timeout(limit).run(input);
     assert!(
-        max_rss_kib > 1024,
-        "implausible peak RSS {max_rss_kib} KiB: measurement broken"
+        ran.max_rss_kib > 1024,
+        "implausible peak RSS {} KiB: measurement broken",
+        ran.max_rss_kib
     );
-    // The child is reaped; `child` must not be waited for again (dropping it does not wait).
-    drop(child);
-    // A broken pipe only means logalarm stopped reading early; its exit code tells.
-    let _ = writer.join().expect("writer thread");
-    let stdout = out_reader.finish("stdout", PATIENCE);
-    let stderr = String::from_utf8_lossy(&common::untimed_bytes(
-        &err_reader.finish("stderr", PATIENCE),
-    ))
-    .into_owned();
-    Ran {
-        code,
-        stdout,
-        stderr,
-        max_rss_kib,
-    }
+    ran
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -103,13 +50,14 @@ fn invalid_utf8_and_nul_bytes_are_matched_as_bytes() {
         sh_quote(&env)
     );
     let ran = run_measured(
-        common::bin()
+        Logalarm::new()
             .args(["--alarm-freq", "0", "--alarm", &action])
             .args(["--log-alarm", r"c \xff", "--log-alarm", "c ALARM"]),
         input.to_vec(),
         Duration::from_secs(60),
     );
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let stderr = ran.stderr_text();
+    assert_eq!(ran.code(), Some(0), "{}", stderr);
     assert_eq!(ran.stdout, input, "pass-through must be byte-identical");
     // The command gets each message byte for byte (NULs and invalid UTF-8 kept,
     // the trailing \r removed), plus one newline, in input order.
@@ -123,8 +71,8 @@ fn invalid_utf8_and_nul_bytes_are_matched_as_bytes() {
         read(&env),
         b"\\xff|bad \xff byte here\nALARM|nul TERRIBLE ALARM end\nALARM|\xc3\x28 invalid pair ALARM\n".to_vec()
     );
-    assert_eq!(summary(ran.stderr.lines(), "c"), (3, 0, 0, 0));
-    assert_no_panic(&ran.stderr);
+    assert_eq!(summary(stderr.lines(), "c"), (3, 0, 0, 0));
+    assert_no_panic(&stderr);
 }
 
 /// A `len`-byte line (without its newline) ending in `marker`.
@@ -149,7 +97,7 @@ fn ten_megabyte_line_fires_once_with_a_truncated_message() {
         sh_quote(&env)
     );
     let ran = run_measured(
-        common::bin().args([
+        Logalarm::new().args([
             "--alarm",
             &action,
             "--alarm",
@@ -160,7 +108,8 @@ fn ten_megabyte_line_fires_once_with_a_truncated_message() {
         input.clone(),
         Duration::from_secs(120),
     );
-    assert_eq!(ran.code, 0, "{}", &ran.stderr[..ran.stderr.len().min(4000)]);
+    let stderr = ran.stderr_text();
+    assert_eq!(ran.code(), Some(0), "{}", &stderr[..stderr.len().min(4000)]);
     assert!(
         ran.stdout == input,
         "pass-through differs: {} bytes out, {} in",
@@ -184,15 +133,15 @@ fn ten_megabyte_line_fires_once_with_a_truncated_message() {
         format!("{LEN}|{}\n", 8192 + marker.len()),
         "LOGALARM_TRUNCATED|length of LOGALARM_LINE"
     );
-    let alarms = alarm_lines(ran.stderr.lines());
+    let alarms = alarm_lines(stderr.lines());
     assert_eq!(alarms.len(), 1);
     assert_eq!(
         alarms[0],
         format!("[logalarm] ALARM: BIG {}{marker}", "x".repeat(8192))
     );
-    assert_eq!(summary(ran.stderr.lines(), "c"), (1, 0, 0, 0));
-    assert_eq!(summary(ran.stderr.lines(), "l"), (1, 0, 0, 0));
-    assert_no_panic(&ran.stderr);
+    assert_eq!(summary(stderr.lines(), "c"), (1, 0, 0, 0));
+    assert_eq!(summary(stderr.lines(), "l"), (1, 0, 0, 0));
+    assert_no_panic(&stderr);
     assert!(
         ran.max_rss_kib < RSS_LIMIT_KIB,
         "peak RSS {} KiB exceeds {RSS_LIMIT_KIB} KiB for a 10 MB line",
@@ -207,7 +156,7 @@ fn empty_input_exits_quietly() {
     let action = format!("c cmd:cat >> {}", sh_quote(&out));
     // A rule that matches anything, even the empty string.
     let ran = run_measured(
-        common::bin().args([
+        Logalarm::new().args([
             "--alarm",
             &action,
             "--alarm",
@@ -218,27 +167,32 @@ fn empty_input_exits_quietly() {
         Vec::new(),
         Duration::from_secs(60),
     );
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let stderr = ran.stderr_text();
+    assert_eq!(ran.code(), Some(0), "{}", stderr);
     assert_eq!(ran.stdout, b"");
-    assert_eq!(ran.stderr, "", "no alarm, no summary, nothing logged");
+    assert_eq!(stderr, "", "no alarm, no summary, nothing logged");
     assert!(!out.exists(), "the cmd alarm ran on empty input");
 }
 
 /// Runs one alarm `c` (cmd appending its stdin to a file) with `rules`, and
 /// returns (exit code, stdout, what the command received, stderr).
-fn run_collecting(name: &str, rules: &[&str], input: &[u8]) -> (i32, Vec<u8>, Vec<u8>, String) {
+fn run_collecting(
+    name: &str,
+    rules: &[&str],
+    input: &[u8],
+) -> (Option<i32>, Vec<u8>, Vec<u8>, String) {
     let dir = common::scratch(name);
     let out = dir.join("out");
     let action = format!("c cmd:cat >> {}", sh_quote(&out));
-    let mut cmd = common::bin();
-    cmd.args(["--alarm-freq", "0", "--alarm", &action]);
+    let mut cmd = Logalarm::new().args(["--alarm-freq", "0", "--alarm", &action]);
     for rule in rules {
-        cmd.args(["--log-alarm", rule]);
+        cmd = cmd.args(["--log-alarm", rule]);
     }
-    let ran = run_measured(&mut cmd, input.to_vec(), Duration::from_secs(60));
-    assert_no_panic(&ran.stderr);
+    let ran = run_measured(cmd, input.to_vec(), Duration::from_secs(60));
+    let stderr = ran.stderr_text();
+    assert_no_panic(&stderr);
     let got = if out.exists() { read(&out) } else { Vec::new() };
-    (ran.code, ran.stdout, got, ran.stderr)
+    (ran.code(), ran.stdout, got, stderr)
 }
 
 /// For each `(case, input, expected)`: runs `input` through [`run_collecting`]
@@ -247,7 +201,7 @@ fn run_collecting(name: &str, rules: &[&str], input: &[u8]) -> (i32, Vec<u8>, Ve
 fn assert_cases(test: &str, rules: &[&str], cases: &[(&str, &[u8], &[u8])]) {
     for &(case, input, expected) in cases {
         let (code, stdout, got, stderr) = run_collecting(&format!("{test}_{case}"), rules, input);
-        assert_eq!(code, 0, "{case}: {stderr}");
+        assert_eq!(code, Some(0), "{case}: {stderr}");
         assert_eq!(stdout, input, "{case}: pass-through");
         assert_eq!(
             got, expected,
@@ -308,7 +262,7 @@ fn burst_of_100k_lines_overflows_counted_and_bounded() {
     // One /bin/sh per notification: far slower than reading 100k lines.
     let action = format!("c cmd:cat >> {}", sh_quote(&out));
     let ran = run_measured(
-        common::bin().args([
+        Logalarm::new().args([
             "--alarm-freq",
             "0",
             "--drain-timeout",
@@ -321,12 +275,13 @@ fn burst_of_100k_lines_overflows_counted_and_bounded() {
         input.clone(),
         Duration::from_secs(900),
     );
-    assert_no_panic(&ran.stderr);
+    let stderr = ran.stderr_text();
+    assert_no_panic(&stderr);
     assert_eq!(
-        ran.code,
-        0,
+        ran.code(),
+        Some(0),
         "{}",
-        &ran.stderr[ran.stderr.len().saturating_sub(4000)..]
+        &stderr[stderr.len().saturating_sub(4000)..]
     );
     assert!(
         ran.stdout == input,
@@ -334,7 +289,7 @@ fn burst_of_100k_lines_overflows_counted_and_bounded() {
         ran.stdout.len(),
         input.len()
     );
-    let (delivered, failed, suppressed, dropped) = summary(ran.stderr.lines(), "c");
+    let (delivered, failed, suppressed, dropped) = summary(stderr.lines(), "c");
     assert_eq!((failed, suppressed), (0, 0));
     assert_eq!(
         delivered + dropped,
@@ -360,13 +315,11 @@ fn burst_of_100k_lines_overflows_counted_and_bounded() {
     );
     assert_eq!(numbers[..1024], (0..1024).collect::<Vec<_>>());
     // Overflow is reported: a warning when it starts, one when room is back.
-    let full = ran
-        .stderr
+    let full = stderr
         .lines()
         .filter(|l| l.starts_with("[logalarm] warn: ") && l.contains("queue full"))
         .count();
-    let room: Vec<u64> = ran
-        .stderr
+    let room: Vec<u64> = stderr
         .lines()
         .filter(|l| l.starts_with("[logalarm] warn: ") && l.contains("queue has room again"))
         .map(|l| {
@@ -412,7 +365,7 @@ fn line_of_exactly_16_mib_is_kept_whole() {
     const MAX_LINE: usize = 16 << 20;
     let input = long_line(MAX_LINE, b"ALARM");
     let ran = run_measured(
-        common::bin().args([
+        Logalarm::new().args([
             "--alarm-freq",
             "0",
             "--alarm-msg-size",
@@ -427,9 +380,10 @@ fn line_of_exactly_16_mib_is_kept_whole() {
         input.clone(),
         Duration::from_secs(120),
     );
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let stderr = ran.stderr_text();
+    assert_eq!(ran.code(), Some(0), "{}", stderr);
     assert!(ran.stdout == input, "pass-through differs");
-    let alarms = alarm_lines(ran.stderr.lines());
+    let alarms = alarm_lines(stderr.lines());
     assert_eq!(
         alarms,
         [format!(
@@ -437,8 +391,8 @@ fn line_of_exactly_16_mib_is_kept_whole() {
         )]
     );
     assert!(
-        !ran.stderr.contains("longer than"),
+        !stderr.contains("longer than"),
         "a 16 MiB line is not longer than 16 MiB:\n{}",
-        ran.stderr
+        stderr
     );
 }

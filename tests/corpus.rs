@@ -12,8 +12,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
+
+use common::{Done, Logalarm};
 
 /// Generous: every notification starts a shell, and CI machines are slow.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -21,16 +22,14 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// The dry run: `logalarm test --print-all-matched --print-all-ignored -c
 /// CONFIG LOG`, with alarm-freq off as in the live runs; its last line
 /// (`processed N lines in X s`, a time) is checked and cut off.
-fn dry_run(config: &Path, log: &Path) -> Output {
-    let mut out = common::run_with_input_timeout(
-        common::bin()
-            .args(["test", "--print-all-matched", "--print-all-ignored"])
-            .args(["--alarm-freq", "0", "-c"])
-            .arg(config)
-            .arg(log),
-        b"",
-        RUN_TIMEOUT,
-    );
+fn dry_run(config: &Path, log: &Path) -> Done {
+    let mut out = Logalarm::new()
+        .args(["test", "--print-all-matched", "--print-all-ignored"])
+        .args(["--alarm-freq", "0", "-c"])
+        .arg(config)
+        .arg(log)
+        .timeout(RUN_TIMEOUT)
+        .run(b"");
     if out.status.success() {
         let text = String::from_utf8_lossy(&out.stdout);
         let timing = text.trim_end().rfind('\n').expect("a report") + 1;
@@ -467,19 +466,20 @@ fn check_system(test: &str, system: &str, syntax: Syntax, rules: &[Spec]) {
         );
     }
 
-    let out = common::run_with_input_timeout(
-        common::bin().arg("-c").arg(&config).args([
+    let out = Logalarm::new()
+        .arg("-c")
+        .arg(&config)
+        .args([
             "--alarm-freq",
             "0",
             "--queue-size",
             "4096",
             "--drain-timeout",
             "240s",
-        ]),
-        &corpus.raw,
-        RUN_TIMEOUT,
-    );
-    let err = common::stderr(&out);
+        ])
+        .timeout(RUN_TIMEOUT)
+        .run(&corpus.raw);
+    let err = out.stderr_text();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -528,7 +528,7 @@ fn check_system(test: &str, system: &str, syntax: Syntax, rules: &[Spec]) {
         out.status.code(),
         Some(0),
         "{system}: test exit status; stderr:\n{}",
-        common::stderr(&out)
+        out.stderr_text()
     );
     let want = expected_test_report(&corpus, rules, &alarms, &exp);
     assert_report_eq(system, &out.stdout, &want);
@@ -846,12 +846,7 @@ fn test_summary_counts_equal_csv_counts() {
     let dir = common::scratch("corpus_test_summary");
     let (config, _) = write_config(&dir, Syntax::Ini, HDFS);
     let out = dry_run(&config, &corpus.path);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr:\n{}",
-        common::stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", out.stderr_text());
     let text = String::from_utf8(out.stdout).expect("utf-8 report");
     let summary = &text[text.find("\nLines: ").expect("summary") + 1..];
     let reported: Vec<usize> = summary

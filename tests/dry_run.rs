@@ -5,7 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use common::{Done, Logalarm};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -23,7 +25,7 @@ fn demo_lines() -> Vec<u8> {
     out.stdout
 }
 
-fn stdout(out: &Output) -> String {
+fn stdout(out: &Done) -> String {
     String::from_utf8(out.stdout.clone()).expect("utf-8 stdout")
 }
 
@@ -57,8 +59,12 @@ Alarms (policies on the arrival clock: the lines carry no time logalarm reads):
 #[test]
 fn summary_by_default() {
     let ini = examples().join("alarms.ini");
-    let out = common::run_with_input(common::bin().arg("test").arg("-c").arg(&ini), &demo_lines());
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .arg("test")
+        .arg("-c")
+        .arg(&ini)
+        .run(demo_lines());
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert_eq!(without_timing(&stdout(&out), 12), DEMO_SUMMARY);
 }
 
@@ -69,16 +75,14 @@ fn lists_matched_missed_and_ignored_lines_on_request() {
     // logalarm's own log line, with a marker a rule would match.
     input.extend_from_slice(b"[logalarm] ALARM: [PAGE ME] uWSGI listen queue of socket x full\n");
     let run = |flags: &[&str]| {
-        let out = common::run_with_input(
-            common::bin()
-                .arg("test")
-                .arg("-c")
-                .arg(&ini)
-                .args(flags)
-                .arg("-"),
-            &input,
-        );
-        assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+        let out = Logalarm::new()
+            .arg("test")
+            .arg("-c")
+            .arg(&ini)
+            .args(flags)
+            .arg("-")
+            .run(&input);
+        assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
         let text = without_timing(&stdout(&out), 13);
         let (listing, summary) = text
             .split_once("\n\n")
@@ -146,16 +150,14 @@ fn ad_hoc_regex_counts_equal_the_ground_truth() {
         .lines()
         .filter(|l| l.contains("invalid user") || l.contains("message repeated"))
         .count();
-    let out = common::run_with_input(
-        common::bin()
-            .arg("test")
-            .arg(dir.join("OpenSSH_2k.log"))
-            .arg("Failed password for")
-            .arg("invalid user|message repeated"),
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
-    assert_eq!(common::stderr(&out), "");
+    let out = Logalarm::new()
+        .arg("test")
+        .arg(dir.join("OpenSSH_2k.log"))
+        .arg("Failed password for")
+        .arg("invalid user|message repeated")
+        .run(b"");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
+    assert_eq!(out.stderr_text(), "");
     let missed = 2000 - e9 - ignored as u64;
     assert_eq!(
         without_timing(&stdout(&out), 2000),
@@ -197,25 +199,23 @@ fn alarm_freq_counts_equal_a_live_run() {
     let log = common::corpus().join("Apache/Apache_2k.log");
     let raw = std::fs::read(&log).expect("log");
     for (regex, events, notes) in [(r"\[error\]", 595, 420), ("workerEnv", 1108, 862)] {
-        let dry = common::run_with_input(common::bin().arg("test").arg(&log).arg(regex), b"");
-        assert_eq!(dry.status.code(), Some(0), "{}", common::stderr(&dry));
+        let dry = Logalarm::new().arg("test").arg(&log).arg(regex).run(b"");
+        assert_eq!(dry.status.code(), Some(0), "{}", dry.stderr_text());
         let (e, n, dropped) = test_counts(&stdout(&dry));
         assert_eq!((e, n, dropped), (events, notes, events - notes), "{regex}");
 
-        let live = common::run_with_input(
-            common::bin()
-                .arg("--no-passthrough")
-                .arg("--alarm")
-                .arg("regex log:")
-                .arg("--log-alarm")
-                .arg(format!("regex {regex}")),
-            &raw,
-        );
-        assert_eq!(live.status.code(), Some(0), "{}", common::stderr(&live));
-        let lines = common::lines(&live.stderr);
-        assert_eq!(common::alarm_lines(&lines).len() as u64, notes, "{regex}");
+        let live = Logalarm::new()
+            .arg("--no-passthrough")
+            .arg("--alarm")
+            .arg("regex log:")
+            .arg("--log-alarm")
+            .arg(format!("regex {regex}"))
+            .run(&raw);
+        assert_eq!(live.status.code(), Some(0), "{}", live.stderr_text());
+        let lines = live.stderr_lines();
+        assert_eq!(common::alarm_lines(lines).len() as u64, notes, "{regex}");
         assert_eq!(
-            common::summary(&lines, "regex"),
+            common::summary(lines, "regex"),
             (notes, 0, events - notes, 0),
             "{regex}"
         );
@@ -224,14 +224,10 @@ fn alarm_freq_counts_equal_a_live_run() {
 
 #[test]
 fn expect_cases_pass() {
-    let out = common::run_with_input(
-        common::bin().current_dir(env!("CARGO_MANIFEST_DIR")).args([
-            "test",
-            "--expect",
-            "examples/alarms.test.toml",
-        ]),
-        b"",
-    );
+    let out = Logalarm::new()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["test", "--expect", "examples/alarms.test.toml"])
+        .run(b"");
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(
         stdout(&out),
@@ -267,16 +263,14 @@ alarms = { oncall = 1 }
 ",
     )
     .expect("write cases");
-    let out = common::run_with_input(
-        common::bin()
-            .arg("test")
-            .arg("-c")
-            .arg(examples().join("alarms.ini"))
-            .arg("--expect")
-            .arg(&cases),
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .arg("test")
+        .arg("-c")
+        .arg(examples().join("alarms.ini"))
+        .arg("--expect")
+        .arg(&cases)
+        .run(b"");
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr_text());
     assert_eq!(
         stdout(&out),
         format!(
@@ -311,12 +305,18 @@ fn expect_file_errors_name_the_file_line_and_fix() {
         ),
     )
     .expect("write cases");
-    let out = common::run_with_input(common::bin().arg("test").arg("--expect").arg(&cases), b"");
+    let out = Logalarm::new()
+        .arg("test")
+        .arg("--expect")
+        .arg(&cases)
+        .run(b"");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stdout(&out), "");
-    let errors: Vec<String> = common::lines(&out.stderr)
-        .into_iter()
+    let errors: Vec<String> = out
+        .stderr_lines()
+        .iter()
         .filter(|l| l.contains("config error"))
+        .cloned()
         .collect();
     assert_eq!(
         errors,
@@ -334,9 +334,13 @@ fn expect_file_errors_name_the_file_line_and_fix() {
         "[[case]]\nname = \"no input\"\nalarms = {}\nlins = [\"x\"]\n",
     )
     .expect("write cases");
-    let out = common::run_with_input(common::bin().arg("test").arg("--expect").arg(&cases), b"");
+    let out = Logalarm::new()
+        .arg("test")
+        .arg("--expect")
+        .arg(&cases)
+        .run(b"");
     assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+    let err = out.stderr_text();
     assert!(
         err.contains(&format!(
             "config error: {}:4: unknown field `lins`",
@@ -349,10 +353,7 @@ fn expect_file_errors_name_the_file_line_and_fix() {
 #[test]
 fn completion_scripts_parse_in_their_shells() {
     for (shell, check) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
-        let out = common::bin()
-            .args(["completions", shell])
-            .output()
-            .expect("run");
+        let out = Logalarm::new().args(["completions", shell]).output();
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let script = String::from_utf8(out.stdout).expect("utf-8");
         // Fish spells a long option `-l print-all-matched`.
@@ -379,10 +380,7 @@ fn completion_scripts_parse_in_their_shells() {
             String::from_utf8_lossy(&checked.stderr)
         );
     }
-    let out = common::bin()
-        .args(["completions", "tcsh"])
-        .output()
-        .expect("run");
+    let out = Logalarm::new().args(["completions", "tcsh"]).output();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -421,7 +419,7 @@ fn render_man(page: &[u8], name: &str) -> String {
 
 #[test]
 fn man_pages_render() {
-    let out = common::bin().arg("man").output().expect("run");
+    let out = Logalarm::new().arg("man").output();
     assert_eq!(out.status.code(), Some(0));
     let text = render_man(&out.stdout, "logalarm");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
@@ -454,7 +452,7 @@ fn man_pages_render() {
         ["check", "run", "test", "completions", "man", "help"]
     );
 
-    let out = common::bin().args(["man", "test"]).output().expect("run");
+    let out = Logalarm::new().args(["man", "test"]).output();
     assert_eq!(out.status.code(), Some(0));
     let text = render_man(&out.stdout, "logalarm-test");
     assert!(
@@ -471,17 +469,17 @@ fn man_pages_render() {
         assert!(text.contains(flag), "logalarm-test(1) lacks {flag}");
     }
 
-    let out = common::bin().args(["man", "nosuch"]).output().expect("run");
+    let out = Logalarm::new().args(["man", "nosuch"]).output();
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn ad_hoc_bad_regex_is_named_as_written() {
-    let out = common::run_with_input(common::bin().args(["test", "-", "ok", "x("]), b"ok\n");
+    let out = Logalarm::new().args(["test", "-", "ok", "x("]).run(b"ok\n");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stdout(&out), "");
     assert_eq!(
-        common::lines(&out.stderr),
+        out.stderr_lines(),
         [
             "[logalarm] config error: command line: test IGNOREREGEX: bad regex:",
             "[logalarm] config error:     regex parse error:",

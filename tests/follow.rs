@@ -21,14 +21,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{PATIENCE, poll_until, sh_quote};
+use common::{Done, Logalarm, PATIENCE, Running, poll_until, sh_quote};
 
 /// What every run gets on stdin; it must never be alarmed.
 const STDIN_LINE: &str = "MATCH from stdin, which must not be read\n";
@@ -169,130 +168,51 @@ impl Rng {
 // ---------------------------------------------------------------------------
 // Running logalarm.
 
-/// A running logalarm (with `-vv`), its stderr read line by line.
-struct Running {
-    child: Child,
-    /// Held open, with a matching line in it that must never be read.
-    stdin: Option<ChildStdin>,
-    stdout: Option<common::BackgroundRead>,
-    stderr: Receiver<String>,
-    err_seen: Vec<String>,
+/// Starts logalarm with `-vv` and `args`, in `cwd` if given. Its stdin
+/// is held open with [`STDIN_LINE`] in it, which must never be read.
+fn start_in<S: AsRef<OsStr>>(args: &[S], cwd: Option<&Path>) -> Running {
+    let mut cmd = Logalarm::new().arg("-vv").args(args).stdin_piped();
+    if let Some(cwd) = cwd {
+        cmd = cmd.current_dir(cwd);
+    }
+    let mut la = cmd.start();
+    la.write_stdin(STDIN_LINE);
+    la
 }
 
-/// What a stopped run left.
-struct Stopped {
-    status: ExitStatus,
-    stderr: Vec<String>,
+fn start<S: AsRef<OsStr>>(args: &[S]) -> Running {
+    start_in(args, None)
 }
 
-impl Stopped {
-    fn stderr_text(&self) -> String {
-        self.stderr.join("\n")
-    }
+fn with_config(config: &Path) -> Running {
+    start(&[OsStr::new("-c"), config.as_os_str()])
 }
 
-impl Running {
-    fn start<S: AsRef<OsStr>>(args: &[S]) -> Running {
-        Running::start_in(args, None)
-    }
-
-    fn start_in<S: AsRef<OsStr>>(args: &[S], cwd: Option<&Path>) -> Running {
-        let mut cmd = common::bin();
-        cmd.arg("-vv").args(args);
-        if let Some(cwd) = cwd {
-            cmd.current_dir(cwd);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn logalarm");
-        let mut stdin = child.stdin.take();
-        stdin
-            .as_mut()
-            .unwrap()
-            .write_all(STDIN_LINE.as_bytes())
-            .unwrap();
-        let stdout = Some(common::read_in_background(child.stdout.take().unwrap()));
-        let stderr = common::read_lines(child.stderr.take().unwrap());
-        Running {
-            child,
-            stdin,
-            stdout,
-            stderr,
-            err_seen: Vec::new(),
-        }
-    }
-
-    fn with_config(config: &Path) -> Running {
-        Running::start(&[OsStr::new("-c"), config.as_os_str()])
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn wait_stderr(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        common::wait_for_line(&self.stderr, &mut self.err_seen, what, want)
-    }
-
-    /// Waits until the follower has done its first pass (positions resumed,
-    /// files found): whatever is written from now on is read after it.
-    fn wait_ready(&mut self) {
-        self.wait_stderr("the follower's first pass", |l| {
-            l.contains("info: follow: ") && l.contains(" files followed")
-        });
-    }
-
-    /// Takes the stderr lines received so far.
-    fn collect_stderr(&mut self) -> &[String] {
-        while let Ok(line) = self.stderr.try_recv() {
-            self.err_seen.push(line);
-        }
-        &self.err_seen
-    }
-
-    /// SIGTERM, then waits for the exit; checks that stdout stayed empty
-    /// (files are not passed through) and the stdin line was not read.
-    fn stop(mut self) -> Stopped {
-        assert_eq!(
-            unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) },
-            0,
-            "SIGTERM"
-        );
-        let status = common::wait_exit(&mut self.child, PATIENCE);
-        drop(self.stdin.take());
-        let stdout = self.stdout.take().unwrap().finish("stdout", PATIENCE);
-        let mut stderr = std::mem::take(&mut self.err_seen);
-        common::drain_lines(&self.stderr, &mut stderr, Instant::now() + PATIENCE);
-        assert!(
-            stdout.is_empty(),
-            "followed files are not passed through, yet stdout holds {:?}",
-            String::from_utf8_lossy(&stdout)
-        );
-        Stopped { status, stderr }
-    }
-
-    /// SIGKILL: no chance to save anything more.
-    fn kill(mut self) {
-        assert_eq!(
-            unsafe { libc::kill(self.pid() as i32, libc::SIGKILL) },
-            0,
-            "SIGKILL"
-        );
-        common::wait_exit(&mut self.child, PATIENCE);
-    }
+/// Waits until the follower has done its first pass (positions resumed,
+/// files found): whatever is written from now on is read after it.
+fn wait_ready(la: &mut Running) {
+    la.wait_for_stderr_line("the follower's first pass", |l| {
+        l.contains("info: follow: ") && l.contains(" files followed")
+    });
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        // A failed test must not leave logalarm running.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// SIGTERM, then waits for the exit; checks that stdout stayed empty
+/// (files are not passed through) and the stdin line was not read.
+fn stop(la: Running) -> Done {
+    la.signal(libc::SIGTERM);
+    let done = la.finish();
+    assert!(
+        done.stdout.is_empty(),
+        "followed files are not passed through, yet stdout holds {:?}",
+        done.stdout_text()
+    );
+    done
+}
+
+/// SIGKILL: no chance to save anything more.
+fn kill(la: Running) {
+    la.signal(libc::SIGKILL);
+    la.finish();
 }
 
 // ---------------------------------------------------------------------------
@@ -452,8 +372,8 @@ fn paths_globs_start_positions_and_late_files() {
             input(&[&r.join("whole.log")], Some("beginning")),
         ],
     );
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
     wait_alarms(&d, 2);
 
     append(&r.join("a.log"), "MATCH a-new\n");
@@ -469,7 +389,7 @@ fn paths_globs_start_positions_and_late_files() {
     // a line written after them is alarmed (one follower, one alarm queue).
     append(&r.join("a.log"), "MATCH sync\n");
     wait_text(&d, "MATCH sync\n");
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
 
     let mut got = alarmed(&d);
@@ -514,13 +434,13 @@ fn ini_relative_path_follows_by_change_events() {
         ),
     )
     .unwrap();
-    let mut la = Running::start_in(&["-c", "logalarm.ini"], Some(r));
+    let mut la = start_in(&["-c", "logalarm.ini"], Some(r));
     let found = format!(
         "debug: following {} from byte 19",
         r.join("app.log").display()
     );
-    la.wait_stderr("the first scan", |l| l.contains(&found));
-    la.wait_ready();
+    la.wait_for_stderr_line("the first scan", |l| l.contains(&found));
+    wait_ready(&mut la);
     let mut w = writer(&r.join("app.log"));
     write_numbers(&mut w, 1..=5);
     wait_number(&d, 5);
@@ -529,7 +449,7 @@ fn ini_relative_path_follows_by_change_events() {
     let mut w2 = writer(&r.join("app.log"));
     write_numbers(&mut w2, 9..=12);
     wait_alarms(&d, 12);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once("relative path, events only", &alarmed_numbers(&d), 1..=12);
     assert!(
@@ -554,8 +474,8 @@ fn rename_create_delete_recreate_and_vanish() {
         &[("rotate_wait", "\"3s\""), ("poll_interval", "\"100ms\"")],
         &[input(&[&log], None)],
     );
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
 
     let mut w1 = writer(&log);
     write_numbers(&mut w1, 1..=10);
@@ -604,7 +524,7 @@ fn rename_create_delete_recreate_and_vanish() {
         "the vanished file is forgotten: {:?}",
         fs::read_to_string(d.state.join("follow.json"))
     );
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once(
         "rename, delete, recreate",
@@ -618,7 +538,7 @@ fn rename_create_delete_recreate_and_vanish() {
         "the rotation is logged:\n{text}"
     );
     let warnings: Vec<&String> = done
-        .stderr
+        .stderr_lines()
         .iter()
         .filter(|l| l.starts_with("[logalarm] warn") || l.starts_with("[logalarm] error"))
         .collect();
@@ -639,8 +559,8 @@ fn copytruncate_by_hand() {
     let copy = d.root.join("app.log.1");
     append(&log, "");
     let config = write_config(&d, &[], &[input(&[&log], None)]);
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
     let mut w = writer(&log);
     // Numbers of four digits: every line is as long as every other.
     let first = 1000;
@@ -668,7 +588,7 @@ fn copytruncate_by_hand() {
         wait_number(&d, last);
     }
     let n = lines(&mut w, 0);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once("copytruncate by hand", &alarmed_numbers(&d), first..=n);
     assert!(
@@ -692,8 +612,8 @@ fn copytruncate_storm_never_alarms_a_line_twice() {
     let copy = d.root.join("app.log.1");
     append(&log, "");
     let config = write_config(&d, &[], &[input(&[&log], None)]);
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
     let mut w = writer(&log);
     let mut n = 999;
     for _ in 0..40 {
@@ -710,7 +630,7 @@ fn copytruncate_storm_never_alarms_a_line_twice() {
     write_numbers(&mut w, n + 1..=n + 10);
     n += 10;
     wait_number(&d, n);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     let got = alarmed_numbers(&d);
     let unique: BTreeSet<u64> = got.iter().copied().collect();
@@ -825,8 +745,8 @@ fn logrotate_run(name: &str, rotation: Rotation) -> (Dirs, u64) {
         &[("rotate_wait", "\"2s\""), ("poll_interval", "\"200ms\"")],
         &[input(&[&log], None)],
     );
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
 
     let count: u64 = 2000;
     let py_mode = match rotation {
@@ -834,15 +754,13 @@ fn logrotate_run(name: &str, rotation: Rotation) -> (Dirs, u64) {
         Rotation::CreatePerLine => "per-line",
         Rotation::CopyTruncate => "keep",
     };
-    let mut py = Command::new("python3")
+    let mut py = Logalarm::program("python3")
         .arg(&script)
         .arg(&log)
         .arg(count.to_string())
         .arg(py_mode)
         .arg(&pidfile)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("python3");
+        .start();
     assert!(
         poll_until(PATIENCE, || pidfile.exists()),
         "the writer did not start"
@@ -873,11 +791,11 @@ fn logrotate_run(name: &str, rotation: Rotation) -> (Dirs, u64) {
             out.status
         );
         moved_aside += usize::from(benign);
-        if py.try_wait().unwrap().is_none() {
+        if py.is_running() {
             during += 1;
         }
     }
-    let status = common::wait_exit(&mut py, PATIENCE);
+    let status = py.finish().status;
     assert!(status.success(), "writer: {status}");
     eprintln!(
         "{name}: {during} of 6 rotations ran while the writer wrote; {moved_aside} times logrotate found a file the writer had just created and moved it aside"
@@ -885,7 +803,7 @@ fn logrotate_run(name: &str, rotation: Rotation) -> (Dirs, u64) {
     assert!(during >= 1, "no rotation happened while the writer wrote");
     // The last line alarmed: every line read before it was alarmed too.
     wait_number(&d, count);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     (d, count)
 }
@@ -986,8 +904,8 @@ fn identity_survives_reused_inode_and_replaced_content() {
         "--alarm-freq".into(),
         "0".into(),
     ];
-    let mut la = Running::start(&args);
-    la.wait_ready();
+    let mut la = start(&args);
+    wait_ready(&mut la);
     append(&a, "MATCH 1\nMATCH 2\nMATCH 3\n");
     append(&b, "MATCH 11\nMATCH 12\nMATCH 13\n");
     wait_alarms(&d, 6);
@@ -996,7 +914,7 @@ fn identity_survives_reused_inode_and_replaced_content() {
             && saved_offset(&d.state, &b) == Some(size(&b))),
         "positions saved"
     );
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     let (a_ino, b_ino) = (
         fs::metadata(&a).unwrap().ino(),
@@ -1026,11 +944,11 @@ fn identity_survives_reused_inode_and_replaced_content() {
         }
     );
 
-    let mut la = Running::start(&args);
-    la.wait_ready();
+    let mut la = start(&args);
+    wait_ready(&mut la);
     wait_alarms(&d, 66);
     sync(&d, &a, 1000);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once(
         "replaced files read whole",
@@ -1064,11 +982,11 @@ fn restart_reads_lines_written_while_down_once() {
         &[input(&[&app, &other], None)],
     );
     let run = |want: &mut Vec<u64>, sync_n: u64| {
-        let mut la = Running::with_config(&config);
-        la.wait_ready();
+        let mut la = with_config(&config);
+        wait_ready(&mut la);
         sync(&d, &app, sync_n);
         want.push(sync_n);
-        let done = la.stop();
+        let done = stop(la);
         assert!(done.status.success(), "{}", done.stderr_text());
         assert_exactly_once(
             &format!("run ending with {sync_n}"),
@@ -1079,8 +997,8 @@ fn restart_reads_lines_written_while_down_once() {
 
     // Run 1: a rotation while running; at the stop the rotated file is still
     // followed (rotate_wait), and the new one was read further than it.
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
     let mut w1 = writer(&app);
     write_numbers(&mut w1, 1..=10);
     let mut wo = writer(&other);
@@ -1090,7 +1008,7 @@ fn restart_reads_lines_written_while_down_once() {
     let mut w2 = writer(&app);
     write_numbers(&mut w2, 11..=60);
     wait_alarms(&d, 70);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     let mut want: Vec<u64> = (1..=60).chain(201..=210).collect();
 
@@ -1200,8 +1118,8 @@ fn sigkill_and_restart_lose_nothing_and_repeat_nothing() {
     let log = d.root.join("app.log");
     append(&log, "");
     let config = write_config(&d, &[], &[input(&[&log], None)]);
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
     let w = Writer::start(&log);
     for round in 0..2 {
         // Logalarm keeps up with the writer for a while.
@@ -1217,19 +1135,19 @@ fn sigkill_and_restart_lose_nothing_and_repeat_nothing() {
             "round {round}: the position of the last alarmed line ({len}) is saved; state holds {:?}",
             saved_offset(&d.state, &log)
         );
-        la.kill();
+        kill(la);
         w.resume();
         // Lines written while logalarm is down.
         let down_until = w.last() + 60;
         assert!(poll_until(PATIENCE, || w.last() >= down_until));
-        la = Running::with_config(&config);
-        la.wait_ready();
+        la = with_config(&config);
+        wait_ready(&mut la);
     }
     let target = w.last() + 40;
     assert!(poll_until(PATIENCE, || w.last() >= target));
     let last = w.finish();
     wait_number(&d, last);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     eprintln!("sigkill: {last} lines written across two SIGKILLs");
     assert_exactly_once("SIGKILL and restart", &alarmed_numbers(&d), 1..=last);
@@ -1259,11 +1177,12 @@ fn thousands_of_files_few_descriptors() {
         &[("poll_interval", "\"300ms\"")],
         &[input(&[&d.root.join("*.log")], None)],
     );
-    let mut la = Running::with_config(&config);
+    let mut la = with_config(&config);
     let pid = la.pid();
-    la.wait_ready();
+    wait_ready(&mut la);
     let found = la
-        .collect_stderr()
+        .stderr()
+        .so_far()
         .iter()
         .filter(|l| l.contains("debug: following "))
         .count();
@@ -1316,7 +1235,7 @@ fn thousands_of_files_few_descriptors() {
     );
     wait_alarms(&d, want.len());
     most = most.max(common::open_fds(pid));
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     eprintln!("many files: at most {most} descriptors open");
     assert!(
@@ -1343,8 +1262,8 @@ fn partial_line_waits_for_its_newline_then_flushes() {
         &[("flush_timeout", "\"60s\"")],
         &[input(&[&a, &b], None)],
     );
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
     append(&a, "MATCH first ha");
     // A later line elsewhere: once it is alarmed, the half line has been seen.
     append(&b, "MATCH sync\n");
@@ -1352,7 +1271,7 @@ fn partial_line_waits_for_its_newline_then_flushes() {
     assert_eq!(alarmed(&d), ["MATCH sync"]);
     append(&a, "lf\n");
     wait_alarms(&d, 2);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_eq!(alarmed(&d), ["MATCH sync", "MATCH first half"]);
 
@@ -1363,10 +1282,10 @@ fn partial_line_waits_for_its_newline_then_flushes() {
         &[("flush_timeout", "\"300ms\"")],
         &[input(&[&a, &b], None)],
     );
-    let la = Running::with_config(&config);
+    let la = with_config(&config);
     append(&a, "MATCH no newline yet");
     wait_alarms(&d, 1);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_eq!(
         fs::read_to_string(&d.alarms).unwrap(),
@@ -1391,8 +1310,8 @@ fn polling_finds_what_no_event_reports() {
         &[("poll_interval", "\"100ms\"")],
         &[input(&[&link], None)],
     );
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
     let mut w = writer(&real);
     write_numbers(&mut w, 1..=5);
     wait_alarms(&d, 5);
@@ -1401,7 +1320,7 @@ fn polling_finds_what_no_event_reports() {
     let mut w2 = writer(&real);
     write_numbers(&mut w2, 9..=12);
     wait_alarms(&d, 12);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once("polling", &alarmed_numbers(&d), 1..=12);
 }
@@ -1543,8 +1462,8 @@ fn loghub_corpora_replayed_in_chunks() {
         raws.push(raw);
     }
 
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
     let mut writers: Vec<File> = logs.iter().map(|l| writer(l)).collect();
     let mut at = [0usize; 2];
     let mut rng = Rng(0xc0ffee);
@@ -1564,7 +1483,7 @@ fn loghub_corpora_replayed_in_chunks() {
         want.iter()
             .all(|(k, w)| fs::read(&alarm_files[k]).unwrap_or_default().len() >= w.len())
     });
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     for (k, w) in &want {
         let got = fs::read_to_string(&alarm_files[k]).unwrap_or_default();
@@ -1595,9 +1514,9 @@ fn file_replaced_by_a_directory() {
     append(&b, "");
     fs::create_dir(&c).unwrap();
     let config = write_config(&d, &[], &[input(&[&d.root.join("*.log")], None)]);
-    let mut la = Running::with_config(&config);
-    la.wait_ready();
-    la.wait_stderr("the directory at start", |l| {
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
+    la.wait_for_stderr_line("the directory at start", |l| {
         l.contains(&format!(
             "warn: not following {}: not a regular file",
             c.display()
@@ -1609,7 +1528,7 @@ fn file_replaced_by_a_directory() {
 
     fs::remove_file(&a).unwrap();
     fs::create_dir(&a).unwrap();
-    la.wait_stderr("the warning about a.log", |l| {
+    la.wait_for_stderr_line("the warning about a.log", |l| {
         l.contains("warn: ") && l.contains(&a.display().to_string()) && l.contains("regular file")
     });
     append(&b, "MATCH 102\n");
@@ -1622,7 +1541,7 @@ fn file_replaced_by_a_directory() {
     fs::remove_dir(&a).unwrap();
     append(&a, "MATCH 2\nMATCH 3\n");
     wait_alarms(&d, 6);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once(
         "directory in the way",
@@ -1630,7 +1549,7 @@ fn file_replaced_by_a_directory() {
         [1, 2, 3, 101, 102, 103],
     );
     let warnings: Vec<&String> = done
-        .stderr
+        .stderr_lines()
         .iter()
         .filter(|l| l.contains("warn: ") && l.contains(&a.display().to_string()))
         .collect();
@@ -1649,8 +1568,8 @@ fn unusable_state_dir_is_reported_and_following_goes_on() {
     let log = d.root.join("app.log");
     append(&log, "");
     let config = write_config(&d, &[], &[input(&[&log], None)]);
-    let mut la = Running::with_config(&config);
-    let err = la.wait_stderr("the state dir error", |l| l.contains("error: "));
+    let mut la = with_config(&config);
+    let err = la.wait_for_stderr_line("the state dir error", |l| l.contains("error: "));
     assert!(
         err.contains(&format!("state dir {}", d.state.display()))
             && err.contains("cannot create it")
@@ -1658,14 +1577,14 @@ fn unusable_state_dir_is_reported_and_following_goes_on() {
             && err.contains("following without saving read positions"),
         "{err}"
     );
-    la.wait_ready();
+    wait_ready(&mut la);
     append(&log, "MATCH 1\nMATCH 2\n");
     wait_alarms(&d, 2);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once("no state dir", &alarmed_numbers(&d), [1, 2]);
     let errors: Vec<&String> = done
-        .stderr
+        .stderr_lines()
         .iter()
         .filter(|l| l.contains("error: "))
         .collect();
@@ -1683,14 +1602,14 @@ fn corrupt_state_file_is_reported_and_ignored() {
     let state_file = d.state.join("follow.json");
     fs::write(&state_file, "{\"version\":1,\"files\":[{\"pa").unwrap();
     let config = write_config(&d, &[], &[input(&[&log], None)]);
-    let mut la = Running::with_config(&config);
-    let err = la.wait_stderr("the corrupt state error", |l| l.contains("error: "));
+    let mut la = with_config(&config);
+    let err = la.wait_for_stderr_line("the corrupt state error", |l| l.contains("error: "));
     assert!(
         err.contains(&format!("state file {} is corrupt", state_file.display()))
             && err.contains("ignoring it"),
         "{err}"
     );
-    la.wait_ready();
+    wait_ready(&mut la);
     append(&log, "MATCH 1\n");
     wait_alarms(&d, 1);
     assert!(
@@ -1699,13 +1618,13 @@ fn corrupt_state_file_is_reported_and_ignored() {
         "a good state file replaces the corrupt one: {:?}",
         fs::read_to_string(&state_file)
     );
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
 
     append(&log, "MATCH 2\n");
-    let la = Running::with_config(&config);
+    let la = with_config(&config);
     wait_alarms(&d, 2);
-    let done = la.stop();
+    let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     assert!(
         !done.stderr_text().contains("error: "),

@@ -17,13 +17,12 @@
 mod common;
 
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, sh_quote, summary};
+use common::{Done, Logalarm, PATIENCE, header, sh_quote, summary};
 
 /// The test server: `server.py PORT SCRIPT [CERT KEY]`.
 const SERVER_PY: &str = r#"
@@ -159,110 +158,37 @@ impl Drop for Server {
 
 /// The binary, with no proxy from the environment (the tests talk to
 /// 127.0.0.1 only).
-fn logalarm() -> Command {
-    let mut cmd = common::bin();
-    for var in [
+fn logalarm() -> Logalarm {
+    [
         "HTTP_PROXY",
         "http_proxy",
         "HTTPS_PROXY",
         "https_proxy",
         "ALL_PROXY",
         "all_proxy",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-/// A running logalarm fed line by line, its stderr read as it comes.
-struct Live {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stderr: Receiver<String>,
-    seen: Vec<String>,
-    stdout: common::BackgroundRead,
-}
-
-/// How a run ended.
-struct Done {
-    status: ExitStatus,
-    stderr: Vec<String>,
-}
-
-impl Done {
-    fn text(&self) -> String {
-        self.stderr.join("\n")
-    }
-}
-
-impl Live {
-    fn spawn(cmd: &mut Command) -> Live {
-        let mut child = common::spawn_piped(cmd);
-        Live {
-            stdin: child.stdin.take(),
-            stderr: common::read_lines(child.stderr.take().expect("stderr")),
-            stdout: common::read_in_background(child.stdout.take().expect("stdout")),
-            seen: Vec::new(),
-            child,
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("write to logalarm");
-        stdin.flush().expect("flush");
-    }
-
-    fn wait_stderr(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        common::wait_for_line(&self.stderr, &mut self.seen, what, want)
-    }
-
-    /// Closes stdin and waits for the end.
-    fn finish(mut self) -> Done {
-        drop(self.stdin.take());
-        let status = common::wait_exit(&mut self.child, PATIENCE);
-        common::drain_lines(&self.stderr, &mut self.seen, Instant::now() + PATIENCE);
-        let _ = self.stdout.finish("stdout", PATIENCE);
-        Done {
-            status,
-            stderr: self.seen,
-        }
-    }
+    ]
+    .into_iter()
+    .fold(Logalarm::new(), Logalarm::env_remove)
 }
 
 /// Runs logalarm with `args` over `input` to its end.
 fn run(args: &[&str], input: &str) -> Done {
-    let out = common::run_with_input_timeout(logalarm().args(args), input.as_bytes(), PATIENCE);
-    Done {
-        status: out.status,
-        stderr: common::lines(&out.stderr),
-    }
+    logalarm().args(args).run(input)
+}
+
+/// stdout and stderr (as written) of a run, one after the other.
+fn both(done: &Done) -> String {
+    format!(
+        "{}{}",
+        done.stdout_text(),
+        String::from_utf8_lossy(&done.stderr)
+    )
 }
 
 /// `logalarm check` of `config`: exit code and stdout + stderr.
 fn check(config: &Path) -> (Option<i32>, String) {
-    let out = logalarm()
-        .arg("check")
-        .arg("-c")
-        .arg(config)
-        .output()
-        .expect("run check");
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn header<'a>(request: &'a Value, name: &str) -> &'a str {
-    request["headers"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no header {name} in {request}"))
+    let out = logalarm().arg("check").arg("-c").arg(config).output();
+    (out.code(), both(&out))
 }
 
 /// An `Idempotency-Key` as logalarm makes them: RUN-ALARM-SEQ, RUN 16 hex digits.
@@ -301,12 +227,6 @@ fn outage_config(dir: &Path, url: &str, hook_extra: &str, local: &Path) -> PathB
     config
 }
 
-/// The lines of `path` (a `cmd:` alarm's output) once it has `n` of them.
-fn wait_lines(path: &Path, n: usize) -> Vec<String> {
-    let got = common::wait_for_file(path, PATIENCE, |b| common::lines(b).len() >= n);
-    common::lines(&got)
-}
-
 #[test]
 fn uwsgi_form_posts_the_line_with_basic_auth_and_an_idempotency_key() {
     let dir = common::scratch("http_uwsgi_form");
@@ -327,8 +247,8 @@ fn uwsgi_form_posts_the_line_with_basic_auth_and_an_idempotency_key() {
         &["-c", ini.to_str().unwrap()],
         "TERRIBLE ALARM one\nnothing\nTERRIBLE ALARM two \"quoted\" é\n",
     );
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
-    assert_eq!(summary(&done.stderr, "hook"), (2, 0, 0, 0));
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    assert_eq!(summary(done.stderr_lines(), "hook"), (2, 0, 0, 0));
     let (one, two) = (server.next("line one"), server.next("line two"));
     for (request, body) in [
         (&one, "TERRIBLE ALARM one\n"),
@@ -390,19 +310,16 @@ alarms = ["hook", "down"]
         ),
     )
     .unwrap();
-    let out = common::run_with_input_timeout(
-        logalarm()
-            .arg("-c")
-            .arg(&config)
-            .env("HOOK_PASS", "env-s3cret-Pa55"),
-        b"ALARM disk \"full\" on /var\n",
-        PATIENCE,
-    );
-    let stderr = common::lines(&out.stderr);
+    let out = logalarm()
+        .arg("-c")
+        .arg(&config)
+        .env("HOOK_PASS", "env-s3cret-Pa55")
+        .run(b"ALARM disk \"full\" on /var\n");
+    let stderr = out.stderr_lines();
     let text = stderr.join("\n");
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    assert_eq!(summary(&stderr, "hook"), (1, 0, 0, 0));
-    assert_eq!(summary(&stderr, "down"), (0, 1, 0, 0));
+    assert_eq!(out.code(), Some(0), "{text}");
+    assert_eq!(summary(stderr, "hook"), (1, 0, 0, 0));
+    assert_eq!(summary(stderr, "down"), (0, 1, 0, 0));
     let request = server.next("the hook");
     assert_eq!(request["method"], "PUT");
     assert_eq!(request["path"], "/api/alarms?team=ops");
@@ -438,14 +355,9 @@ alarms = ["hook", "down"]
         .args(["check", "-c"])
         .arg(&config)
         .env("HOOK_PASS", "env-s3cret-Pa55")
-        .output()
-        .unwrap();
-    let shown = format!(
-        "{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
-    assert_eq!(checked.status.code(), Some(0), "{shown}");
+        .output();
+    let shown = both(&checked);
+    assert_eq!(checked.code(), Some(0), "{shown}");
     assert!(
         shown.contains("retried: 2 attempts within 5m, waits 50ms to 1m (plus jitter)"),
         "{shown}"
@@ -479,16 +391,16 @@ fn https_needs_ssl_insecure_for_a_self_signed_certificate() {
     )
     .unwrap();
     let done = run(&["-c", config.to_str().unwrap()], "ALARM over TLS\n");
-    let text = done.text();
+    let text = done.stderr_text();
     assert_eq!(done.status.code(), Some(0), "{text}");
-    assert_eq!(summary(&done.stderr, "insecure"), (1, 0, 0, 0));
-    assert_eq!(summary(&done.stderr, "strict"), (0, 1, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "insecure"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "strict"), (0, 1, 0, 0));
     let request = server.next("the insecure alarm");
     assert_eq!(request["path"], "/insecure");
     assert_eq!(request["body"], "ALARM over TLS\n");
     // The certificate error is permanent: one attempt, no request reached the server.
     let failed: Vec<&String> = done
-        .stderr
+        .stderr_lines()
         .iter()
         .filter(|l| l.contains("alarm=strict") && l.contains("delivery failed"))
         .collect();
@@ -502,7 +414,7 @@ fn https_needs_ssl_insecure_for_a_self_signed_certificate() {
     );
     assert!(
         !done
-            .stderr
+            .stderr_lines()
             .iter()
             .any(|l| l.contains("alarm=strict") && l.contains("attempt 1 of")),
         "{text}"
@@ -516,11 +428,14 @@ fn a_server_down_at_start_gets_the_alarm_when_it_comes_up() {
     let port = common::free_port();
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/late"), "", &local);
-    let mut live = Live::spawn(logalarm().arg("-c").arg(&config));
-    live.send("ALARM while the server is down");
+    let mut live = logalarm().arg("-c").arg(&config).stdin_piped().start();
+    live.write_stdin("ALARM while the server is down\n");
     // The other alarm is not held up, and the hook is being retried.
-    assert_eq!(wait_lines(&local, 1), ["ALARM while the server is down"]);
-    live.wait_stderr("a retried attempt", |l| {
+    assert_eq!(
+        common::wait_for_lines(&local, 1),
+        ["ALARM while the server is down"]
+    );
+    live.wait_for_stderr_line("a retried attempt", |l| {
         l.contains("alarm=hook")
             && l.contains("attempt 2 of 100 failed")
             && l.contains("Connection refused")
@@ -528,16 +443,17 @@ fn a_server_down_at_start_gets_the_alarm_when_it_comes_up() {
     let server = Server::start(&dir, port, "200", None);
     let request = server.next("the retried alarm");
     assert_eq!(request["body"], "ALARM while the server is down\n");
-    live.send("ALARM after it came up");
+    live.write_stdin("ALARM after it came up\n");
     assert_eq!(
         server.next("the next alarm")["body"],
         "ALARM after it came up\n"
     );
-    assert_eq!(wait_lines(&local, 2).len(), 2);
+    assert_eq!(common::wait_for_lines(&local, 2).len(), 2);
+    live.close_stdin();
     let done = live.finish();
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
-    assert_eq!(summary(&done.stderr, "hook"), (2, 0, 0, 0));
-    assert_eq!(summary(&done.stderr, "local"), (2, 0, 0, 0));
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    assert_eq!(summary(done.stderr_lines(), "hook"), (2, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "local"), (2, 0, 0, 0));
     assert_eq!(server.rest(), Vec::<Value>::new());
 }
 
@@ -548,17 +464,21 @@ fn a_server_killed_mid_stream_gets_the_rest_in_order_after_its_restart() {
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/"), "", &local);
     let server = Server::start(&dir, port, "200", None);
-    let mut live = Live::spawn(logalarm().arg("-c").arg(&config));
-    live.send("ALARM 1");
+    let mut live = logalarm().arg("-c").arg(&config).stdin_piped().start();
+    live.write_stdin("ALARM 1\n");
     let mut received = vec![server.next("ALARM 1")];
     // Killed right after it read ALARM 1, maybe before it answered: then
     // ALARM 1 is sent again (at least once, with the same Idempotency-Key).
     server.kill();
     for i in 2..=4 {
-        live.send(&format!("ALARM {i}"));
+        live.write_stdin(format!("ALARM {i}\n"));
     }
-    assert_eq!(wait_lines(&local, 4).len(), 4, "cmd: not held up");
-    live.wait_stderr("a failed attempt", |l| {
+    assert_eq!(
+        common::wait_for_lines(&local, 4).len(),
+        4,
+        "cmd: not held up"
+    );
+    live.wait_for_stderr_line("a failed attempt", |l| {
         l.contains("alarm=hook") && l.contains("attempt 1 of 100 failed")
     });
     let server = Server::start(&dir, port, "200", None);
@@ -580,10 +500,11 @@ fn a_server_killed_mid_stream_gets_the_rest_in_order_after_its_restart() {
     }
     assert_eq!(bodies, ["ALARM 1\n", "ALARM 2\n", "ALARM 3\n", "ALARM 4\n"]);
     assert!(received.len() <= 5, "{received:#?}");
+    live.close_stdin();
     let done = live.finish();
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
-    assert_eq!(summary(&done.stderr, "hook"), (4, 0, 0, 0));
-    assert_eq!(summary(&done.stderr, "local"), (4, 0, 0, 0));
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    assert_eq!(summary(done.stderr_lines(), "hook"), (4, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "local"), (4, 0, 0, 0));
     assert_eq!(server.rest(), Vec::<Value>::new(), "each delivered once");
 }
 
@@ -600,12 +521,12 @@ fn a_server_slower_than_the_timeout_is_retried() {
     std::fs::write(&config, text).unwrap();
     let started = Instant::now();
     let done = run(&["-c", config.to_str().unwrap()], "ALARM slow\n");
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "not cut at 500ms"
     );
-    assert_eq!(summary(&done.stderr, "hook"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "hook"), (1, 0, 0, 0));
     let (first, second) = (server.next("the slow attempt"), server.next("the retry"));
     assert_eq!(
         (&first["step"], &second["step"]),
@@ -616,11 +537,11 @@ fn a_server_slower_than_the_timeout_is_retried() {
         header(&second, "idempotency-key")
     );
     assert!(
-        done.stderr
+        done.stderr_lines()
             .iter()
             .any(|l| l.contains("attempt 1 of 100 failed") && l.contains("within 500ms (timeout)")),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     assert_eq!(std::fs::read_to_string(&local).unwrap(), "ALARM slow\n");
 }
@@ -633,7 +554,7 @@ fn server_errors_are_retried_until_it_answers_200() {
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/"), "", &local);
     let done = run(&["-c", config.to_str().unwrap()], "ALARM flaky\n");
-    let text = done.text();
+    let text = done.stderr_text();
     assert_eq!(done.status.code(), Some(0), "{text}");
     let requests: Vec<Value> = (0..3)
         .map(|i| server.next(&format!("attempt {i}")))
@@ -655,12 +576,12 @@ fn server_errors_are_retried_until_it_answers_200() {
         "{text}"
     );
     let line = done
-        .stderr
+        .stderr_lines()
         .iter()
         .find(|l| l.contains("alarm=hook") && l.contains(" delivered, "))
         .unwrap();
     assert!(line.ends_with(", 2 attempts retried"), "{line}");
-    assert_eq!(summary(&done.stderr, "hook"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "hook"), (1, 0, 0, 0));
     assert_eq!(server.rest(), Vec::<Value>::new());
 }
 
@@ -672,17 +593,17 @@ fn too_many_requests_waits_as_long_as_retry_after_says() {
     let local = dir.join("local.out");
     let config = outage_config(&dir, &format!("http://127.0.0.1:{port}/"), "", &local);
     let done = run(&["-c", config.to_str().unwrap()], "ALARM busy\n");
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     let (first, second) = (server.next("the 429"), server.next("the retry"));
     let gap = second["at"].as_f64().unwrap() - first["at"].as_f64().unwrap();
     // Backoff alone would wait 100–200 ms.
     assert!((1.0..3.0).contains(&gap), "retried after {gap} s");
     assert!(
-        done.text().contains("429 Too Many Requests"),
+        done.stderr_text().contains("429 Too Many Requests"),
         "{}",
-        done.text()
+        done.stderr_text()
     );
-    assert_eq!(summary(&done.stderr, "hook"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "hook"), (1, 0, 0, 0));
 }
 
 #[test]
@@ -712,18 +633,18 @@ fn failures_for_good_go_to_the_on_failure_alarm() {
     )
     .unwrap();
     let done = run(&["-c", config.to_str().unwrap()], "ALARM nobody hears\n");
-    let text = done.text();
+    let text = done.stderr_text();
     assert_eq!(done.status.code(), Some(0), "{text}");
     assert_eq!(
-        common::alarm_lines(&done.stderr),
+        common::alarm_lines(done.stderr_lines()),
         [
             "[logalarm] ALARM: BACKUP ALARM nobody hears",
             "[logalarm] ALARM: BACKUP ALARM nobody hears"
         ]
     );
-    assert_eq!(summary(&done.stderr, "dead"), (0, 1, 0, 0));
-    assert_eq!(summary(&done.stderr, "gone"), (0, 1, 0, 0));
-    assert_eq!(summary(&done.stderr, "backup"), (2, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "dead"), (0, 1, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "gone"), (0, 1, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "backup"), (2, 0, 0, 0));
     let mut paths: Vec<String> = server
         .rest()
         .iter()
@@ -752,7 +673,7 @@ fn failures_for_good_go_to_the_on_failure_alarm() {
         "{shown}"
     );
     assert!(
-        done.stderr
+        done.stderr_lines()
             .iter()
             .any(|l| l.contains("alarm=dead") && l.ends_with("1 failed handed to on_failure")),
         "{text}"
@@ -771,16 +692,16 @@ fn a_retry_wait_does_not_hold_up_the_drain_deadline() {
         "ALARM into the void\n",
     );
     let took = started.elapsed();
-    let text = done.text();
+    let text = done.stderr_text();
     assert_eq!(done.status.code(), Some(1), "{text}");
     assert!(took < Duration::from_secs(8), "took {took:?}");
     assert!(
         text.contains("alarm=hook: 1 notifications not delivered within the drain deadline of 1s"),
         "{text}"
     );
-    let (delivered, failed, _, _) = summary(&done.stderr, "hook");
+    let (delivered, failed, _, _) = summary(done.stderr_lines(), "hook");
     assert_eq!((delivered, failed), (0, 0), "pending, not failed");
-    assert_eq!(summary(&done.stderr, "local"), (1, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "local"), (1, 0, 0, 0));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{PATIENCE, sh_quote};
+use common::{Logalarm, PATIENCE, sh_quote};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 
@@ -49,15 +49,13 @@ type = "stream"
          while not os.path.exists({done:?}): time.sleep(0.01)\n",
         done = done.display().to_string()
     );
-    let mut child = common::spawn_piped(
-        common::bin()
-            .arg("run")
-            .arg("-c")
-            .arg(&config)
-            .args(["--", "python3", "-c", &script]),
-    );
-    let stdout = common::read_in_background(child.stdout.take().unwrap());
-    let stderr = common::read_in_background(child.stderr.take().unwrap());
+    let la = Logalarm::new()
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .args(["--", "python3", "-c", &script])
+        .stdin_piped()
+        .start();
     assert!(
         common::poll_until(PATIENCE, || sock.exists()),
         "{} never appeared",
@@ -71,9 +69,9 @@ type = "stream"
         b.iter().filter(|&&c| c == b'\n').count() >= 4
     });
     std::fs::write(&done, "").unwrap();
-    let status = common::wait_exit(&mut child, PATIENCE);
-    let stderr = String::from_utf8_lossy(&stderr.finish("stderr", PATIENCE)).into_owned();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let done = la.finish();
+    let stderr = done.stderr_text();
+    assert_eq!(done.code(), Some(0), "{stderr}");
     let mut lines: Vec<String> = String::from_utf8_lossy(&got)
         .lines()
         .map(|l| {
@@ -97,10 +95,7 @@ type = "stream"
     want.sort();
     assert_eq!(lines, want, "{stderr}");
     // The process's output was passed through; the file's and the socket's were not.
-    assert_eq!(
-        String::from_utf8_lossy(&stdout.finish("stdout", PATIENCE)),
-        "MARK on stdout\n"
-    );
+    assert_eq!(done.stdout_text(), "MARK on stdout\n");
     assert!(stderr.contains("MARK on stderr\n"), "{stderr}");
     assert!(!sock.exists(), "the socket file is removed at exit");
 }

@@ -7,14 +7,10 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, sh_quote};
-
-/// How long one logalarm run in these tests may take.
-const RUN_TIMEOUT: Duration = Duration::from_secs(20);
+use common::{Done, Logalarm, PATIENCE, sh_quote};
 
 /// The line a `cmd:` alarm of [`recorder`] writes after each message.
 const SEPARATOR: &str = "=====";
@@ -47,31 +43,20 @@ fn wait_messages(file: &Path, n: usize) -> Vec<String> {
     messages(file)
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
-    path
-}
-
 /// Runs logalarm with `args`, `input` on stdin, to its end.
-fn run_stdin(args: &[&str], input: &[u8]) -> Output {
-    common::run_with_input_timeout(common::bin().args(args), input, RUN_TIMEOUT)
+fn run_stdin(args: &[&str], input: &[u8]) -> Done {
+    Logalarm::new().args(args).run(input)
 }
 
 /// Runs `logalarm run -c CONF -- CMD` with stdin closed, to its end.
-fn run_wrapped(conf: &Path, cmd: &[&str]) -> Output {
-    let child = common::bin()
+fn run_wrapped(conf: &Path, cmd: &[&str]) -> Done {
+    Logalarm::new()
         .arg("run")
         .arg("-c")
         .arg(conf)
         .arg("--")
         .args(cmd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
-    common::wait_with_output_timeout(child, RUN_TIMEOUT)
+        .output()
 }
 
 /// A Python program that raises real exceptions: three caught and printed
@@ -118,7 +103,7 @@ fn python_tracebacks_under_run_fire_once_each_with_all_their_lines() {
     let expect = dir.join("expect");
     std::fs::create_dir_all(&expect).expect("mkdir");
     let (crash, opened, inner) = (dir.join("crash"), dir.join("opened"), dir.join("inner"));
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -131,12 +116,12 @@ fn python_tracebacks_under_run_fire_once_each_with_all_their_lines() {
             recorder("inner", &inner),
         ),
     );
-    let prog = write(&dir, "prog.py", PY_PROG);
+    let prog = common::write_file(&dir, "prog.py", PY_PROG);
     let out = run_wrapped(
         &conf,
         &["python3", prog.to_str().unwrap(), expect.to_str().unwrap()],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr_text());
     let want: Vec<String> = (0..4)
         .map(|n| {
             let text = std::fs::read_to_string(expect.join(format!("{n}.txt"))).expect("expected");
@@ -146,7 +131,7 @@ fn python_tracebacks_under_run_fire_once_each_with_all_their_lines() {
         })
         .collect();
     // What Python printed holds each traceback as it formatted it.
-    let printed = String::from_utf8_lossy(&out.stderr);
+    let printed = out.stderr_text();
     for tb in &want {
         assert!(printed.contains(tb.as_str()), "{printed}");
     }
@@ -211,7 +196,7 @@ fn java_stack_traces_under_run_fire_once_each_with_all_their_lines() {
     let expect = dir.join("expect");
     std::fs::create_dir_all(&expect).expect("mkdir");
     let crash = dir.join("crash");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -220,12 +205,12 @@ fn java_stack_traces_under_run_fire_once_each_with_all_their_lines() {
             recorder("crash", &crash),
         ),
     );
-    let prog = write(&dir, "Prog.java", JAVA_PROG);
+    let prog = common::write_file(&dir, "Prog.java", JAVA_PROG);
     let out = run_wrapped(
         &conf,
         &["java", prog.to_str().unwrap(), expect.to_str().unwrap()],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr_text());
     let mut want: Vec<String> = (0..3)
         .map(|n| {
             let text = std::fs::read_to_string(expect.join(format!("{n}.txt"))).expect("expected");
@@ -281,7 +266,7 @@ app.rb:3:in `charge': card declined (RuntimeError)
 fn java_go_and_ruby_samples_on_stdin_are_exact_records() {
     let dir = common::scratch("multiline_samples");
     let (java, go, ruby) = (dir.join("java"), dir.join("go"), dir.join("ruby"));
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -299,7 +284,7 @@ fn java_go_and_ruby_samples_on_stdin_are_exact_records() {
          {GO_SAMPLE}\nsome other line\n{RUBY_SAMPLE}\n2024-05-01 12:00:02 INFO next\n{RUBY_OLD_SAMPLE}\n"
     );
     let out = run_stdin(&["-q", "-c", conf.to_str().unwrap()], input.as_bytes());
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(out.status.success(), "{}", out.stderr_text());
     // Pass-through is unchanged.
     assert_eq!(String::from_utf8_lossy(&out.stdout), input);
     assert_eq!(messages(&java), [JAVA_SAMPLE]);
@@ -314,7 +299,7 @@ fn records_of_two_followed_files_never_mix() {
     let (a, b, crash) = (dir.join("a.log"), dir.join("b.log"), dir.join("crash"));
     std::fs::write(&a, "").expect("create a");
     std::fs::write(&b, "").expect("create b");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -327,10 +312,8 @@ fn records_of_two_followed_files_never_mix() {
             b.display().to_string(),
         ),
     );
-    let mut logalarm = common::spawn_piped(common::bin().arg("-c").arg(&conf));
-    let stderr = common::read_lines(logalarm.stderr.take().expect("stderr"));
-    let mut seen = Vec::new();
-    common::wait_for_line(&stderr, &mut seen, "the follower's first pass", |l| {
+    let mut la = Logalarm::new().arg("-c").arg(&conf).stdin_piped().start();
+    la.wait_for_stderr_line("the follower's first pass", |l| {
         l.contains("info: follow: ") && l.contains(" files followed")
     });
     let trace = |who: &str| -> Vec<String> {
@@ -362,15 +345,14 @@ fn records_of_two_followed_files_never_mix() {
     let mut got = wait_messages(&crash, 2);
     got.sort();
     assert_eq!(got, [ta.join("\n"), tb.join("\n")]);
-    let _ = logalarm.kill();
-    let _ = logalarm.wait();
+    drop(la); // killed
 }
 
 #[test]
 fn a_record_without_end_flushes_on_its_timeout_and_at_eof() {
     let dir = common::scratch("multiline_timeout");
     let crash = dir.join("crash");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -380,35 +362,34 @@ fn a_record_without_end_flushes_on_its_timeout_and_at_eof() {
             recorder("crash", &crash),
         ),
     );
-    let mut logalarm = common::spawn_piped(common::bin().args(["-q", "-c"]).arg(&conf));
-    let mut stdin = logalarm.stdin.take().expect("stdin");
-    let stdout = common::read_in_background(logalarm.stdout.take().expect("stdout"));
+    let mut la = Logalarm::new()
+        .args(["-q", "-c"])
+        .arg(&conf)
+        .stdin_piped()
+        .start();
     let sent = Instant::now();
-    stdin
-        .write_all(b"BEGIN one\n  more\n  and more\n")
-        .expect("write");
+    la.write_stdin(b"BEGIN one\n  more\n  and more\n");
     // The input stays open: the record closes on its timeout alone.
     let got = wait_messages(&crash, 1);
     assert!(sent.elapsed() >= Duration::from_millis(300));
     assert_eq!(got, ["BEGIN one\n  more\n  and more"]);
-    assert!(logalarm.try_wait().expect("try_wait").is_none());
+    assert!(la.is_running());
     // The next one closes at EOF, long before its timeout would.
-    stdin.write_all(b"BEGIN two\n  last").expect("write");
-    drop(stdin);
-    let status = common::wait_exit(&mut logalarm, RUN_TIMEOUT);
+    la.write_stdin(b"BEGIN two\n  last");
+    la.close_stdin();
+    let status = la.finish().status;
     assert!(status.success());
     assert_eq!(
         messages(&crash),
         ["BEGIN one\n  more\n  and more", "BEGIN two\n  last"]
     );
-    let _ = stdout.finish("stdout", PATIENCE);
 }
 
 #[test]
 fn a_long_record_is_cut_at_max_lines_once_and_its_rest_is_dropped() {
     let dir = common::scratch("multiline_caps");
     let (crash, single) = (dir.join("crash"), dir.join("single"));
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -425,7 +406,7 @@ fn a_long_record_is_cut_at_max_lines_once_and_its_rest_is_dropped() {
     }
     input.push_str("RecursionError: maximum recursion depth exceeded\nafter\n");
     let out = run_stdin(&["-q", "-c", conf.to_str().unwrap()], input.as_bytes());
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(out.status.success(), "{}", out.stderr_text());
     let lines: Vec<&str> = input.lines().take(100).collect();
     let want = format!("{}\n[logalarm: record cut at 100 lines]", lines.join("\n"));
     // It fires at the cut, its regex matched against the lines kept (the
@@ -438,7 +419,7 @@ fn a_long_record_is_cut_at_max_lines_once_and_its_rest_is_dropped() {
 #[test]
 fn logalarm_test_shows_records_and_check_shows_the_spec() {
     let dir = common::scratch("multiline_report");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         "[alarm.crash]\naction = \"log:\"\n\
@@ -452,7 +433,7 @@ fn logalarm_test_shows_records_and_check_shows_the_spec() {
         &["test", "--print-all-matched", "-c", conf.to_str().unwrap()],
         log.as_bytes(),
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(out.status.success(), "{}", out.stderr_text());
     let text = String::from_utf8_lossy(&out.stdout);
     let shown: Vec<&str> = text.lines().take(4).collect();
     assert_eq!(
@@ -471,11 +452,10 @@ fn logalarm_test_shows_records_and_check_shows_the_spec() {
     );
     assert!(text.contains("Lines: 9 read"), "{text}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_logalarm"))
+    let out = Logalarm::new()
         .args(["check", "-c", conf.to_str().unwrap()])
-        .output()
-        .expect("check");
-    assert!(out.status.success(), "{}", common::stderr(&out));
+        .output();
+    assert!(out.status.success(), "{}", out.stderr_text());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(
@@ -490,7 +470,7 @@ fn logalarm_test_shows_records_and_check_shows_the_spec() {
 #[test]
 fn multiline_errors_name_the_key_and_the_fix() {
     let dir = common::scratch("multiline_errors");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         "[alarm.crash]\naction = \"log:\"\n\
@@ -498,12 +478,11 @@ fn multiline_errors_name_the_key_and_the_fix() {
          [[rule]]\nregex = \"y\"\nalarms = [\"crash\"]\nmultiline = { start = \"^A\", continue = \"(\" }\n\
          [[rule]]\nregex = \"z\"\nalarms = [\"crash\"]\nmultiline = { preset = \"go\", lines = 3 }\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_logalarm"))
+    let out = Logalarm::new()
         .args(["check", "-c", conf.to_str().unwrap()])
-        .output()
-        .expect("check");
+        .output();
     assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+    let err = out.stderr_text();
     let path = conf.display();
     assert!(
         err.contains(&format!(
@@ -530,7 +509,7 @@ fn a_followed_file_rotated_away_closes_its_record() {
     let dir = common::scratch("multiline_rotation");
     let (log, crash) = (dir.join("app.log"), dir.join("crash"));
     std::fs::write(&log, "").expect("create log");
-    let conf = write(
+    let conf = common::write_file(
         &dir,
         "conf.toml",
         &format!(
@@ -542,10 +521,8 @@ fn a_followed_file_rotated_away_closes_its_record() {
             log.display().to_string(),
         ),
     );
-    let mut logalarm = common::spawn_piped(common::bin().arg("-c").arg(&conf));
-    let stderr = common::read_lines(logalarm.stderr.take().expect("stderr"));
-    let mut seen = Vec::new();
-    common::wait_for_line(&stderr, &mut seen, "the follower's first pass", |l| {
+    let mut la = Logalarm::new().arg("-c").arg(&conf).stdin_piped().start();
+    la.wait_for_stderr_line("the follower's first pass", |l| {
         l.contains("info: follow: ") && l.contains(" files followed")
     });
     let old = "Traceback (most recent call last):\n  File \"/srv/old.py\", line 1, in <module>\n";
@@ -567,7 +544,6 @@ fn a_followed_file_rotated_away_closes_its_record() {
         "not by the timeout"
     );
     assert_eq!(got, [old.trim_end()]);
-    assert!(logalarm.try_wait().expect("try_wait").is_none());
-    let _ = logalarm.kill();
-    let _ = logalarm.wait();
+    assert!(la.is_running());
+    drop(la); // killed
 }

@@ -7,10 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, SystemTime};
 
-use common::{PATIENCE, sh_quote, summary};
+use common::{Done, Logalarm, sh_quote, summary};
 
 /// An input and alarms that make every kind of own line: an `ALARM:` line,
 /// a command's output (one line with a `\r` inside), a failed delivery (warn)
@@ -32,8 +31,8 @@ fn args() -> Vec<&'static str> {
 }
 
 /// Runs logalarm with `extra` and [`args`] on [`INPUT`]; stderr as written.
-fn run_raw(extra: &[&str]) -> Output {
-    let out = common::run_with_raw_output(common::bin().args(extra).args(args()), INPUT, PATIENCE);
+fn run_raw(extra: &[&str]) -> Done {
+    let out = Logalarm::new().args(extra).args(args()).run(INPUT);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -151,10 +150,10 @@ fn json_lines_are_objects_starting_with_the_tag() {
 const UNKNOWN_ALARM_JSON: &str = r#"{"tag":"[logalarm]","time":"TIME","level":"error","what":"config error","message":"command line: --log-alarm (occurrence 1): unknown alarm \"nope\"; define it (`alarm = nope PLUGIN:ARGS` in INI, [alarm.nope] in TOML) or fix the name (defined: l)"}"#;
 
 /// Runs logalarm with `args` (a config with an error), expecting exit 2.
-fn config_error(args: &[&str]) -> Output {
+fn config_error(args: &[&str]) -> Done {
     let mut all = args.to_vec();
     all.extend(["--alarm", "l log:P", "--log-alarm", "nope ALARM"]);
-    let out = common::run_with_raw_output(common::bin().args(&all), b"", PATIENCE);
+    let out = Logalarm::new().args(&all).run(b"");
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -186,26 +185,26 @@ fn log_format_from_the_command_line_toml_and_ini() {
     // The command line wins over the file.
     let out = config_error(&["-c", &toml, "--log-format", "text"]);
     assert_eq!(
-        common::stderr(&out),
+        out.stderr_text(),
         "[logalarm] config error: command line: --log-alarm (occurrence 1): unknown alarm \"nope\"; \
          define it (`alarm = nope PLUGIN:ARGS` in INI, [alarm.nope] in TOML) or fix the name (defined: l)\n"
     );
     // A bad value is a config error where it is written.
     std::fs::write(dir.join("bad.toml"), "log_format = \"xml\"\n").expect("write toml");
     let bad = path(&dir.join("bad.toml"));
-    let out = common::run_with_input(common::bin().args(["-c", &bad]), b"");
+    let out = Logalarm::new().args(["-c", &bad]).run(b"");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        common::stderr(&out),
+        out.stderr_text(),
         format!(
             "[logalarm] config error: {bad}:1: log_format: \"xml\" is not a log format; write text or json\n\
              [logalarm] config error:      1 | log_format = \"xml\"\n"
         )
     );
-    let out = common::run_with_input(common::bin().args(["--log-format", "xml"]), b"");
+    let out = Logalarm::new().args(["--log-format", "xml"]).run(b"");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        common::stderr(&out).lines().next(),
+        out.stderr_text().lines().next(),
         Some(
             "error: invalid value 'xml' for '--log-format <text|json>': \"xml\" is not a log format; write text or json"
         )
@@ -234,8 +233,8 @@ fn own_lines_fed_back_fire_nothing() {
     input.extend_from_slice(b"TERRIBLE ALARM control\n");
     let action = format!("c cmd:cat >> {}", sh_quote(&out));
     let log_rule = format!("l,c {rule}");
-    let done = common::run_with_input(
-        common::bin().args([
+    let done = Logalarm::new()
+        .args([
             "--no-passthrough",
             "--alarm-freq",
             "0",
@@ -245,10 +244,9 @@ fn own_lines_fed_back_fire_nothing() {
             &action,
             "--log-alarm",
             &log_rule,
-        ]),
-        &input,
-    );
-    let stderr = common::stderr(&done);
+        ])
+        .run(&input);
+    let stderr = done.stderr_text();
     assert_eq!(done.status.code(), Some(0), "{stderr}");
     assert_eq!(
         common::alarm_lines(stderr.lines()),
@@ -263,17 +261,16 @@ fn own_lines_fed_back_fire_nothing() {
     assert_eq!(summary(stderr.lines(), "c"), (1, 0, 0, 0));
 
     // The dry run counts them: every one matched the rule and was skipped.
-    let test = common::run_with_input(
-        common::bin().args([
+    let test = Logalarm::new()
+        .args([
             "test",
             "--alarm",
             "l log:B",
             "--log-alarm",
             &format!("l {rule}"),
-        ]),
-        &fed,
-    );
-    assert_eq!(test.status.code(), Some(0), "{}", common::stderr(&test));
+        ])
+        .run(&fed);
+    assert_eq!(test.status.code(), Some(0), "{}", test.stderr_text());
     let report = String::from_utf8(test.stdout).expect("UTF-8");
     let counts: Vec<&str> = report
         .lines()
@@ -308,9 +305,9 @@ fn successful_deliveries_are_logged_only_with_v() {
         "c,l ALARM",
     ];
     let run = |extra: &[&str]| {
-        let out = common::run_with_input(common::bin().args(extra).args(args), INPUT);
-        assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
-        common::stderr(&out)
+        let out = Logalarm::new().args(extra).args(args).run(INPUT);
+        assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
+        out.stderr_text()
     };
     let exited = |stderr: &str| -> Vec<String> {
         stderr

@@ -15,9 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{PATIENCE, sh_quote};
+use common::{Logalarm, PATIENCE, sh_quote};
 
 const SSH_RULE: &str =
     r"sshd\[\d+\]: Failed password for (?:invalid user )?.*? from (?P<ip>[0-9.]+) port";
@@ -81,49 +80,43 @@ fn expected_threshold(
     fired
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    fs::write(&path, text).expect("write");
-    path
-}
-
 /// Runs logalarm over `input` (stdin, pass-through off) with the TOML config
 /// `toml`, in which `OUT` stands for a file its `cmd:` alarms append to;
 /// returns what that file holds and logalarm's stderr. The run must succeed.
 fn run_alarms(name: &str, toml: &str, input: &[u8]) -> (String, String) {
     let dir = common::scratch(name);
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "config.toml",
         &toml.replace("OUT", &sh_quote(&out_file)),
     );
-    let out = common::run_with_input(
-        common::bin().arg("-c").arg(&config).arg("--no-passthrough"),
-        input,
-    );
-    let stderr = common::stderr(&out);
+    let out = Logalarm::new()
+        .arg("-c")
+        .arg(&config)
+        .arg("--no-passthrough")
+        .run(input);
+    let stderr = out.stderr_text();
     assert!(out.status.success(), "{stderr}");
     (fs::read_to_string(&out_file).unwrap_or_default(), stderr)
 }
 
 fn test_report(config: &Path, log: &Path) -> String {
-    let out = common::bin()
+    let out = Logalarm::new()
         .arg("test")
         .arg("--print-all-matched")
         .arg("-c")
         .arg(config)
         .arg(log)
-        .output()
-        .expect("run logalarm test");
-    assert!(out.status.success(), "{}", common::stderr(&out));
+        .output();
+    assert!(out.status.success(), "{}", out.stderr_text());
     String::from_utf8(out.stdout).expect("utf-8 report")
 }
 
 #[test]
 fn threshold_per_ip_on_the_openssh_corpus_equals_the_csv() {
     let dir = common::scratch("policy-threshold-ssh");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "ssh.toml",
         &format!(
@@ -247,7 +240,7 @@ fn cooldown_count_goes_out_with_the_next_notification() {
     // On the lines' clock: 1 per minute per key; the held ones are counted
     // and carried by the key's next notification.
     let dir = common::scratch("policy-cooldown-count");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "c.toml",
         r#"alarm_freq = 0
@@ -259,7 +252,7 @@ regex = 'disk full'
 alarm = "disk"
 "#,
     );
-    let log = write(
+    let log = common::write_file(
         &dir,
         "disk.log",
         "2024-05-01T12:00:00Z disk full a\n\
@@ -329,7 +322,7 @@ resolve = 'db up'
 #[test]
 fn expected_line_absent_and_back_on_the_lines_clock() {
     let dir = common::scratch("policy-expect");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "x.toml",
         r#"[alarm.pager]
@@ -340,7 +333,7 @@ within = "5m"
 alarm = "pager"
 "#,
     );
-    let log = write(
+    let log = common::write_file(
         &dir,
         "hb.log",
         "2024-05-01T12:00:00Z heartbeat ok\n\
@@ -363,7 +356,7 @@ alarm = "pager"
 fn expected_line_absent_live_then_resolved() {
     let dir = common::scratch("policy-expect-live");
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "x.toml",
         &format!(
@@ -377,16 +370,19 @@ alarm = "pager"
             sh_quote(&out_file)
         ),
     );
-    let mut child =
-        common::spawn_piped(common::bin().arg("-c").arg(&config).arg("--no-passthrough"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(b"heartbeat ok\n").expect("write");
+    let mut la = Logalarm::new()
+        .arg("-c")
+        .arg(&config)
+        .arg("--no-passthrough")
+        .stdin_piped()
+        .start();
+    la.write_stdin(b"heartbeat ok\n");
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
         "ABSENT pager: expected line /heartbeat ok/ not seen for 1s\n"
     );
-    stdin.write_all(b"heartbeat ok\n").expect("write");
+    la.write_stdin(b"heartbeat ok\n");
     let text = common::wait_for_file(&out_file, PATIENCE, |b| {
         b.split(|&c| c == b'\n').count() > 2
     });
@@ -397,8 +393,8 @@ alarm = "pager"
         ),
         "{text}"
     );
-    drop(stdin);
-    let status = common::wait_exit(&mut child, PATIENCE);
+    la.close_stdin();
+    let status = la.finish().status;
     assert!(status.success());
 }
 
@@ -408,7 +404,7 @@ fn silent_input_fires_and_recovers() {
     let log = dir.join("app.log");
     fs::write(&log, "").expect("create");
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "s.toml",
         &format!(
@@ -430,14 +426,7 @@ alarm = "errors"
             out = sh_quote(&out_file)
         ),
     );
-    let mut child = common::bin()
-        .arg("-c")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let la = Logalarm::new().arg("-c").arg(&config).start();
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
@@ -462,14 +451,14 @@ alarm = "errors"
         ))),
         "{text}"
     );
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    common::wait_exit(&mut child, PATIENCE);
+    la.signal(libc::SIGTERM);
+    la.finish();
 }
 
 #[test]
 fn bad_policy_config_names_the_key() {
     let dir = common::scratch("policy-bad");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "b.toml",
         r#"[alarm.a]
@@ -485,14 +474,9 @@ within = "1m"
 alarm = "ghost"
 "#,
     );
-    let out = common::bin()
-        .arg("check")
-        .arg("-c")
-        .arg(&config)
-        .output()
-        .expect("run");
+    let out = Logalarm::new().arg("check").arg("-c").arg(&config).output();
     assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
+    let err = out.stderr_text();
     let at = config.display().to_string();
     assert!(
         err.contains(&format!(
@@ -517,7 +501,7 @@ alarm = "ghost"
 #[test]
 fn ini_policy_options_and_check_listing() {
     let dir = common::scratch("policy-ini");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "p.ini",
         "[uwsgi]\n\
@@ -530,13 +514,8 @@ fn ini_policy_options_and_check_listing() {
          alarm-expect = pager 5m heartbeat ok\n\
          log-alarm = ssh Failed password for \\S+ from (?P<ip>\\S+)\n",
     );
-    let out = common::bin()
-        .arg("check")
-        .arg("-c")
-        .arg(&config)
-        .output()
-        .expect("run");
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = Logalarm::new().arg("check").arg("-c").arg(&config).output();
+    assert!(out.status.success(), "{}", out.stderr_text());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(
@@ -548,25 +527,20 @@ fn ini_policy_options_and_check_listing() {
         text.contains("Expect /heartbeat ok/ at least every 5m -> pager"),
         "{text}"
     );
-    let bad = write(
+    let bad = common::write_file(
         &dir,
         "b.ini",
         "[uwsgi]\nalarm-threshold = ghost 5 60s\nalarm = ghost log:\nlog-alarm = ghost x\n",
     );
-    let out = common::bin()
-        .arg("check")
-        .arg("-c")
-        .arg(&bad)
-        .output()
-        .expect("run");
+    let out = Logalarm::new().arg("check").arg("-c").arg(&bad).output();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        common::stderr(&out).contains(&format!(
+        out.stderr_text().contains(&format!(
             "{}:2: alarm-threshold: alarm \"ghost\" is not defined above; define it first with `alarm = ghost PLUGIN:ARGS`",
             bad.display()
         )),
         "{}",
-        common::stderr(&out)
+        out.stderr_text()
     );
 }
 
@@ -677,7 +651,7 @@ alarm = "errors"
 #[test]
 fn digest_per_period_on_the_lines_clock_and_monitoring_markers() {
     let dir = common::scratch("policy-digest-periods");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "d.toml",
         r#"[alarm.errors]
@@ -689,7 +663,7 @@ regex = 'ERROR'
 alarm = "errors"
 "#,
     );
-    let log = write(
+    let log = common::write_file(
         &dir,
         "app.log",
         "2024-05-01T12:00:00Z ERROR db timeout after 31 ms\n\
@@ -750,7 +724,7 @@ alarm = "t"
 #[test]
 fn test_shows_policy_decisions_for_multiline_records() {
     let dir = common::scratch("policy-records");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "tb.toml",
         r#"[alarm.crash]
@@ -762,7 +736,7 @@ alarm = "crash"
 multiline = "python"
 "#,
     );
-    let log = write(
+    let log = common::write_file(
         &dir,
         "tb.log",
         "start\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nValueError: bad\nmid\n\
@@ -785,7 +759,7 @@ multiline = "python"
 fn top_level_stall_after_watches_stdin() {
     let dir = common::scratch("policy-stall-stdin");
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "s.toml",
         &format!(
@@ -797,15 +771,18 @@ action = "cmd:cat >> {}"
             sh_quote(&out_file)
         ),
     );
-    let mut child =
-        common::spawn_piped(common::bin().arg("-c").arg(&config).arg("--no-passthrough"));
-    let mut stdin = child.stdin.take().expect("stdin");
+    let mut la = Logalarm::new()
+        .arg("-c")
+        .arg(&config)
+        .arg("--no-passthrough")
+        .stdin_piped()
+        .start();
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
         "ABSENT pager: no input has had a line for 1s\n"
     );
-    stdin.write_all(b"anything\n").expect("write");
+    la.write_stdin(b"anything\n");
     let text = common::wait_for_file(&out_file, PATIENCE, |b| {
         b.split(|&c| c == b'\n').count() > 2
     });
@@ -816,14 +793,14 @@ action = "cmd:cat >> {}"
             .is_some_and(|l| l.starts_with("RESOLVED pager: lines again after ")),
         "{text}"
     );
-    drop(stdin);
-    assert!(common::wait_exit(&mut child, PATIENCE).success());
+    la.close_stdin();
+    assert!(la.finish().status.success());
 }
 
 #[test]
 fn a_misspelt_capture_group_is_a_config_error() {
     let dir = common::scratch("policy-caps-typo");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "t.toml",
         r#"[alarm.ssh]
@@ -836,16 +813,11 @@ regex = 'from (?P<ip>\S+) port (\d+)'
 alarm = "ssh"
 "#,
     );
-    let out = common::bin()
-        .arg("check")
-        .arg("-c")
-        .arg(&config)
-        .output()
-        .expect("run");
+    let out = Logalarm::new().arg("check").arg("-c").arg(&config).output();
     assert_eq!(out.status.code(), Some(2));
     let at = config.display().to_string();
     assert_eq!(
-        common::stderr(&out).lines().collect::<Vec<_>>(),
+        out.stderr_text().lines().collect::<Vec<_>>(),
         [
             format!(
                 "[logalarm] config error: {at}:3: alarm.ssh.key: `caps` group \"iip\" is in no rule firing alarm \"ssh\" (theirs: ip; numbered up to 2); fix the name or add `(?P<iip>…)` to the rule"
@@ -864,7 +836,7 @@ alarm = "ssh"
 fn a_wrapped_process_silent_too_long_fires_on_stall() {
     let dir = common::scratch("policy-stall-run");
     let out_file = dir.join("alarms.txt");
-    let config = write(
+    let config = common::write_file(
         &dir,
         "r.toml",
         &format!(
@@ -883,22 +855,18 @@ action = "cmd:cat >> {}"
         "while [ ! -e {} ]; do sleep 0.05; done; echo back",
         sh_quote(&go)
     );
-    let mut child = common::bin()
+    let la = Logalarm::new()
         .args(["run", "-c"])
         .arg(&config)
         .args(["--", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+        .start();
     let text = common::wait_for_file(&out_file, PATIENCE, |b| !b.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&text),
         "ABSENT pager: input child has been silent for 1s\n"
     );
     fs::write(&go, "").expect("touch");
-    assert!(common::wait_exit(&mut child, PATIENCE).success());
+    assert!(la.finish().status.success());
     let text = fs::read_to_string(&out_file).expect("read");
     assert!(
         text.lines()
@@ -912,7 +880,7 @@ action = "cmd:cat >> {}"
 fn a_pending_digest_is_sent_at_sigterm() {
     let dir = common::scratch("policy-digest-sigterm");
     let (seen, digest) = (dir.join("seen.txt"), dir.join("digest.txt"));
-    let config = write(
+    let config = common::write_file(
         &dir,
         "d.toml",
         &format!(
@@ -930,24 +898,22 @@ alarms = ["seen", "errors"]
             sh_quote(&digest)
         ),
     );
-    let mut child =
-        common::spawn_piped(common::bin().arg("-c").arg(&config).arg("--no-passthrough"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(b"ERROR a 1\nERROR b 2\nERROR c 3\n")
-        .expect("write");
+    let mut la = Logalarm::new()
+        .arg("-c")
+        .arg(&config)
+        .arg("--no-passthrough")
+        .stdin_piped()
+        .start();
+    la.write_stdin(b"ERROR a 1\nERROR b 2\nERROR c 3\n");
     // The plain alarm shows the lines went through the engine.
     common::wait_for_file(&seen, PATIENCE, |b| b.ends_with(b"ERROR c 3\n"));
     assert!(!digest.exists(), "the period is an hour: nothing yet");
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(common::wait_exit(&mut child, PATIENCE).success());
+    la.signal(libc::SIGTERM);
+    assert!(la.finish().status.success());
     assert_eq!(
         fs::read_to_string(&digest).expect("digest sent"),
         "3 events\n"
     );
-    drop(stdin);
 }
 
 #[test]

@@ -7,39 +7,33 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::Receiver;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, sh_quote};
+use common::{Done, Logalarm, Running, sh_quote};
 
-/// How long one `logalarm run` in these tests may take.
-const RUN_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Runs `logalarm run ARGS -- CMD` with stdin closed, to its end.
-fn run(args: &[&str], cmd: &[&str]) -> Output {
-    let mut logalarm = common::bin();
-    logalarm.arg("run").args(args).arg("--").args(cmd);
-    logalarm.stdin(Stdio::null());
-    let child = logalarm
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
-    common::wait_with_output_timeout(child, RUN_TIMEOUT)
+/// `logalarm run ARGS -- CMD`, stdin `/dev/null`.
+fn logalarm_run(args: &[&str], cmd: &[&str]) -> Logalarm {
+    Logalarm::new().arg("run").args(args).arg("--").args(cmd)
 }
 
-fn stderr(out: &Output) -> String {
-    common::stderr(out)
+/// Runs `logalarm run ARGS -- CMD` with stdin closed, to its end.
+fn run(args: &[&str], cmd: &[&str]) -> Done {
+    logalarm_run(args, cmd).output()
+}
+
+fn stderr(out: &Done) -> String {
+    out.stderr_text()
 }
 
 /// The lines logalarm wrote to stderr that it did not write itself (the
 /// process's, passed through).
-fn passed_stderr(out: &Output) -> Vec<String> {
-    common::lines(&out.stderr)
-        .into_iter()
+fn passed_stderr(out: &Done) -> Vec<String> {
+    out.stderr_lines()
+        .iter()
         .filter(|l| !l.starts_with("[logalarm]"))
+        .cloned()
         .collect()
 }
 
@@ -66,13 +60,6 @@ fn messages(file: &Path) -> Vec<Vec<String>> {
     out
 }
 
-/// Writes a Python script into `dir` and returns its path.
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, body).expect("write script");
-    path
-}
-
 /// Lines of `lines` that start with `prefix`, in order.
 fn starting<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
     common::lines_starting_with(lines, prefix)
@@ -93,7 +80,7 @@ os.kill(os.getpid(), signal.SIGSEGV)
 #[test]
 fn python_segfault_fires_on_exit_with_its_last_lines() {
     let dir = common::scratch("run_python_segfault");
-    let crash = script(&dir, "crash.py", PY_CRASH);
+    let crash = common::write_file(&dir, "crash.py", PY_CRASH);
     let alarms = dir.join("alarms.txt");
     let out = run(
         &[
@@ -184,7 +171,11 @@ fn c_segfault_carries_the_last_lines_asked_for() {
         .arg(dir.join("crash.c"))
         .output()
         .expect("gcc must be installed to build the crashing program");
-    assert!(gcc.status.success(), "gcc: {}", common::stderr(&gcc));
+    assert!(
+        gcc.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
     let alarms = dir.join("alarms.txt");
     let out = run(
         &[
@@ -305,48 +296,9 @@ fn lines_from_stdout_and_stderr_fire_with_their_source() {
     );
 }
 
-/// A running `logalarm run`, its stdout read line by line.
-struct Live {
-    child: Child,
-    stdout: Receiver<String>,
-    seen: Vec<String>,
-    stderr: common::BackgroundRead,
-}
-
-impl Live {
-    fn spawn(args: &[&str], cmd: &[&str]) -> Live {
-        let mut logalarm = common::bin();
-        logalarm.arg("run").args(args).arg("--").args(cmd);
-        let mut child = logalarm
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn logalarm");
-        let stdout = common::read_lines(child.stdout.take().unwrap());
-        let stderr = common::read_in_background(child.stderr.take().unwrap());
-        Live {
-            child,
-            stdout,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-
-    fn wait_stdout(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        common::wait_for_line(&self.stdout, &mut self.seen, what, want)
-    }
-
-    fn signal(&self, sig: i32) {
-        let pid = i32::try_from(self.child.id()).unwrap();
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
-    }
-
-    fn finish(mut self) -> (ExitStatus, String) {
-        let status = common::wait_exit(&mut self.child, RUN_TIMEOUT);
-        let err = self.stderr.finish("stderr", PATIENCE);
-        (status, String::from_utf8_lossy(&err).into_owned())
-    }
+/// Starts `logalarm run ARGS -- CMD`, stdin `/dev/null`.
+fn start(args: &[&str], cmd: &[&str]) -> Running {
+    logalarm_run(args, cmd).start()
 }
 
 const PY_SIGNALS: &str = r#"
@@ -374,10 +326,10 @@ sys.exit(1)
 #[test]
 fn signals_are_forwarded_and_a_stop_is_never_restarted() {
     let dir = common::scratch("run_signals");
-    let child = script(&dir, "signals.py", PY_SIGNALS);
+    let child = common::write_file(&dir, "signals.py", PY_SIGNALS);
     let log = dir.join("signals.log");
     let alarms = dir.join("alarms.txt");
-    let mut live = Live::spawn(
+    let mut live = start(
         &[
             "--alarm",
             &append_alarm("bad", &alarms),
@@ -391,11 +343,12 @@ fn signals_are_forwarded_and_a_stop_is_never_restarted() {
         ],
         &["python3", child.to_str().unwrap(), log.to_str().unwrap()],
     );
-    live.wait_stdout("the process ready", |l| l == "ready");
+    live.wait_for_stdout_line("the process ready", |l| l == "ready");
     live.signal(libc::SIGUSR1);
-    live.wait_stdout("the process got USR1", |l| l == "got USR1");
+    live.wait_for_stdout_line("the process got USR1", |l| l == "got USR1");
     live.signal(libc::SIGTERM);
-    let (status, err) = live.finish();
+    let done = live.finish();
+    let (status, err) = (done.status, done.stderr_text());
     assert_eq!(status.code(), Some(7), "{err}");
     assert_eq!(read(&log), "start\nUSR1\nTERM\n", "one run, both signals");
     assert!(!alarms.exists(), "a stop is no failure: {}", read(&alarms));
@@ -423,7 +376,7 @@ if n <= crashes:
 #[test]
 fn restarts_on_failure_with_backoff_until_it_succeeds_or_gives_up() {
     let dir = common::scratch("run_restart");
-    let child = script(&dir, "crash_twice.py", PY_CRASH_TWICE);
+    let child = common::write_file(&dir, "crash_twice.py", PY_CRASH_TWICE);
     let count = dir.join("count");
     let alarms = dir.join("alarms.txt");
     let started = Instant::now();
@@ -512,7 +465,7 @@ sys.exit(1)
 #[test]
 fn signal_action_without_target_reaches_the_wrapped_process() {
     let dir = common::scratch("run_signal_action");
-    let child = script(&dir, "reload.py", PY_RELOAD);
+    let child = common::write_file(&dir, "reload.py", PY_RELOAD);
     let out = run(
         &[
             "--alarm",
@@ -526,12 +479,10 @@ fn signal_action_without_target_reaches_the_wrapped_process() {
     assert_eq!(out.stdout, b"please RELOAD ME\nreloaded\n");
 
     // Outside `logalarm run` it stays a config error that says what to write.
-    let out = common::run_with_input_timeout(
-        common::bin().args(["--alarm", "poke signal:USR1", "--log-alarm", "poke x"]),
-        b"",
-        RUN_TIMEOUT,
-    );
-    assert_eq!(out.status.code(), Some(2));
+    let out = Logalarm::new()
+        .args(["--alarm", "poke signal:USR1", "--log-alarm", "poke x"])
+        .run(b"");
+    assert_eq!(out.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("has no target") && err.contains("logalarm run"),
@@ -542,64 +493,50 @@ fn signal_action_without_target_reaches_the_wrapped_process() {
 #[test]
 fn the_process_dies_with_a_sigkilled_logalarm() {
     let dir = common::scratch("run_pdeathsig");
-    let child = script(
+    let child = common::write_file(
         &dir,
         "sleeper.py",
         "import os, time\nprint(f\"pid {os.getpid()}\", flush=True)\ntime.sleep(30)\n",
     );
-    let mut live = Live::spawn(
+    let mut live = start(
         &["--alarm", "crash log:", "--on-exit", "crash"],
         &["python3", child.to_str().unwrap()],
     );
-    let line = live.wait_stdout("the pid line", |l| l.starts_with("pid "));
+    let line = live.wait_for_stdout_line("the pid line", |l| l.starts_with("pid "));
     let pid: i32 = line["pid ".len()..].parse().unwrap();
     live.signal(libc::SIGKILL);
-    let (status, _) = live.finish();
+    let status = live.finish().status;
     assert_eq!(status.code(), None, "killed");
-    let deadline = Instant::now() + Duration::from_secs(10);
     // Gone, or a zombie waiting for init to reap it.
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z'))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "process {pid} still alive after logalarm was killed: {stat}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        common::gone(pid),
+        "process {pid} still alive after logalarm was killed: {}",
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default()
+    );
 }
 
 #[test]
 fn the_shipped_crash_demo_runs_as_documented() {
     let dir = common::scratch("run_crash_demo");
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut logalarm = common::bin();
-    logalarm
+    let out = Logalarm::new()
         .args(["run", "-c"])
         .arg(examples.join("run.toml"))
         .args(["--", "python3"])
         .arg(examples.join("crash_app.py"))
         // The demo keeps its run count in $TMPDIR.
         .env("TMPDIR", &dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = common::wait_with_output_timeout(logalarm.spawn().unwrap(), RUN_TIMEOUT);
+        .output();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let stdout = common::lines(&out.stdout);
-    assert_eq!(starting(&stdout, "INFO run ").len(), 3, "{stdout:#?}");
+    let stdout = out.stdout_lines();
+    assert_eq!(starting(stdout, "INFO run ").len(), 3, "{stdout:#?}");
     assert_eq!(
         stdout.last().map(String::as_str),
         Some("INFO shutting down")
     );
-    let err = common::lines(&out.stderr);
+    let err = out.stderr_lines();
     assert_eq!(
-        starting(&err, "[logalarm] cmd crash: CRASH REPORT").len(),
+        starting(err, "[logalarm] cmd crash: CRASH REPORT").len(),
         2,
         "{err:#?}"
     );
@@ -616,15 +553,14 @@ fn check_run_accepts_a_signal_to_the_wrapped_process() {
         "--log-alarm",
         "reload config changed",
     ];
-    let ok = common::bin()
+    let ok = Logalarm::new()
         .arg("check")
         .arg("--run")
         .args(args)
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert!(String::from_utf8_lossy(&ok.stdout).ends_with("OK: 1 alarms, 1 rules\n"));
-    let refused = common::bin().arg("check").args(args).output().unwrap();
+    let refused = Logalarm::new().arg("check").args(args).output();
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         stderr(&refused).contains("logalarm run -- CMD"),

@@ -17,12 +17,12 @@ mod common;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{PATIENCE, summary};
+use common::{Done, Logalarm, PATIENCE, header, summary};
 
 /// The aiosmtpd test server.
 const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/smtp.py");
@@ -126,52 +126,30 @@ impl Drop for Server {
     }
 }
 
-/// What a finished logalarm left.
-struct Done {
-    status: ExitStatus,
-    stdout: Vec<String>,
-    stderr: Vec<String>,
-    took: Duration,
-}
-
-impl Done {
-    fn text(&self) -> String {
-        self.stderr.join("\n")
-    }
-
-    /// The one `delivery failed` line of alarm `name`.
-    fn failure(&self, name: &str) -> &str {
-        let tagged = format!("alarm={name}:");
-        let hits: Vec<&String> = self
-            .stderr
-            .iter()
-            .filter(|l| l.contains(&tagged) && l.contains("delivery failed"))
-            .collect();
-        assert_eq!(
-            hits.len(),
-            1,
-            "one failure of {name} expected:\n{}",
-            self.text()
-        );
-        hits[0]
-    }
+/// The one `delivery failed` line of alarm `name`.
+fn failure<'a>(done: &'a Done, name: &str) -> &'a str {
+    let tagged = format!("alarm={name}:");
+    let hits: Vec<&String> = done
+        .stderr_lines()
+        .iter()
+        .filter(|l| l.contains(&tagged) && l.contains("delivery failed"))
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "one failure of {name} expected:\n{}",
+        done.stderr_text()
+    );
+    hits[0]
 }
 
 /// Runs logalarm with `args` and `env` on `input` to its end.
 fn run(args: &[&str], env: &[(&str, &str)], input: &[u8]) -> Done {
-    let start = Instant::now();
-    let mut cmd = common::bin();
-    cmd.args(args).env_remove(PASS_VAR);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = common::run_with_input_timeout(&mut cmd, input, PATIENCE);
-    Done {
-        status: out.status,
-        stdout: common::lines(&out.stdout),
-        stderr: common::lines(&out.stderr),
-        took: start.elapsed(),
-    }
+    Logalarm::new()
+        .args(args)
+        .env_remove(PASS_VAR)
+        .envs(env.iter().copied())
+        .run(input)
 }
 
 /// A TOML config with `alarms` (name, action), each retried once after 100 ms,
@@ -193,28 +171,12 @@ fn alarms_toml(dir: &Path, alarms: &[(&str, String)]) -> PathBuf {
     path
 }
 
-/// A header of a received mail, as Python decoded it.
-fn header<'a>(mail: &'a Value, name: &str) -> &'a str {
-    mail["headers"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} header in {mail:#}"))
-}
-
 /// The mail's text with CRLF line ends read as `\n`.
 fn body(mail: &Value) -> String {
     mail["body"]
         .as_str()
         .unwrap_or_else(|| panic!("no text body in {mail:#}"))
         .replace("\r\n", "\n")
-}
-
-/// This machine's host name, as the Message-ID carries it.
-fn hostname() -> String {
-    let out = Command::new("uname").arg("-n").output().expect("uname -n");
-    String::from_utf8(out.stdout)
-        .expect("UTF-8 host name")
-        .trim()
-        .to_owned()
 }
 
 /// The notification id in `<ID@HOST>`, checking HOST; split as (run, rest).
@@ -225,7 +187,7 @@ fn message_id(mail: &Value) -> (String, String) {
         .and_then(|s| s.strip_suffix('>'))
         .unwrap_or_else(|| panic!("Message-ID {id:?} not in <…>"));
     let (left, host) = inner.split_once('@').expect("an @ in the Message-ID");
-    assert_eq!(host, hostname(), "Message-ID {id:?}");
+    assert_eq!(host, common::hostname(), "Message-ID {id:?}");
     let (run, rest) = left.split_once('-').expect("RUN-ALARM-SEQ");
     assert!(
         run.len() == 16 && run.bytes().all(|b| b.is_ascii_hexdigit()),
@@ -258,13 +220,13 @@ fn plain_smtp_sends_a_proper_mail_to_every_recipient() {
         &[],
         input,
     );
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
-    assert_eq!(done.stdout.len(), 4, "pass-through unchanged");
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    assert_eq!(done.stdout_lines().len(), 4, "pass-through unchanged");
     assert_eq!(
-        summary(&done.stderr, "mail"),
+        summary(done.stderr_lines(), "mail"),
         (2, 0, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
 
     let mails = server.mails();
@@ -342,24 +304,24 @@ fn starttls_is_required_and_the_certificate_checked_unless_ssl_insecure() {
         &[],
         b"TERRIBLE ALARM over TLS\n",
     );
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert_eq!(
-        summary(&done.stderr, "insecure"),
+        summary(done.stderr_lines(), "insecure"),
         (1, 0, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     assert_eq!(
-        summary(&done.stderr, "checked"),
+        summary(done.stderr_lines(), "checked"),
         (0, 1, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     assert_eq!(
-        summary(&done.stderr, "required"),
+        summary(done.stderr_lines(), "required"),
         (0, 1, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
 
     let mails = tls.mails();
@@ -375,7 +337,7 @@ fn starttls_is_required_and_the_certificate_checked_unless_ssl_insecure() {
         "TERRIBLE ALARM over TLS\n-- \nlogalarm alarm insecure, from stdin\n"
     );
 
-    let cert_failure = done.failure("checked");
+    let cert_failure = failure(&done, "checked");
     assert!(
         cert_failure.contains("certificate") && cert_failure.contains("ssl_insecure=true"),
         "{cert_failure}"
@@ -384,7 +346,7 @@ fn starttls_is_required_and_the_certificate_checked_unless_ssl_insecure() {
         !cert_failure.contains("(transient)"),
         "a bad certificate is permanent: {cert_failure}"
     );
-    let no_starttls = done.failure("required");
+    let no_starttls = failure(&done, "required");
     assert!(no_starttls.contains("STARTTLS"), "{no_starttls}");
     assert!(!no_starttls.contains("(transient)"), "{no_starttls}");
     assert!(plain.mails().is_empty(), "nothing may go in plain text");
@@ -414,12 +376,12 @@ fn smtps_is_tls_from_the_first_byte() {
         &[],
         b"TERRIBLE ALARM smtps\n",
     );
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert_eq!(
-        summary(&done.stderr, "mail"),
+        summary(done.stderr_lines(), "mail"),
         (1, 0, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     let mails = server.mails();
     assert_eq!(mails.len(), 1, "{mails:#?}");
@@ -475,24 +437,24 @@ fn auth_plain_and_login_with_the_password_from_the_environment() {
         &[(PASS_VAR, password)],
         b"TERRIBLE ALARM authenticated\n",
     );
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert_eq!(
-        summary(&done.stderr, "plain"),
+        summary(done.stderr_lines(), "plain"),
         (1, 0, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     assert_eq!(
-        summary(&done.stderr, "login"),
+        summary(done.stderr_lines(), "login"),
         (1, 0, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     assert_eq!(
-        summary(&done.stderr, "wrong"),
+        summary(done.stderr_lines(), "wrong"),
         (0, 1, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     for (server, mechanism) in [(&plain_srv, "PLAIN"), (&login_srv, "LOGIN")] {
         let mails = server.mails();
@@ -502,16 +464,16 @@ fn auth_plain_and_login_with_the_password_from_the_environment() {
         assert_eq!(mails[0]["tls"], true);
     }
     // 535: the server refused the login; permanent, and no password in sight.
-    let refused = done.failure("wrong");
+    let refused = failure(&done, "wrong");
     assert!(
         refused.contains("535") && !refused.contains("(transient)"),
         "{refused}"
     );
     for secret in [password, "not-the-password-3f9a"] {
         assert!(
-            !done.text().contains(secret),
+            !done.stderr_text().contains(secret),
             "password in stderr:\n{}",
-            done.text()
+            done.stderr_text()
         );
     }
 
@@ -521,8 +483,13 @@ fn auth_plain_and_login_with_the_password_from_the_environment() {
         &[(PASS_VAR, password)],
         b"",
     );
-    let out = check.stdout.join("\n");
-    assert_eq!(check.status.code(), Some(0), "{out}\n{}", check.text());
+    let out = check.stdout_lines().join("\n");
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{out}\n{}",
+        check.stderr_text()
+    );
     assert_eq!(out.matches("auth_pass=***").count(), 3, "{out}");
     assert!(
         !out.contains(password)
@@ -532,8 +499,12 @@ fn auth_plain_and_login_with_the_password_from_the_environment() {
     );
     // An unset variable is a config error naming it.
     let unset = run(&[&["check"], &args[..]].concat(), &[], b"");
-    assert_eq!(unset.status.code(), Some(2), "{}", unset.text());
-    assert!(unset.text().contains(PASS_VAR), "{}", unset.text());
+    assert_eq!(unset.status.code(), Some(2), "{}", unset.stderr_text());
+    assert!(
+        unset.stderr_text().contains(PASS_VAR),
+        "{}",
+        unset.stderr_text()
+    );
 }
 
 #[test]
@@ -556,16 +527,16 @@ fn the_uwsgi_docs_example_delivers_unchanged() {
         &[],
         b"starting\nTERRIBLE ALARM! the world exploded\n",
     );
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert_eq!(
-        done.stdout,
+        done.stdout_lines(),
         ["starting", "TERRIBLE ALARM! the world exploded"]
     );
     assert_eq!(
-        summary(&done.stderr, "mailme"),
+        summary(done.stderr_lines(), "mailme"),
         (1, 0, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     let mails = server.mails();
     assert_eq!(mails.len(), 1, "{mails:#?}");
@@ -582,7 +553,11 @@ fn the_uwsgi_docs_example_delivers_unchanged() {
         body(mail),
         "TERRIBLE ALARM! the world exploded\n-- \nlogalarm alarm mailme, from stdin\n"
     );
-    assert!(!done.text().contains("secret"), "{}", done.text());
+    assert!(
+        !done.stderr_text().contains("secret"),
+        "{}",
+        done.stderr_text()
+    );
 }
 
 #[test]
@@ -610,21 +585,21 @@ fn a_5xx_reply_is_permanent_and_a_4xx_reply_transient() {
         &[],
         b"TERRIBLE ALARM rejected\n",
     );
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert_eq!(
-        summary(&done.stderr, "five"),
+        summary(done.stderr_lines(), "five"),
         (0, 1, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     assert_eq!(
-        summary(&done.stderr, "four"),
+        summary(done.stderr_lines(), "four"),
         (0, 1, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
 
-    let permanent = done.failure("five");
+    let permanent = failure(&done, "five");
     assert!(permanent.starts_with("[logalarm] "), "tagged: {permanent}");
     assert!(
         permanent.contains("554") && permanent.contains("Message rejected by the test server"),
@@ -637,7 +612,7 @@ fn a_5xx_reply_is_permanent_and_a_4xx_reply_transient() {
         "a permanent failure is not retried"
     );
 
-    let transient = done.failure("four");
+    let transient = failure(&done, "four");
     assert!(
         transient.contains("451")
             && transient.contains("(transient)")
@@ -667,25 +642,25 @@ fn a_server_down_or_hung_is_a_transient_failure_and_the_password_stays_secret() 
     let config_arg = config.display().to_string();
     let args = ["-c", config_arg.as_str()];
     let done = run(&args, &[], b"TERRIBLE ALARM nobody listens\n");
-    assert_eq!(done.status.code(), Some(0), "{}", done.text());
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert_eq!(
-        summary(&done.stderr, "down"),
+        summary(done.stderr_lines(), "down"),
         (0, 1, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
     assert_eq!(
-        summary(&done.stderr, "slow"),
+        summary(done.stderr_lines(), "slow"),
         (0, 1, 0, 0),
         "{}",
-        done.text()
+        done.stderr_text()
     );
-    let refused = done.failure("down");
+    let refused = failure(&done, "down");
     assert!(
         refused.contains("Connection refused") && refused.contains("(transient)"),
         "{refused}"
     );
-    let timed_out = done.failure("slow");
+    let timed_out = failure(&done, "slow");
     assert!(
         timed_out.contains("timeout") && timed_out.contains("(transient)"),
         "{timed_out}"
@@ -695,10 +670,18 @@ fn a_server_down_or_hung_is_a_transient_failure_and_the_password_stays_secret() 
         "timeout=1 took {:?}",
         done.took
     );
-    assert!(!done.text().contains(password), "{}", done.text());
+    assert!(
+        !done.stderr_text().contains(password),
+        "{}",
+        done.stderr_text()
+    );
 
     let check = run(&[&["check"], &args[..]].concat(), &[], b"");
-    let out = format!("{}\n{}", check.stdout.join("\n"), check.text());
+    let out = format!(
+        "{}\n{}",
+        check.stdout_lines().join("\n"),
+        check.stderr_text()
+    );
     assert_eq!(check.status.code(), Some(0), "{out}");
     assert_eq!(out.matches("auth_pass=***").count(), 2, "{out}");
     assert!(!out.contains(password), "{out}");
@@ -713,8 +696,13 @@ fn bad_arguments_are_config_errors_with_the_fix_and_no_password() {
             &[],
             b"",
         );
-        assert_eq!(done.status.code(), Some(2), "{args}: {}", done.text());
-        let text = done.text();
+        assert_eq!(
+            done.status.code(),
+            Some(2),
+            "{args}: {}",
+            done.stderr_text()
+        );
+        let text = done.stderr_text();
         assert!(!text.contains("hunter2"), "{text}");
         text
     };
@@ -763,15 +751,8 @@ fn a_server_down_at_start_gets_the_mail_once_it_is_up() {
         ),
     )
     .unwrap();
-    let mut live = common::spawn_piped(common::bin().arg("-c").arg(&config));
-    let stderr = common::read_in_background(live.stderr.take().unwrap());
-    let _stdout = common::read_in_background(live.stdout.take().unwrap());
-    let mut stdin = live.stdin.take().unwrap();
-    std::io::Write::write_all(
-        &mut stdin,
-        b"TERRIBLE ALARM while the mail server is down\n",
-    )
-    .unwrap();
+    let mut live = Logalarm::new().arg("-c").arg(&config).stdin_piped().start();
+    live.write_stdin(b"TERRIBLE ALARM while the mail server is down\n");
     // The other alarm does not wait for the mail server.
     common::wait_for_file(&marker, PATIENCE, |b| !b.is_empty());
     let server = Server::start(&dir, "late", &["--port", &port.to_string()]);
@@ -783,12 +764,12 @@ fn a_server_down_at_start_gets_the_mail_once_it_is_up() {
         );
         thread::sleep(Duration::from_millis(20));
     }
-    drop(stdin);
-    let status = common::wait_exit(&mut live, PATIENCE);
-    let text = String::from_utf8_lossy(&stderr.finish("stderr", PATIENCE)).into_owned();
-    assert_eq!(status.code(), Some(0), "{text}");
-    let lines = common::lines(text.as_bytes());
-    assert_eq!(summary(&lines, "mail"), (1, 0, 0, 0), "{text}");
+    live.close_stdin();
+    let done = live.finish();
+    let text = String::from_utf8_lossy(&done.stderr).into_owned();
+    assert_eq!(done.code(), Some(0), "{text}");
+    let lines = done.stderr_lines();
+    assert_eq!(summary(lines, "mail"), (1, 0, 0, 0), "{text}");
     assert_eq!(server.mails().len(), 1, "{text}");
     assert_eq!(
         body(&server.mails()[0]),

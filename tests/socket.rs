@@ -10,16 +10,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::Receiver;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{ALARM_PREFIX, PATIENCE, sh_quote};
+use common::{ALARM_PREFIX, Done, Logalarm, PATIENCE, Running, path_str as s, sh_quote};
 
 /// Peak RSS allowed for logalarm under hostile socket input, in KiB.
 const RSS_LIMIT_KIB: u64 = 150 * 1024;
@@ -51,122 +48,49 @@ impl Drop for SockDir {
     }
 }
 
-fn s(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
+/// Starts logalarm with `args` (stdin `/dev/null`).
+fn start(args: &[&str]) -> Running {
+    Logalarm::new().args(args).start()
 }
 
-/// A running logalarm, its stderr read line by line.
-struct Run {
-    child: Child,
-    stderr: Receiver<String>,
-    seen: Vec<String>,
+/// Waits until `n` alarm lines starting with `prefix` were logged.
+fn wait_alarms(run: &mut Running, prefix: &str, n: usize) {
+    let full = format!("{ALARM_PREFIX}{prefix}");
+    run.stderr()
+        .wait_for(&format!("{n} alarms {prefix:?}"), |seen| {
+            seen.iter().filter(|l| l.starts_with(&full)).count() >= n
+        });
 }
 
-/// What a finished run left.
-struct Done {
-    status: ExitStatus,
-    stderr: Vec<String>,
+/// Sends SIGTERM and waits for the end.
+fn stop(run: Running) -> Done {
+    run.signal(libc::SIGTERM);
+    run.finish()
 }
 
-impl Run {
-    fn start(args: &[&str]) -> Run {
-        Run::spawn(common::bin().args(args))
-    }
-
-    fn spawn(cmd: &mut Command) -> Run {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn logalarm");
-        let stderr = common::read_lines(child.stderr.take().expect("stderr"));
-        Run {
-            child,
-            stderr,
-            seen: Vec::new(),
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).expect("pid fits i32")
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-
-    fn wait_stderr(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        common::wait_for_line(&self.stderr, &mut self.seen, what, want)
-    }
-
-    /// Waits until `n` alarm lines starting with `prefix` were logged.
-    fn wait_alarms(&mut self, prefix: &str, n: usize) {
-        let full = format!("{ALARM_PREFIX}{prefix}");
-        common::recv_until(
-            &self.stderr,
-            &mut self.seen,
-            &format!("{n} alarms {prefix:?}"),
-            |seen| seen.iter().filter(|l| l.starts_with(&full)).count() >= n,
-        );
-    }
-
-    /// Peak resident set size so far, in KiB (`VmHWM`, proc(5)).
-    fn peak_rss_kib(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .expect("VmHWM line");
-        line.split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse().ok())
-            .expect("VmHWM value")
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill");
-    }
-
-    /// Sends SIGTERM and collects the rest of stderr.
-    fn stop(self) -> Done {
-        self.signal(libc::SIGTERM);
-        self.finish()
-    }
-
-    fn finish(mut self) -> Done {
-        let status = common::wait_exit(&mut self.child, PATIENCE);
-        common::drain_lines(&self.stderr, &mut self.seen, Instant::now() + PATIENCE);
-        Done {
-            status,
-            stderr: self.seen,
-        }
-    }
+/// The text after `ALARM: ` of every alarm line with `prefix` (and its space).
+fn alarms<'a>(done: &'a Done, prefix: &str) -> Vec<&'a str> {
+    let full = format!("{ALARM_PREFIX}{prefix} ");
+    done.stderr_lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix(&full))
+        .collect()
 }
 
-impl Done {
-    /// The text after `ALARM: ` of every alarm line with `prefix` (and its space).
-    fn alarms(&self, prefix: &str) -> Vec<&str> {
-        let full = format!("{ALARM_PREFIX}{prefix} ");
-        self.stderr
-            .iter()
-            .filter_map(|l| l.strip_prefix(&full))
-            .collect()
-    }
+fn count(done: &Done, needle: &str) -> usize {
+    done.stderr_lines()
+        .iter()
+        .filter(|l| l.contains(needle))
+        .count()
+}
 
-    fn count(&self, needle: &str) -> usize {
-        self.stderr.iter().filter(|l| l.contains(needle)).count()
-    }
-
-    fn text(&self) -> String {
-        self.stderr.join("\n")
-    }
-
-    fn assert_clean_exit(&self) {
-        assert_eq!(self.status.code(), Some(0), "{}", self.text());
-        assert!(!self.text().contains("panicked"), "{}", self.text());
-    }
+fn assert_clean_exit(done: &Done) {
+    assert_eq!(done.code(), Some(0), "{}", done.stderr_text());
+    assert!(
+        !done.stderr_text().contains("panicked"),
+        "{}",
+        done.stderr_text()
+    );
 }
 
 /// Waits until the socket at `path` takes clients: a stream socket accepts a
@@ -202,42 +126,19 @@ fn fields_alarm(out: &Path) -> String {
     )
 }
 
-/// Waits until `out` holds `n` lines; returns them.
-fn wait_lines(out: &Path, n: usize) -> Vec<String> {
-    let got = common::wait_for_file(out, PATIENCE, |b| {
-        b.iter().filter(|&&c| c == b'\n').count() >= n
-    });
-    common::lines(&got)
+/// Runs a client to its end; returns its pid and what it left.
+fn client(cmd: Logalarm) -> (u32, Done) {
+    let run = cmd.start();
+    (run.pid(), run.finish())
 }
 
-/// Runs a client to its end, within [`PATIENCE`]; returns its pid and output.
-fn client(cmd: &mut Command) -> (u32, Output) {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let pid = child.id();
-    (pid, common::wait_with_output_timeout(child, PATIENCE))
-}
-
-fn python(script: &str) -> Command {
-    let mut cmd = Command::new("python3");
-    cmd.arg("-c").arg(script);
-    cmd
+fn python(script: &str) -> Logalarm {
+    Logalarm::program("python3").arg("-c").arg(script)
 }
 
 fn uid() -> u32 {
     // SAFETY: getuid(2) cannot fail.
     unsafe { libc::getuid() }
-}
-
-fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .expect("hostname")
-        .trim()
-        .to_owned()
 }
 
 fn is_socket(path: &Path) -> bool {
@@ -259,7 +160,7 @@ fn mode_of(path: &Path) -> u32 {
 fn logger_datagram_and_stream_clients() {
     let dir = SockDir::new("logger");
     let (dgram, stream, out) = (dir.join("d.sock"), dir.join("s.sock"), dir.join("out"));
-    let run = Run::start(&[
+    let run = start(&[
         "--socket",
         s(&dgram),
         "--socket-stream",
@@ -273,7 +174,7 @@ fn logger_datagram_and_stream_clients() {
     ]);
     wait_socket(&dgram, false);
     wait_socket(&stream, true);
-    let host = hostname();
+    let host = common::hostname();
     // logger writes the short host name in RFC 3164, the full one in RFC 5424.
     let short = host.split('.').next().unwrap_or_default().to_owned();
     let cases: [(&[&str], bool, &str, &str); 10] = [
@@ -329,7 +230,7 @@ fn logger_datagram_and_stream_clients() {
     ];
     for (n, (flags, is_stream, want_host, text)) in cases.iter().enumerate() {
         let path = if *is_stream { &stream } else { &dgram };
-        let (pid, output) = client(Command::new("logger").args(*flags).arg(path).args([
+        let (pid, output) = client(Logalarm::program("logger").args(*flags).arg(path).args([
             "-t",
             "myapp",
             "-p",
@@ -343,7 +244,7 @@ fn logger_datagram_and_stream_clients() {
         } else {
             format!("socket:{}", dgram.display())
         };
-        let lines = wait_lines(&out, n + 1);
+        let lines = common::wait_for_lines(&out, n + 1);
         assert_eq!(
             lines[n],
             format!("{source}|{want_host}|myapp|4242|err|{text}"),
@@ -351,7 +252,7 @@ fn logger_datagram_and_stream_clients() {
         );
     }
     // Lines on logger's stdin: one message each, on one connection.
-    let child = Command::new("logger")
+    let mut child = Logalarm::program("logger")
         .args([
             "-T",
             "-u",
@@ -361,21 +262,13 @@ fn logger_datagram_and_stream_clients() {
             "-p",
             "local0.warning",
         ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("logger");
-    let pid = child.id();
-    let mut child = child;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"hello one\nhello two\n")
-        .expect("write to logger");
-    assert!(common::wait_exit(&mut child, PATIENCE).success());
-    let lines = wait_lines(&out, cases.len() + 2);
+        .stdin_piped()
+        .start();
+    let pid = child.pid();
+    child.write_stdin(b"hello one\nhello two\n");
+    child.close_stdin();
+    assert!(child.finish().status.success());
+    let lines = common::wait_for_lines(&out, cases.len() + 2);
     let source = format!("socket:{} (pid {pid}, uid {})", stream.display(), uid());
     assert_eq!(
         lines[cases.len()..],
@@ -384,8 +277,8 @@ fn logger_datagram_and_stream_clients() {
             format!("{source}||multi||warning|hello two"),
         ]
     );
-    let done = run.stop();
-    done.assert_clean_exit();
+    let done = stop(run);
+    assert_clean_exit(&done);
     assert!(!dgram.exists() && !stream.exists(), "sockets left behind");
 }
 
@@ -408,7 +301,7 @@ handler.close()
 fn python_syslog_handler_both_socket_types() {
     let dir = SockDir::new("python");
     let (dgram, stream, out) = (dir.join("d.sock"), dir.join("s.sock"), dir.join("out"));
-    let run = Run::start(&[
+    let run = start(&[
         "--socket",
         s(&dgram),
         "--socket-stream",
@@ -425,7 +318,7 @@ fn python_syslog_handler_both_socket_types() {
     let (_, output) =
         client(python(SYSLOG_HANDLER).args(["dgram", s(&dgram), "from python dgram"]));
     assert!(output.status.success(), "{output:?}");
-    let lines = wait_lines(&out, 2);
+    let lines = common::wait_for_lines(&out, 2);
     let d = format!("socket:{}", dgram.display());
     assert_eq!(
         lines,
@@ -437,7 +330,7 @@ fn python_syslog_handler_both_socket_types() {
     let (pid, output) =
         client(python(SYSLOG_HANDLER).args(["stream", s(&stream), "from python stream"]));
     assert!(output.status.success(), "{output:?}");
-    let lines = wait_lines(&out, 4);
+    let lines = common::wait_for_lines(&out, 4);
     let st = format!("socket:{} (pid {pid}, uid {})", stream.display(), uid());
     assert_eq!(
         lines[2..],
@@ -456,7 +349,7 @@ fn python_syslog_handler_both_socket_types() {
         .arg(s(&dgram)),
     );
     assert!(output.status.success(), "{output:?}");
-    let lines = wait_lines(&out, 6);
+    let lines = common::wait_for_lines(&out, 6);
     assert_eq!(
         lines[4..],
         [
@@ -464,7 +357,7 @@ fn python_syslog_handler_both_socket_types() {
             format!("{d}||multi|7|info|from python second"),
         ]
     );
-    run.stop().assert_clean_exit();
+    assert_clean_exit(&stop(run));
 }
 
 // ---------------------------------------------------------------------------
@@ -503,7 +396,7 @@ fn concurrent_stream_clients_writing_in_pieces() {
     let dir = SockDir::new("concurrent");
     let sock = dir.join("s.sock");
     let (clients, per_client) = (20, 200);
-    let mut run = Run::start(&[
+    let mut run = start(&[
         "--socket-stream",
         s(&sock),
         "--alarm-freq",
@@ -520,10 +413,10 @@ fn concurrent_stream_clients_writing_in_pieces() {
         client(python(INTERLEAVED).args([s(&sock), &clients.to_string(), &per_client.to_string()]));
     assert!(output.status.success(), "{output:?}");
     let total = clients * per_client + 1;
-    run.wait_alarms("c ", total);
-    let done = run.stop();
-    done.assert_clean_exit();
-    let mut got: Vec<&str> = done.alarms("c");
+    wait_alarms(&mut run, "c ", total);
+    let done = stop(run);
+    assert_clean_exit(&done);
+    let mut got: Vec<&str> = alarms(&done, "c");
     got.sort_unstable();
     let mut want: Vec<String> = (0..clients)
         .flat_map(|i| (0..per_client).map(move |j| format!("client {i} line {j} END")))
@@ -625,7 +518,7 @@ alarm = "breakin"
         ),
     )
     .expect("write config");
-    let mut run = Run::start(&["-c", s(&config)]);
+    let mut run = start(&["-c", s(&config)]);
     wait_socket(&dgram, false);
     wait_socket(&stream, true);
     let rounds = [("dgram", &dgram), ("stream", &stream), ("octets", &stream)];
@@ -633,15 +526,15 @@ alarm = "breakin"
         let (_, output) = client(python(REPLAY).args([kind, s(path), s(&log)]));
         assert!(output.status.success(), "{kind}: {output:?}");
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2000");
-        run.wait_alarms("fail ", fail * (round + 1));
-        run.wait_alarms("breakin ", breakin * (round + 1));
+        wait_alarms(&mut run, "fail ", fail * (round + 1));
+        wait_alarms(&mut run, "breakin ", breakin * (round + 1));
     }
-    let done = run.stop();
-    done.assert_clean_exit();
-    assert_eq!(done.alarms("fail").len(), fail * rounds.len());
-    assert_eq!(done.alarms("breakin").len(), breakin * rounds.len());
+    let done = stop(run);
+    assert_clean_exit(&done);
+    assert_eq!(alarms(&done, "fail").len(), fail * rounds.len());
+    assert_eq!(alarms(&done, "breakin").len(), breakin * rounds.len());
     assert!(
-        done.alarms("breakin")
+        alarms(&done, "breakin")
             .iter()
             .all(|m| m.starts_with("reverse mapping")),
         "header stripped"
@@ -672,7 +565,7 @@ normal.close()
 fn ten_megabytes_without_a_newline_stay_bounded() {
     let dir = SockDir::new("longline");
     let sock = dir.join("s.sock");
-    let mut run = Run::start(&[
+    let mut run = start(&[
         "--socket-stream",
         s(&sock),
         "--alarm-freq",
@@ -692,21 +585,21 @@ fn ten_megabytes_without_a_newline_stay_bounded() {
     let (_, output) = client(python(LONG_LINE).arg(s(&sock)));
     assert!(output.status.success(), "{output:?}");
     // 10 MiB in pieces of 64 KiB, each still matched.
-    run.wait_alarms("piece ", 160);
-    run.wait_alarms("mark ", 10);
+    wait_alarms(&mut run, "piece ", 160);
+    wait_alarms(&mut run, "mark ", 10);
     let peak = run.peak_rss_kib();
     eprintln!("10 MiB line: peak RSS {peak} KiB");
-    let done = run.stop();
-    done.assert_clean_exit();
+    let done = stop(run);
+    assert_clean_exit(&done);
     assert!(peak < RSS_LIMIT_KIB, "peak RSS {peak} KiB");
-    assert_eq!(done.alarms("piece").len(), 160);
+    assert_eq!(alarms(&done, "piece").len(), 160);
     let marks: Vec<String> = (0..10).map(|i| format!("normal MARK line {i}")).collect();
-    assert_eq!(done.alarms("mark"), marks);
+    assert_eq!(alarms(&done, "mark"), marks);
     assert_eq!(
-        done.count("is longer than 65536 bytes; matching it in pieces"),
+        count(&done, "is longer than 65536 bytes; matching it in pieces"),
         1,
         "one warning per connection: {}",
-        done.text()
+        done.stderr_text()
     );
 }
 
@@ -734,7 +627,7 @@ for c in range(20):
 fn binary_garbage_does_not_stop_the_inputs() {
     let dir = SockDir::new("garbage");
     let (dgram, stream) = (dir.join("d.sock"), dir.join("s.sock"));
-    let mut run = Run::start(&[
+    let mut run = start(&[
         "--socket",
         s(&dgram),
         "--socket-stream",
@@ -751,22 +644,27 @@ fn binary_garbage_does_not_stop_the_inputs() {
     let (_, output) = client(python(GARBAGE).args([s(&dgram), s(&stream)]));
     assert!(output.status.success(), "{output:?}");
     for (path, flag) in [(&dgram, "-u"), (&stream, "-Tu")] {
-        let (_, output) = client(Command::new("logger").args([flag, s(path), "after the garbage"]));
+        let (_, output) =
+            client(Logalarm::program("logger").args([flag, s(path), "after the garbage"]));
         assert!(output.status.success(), "{output:?}");
     }
-    run.wait_alarms("ok ", 2);
-    assert!(run.alive());
+    wait_alarms(&mut run, "ok ", 2);
+    assert!(run.is_running());
     let peak = run.peak_rss_kib();
     eprintln!("garbage: peak RSS {peak} KiB");
-    let done = run.stop();
-    done.assert_clean_exit();
+    let done = stop(run);
+    assert_clean_exit(&done);
     assert!(peak < RSS_LIMIT_KIB, "peak RSS {peak} KiB");
     assert_eq!(
-        done.alarms("ok"),
+        alarms(&done, "ok"),
         ["after the garbage", "after the garbage"]
     );
     // Datagrams over 64 KiB were cut, and said so (damped to one warning per 10 s).
-    assert!(done.count("bytes was cut to 65536") >= 1, "{}", done.text());
+    assert!(
+        count(&done, "bytes was cut to 65536") >= 1,
+        "{}",
+        done.stderr_text()
+    );
 }
 
 const FLOOD: &str = r#"
@@ -796,7 +694,7 @@ print("closed", flush=True)
 fn ten_thousand_connections_held_then_closed() {
     let dir = SockDir::new("flood");
     let sock = dir.join("s.sock");
-    let mut run = Run::start(&[
+    let mut run = start(&[
         "--socket-stream",
         s(&sock),
         "--alarm",
@@ -807,17 +705,9 @@ fn ten_thousand_connections_held_then_closed() {
     wait_socket(&sock, true);
     let mut flood = python(FLOOD)
         .args([s(&sock), "10000"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python");
-    let mut stdin: ChildStdin = flood.stdin.take().expect("stdin");
-    let out = common::read_lines(flood.stdout.take().expect("stdout"));
-    let mut seen = Vec::new();
-    let held = common::wait_for_line(&out, &mut seen, "connections held", |l| {
-        l.starts_with("held ")
-    });
+        .stdin_piped()
+        .start();
+    let held = flood.wait_for_stdout_line("connections held", |l| l.starts_with("held "));
     let n: usize = held
         .split_whitespace()
         .nth(1)
@@ -828,30 +718,34 @@ fn ten_thousand_connections_held_then_closed() {
         n > 1024,
         "too few connections held to reach the client limit: {held}"
     );
-    run.wait_stderr("the client limit warning", |l| {
+    run.wait_for_stderr_line("the client limit warning", |l| {
         l.contains("clients connected: not accepting more until one leaves")
     });
-    assert!(run.alive());
+    assert!(run.is_running());
     let peak = run.peak_rss_kib();
     eprintln!("flood: peak RSS {peak} KiB with {n} connections held");
     assert!(
         peak < RSS_LIMIT_KIB,
         "peak RSS {peak} KiB with {n} connections"
     );
-    stdin.write_all(b"\n").expect("release the flood");
-    common::wait_for_line(&out, &mut seen, "connections closed", |l| l == "closed");
-    assert!(common::wait_exit(&mut flood, PATIENCE).success());
-    let (_, output) = client(Command::new("logger").args(["-Tu", s(&sock), "after the flood"]));
+    flood.write_stdin(b"\n");
+    flood.wait_for_stdout_line("connections closed", |l| l == "closed");
+    assert!(flood.finish().status.success());
+    let (_, output) =
+        client(Logalarm::program("logger").args(["-Tu", s(&sock), "after the flood"]));
     assert!(output.status.success(), "{output:?}");
-    run.wait_alarms("ok ", 1);
-    let done = run.stop();
-    done.assert_clean_exit();
-    assert_eq!(done.alarms("ok"), ["after the flood"]);
+    wait_alarms(&mut run, "ok ", 1);
+    let done = stop(run);
+    assert_clean_exit(&done);
+    assert_eq!(alarms(&done, "ok"), ["after the flood"]);
     assert_eq!(
-        done.count("clients connected: not accepting more until one leaves"),
+        count(
+            &done,
+            "clients connected: not accepting more until one leaves"
+        ),
         1,
         "{}",
-        done.text()
+        done.stderr_text()
     );
 }
 
@@ -863,19 +757,22 @@ fn socket_modes_default_umask_and_configured() {
     let dir = SockDir::new("modes");
     let (a, b) = (dir.join("a.sock"), dir.join("b.sock"));
     // The default 0660 exactly, whatever the umask.
-    let run = Run::spawn(Command::new("/bin/sh").arg("-c").arg(format!(
-        "umask 077; exec {} --socket {} --socket-stream {} --alarm 'x log:' --log-alarm 'x never'",
-        env!("CARGO_BIN_EXE_logalarm"),
-        sh_quote(&a),
-        sh_quote(&b)
-    )));
+    let run = Logalarm::program("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 077; exec {} --socket {} --socket-stream {} --alarm 'x log:' --log-alarm 'x never'",
+            env!("CARGO_BIN_EXE_logalarm"),
+            sh_quote(&a),
+            sh_quote(&b)
+        ))
+        .start();
     wait_socket(&a, false);
     wait_socket(&b, true);
     assert_eq!((mode_of(&a), mode_of(&b)), (0o660, 0o660));
-    run.stop().assert_clean_exit();
+    assert_clean_exit(&stop(run));
     assert!(!a.exists() && !b.exists(), "sockets removed after SIGTERM");
     // `--socket-mode` sets the sockets defined before it.
-    let run = Run::start(&[
+    let run = start(&[
         "--socket",
         s(&a),
         "--socket-mode",
@@ -890,7 +787,7 @@ fn socket_modes_default_umask_and_configured() {
     wait_socket(&a, false);
     wait_socket(&b, true);
     assert_eq!((mode_of(&a), mode_of(&b)), (0o600, 0o660));
-    run.stop().assert_clean_exit();
+    assert_clean_exit(&stop(run));
     assert!(!a.exists() && !b.exists(), "sockets removed after SIGTERM");
 }
 
@@ -899,20 +796,18 @@ fn a_regular_file_in_the_way_is_refused_and_untouched() {
     let dir = SockDir::new("regular");
     let path = dir.join("taken");
     fs::write(&path, b"precious\n").expect("write");
-    let out = common::run_with_input_timeout(
-        common::bin().args([
+    let out = Logalarm::new()
+        .args([
             "--socket-stream",
             s(&path),
             "--alarm",
             "x log:",
             "--log-alarm",
             "x y",
-        ]),
-        b"",
-        PATIENCE,
-    );
-    let stderr = common::stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+        ])
+        .run(b"");
+    let stderr = out.stderr_text();
+    assert_eq!(out.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!("{} exists and is not a socket", path.display())),
         "{stderr}"
@@ -920,8 +815,8 @@ fn a_regular_file_in_the_way_is_refused_and_untouched() {
     assert_eq!(fs::read(&path).expect("read"), b"precious\n");
     // allow_uids cannot work on a datagram socket: refused, not ignored.
     let dg = dir.join("d.sock");
-    let out = common::run_with_input_timeout(
-        common::bin().args([
+    let out = Logalarm::new()
+        .args([
             "--socket",
             s(&dg),
             "--socket-allow-uid",
@@ -930,12 +825,10 @@ fn a_regular_file_in_the_way_is_refused_and_untouched() {
             "x log:",
             "--log-alarm",
             "x y",
-        ]),
-        b"",
-        PATIENCE,
-    );
-    let stderr = common::stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+        ])
+        .run(b"");
+    let stderr = out.stderr_text();
+    assert_eq!(out.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("allow_uids applies to stream sockets only"),
         "{stderr}"
@@ -958,22 +851,22 @@ fn stale_socket_is_replaced_and_live_one_refused() {
             "--log-alarm",
             "ok ^alive",
         ];
-        let first = Run::start(&args);
+        let first = start(&args);
         wait_socket(&path, stream);
         first.signal(libc::SIGKILL);
         let status = first.finish().status;
         assert_eq!(status.code(), None, "killed by a signal");
         assert!(is_socket(&path), "the killed run left its socket");
         // A new run replaces the stale socket.
-        let mut second = Run::start(&args);
-        second.wait_stderr("the stale socket note", |l| {
+        let mut second = start(&args);
+        second.wait_for_stderr_line("the stale socket note", |l| {
             l.contains(&format!("removing stale socket {}", path.display()))
         });
         wait_socket(&path, stream);
         // A third run is refused while the second serves, and leaves its socket alone.
-        let out = common::run_with_input_timeout(common::bin().args(args), b"", PATIENCE);
-        let stderr = common::stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let out = Logalarm::new().args(args).run(b"");
+        let stderr = out.stderr_text();
+        assert_eq!(out.code(), Some(1), "{stderr}");
         assert!(
             stderr.contains(&format!(
                 "socket {} is in use by another process",
@@ -982,12 +875,13 @@ fn stale_socket_is_replaced_and_live_one_refused() {
             "{stderr}"
         );
         let flag = if stream { "-Tu" } else { "-u" };
-        let (_, output) = client(Command::new("logger").args([flag, s(&path), "alive and well"]));
+        let (_, output) =
+            client(Logalarm::program("logger").args([flag, s(&path), "alive and well"]));
         assert!(output.status.success(), "{output:?}");
-        second.wait_alarms("ok ", 1);
-        let done = second.stop();
-        done.assert_clean_exit();
-        assert_eq!(done.alarms("ok"), ["alive and well"]);
+        wait_alarms(&mut second, "ok ", 1);
+        let done = stop(second);
+        assert_clean_exit(&done);
+        assert_eq!(alarms(&done, "ok"), ["alive and well"]);
         assert!(!path.exists(), "socket removed after SIGTERM");
     }
 }
@@ -1004,7 +898,7 @@ fn allow_uids_refuses_other_users() {
     }
     let dir = SockDir::new("allow");
     let (sock, out) = (dir.join("s.sock"), dir.join("out"));
-    let mut run = Run::start(&[
+    let mut run = start(&[
         "--socket-stream",
         s(&sock),
         // Let everyone reach the socket, so that the allow-list is what refuses.
@@ -1021,18 +915,18 @@ fn allow_uids_refuses_other_users() {
     ]);
     wait_socket(&sock, true);
     let (pid, _) = client(
-        Command::new("setpriv")
+        Logalarm::program("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .args(["logger", "-Tu", s(&sock), "from nobody"]),
     );
-    run.wait_stderr("the refusal", |l| {
+    run.wait_for_stderr_line("the refusal", |l| {
         l.contains(&format!(
             "refused a client (pid {pid}, uid 65534): its user id is not in allow_uids"
         ))
     });
-    let (pid, output) = client(Command::new("logger").args(["-Tu", s(&sock), "from root"]));
+    let (pid, output) = client(Logalarm::program("logger").args(["-Tu", s(&sock), "from root"]));
     assert!(output.status.success(), "{output:?}");
-    let lines = wait_lines(&out, 1);
+    let lines = common::wait_for_lines(&out, 1);
     assert_eq!(
         lines,
         [format!(
@@ -1040,7 +934,7 @@ fn allow_uids_refuses_other_users() {
             sock.display()
         )]
     );
-    let done = run.stop();
-    done.assert_clean_exit();
+    let done = stop(run);
+    assert_clean_exit(&done);
     assert_eq!(fs::read_to_string(&out).expect("out").lines().count(), 1);
 }

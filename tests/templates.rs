@@ -5,9 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use common::{PATIENCE, sh_quote, summary};
+use common::{Done, Logalarm, sh_quote, summary};
 
 /// The OpenSSH log of the corpus.
 fn openssh() -> Vec<u8> {
@@ -33,12 +32,11 @@ fn invalid_users(log: &str) -> Vec<(&str, &str, &str)> {
 }
 
 /// Writes `config` as `NAME.toml` in `dir` and runs `logalarm -c` on `input`.
-fn run(dir: &Path, name: &str, config: &str, args: &[&str], input: &[u8]) -> Output {
-    let file = dir.join(format!("{name}.toml"));
-    std::fs::write(&file, config).unwrap();
-    let mut cmd = common::bin();
-    cmd.args(args).arg("-c").arg(&file);
-    common::run_with_input_timeout(&mut cmd, input, PATIENCE)
+fn run(dir: &Path, name: &str, config: &str, args: &[&str], input: &[u8]) -> Done {
+    Logalarm::new()
+        .args(args)
+        .config(dir.join(format!("{name}.toml")), config)
+        .run(input)
 }
 
 const SSH_RULE: &str = r#"
@@ -58,7 +56,7 @@ fn message_template_words_every_cmd_notification() {
     );
     let log = openssh();
     let done = run(&dir, "message", &config, &[], &log);
-    let stderr = common::stderr(&done);
+    let stderr = done.stderr_text();
     assert_eq!(done.status.code(), Some(0), "{stderr}");
     let text = String::from_utf8(log.clone()).unwrap();
     let expected: String = invalid_users(&text)
@@ -68,7 +66,7 @@ fn message_template_words_every_cmd_notification() {
     // 112 lines: the corpus's one `Invalid user  0101` (two spaces) has no user.
     assert_eq!(invalid_users(&text).len(), 112);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), expected);
-    assert_eq!(summary(&common::lines(&done.stderr), "ssh"), (112, 0, 0, 0));
+    assert_eq!(summary(done.stderr_lines(), "ssh"), (112, 0, 0, 0));
     // Pass-through is the input, untouched.
     assert_eq!(done.stdout, log);
 }
@@ -89,7 +87,7 @@ fn env_templates_and_kind_and_count_reach_the_command() {
     let b = "Invalid user bob from 10.0.0.2\n";
     let input = format!("{a}{a}{b}{a}");
     let done = run(&dir, "env", &config, &[], input.as_bytes());
-    assert_eq!(done.status.code(), Some(0), "{}", common::stderr(&done));
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         "SSH saw 28 bytes|alarm|1|unset\nSSH saw 30 bytes|alarm|1|unset\nSSH saw 28 bytes|alarm|2|unset\n"
@@ -111,7 +109,7 @@ fn caps_in_message_and_env_over_openssh() {
     );
     let log = openssh();
     let done = run(&dir, "caps", &config, &[], &log);
-    assert_eq!(done.status.code(), Some(0), "{}", common::stderr(&done));
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
     let text = String::from_utf8(log).unwrap();
     let expected: String = invalid_users(&text)
         .iter()
@@ -144,7 +142,7 @@ fn template_errors_are_config_errors_with_file_and_line() {
     let done = run(&dir, "bad", config, &["check"], b"");
     assert_eq!(done.status.code(), Some(2));
     let file = dir.join("bad.toml");
-    let errors = common::lines(&done.stderr);
+    let errors = done.stderr_lines();
     let at = |line: u32, key: &str| format!("{}:{line}: {key}: ", file.display());
     let find = |prefix: &str| {
         errors
@@ -177,8 +175,8 @@ fn check_shows_the_message_template() {
     let config = "[alarm.ssh]\naction = \"log:\"\nmessage = \"\"\"{{ caps.user }}\n{{ count }}\"\"\"\n\
                   [[rule]]\nregex = \"(?P<user>x)\"\nalarm = \"ssh\"\n";
     let done = run(&dir, "check", config, &["check"], b"");
-    assert_eq!(done.status.code(), Some(0), "{}", common::stderr(&done));
-    let stdout = common::lines(&done.stdout);
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr_text());
+    let stdout = done.stdout_lines();
     assert!(
         stdout
             .iter()

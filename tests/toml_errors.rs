@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Logalarm;
+
 /// Writes `content` as `NAME.toml` in a fresh scratch dir, runs
 /// `logalarm check -c` on it, asserts exit code 2 and returns the file's path
 /// and stderr's lines (without time stamps).
@@ -11,8 +13,8 @@ fn check(name: &str, content: &str) -> (String, Vec<String>) {
     let dir = common::scratch(name);
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, content).expect("write the config");
-    let out = common::run_with_input(common::bin().arg("check").arg("-c").arg(&path), b"");
-    let err = common::stderr(&out);
+    let out = Logalarm::new().arg("check").arg("-c").arg(&path).run(b"");
+    let err = out.stderr_text();
     assert_eq!(out.status.code(), Some(2), "{err}");
     let path = path.to_str().expect("utf-8 path").to_owned();
     (path, err.lines().map(str::to_owned).collect())

@@ -6,9 +6,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
+
+use common::Logalarm;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -19,12 +20,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("utf-8 output")
 }
 
-fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).expect("write test file");
-    path
-}
-
 /// Input that must never reach stdout when the config is rejected.
 const PROBE: &[u8] =
     b"HARAKIRI ON WORKER 1 (pid: 42, try: 1)\nTERRIBLE ALARM the world exploded !!!\nX Y\n";
@@ -32,8 +27,8 @@ const PROBE: &[u8] =
 /// Runs `logalarm ARGS` on [`PROBE`]; asserts exit code 2 and an empty stdout (no
 /// input was passed through); returns the stderr lines.
 fn config_error(args: &[&str]) -> Vec<String> {
-    let out = common::run_with_input(common::bin().args(args), PROBE);
-    let err = common::stderr(&out);
+    let out = Logalarm::new().args(args).run(PROBE);
+    let err = out.stderr_text();
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -56,8 +51,8 @@ fn config_error(args: &[&str]) -> Vec<String> {
 /// is returned.
 fn config_file_error(test: &str, file: &str, content: &str) -> (String, Vec<String>) {
     let dir = common::scratch(test);
-    let path = write(&dir, file, content);
-    let path = path_str(&path).to_owned();
+    let path = common::write_file(&dir, file, content);
+    let path = common::path_str(&path).to_owned();
     let lines = config_error(&["-c", &path]);
     let source: Vec<&str> = content.split('\n').collect();
     let mut errors = Vec::new();
@@ -90,10 +85,6 @@ fn config_file_error(test: &str, file: &str, content: &str) -> (String, Vec<Stri
     (path, errors)
 }
 
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 // ---------------------------------------------------------------------------
 // (a) The uWSGI documentation's examples, as they are.
 
@@ -116,10 +107,10 @@ fn docs_example_signal_without_target_is_rejected_with_the_fix() {
         )]
     );
     // `check` rejects it the same way.
-    let out = common::run_with_input(common::bin().args(["check", "-c", &ini]), b"");
+    let out = Logalarm::new().args(["check", "-c", &ini]).run(b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
-    let stderr = common::stderr(&out);
+    let stderr = out.stderr_text();
     let without_source: Vec<&str> = stderr
         .lines()
         .filter(|l| !l.starts_with("[logalarm] config error:      3 | "))
@@ -135,10 +126,10 @@ fn docs_example_with_a_pidfile_target_passes_check() {
         "signal:17",
         &format!("signal:17@pidfile:{}", pidfile.display()),
     );
-    let ini = write(&dir, "uwsgi.ini", &config);
-    let ini = path_str(&ini);
-    let out = common::run_with_input(common::bin().args(["check", "-c", ini]), b"");
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let ini = common::write_file(&dir, "uwsgi.ini", &config);
+    let ini = common::path_str(&ini);
+    let out = Logalarm::new().args(["check", "-c", ini]).run(b"");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     let action = format!("signal:17@pidfile:{}", pidfile.display());
     let want = format!(
         "Alarms:\n\
@@ -153,7 +144,7 @@ fn docs_example_with_a_pidfile_target_passes_check() {
     );
     assert_eq!(text(&out.stdout), want);
     assert_eq!(
-        common::stderr(&out),
+        out.stderr_text(),
         "",
         "a valid config logs nothing on check"
     );
@@ -167,7 +158,7 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
     let dir = common::scratch("compat_docs_signal_run");
     let pidfile = dir.join("app.pid");
     let mail = dir.join("mail.txt");
-    let script = write(
+    let script = common::write_file(
         &dir,
         "target.py",
         "import os, signal, sys, time\n\
@@ -185,17 +176,13 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
          print('no signal', flush=True)\n\
          sys.exit(1)\n",
     );
-    let target = Command::new("python3")
+    let target = Logalarm::program("python3")
         .arg(&script)
         .arg(&pidfile)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python3");
+        .start();
     let pid = common::wait_for_file(&pidfile, TIMEOUT, |b| !b.is_empty());
     let pid = text(&pid);
-    assert_eq!(pid.trim(), target.id().to_string());
+    assert_eq!(pid.trim(), target.pid().to_string());
 
     let config = DOCS_MAILME_CACHEFULL
         .replace(
@@ -206,25 +193,25 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
             "cmd:mail -s 'uWSGI alarm' -a 'From: foobar@example.com' admin@example.com",
             &format!("cmd:cat >> {}", common::sh_quote(&mail)),
         );
-    let ini = write(&dir, "uwsgi.ini", &config);
+    let ini = common::write_file(&dir, "uwsgi.ini", &config);
     let input = "*** Starting uWSGI 2.0.21 (64bit) on [Tue Jan  2 10:00:00 2024] ***\n\
                  *** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
                  [pid: 4242|app: 0|req: 1/1] 127.0.0.1 () {32 vars} [GET /] => generated 12 bytes in 3 msecs\n\
                  *** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\n";
-    let out = common::run_with_input(common::bin().arg("-c").arg(&ini), input.as_bytes());
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new().arg("-c").arg(&ini).run(input.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert_eq!(text(&out.stdout), input);
     assert_eq!(
         std::fs::read_to_string(&mail).expect("mailme ran"),
         "*** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
          *** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\n"
     );
-    let target = common::wait_with_output_timeout(target, TIMEOUT);
+    let target = target.finish();
     assert_eq!(
         text(&target.stdout),
         "got signal 17\n",
         "{}",
-        common::stderr(&target)
+        target.stderr_text()
     );
     assert_eq!(target.status.code(), Some(0));
 }
@@ -234,22 +221,17 @@ fn docs_example_signals_a_real_process_and_runs_the_command() {
 #[test]
 fn docs_xmpp_example_loads_and_check_hides_the_password() {
     let dir = common::scratch("compat_docs_xmpp");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "jabber.ini",
         "[uwsgi]\n\
          alarm = jabber xmpp:foobar@jabber.xxx;mysecretpassword;admin@jabber.xxx,admin2@jabber.xxx\n\
          log-alarm = jabber ^TERRIBLE ALARM\n",
     );
-    let ini = path_str(&ini);
-    let out = common::run_with_input(common::bin().args(["check", "-c", ini]), b"");
+    let ini = common::path_str(&ini);
+    let out = Logalarm::new().args(["check", "-c", ini]).run(b"");
     let report = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{report}{}",
-        common::stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(0), "{report}{}", out.stderr_text());
     assert!(
         report.contains(&format!(
             "  jabber  xmpp:foobar@jabber.xxx;***;admin@jabber.xxx,admin2@jabber.xxx    ({ini}:2: alarm)\n"
@@ -257,7 +239,7 @@ fn docs_xmpp_example_loads_and_check_hides_the_password() {
         "{report}"
     );
     assert!(!report.contains("mysecretpassword"), "{report}");
-    assert!(!common::stderr(&out).contains("mysecretpassword"));
+    assert!(!out.stderr_text().contains("mysecretpassword"));
 }
 
 /// The docs' simplest example (`mailme`, with `cat` instead of `mail`) at the
@@ -267,7 +249,7 @@ fn docs_xmpp_example_loads_and_check_hides_the_password() {
 fn docs_mailme_example_runs_with_uwsgi_alarm_freq() {
     let dir = common::scratch("compat_docs_mailme");
     let mail = dir.join("mail.txt");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "uwsgi.ini",
         &format!(
@@ -279,8 +261,8 @@ fn docs_mailme_example_runs_with_uwsgi_alarm_freq() {
                  worker 1 killed successfully (pid: 4242)\r\n\
                  *** HARAKIRI ON WORKER 1 (pid: 4242, try: 1) ***\r\n\
                  *** HARAKIRI ON WORKER 2 (pid: 4250, try: 1) ***";
-    let out = common::run_with_input(common::bin().arg("-c").arg(&ini), input.as_bytes());
-    let err = common::stderr(&out);
+    let out = Logalarm::new().arg("-c").arg(&ini).run(input.as_bytes());
+    let err = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout), input);
     assert_eq!(
@@ -341,13 +323,13 @@ fn app_output() -> String {
 #[test]
 fn python_program_through_a_real_pipe() {
     let dir = common::scratch("compat_python_pipe");
-    let script = write(&dir, "app.py", APP);
+    let script = common::write_file(&dir, "app.py", APP);
     let jabber = dir.join("jabber.txt");
     let any = dir.join("any.txt");
     // The docs' jabber example with a command in place of xmpp; the command also
     // records the environment logalarm gives it. `%%` is how uWSGI's INI writes
     // a `%` (`%s` would be the file's name, a magic variable).
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "app.ini",
         &format!(
@@ -361,32 +343,21 @@ fn python_program_through_a_real_pipe() {
             common::sh_quote(&any)
         ),
     );
-    let mut app = Command::new("python3")
+    let (pipe, app_stdout) = std::io::pipe().expect("pipe");
+    let app = Logalarm::program("python3")
         .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python3");
-    let pipe = app.stdout.take().expect("app stdout");
-    let logalarm = common::bin()
-        .arg("-c")
-        .arg(&ini)
-        .stdin(Stdio::from(pipe))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
-    // Drain logalarm's output while the app runs, so neither side can block.
-    let logalarm = std::thread::spawn(move || common::wait_with_output_timeout(logalarm, TIMEOUT));
-    let app = common::wait_with_output_timeout(app, TIMEOUT);
+        .stdout_to(app_stdout)
+        .start();
+    // Both outputs are read while the app runs, so neither side can block.
+    let logalarm = Logalarm::new().arg("-c").arg(&ini).stdin_from(pipe).start();
+    let app = app.finish();
     assert!(
         app.status.success(),
         "python3 app failed: {}",
-        common::stderr(&app)
+        app.stderr_text()
     );
-    let out = logalarm.join().expect("logalarm waiter");
-    let err = common::stderr(&out);
+    let out = logalarm.finish();
+    let err = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout), app_output(), "pass-through");
 
@@ -425,7 +396,7 @@ fn python_program_through_a_real_pipe() {
 fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
     let dir = common::scratch("compat_full_ini");
     let out_file = dir.join("alarm.txt");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "uwsgi.ini",
         &format!(
@@ -457,15 +428,15 @@ fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
             common::sh_quote(&out_file)
         ),
     );
-    let ini = path_str(&ini);
+    let ini = common::path_str(&ini);
     let warning = format!(
         "[logalarm] warn: {ini}: ignoring options logalarm does not use: socket, master, processes, threads, module, \
          chdir, harakiri, vacuum, die-on-term, logto, max-requests"
     );
 
-    let out = common::run_with_input(common::bin().args(["check", "-c", ini]), b"");
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
-    assert_eq!(common::stderr(&out), format!("{warning}\n"));
+    let out = Logalarm::new().args(["check", "-c", ini]).run(b"");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
+    assert_eq!(out.stderr_text(), format!("{warning}\n"));
     let report = text(&out.stdout);
     assert!(report.ends_with("OK: 1 alarms, 3 rules\n"), "{report}");
     assert!(
@@ -478,8 +449,8 @@ fn full_uwsgi_ini_loads_with_one_warning_naming_the_ignored_options() {
                  DEBUG uWSGI listen queue of socket \"127.0.0.1:3031\" full\n\
                  *** uWSGI listen queue of socket \"127.0.0.1:3031\" (fd: 3) full !!! (101/100) ***\n\
                  NOT READ\n";
-    let out = common::run_with_input(common::bin().args(["-c", ini]), input.as_bytes());
-    let err = common::stderr(&out);
+    let out = Logalarm::new().args(["-c", ini]).run(input.as_bytes());
+    let err = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout), input);
     let warnings: Vec<&str> = err
@@ -554,13 +525,13 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
             toml.push_str("negate = true\n");
         }
     }
-    let ini = write(&dir, "ssh.ini", &ini);
-    let toml = write(&dir, "ssh.toml", &toml);
+    let ini = common::write_file(&dir, "ssh.ini", &ini);
+    let toml = common::write_file(&dir, "ssh.toml", &toml);
 
     let report = |args: Vec<String>| {
-        let out = common::run_with_input(common::bin().args(args), b"");
-        assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
-        assert_eq!(common::stderr(&out), "", "no warnings expected");
+        let out = Logalarm::new().args(args).run(b"");
+        assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
+        assert_eq!(out.stderr_text(), "", "no warnings expected");
         // Without the last line, `processed N lines in X s`.
         let report = text(&out.stdout);
         let timing = report.trim_end().rfind('\n').expect("lines") + 1;
@@ -572,14 +543,14 @@ fn ini_toml_and_command_line_give_the_same_test_report() {
         "test".into(),
         "--print-all-ignored".into(),
         "-c".into(),
-        path_str(&ini).into(),
+        common::path_str(&ini).into(),
         log.clone(),
     ]);
     let from_toml = report(vec![
         "test".into(),
         "--print-all-ignored".into(),
         "-c".into(),
-        path_str(&toml).into(),
+        common::path_str(&toml).into(),
         log.clone(),
     ]);
     cli.push(log);
@@ -884,7 +855,7 @@ fn bug_syntax_errors_do_not_hide_other_errors() {
 #[test]
 fn check_prints_alarms_rules_table_and_settings() {
     let dir = common::scratch("compat_check_report");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "small.ini",
         "[uwsgi]\n\
@@ -896,12 +867,11 @@ fn check_prints_alarms_rules_table_and_settings() {
          not-log-alarm = ops ^DEBUG\n\
          alarm-log = ops,ops,mailme listen queue .* full\n",
     );
-    let ini = path_str(&ini);
-    let out = common::run_with_input(
-        common::bin().args(["check", "-c", ini, "--log-alarm", "ops segfault"]),
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let ini = common::path_str(&ini);
+    let out = Logalarm::new()
+        .args(["check", "-c", ini, "--log-alarm", "ops segfault"])
+        .run(b"");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert_eq!(
         text(&out.stdout),
         format!(
@@ -918,7 +888,7 @@ fn check_prints_alarms_rules_table_and_settings() {
              OK: 2 alarms, 4 rules\n"
         )
     );
-    assert_eq!(common::stderr(&out), "");
+    assert_eq!(out.stderr_text(), "");
 }
 
 // ---------------------------------------------------------------------------
@@ -943,8 +913,8 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
         "b X".to_owned(),
     ];
     let input = "1 X only\n2 X and Y\n3 Y only\n4 neither\n5 Y then X\n";
-    let out = common::run_with_input(common::bin().args(&args), input.as_bytes());
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new().args(&args).run(input.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert_eq!(text(&out.stdout), input);
     assert_eq!(
         std::fs::read_to_string(&a).expect("a ran"),
@@ -953,13 +923,11 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
     assert_eq!(std::fs::read_to_string(&b).expect("b ran"), "1 X only\n");
 
     // The dry run explains it.
-    let out = common::run_with_input(
-        common::bin()
-            .args(["test", "--print-all-matched", "--print-all-ignored"])
-            .args(&args[2..]),
-        input.as_bytes(),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .args(["test", "--print-all-matched", "--print-all-ignored"])
+        .args(&args[2..])
+        .run(input.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     let report = text(&out.stdout);
     let (report, timing) = report.trim_end().rsplit_once('\n').expect("lines");
     assert!(timing.starts_with("processed 5 lines in "), "{timing}");
@@ -989,14 +957,12 @@ fn command_line_not_log_alarm_keeps_its_place_in_the_order() {
 /// The `check` report's alarm and rule lines, without their origins, their
 /// blanks each one space.
 fn check_lines(ini: &Path, env: &[(&str, &str)]) -> Vec<String> {
-    let out = common::run_with_input(
-        common::bin()
-            .args(["check", "-c"])
-            .arg(ini)
-            .envs(env.iter().copied()),
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .args(["check", "-c"])
+        .arg(ini)
+        .envs(env.iter().copied())
+        .run(b"");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     text(&out.stdout)
         .lines()
         .filter(|l| l.starts_with("  "))
@@ -1011,8 +977,8 @@ fn check_lines(ini: &Path, env: &[(&str, &str)]) -> Vec<String> {
 fn magic_variables_placeholders_env_and_files_as_uwsgi_documents() {
     let dir = common::scratch("compat_expand").join("etc").join("app");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    write(&dir, "token.txt", "s3cret\n");
-    let ini = write(
+    common::write_file(&dir, "token.txt", "s3cret\n");
+    let ini = common::write_file(
         &dir,
         "site.ini",
         "[uwsgi]\n\
@@ -1032,7 +998,7 @@ fn magic_variables_placeholders_env_and_files_as_uwsgi_documents() {
     );
 
     // The machine's own: %h host name, %k CPUs, %u/%U user, %p the path.
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "who.ini",
         "[uwsgi]\nalarm = w cmd:echo %h %k %u %p %z|\nlog-alarm = w x\n",
@@ -1051,13 +1017,13 @@ fn magic_variables_placeholders_env_and_files_as_uwsgi_documents() {
 #[test]
 fn include_in_place_and_inherit_after_with_their_own_magic_variables() {
     let dir = common::scratch("compat_include");
-    write(
+    common::write_file(
         &dir,
         "extra.ini",
         "[uwsgi]\nlog-alarm = page from-%n-in-%N\n",
     );
-    write(&dir, "base.ini", "[uwsgi]\nlog-alarm = page inherited-%n\n");
-    let ini = write(
+    common::write_file(&dir, "base.ini", "[uwsgi]\nlog-alarm = page inherited-%n\n");
+    let ini = common::write_file(
         &dir,
         "main.ini",
         "[uwsgi]\nalarm = page log:\ninherit = %dbase.ini\nlog-alarm = page first\n\
@@ -1079,18 +1045,16 @@ fn include_in_place_and_inherit_after_with_their_own_magic_variables() {
 fn a_regexs_leading_spaces_are_kept() {
     // uWSGI cuts `log-alarm` at the first space: the regex is " ERR".
     let dir = common::scratch("compat_leading_space");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "a.ini",
         "[uwsgi]\nalarm = a log:\nlog-alarm = a  ERR\n",
     );
-    let out = common::run_with_input(
-        common::bin()
-            .args(["test", "--print-all-matched", "-c"])
-            .arg(&ini),
-        b"disk ERR\ndiskERR\n",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .args(["test", "--print-all-matched", "-c"])
+        .arg(&ini)
+        .run(b"disk ERR\ndiskERR\n");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert!(
         text(&out.stdout)
             .starts_with("line 1: fires a (rule 1 / ERR/): disk ERR\n\nLines: 2 read, 1 matched,"),
@@ -1105,13 +1069,11 @@ fn an_ini_that_is_not_utf8_keeps_its_bytes_in_regexes() {
     let ini = dir.join("latin.ini");
     // A Latin-1 file: é is the one byte E9.
     std::fs::write(&ini, b"[uwsgi]\nalarm = a log:\nlog-alarm = a caf\xe9\n").expect("write");
-    let out = common::run_with_input(
-        common::bin()
-            .args(["test", "--print-all-matched", "-c"])
-            .arg(&ini),
-        b"caf\xe9 in Latin-1\ncaf\xc3\xa9 in UTF-8\n",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = Logalarm::new()
+        .args(["test", "--print-all-matched", "-c"])
+        .arg(&ini)
+        .run(b"caf\xe9 in Latin-1\ncaf\xc3\xa9 in UTF-8\n");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
     assert!(
         out.stdout.starts_with(
             b"line 1: fires a (rule 1 /caf\\xE9/): caf\xe9 in Latin-1\n\nLines: 2 read, 1 matched,"
@@ -1127,10 +1089,10 @@ fn an_ini_that_is_not_utf8_keeps_its_bytes_in_regexes() {
         b"[uwsgi]\nalarm = a cmd:echo caf\xe9\nlog-alarm = a x\n",
     )
     .expect("write");
-    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    let out = Logalarm::new().args(["check", "-c"]).arg(&ini).run(b"");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        common::lines(&out.stderr),
+        out.stderr_lines(),
         [
             format!(
                 "[logalarm] config error: {}:2: alarm: holds bytes that are not UTF-8; logalarm reads this option as UTF-8 (only a rule's regex may hold other bytes): save the file as UTF-8",
@@ -1150,15 +1112,15 @@ fn an_ini_that_is_not_utf8_keeps_its_bytes_in_regexes() {
 #[test]
 fn strict_makes_unknown_options_errors() {
     let dir = common::scratch("compat_strict");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "s.ini",
         "[uwsgi]\nstrict = true\nalarm = a log:\nlog-alarm = a x\nprocesses = 4\n",
     );
-    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    let out = Logalarm::new().args(["check", "-c"]).arg(&ini).run(b"");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        common::lines(&out.stderr),
+        out.stderr_lines(),
         [
             format!(
                 "[logalarm] config error: {}:5: processes: unknown option `processes` (strict = true makes it an error)",
@@ -1172,7 +1134,7 @@ fn strict_makes_unknown_options_errors() {
 #[test]
 fn ini_typos_are_errors_with_a_suggestion_and_uwsgis_own_options_a_warning() {
     let dir = common::scratch("compat_typos");
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "t.ini",
         "[uwsgi]\n\
@@ -1187,11 +1149,11 @@ fn ini_typos_are_errors_with_a_suggestion_and_uwsgis_own_options_a_warning() {
          queue-szie = 10\n\
          foo = bar\n",
     );
-    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    let out = Logalarm::new().args(["check", "-c"]).arg(&ini).run(b"");
     assert_eq!(out.status.code(), Some(2));
     let at = ini.display();
     assert_eq!(
-        common::lines(&out.stderr),
+        out.stderr_lines(),
         [
             format!(
                 "[logalarm] config error: {at}:3: log-alamr: unknown option `log-alamr`; did you mean `log-alarm`? (uWSGI's own options are ignored, but this is a typo's distance from logalarm's)"
@@ -1209,7 +1171,7 @@ fn ini_typos_are_errors_with_a_suggestion_and_uwsgis_own_options_a_warning() {
     );
 
     // Without the typos, uWSGI's own options are one warning.
-    let ini = write(
+    let ini = common::write_file(
         &dir,
         "ok.ini",
         "[uwsgi]
@@ -1220,10 +1182,10 @@ log-format = %(addr) - %(user)
 processes = 4
 ",
     );
-    let out = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    let out = Logalarm::new().args(["check", "-c"]).arg(&ini).run(b"");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
-        common::lines(&out.stderr),
+        out.stderr_lines(),
         [format!(
             "[logalarm] warn: {}: ignoring options logalarm does not use: alarm-lq, log-format, processes",
             ini.display()

@@ -10,13 +10,12 @@
 
 mod common;
 
+use common::{Logalarm, Running};
 use futures::StreamExt;
-use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -320,41 +319,23 @@ impl Drop for Recipient {
 // ---------------------------------------------------------------------------
 // logalarm.
 
-fn write_config(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).expect("write config");
-    path
-}
-
-/// logalarm on `config`, stdin piped (for writing lines as they happen),
-/// stdout discarded, stderr read line by line.
-fn spawn_logalarm(config: &Path, env: &[(&str, &str)]) -> (Child, ChildStdin, Receiver<String>) {
-    let mut child = common::bin()
+/// logalarm on `config`, stdin piped (for writing lines as they happen).
+fn spawn_logalarm(config: &Path, env: &[(&str, &str)]) -> Running {
+    Logalarm::new()
         .arg("-c")
         .arg(config)
         .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logalarm");
-    let stdin = child.stdin.take().expect("stdin");
-    let stderr = common::read_lines(child.stderr.take().expect("stderr"));
-    (child, stdin, stderr)
+        .stdin_piped()
+        .start()
 }
 
 /// Closes stdin, waits for logalarm to exit 0, returns all its stderr lines.
-fn finish(
-    mut child: Child,
-    stdin: ChildStdin,
-    stderr: Receiver<String>,
-    mut seen: Vec<String>,
-) -> Vec<String> {
-    drop(stdin);
-    let status = common::wait_exit(&mut child, WAIT);
-    common::drain_lines(&stderr, &mut seen, Instant::now() + WAIT);
-    assert_eq!(status.code(), Some(0), "logalarm exit; stderr: {seen:#?}");
-    seen
+fn finish(mut la: Running) -> Vec<String> {
+    la.close_stdin();
+    let done = la.finish();
+    let seen = done.stderr_lines();
+    assert_eq!(done.code(), Some(0), "logalarm exit; stderr: {seen:#?}");
+    seen.to_vec()
 }
 
 fn numbered(prefix: &str, n: usize) -> String {
@@ -401,7 +382,7 @@ fn uwsgi_docs_example_reaches_both_recipients() {
     server.start();
     let foo1 = Recipient::login("foo1", "pw-foo1", server.port);
     let foo2 = Recipient::login("foo2", "pw-foo2", server.port);
-    let ini = write_config(
+    let ini = common::write_file(
         &server.dir,
         "jabber.ini",
         &format!(
@@ -414,9 +395,12 @@ fn uwsgi_docs_example_reaches_both_recipients() {
     // The repeat within alarm-freq (3 s) is dropped, and that message's next
     // notification says so (after another message made it pass again).
     let input = "starting\nTERRIBLE ALARM the world exploded !!!\nTERRIBLE ALARM the world exploded !!!\nall fine\nTERRIBLE ALARM <again> & \"quoted\" — ünïcode\nTERRIBLE ALARM the world exploded !!!\n";
-    let out =
-        common::run_with_input_timeout(common::bin().arg("-c").arg(&ini), input.as_bytes(), WAIT);
-    let stderr = common::stderr(&out);
+    let out = Logalarm::new()
+        .arg("-c")
+        .arg(&ini)
+        .timeout(WAIT)
+        .run(input.as_bytes());
+    let stderr = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), input, "pass-through");
     let want = [
@@ -441,7 +425,7 @@ fn uwsgi_docs_example_reaches_both_recipients() {
         "{stderr}"
     );
 
-    let check = common::run_with_input(common::bin().args(["check", "-c"]).arg(&ini), b"");
+    let check = Logalarm::new().args(["check", "-c"]).arg(&ini).run(b"");
     let report = String::from_utf8_lossy(&check.stdout);
     assert_eq!(check.status.code(), Some(0), "{report}");
     assert!(
@@ -451,7 +435,7 @@ fn uwsgi_docs_example_reaches_both_recipients() {
         )),
         "{report}"
     );
-    assert!(!report.contains("secret1") && !common::stderr(&check).contains("secret1"));
+    assert!(!report.contains("secret1") && !check.stderr_text().contains("secret1"));
     // Nothing else arrived meanwhile (the lines that match no rule sent nothing).
     assert_eq!(foo1.received(), want);
     assert_eq!(foo2.received(), want);
@@ -488,7 +472,7 @@ fn outage_mid_stream(test: &str, signal: i32, n: usize, pace: Duration) {
     server.register("ops", "pw-ops");
     server.start();
     let ops = Recipient::login("ops", "pw-ops", server.port);
-    let ini = write_config(
+    let ini = common::write_file(
         &server.dir,
         "outage.ini",
         &format!(
@@ -498,12 +482,10 @@ fn outage_mid_stream(test: &str, signal: i32, n: usize, pace: Duration) {
             server.port
         ),
     );
-    let (child, mut stdin, stderr) =
-        spawn_logalarm(&ini, &[("LOGALARM_TEST_XMPP_PASSWORD", "secret1")]);
+    let mut la = spawn_logalarm(&ini, &[("LOGALARM_TEST_XMPP_PASSWORD", "secret1")]);
     let mut write = |range: std::ops::RangeInclusive<usize>| {
         for k in range {
-            writeln!(stdin, "{}", numbered("ALARM", k)).expect("write to logalarm");
-            stdin.flush().expect("flush");
+            la.write_stdin(format!("{}\n", numbered("ALARM", k)));
             thread::sleep(pace);
         }
     };
@@ -517,11 +499,10 @@ fn outage_mid_stream(test: &str, signal: i32, n: usize, pace: Duration) {
     let got = ops.wait_for("all alarms", |got| {
         (1..=total).all(|k| got.contains(&numbered("ALARM", k)))
     });
-    let mut seen = Vec::new();
-    common::wait_for_line(&stderr, &mut seen, "the reconnect", |l| {
+    la.wait_for_stderr_line("the reconnect", |l| {
         l.contains("xmpp: connected to 127.0.0.1:") && l.contains(" unreachable")
     });
-    let seen = finish(child, stdin, stderr, seen);
+    let seen = finish(la);
     let duplicates = all_once_in_order(&got, "ALARM", total);
     assert!(
         duplicates.len() <= 1,
@@ -555,7 +536,7 @@ fn server_down_at_start() {
     server.register("ops", "pw-ops");
     let password = server.dir.join("password");
     std::fs::write(&password, "secret1\n").expect("write password file");
-    let toml = write_config(
+    let toml = common::write_file(
         &server.dir,
         "down.toml",
         &format!(
@@ -573,29 +554,27 @@ fn server_down_at_start() {
             server.port
         ),
     );
-    let (child, mut stdin, stderr) = spawn_logalarm(&toml, &[]);
+    let mut la = spawn_logalarm(&toml, &[]);
     for n in 1..=5 {
-        writeln!(stdin, "{}", numbered("ALARM", n)).expect("write to logalarm");
+        la.write_stdin(format!("{}\n", numbered("ALARM", n)));
     }
-    stdin.flush().expect("flush");
-    let mut seen = Vec::new();
-    common::wait_for_line(&stderr, &mut seen, "a failed connection attempt", |l| {
+    la.wait_for_stderr_line("a failed connection attempt", |l| {
         l.contains(&format!(
             "xmpp: cannot reach 127.0.0.1:{}: cannot connect to 127.0.0.1:{}: ",
             server.port, server.port
         )) && l.contains("retrying")
     });
-    common::wait_for_line(&stderr, &mut seen, "a timed-out attempt", |l| {
+    la.wait_for_stderr_line("a timed-out attempt", |l| {
         l.contains("attempt 1 of 10 failed: xmpp: not sent within 1s (cannot reach 127.0.0.1:")
     });
     server.start();
     let ops = Recipient::login("ops", "pw-ops", server.port);
     let got = ops.wait_for("all 5 alarms", |got| got.len() >= 5);
     assert!(all_once_in_order(&got, "ALARM", 5).is_empty(), "{got:#?}");
-    common::wait_for_line(&stderr, &mut seen, "the connection", |l| {
+    la.wait_for_stderr_line("the connection", |l| {
         l.contains("xmpp: connected to 127.0.0.1:") && l.contains(" as app@localhost/alarms after ")
     });
-    let seen = finish(child, stdin, stderr, seen);
+    let seen = finish(la);
     assert!(
         seen.iter().any(|l| l.contains("delivered at attempt ")),
         "{seen:#?}"
@@ -614,7 +593,7 @@ fn wrong_password_fails_at_once_and_clearly() {
     server.register("app", "secret1");
     server.register("ops", "pw-ops");
     server.start();
-    let ini = write_config(
+    let ini = common::write_file(
         &server.dir,
         "wrong.ini",
         &format!(
@@ -625,13 +604,13 @@ fn wrong_password_fails_at_once_and_clearly() {
         ),
     );
     let started = Instant::now();
-    let out = common::run_with_input_timeout(
-        common::bin().arg("-c").arg(&ini),
-        b"ALARM 1\nALARM 2\n",
-        WAIT,
-    );
+    let out = Logalarm::new()
+        .arg("-c")
+        .arg(&ini)
+        .timeout(WAIT)
+        .run(b"ALARM 1\nALARM 2\n");
     let took = started.elapsed();
-    let stderr = common::stderr(&out);
+    let stderr = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(took < Duration::from_secs(5), "took {took:?}: {stderr}");
     let refused = "the server refused the login of app@localhost: not-authorized (wrong password or unknown account?)";
@@ -670,7 +649,7 @@ fn certificates_are_verified_by_default() {
     let mut server = Prosody::new("xmpp_certificate");
     server.register("app", "secret1");
     server.start();
-    let toml = write_config(
+    let toml = common::write_file(
         &server.dir,
         "verify.toml",
         &format!(
@@ -683,10 +662,13 @@ fn certificates_are_verified_by_default() {
         ),
     );
     let started = Instant::now();
-    let out =
-        common::run_with_input_timeout(common::bin().arg("-c").arg(&toml), b"ALARM 1\n", WAIT);
+    let out = Logalarm::new()
+        .arg("-c")
+        .arg(&toml)
+        .timeout(WAIT)
+        .run(b"ALARM 1\n");
     let took = started.elapsed();
-    let stderr = common::stderr(&out);
+    let stderr = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(took < Duration::from_secs(5), "took {took:?}: {stderr}");
     let refused = format!(
