@@ -125,73 +125,16 @@ struct Opts {
     /// Config file: uWSGI INI (*.ini, [uwsgi] or [logalarm] section) or TOML (*.toml).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Define an alarm (uWSGI --alarm), e.g. 'mailme cmd:mail -s alarm admin@example.com'.
-    #[arg(long = "alarm", value_name = "NAME PLUGIN:ARGS")]
-    alarm: Vec<String>,
-    /// Fire alarms on lines matching REGEX (uWSGI --log-alarm).
-    #[arg(long = "log-alarm", value_name = "ALARM[,ALARM…] REGEX")]
-    log_alarm: Vec<String>,
-    /// Same as --log-alarm.
-    #[arg(long = "alarm-log", value_name = "ALARM[,ALARM…] REGEX")]
-    alarm_log: Vec<String>,
-    /// Negative rule: a matching line skips the rules after this one (uWSGI --not-log-alarm).
-    #[arg(long = "not-log-alarm", value_name = "ALARM[,ALARM…] REGEX")]
-    not_log_alarm: Vec<String>,
-    /// Same as --not-log-alarm.
-    #[arg(long = "not-alarm-log", value_name = "ALARM[,ALARM…] REGEX")]
-    not_alarm_log: Vec<String>,
+    /// The uWSGI-style options (`--alarm`, `--log-alarm`, `--follow`, …),
+    /// in command-line order.
+    #[command(flatten)]
+    options: OptionArgs,
     /// Do not copy stdin to stdout.
     #[arg(long = "no-passthrough")]
     no_passthrough: bool,
     /// The global settings' flags (`--alarm-freq`, `--queue-size`, …).
     #[command(flatten)]
     settings: SettingArgs,
-    /// Follow a file like `tail -F` (a path or a glob; repeatable); stdin is then not read.
-    #[arg(long = "follow", value_name = "PATH")]
-    follow: Vec<String>,
-    /// Where to start in followed files that exist at start: end or beginning [default: end].
-    #[arg(long = "follow-from", value_name = "end|beginning")]
-    follow_from: Vec<String>,
-    /// Listen on a unix datagram socket (syslog's /dev/log kind; repeatable).
-    #[arg(long = "socket", value_name = "PATH")]
-    socket: Vec<String>,
-    /// Listen on a unix stream socket: newline-delimited lines (repeatable).
-    #[arg(long = "socket-stream", value_name = "PATH")]
-    socket_stream: Vec<String>,
-    /// Permission bits of the socket files, in octal [default: 0660].
-    #[arg(long = "socket-mode", value_name = "MODE")]
-    socket_mode: Vec<String>,
-    /// Accept stream clients of this user id only (repeatable; SO_PEERCRED).
-    #[arg(long = "socket-allow-uid", value_name = "UID")]
-    socket_allow_uid: Vec<String>,
-    /// Fire ALARM each time FD (a path or a descriptor number) has SIZE bytes to read (uWSGI --alarm-fd).
-    #[arg(long = "alarm-fd", value_name = "ALARM FD[:SIZE] MESSAGE")]
-    alarm_fd: Vec<String>,
-    /// With `run`: fire ALARM when the process dies of a crash signal (uWSGI --alarm-segfault).
-    #[arg(
-        long = "alarm-segfault",
-        visible_alias = "on-exit",
-        value_name = "ALARM"
-    )]
-    alarm_segfault: Vec<String>,
-    /// With `run`: also fire the on-exit alarms when the process exits non-zero.
-    #[arg(long = "on-exit-nonzero", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    on_exit_nonzero: Vec<String>,
-    /// With `run`: lines of the process's last output an on-exit alarm carries [default: 50].
-    #[arg(long = "last-lines", value_name = "N")]
-    last_lines: Vec<String>,
-    /// With `run`: restart the process: no, on-failure, always [default: no].
-    #[arg(long = "restart", value_name = "POLICY")]
-    restart: Vec<String>,
-    /// With `run`: first delay before a restart, doubled after each quick failure [default: 1s].
-    #[arg(long = "restart-delay", value_name = "DURATION")]
-    restart_delay: Vec<String>,
-    /// With `run`: longest delay between restarts [default: 60s].
-    #[arg(long = "restart-max-delay", value_name = "DURATION")]
-    restart_max_delay: Vec<String>,
-    /// With `run`: restarts in a row before giving up [default: unlimited].
-    #[arg(long = "max-restarts", value_name = "N")]
-    max_restarts: Vec<String>,
 }
 
 /// The global settings' flags, made from the one settings table
@@ -241,49 +184,57 @@ impl SettingArgs {
     }
 }
 
-/// The options read in command-line order, by clap id, with their names.
-const ORDERED: [(&str, &str); 19] = [
-    ("alarm", "alarm"),
-    ("log_alarm", "log-alarm"),
-    ("alarm_log", "alarm-log"),
-    ("not_log_alarm", "not-log-alarm"),
-    ("not_alarm_log", "not-alarm-log"),
-    ("follow", "follow"),
-    ("follow_from", "follow-from"),
-    ("socket", "socket"),
-    ("socket_stream", "socket-stream"),
-    ("socket_mode", "socket-mode"),
-    ("socket_allow_uid", "socket-allow-uid"),
-    ("alarm_fd", "alarm-fd"),
-    ("alarm_segfault", "alarm-segfault"),
-    ("on_exit_nonzero", "on-exit-nonzero"),
-    ("last_lines", "last-lines"),
-    ("restart", "restart"),
-    ("restart_delay", "restart-delay"),
-    ("restart_max_delay", "restart-max-delay"),
-    ("max_restarts", "max-restarts"),
-];
+/// The options of the one uWSGI-style table ([`Config::options`]) as
+/// command-line flags, kept in the order written.
+#[derive(Clone, Debug, Default)]
+struct OptionArgs(Vec<CliEntry>);
 
-/// The alarm and rule options in the order they were written.
-fn ordered_entries(matches: &ArgMatches) -> Vec<CliEntry> {
-    let mut all: Vec<(usize, CliEntry)> = Vec::new();
-    for (id, option) in ORDERED {
-        if let (Some(indices), Some(values)) =
-            (matches.indices_of(id), matches.get_many::<String>(id))
-        {
-            all.extend(indices.zip(values).map(|(i, v)| {
-                (
-                    i,
-                    CliEntry {
-                        option,
+impl FromArgMatches for OptionArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut all: Vec<(usize, CliEntry)> = Vec::new();
+        for option in Config::options() {
+            if let (Some(indices), Some(values)) = (
+                matches.indices_of(option.name),
+                matches.get_many::<String>(option.name),
+            ) {
+                all.extend(indices.zip(values).map(|(i, v)| {
+                    let entry = CliEntry {
+                        option: option.name,
                         value: v.clone(),
-                    },
-                )
-            }));
+                    };
+                    (i, entry)
+                }));
+            }
         }
+        all.sort_by_key(|(i, _)| *i);
+        Ok(OptionArgs(all.into_iter().map(|(_, e)| e).collect()))
     }
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, e)| e).collect()
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for OptionArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        Config::options().into_iter().fold(cmd, |cmd, o| {
+            let mut arg = clap::Arg::new(o.name)
+                .long(o.name)
+                .value_name(o.value_name)
+                .help(o.help)
+                .action(clap::ArgAction::Append);
+            for alias in o.aliases {
+                arg = arg.visible_alias(*alias);
+            }
+            if let Some(bare) = o.bare {
+                arg = arg.num_args(0..=1).default_missing_value(bare);
+            }
+            cmd.arg(arg)
+        })
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 fn report_errors(errors: &[ConfigError]) -> ExitCode {
@@ -326,15 +277,12 @@ struct Extra {
 /// `given` holds the options written before a subcommand and those after
 /// it, in that order.
 fn load(
-    given: &[(&Opts, &ArgMatches)],
+    given: &[&Opts],
     extra: Extra,
     for_report: bool,
     wrap: bool,
 ) -> Result<(Config, Plan), Vec<ConfigError>> {
-    let mut files: Vec<&PathBuf> = given
-        .iter()
-        .filter_map(|(o, _)| o.config.as_ref())
-        .collect();
+    let mut files: Vec<&PathBuf> = given.iter().filter_map(|o| o.config.as_ref()).collect();
     if files.is_empty() {
         files.extend(extra.config.as_ref());
     }
@@ -345,7 +293,7 @@ fn load(
             logging::set_format(
                 given
                     .iter()
-                    .filter_map(|(o, _)| o.settings.log_format())
+                    .filter_map(|o| o.settings.log_format())
                     .next_back()
                     .unwrap_or_default(),
             );
@@ -360,8 +308,8 @@ fn load(
             )]);
         }
     };
-    for (opts, matches) in given {
-        config.extend(args::load(&ordered_entries(matches)));
+    for opts in given {
+        config.extend(args::load(&opts.options.0));
         let mut errors = Vec::new();
         for (option, value) in &opts.settings.0 {
             let origin = crate::component::Origin::Cli {
@@ -472,26 +420,21 @@ fn generate(command: &Command) -> ExitCode {
 
 /// Parses the command line and runs the command; returns the process exit code.
 pub fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
-    };
+    let cli = Cli::parse();
     // Options may come before a subcommand, after it, or both.
-    let mut given = vec![(&cli.opts, &matches)];
-    if let (
-        Some(Command::Check { opts, .. } | Command::Test { opts, .. } | Command::Run { opts, .. }),
-        Some((_, sub)),
-    ) = (&cli.command, matches.subcommand())
+    let mut given = vec![&cli.opts];
+    if let Some(
+        Command::Check { opts, .. } | Command::Test { opts, .. } | Command::Run { opts, .. },
+    ) = &cli.command
     {
-        given.push((opts, sub));
+        given.push(opts);
     }
     logging::init(if cli.quiet { 0 } else { 1 + cli.verbose });
     // The command line's format at once, for what is logged before the
     // config is read (a cases file's errors); it wins over the config's.
     if let Some(format) = given
         .iter()
-        .filter_map(|(o, _)| o.settings.log_format())
+        .filter_map(|o| o.settings.log_format())
         .next_back()
     {
         logging::set_format(format);

@@ -25,6 +25,42 @@ pub mod toml_doc;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// An option of uWSGI's kind: a key of an INI section, and the same
+/// command-line flag (`--NAME VALUE`), repeatable, applied in the order
+/// written. Each component lists its own ([`crate::config::options`]
+/// gathers them).
+#[derive(Debug)]
+pub struct OptionDoc {
+    /// The option's name (`log-alarm`), as uWSGI names it where uWSGI has it.
+    pub name: &'static str,
+    /// Other names it is also taken under (`on-exit` for `alarm-segfault`).
+    pub aliases: &'static [&'static str],
+    /// The value's shape for `--help` (`ALARM[,ALARM…] REGEX`).
+    pub value_name: &'static str,
+    /// What it does, for `--help`.
+    pub help: &'static str,
+    /// The value a bare `--NAME` stands for, if it may be given without one.
+    pub bare: Option<&'static str>,
+}
+
+impl OptionDoc {
+    /// An option that always takes a value and has no other name.
+    pub const fn new(name: &'static str, value_name: &'static str, help: &'static str) -> Self {
+        OptionDoc {
+            name,
+            aliases: &[],
+            value_name,
+            help,
+            bare: None,
+        }
+    }
+
+    /// Whether `name` is this option's name or one of its aliases.
+    pub fn is(&self, name: &str) -> bool {
+        self.name == name || self.aliases.contains(&name)
+    }
+}
+
 /// Where a config item was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {

@@ -1,16 +1,13 @@
-//! Alarms and rules given on the command line with uWSGI's option names
-//! (`--alarm`, `--log-alarm`, `--alarm-log`, `--not-log-alarm`,
-//! `--not-alarm-log`), and input options (`--follow`, `--socket`, …); they add
-//! to the config file's, after them.
+//! The options of the one uWSGI-style table ([`super::options`]) given on the
+//! command line (`--alarm`, `--log-alarm`, `--follow`, `--alarm-threshold`,
+//! …); they add to the config file's, after them, in command-line order.
 
 use super::{Config, ConfigError, Origin};
 
 /// One alarm or rule option as written on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CliEntry {
-    /// The option without dashes: `alarm`, `log-alarm`, `alarm-log`,
-    /// `not-log-alarm`, `not-alarm-log`, or an input option
-    /// ([`Config::add_input_option`]).
+    /// The option without dashes, one of [`Config::options`].
     pub option: &'static str,
     /// Its value.
     pub value: String,
@@ -45,15 +42,7 @@ pub fn load(entries: &[CliEntry]) -> Config {
             flag: format!("--{}", entry.option),
             nth,
         };
-        let added = config
-            .add_uwsgi_option(entry.option, &entry.value, &origin)
-            .and_then(|done| {
-                if done {
-                    Ok(true)
-                } else {
-                    config.add_input_option(entry.option, &entry.value, &origin)
-                }
-            });
+        let added = config.add_option(entry.option, &entry.value, &origin);
         if let Err(message) = added {
             errors.push(ConfigError::at(&origin, message));
         }

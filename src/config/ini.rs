@@ -323,11 +323,9 @@ const UWSGI_NEAR_MISSES: [&str; 4] = ["alarm-lq", "farm", "logformat", "lq-alarm
 
 /// Every option an INI section may hold for logalarm.
 fn known_options() -> impl Iterator<Item = &'static str> {
-    Config::UWSGI_OPTIONS
+    Config::options()
         .into_iter()
-        .chain(Config::input_options())
-        .chain(Config::POLICY_OPTIONS)
-        .chain(crate::policy::component::KINDS.iter().filter_map(|k| k.ini))
+        .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
         .chain(super::settings::SETTINGS.iter().map(|s| s.ini))
         .chain(LOGIC_OPTIONS)
 }
@@ -356,9 +354,6 @@ fn apply(
     own_section: bool,
 ) -> Result<bool, String> {
     let normalized = key.replace('_', "-");
-    if config.add_uwsgi_option(&normalized, value, origin)? {
-        return Ok(true);
-    }
     // In [uwsgi], `socket` is uWSGI's own listening socket, not a log input,
     // and `log-format` uWSGI's request log format.
     let uwsgis_own =
@@ -366,10 +361,7 @@ fn apply(
     if uwsgis_own {
         return Ok(false);
     }
-    if config.add_input_option(&normalized, value, origin)? {
-        return Ok(true);
-    }
-    if config.add_policy_option(&normalized, value, origin)? {
+    if config.add_option(&normalized, value, origin)? {
         return Ok(true);
     }
     match config.settings.set_option(&normalized, value) {

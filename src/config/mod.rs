@@ -8,7 +8,7 @@
 pub mod args;
 pub mod expand;
 pub mod ini;
-pub mod inputs;
+pub mod options;
 pub mod policy;
 pub mod settings;
 pub mod toml;
@@ -196,64 +196,6 @@ impl Config {
         } else {
             Err(std::mem::take(&mut self.errors))
         }
-    }
-
-    /// The options [`Config::add_uwsgi_option`] takes (INI keys and command-line
-    /// flags), for "did you mean" suggestions.
-    pub const UWSGI_OPTIONS: [&'static str; 5] = [
-        "alarm",
-        "log-alarm",
-        "alarm-log",
-        "not-log-alarm",
-        "not-alarm-log",
-    ];
-
-    /// Adds an alarm or a rule written with one of uWSGI's options — `alarm`,
-    /// `log-alarm`, `alarm-log`, `not-log-alarm`, `not-alarm-log` (with `-`,
-    /// as normalised by the caller) — and returns `Ok(true)`; `Ok(false)` for
-    /// any other option.
-    ///
-    /// # Errors
-    /// A malformed value, with the expected form.
-    pub fn add_uwsgi_option(
-        &mut self,
-        option: &str,
-        value: &str,
-        origin: &Origin,
-    ) -> Result<bool, String> {
-        match option {
-            "alarm" => {
-                let a = syntax::alarm_value(value)?;
-                self.alarms.push(AlarmDef {
-                    name: a.name,
-                    plugin: a.plugin,
-                    args: a.args,
-                    timeout: None,
-                    queue_size: None,
-                    retry: RetryDef::default(),
-                    on_failure: None,
-                    options: Vec::new(),
-                    headers: Vec::new(),
-                    policy: policy::PolicyDef::default(),
-                    message: None,
-                    env: Vec::new(),
-                    origin: origin.clone(),
-                });
-            }
-            "log-alarm" | "alarm-log" | "not-log-alarm" | "not-alarm-log" => {
-                let (alarms, regex) = syntax::rule_value(value)?;
-                self.rules.push(RuleDef {
-                    regex,
-                    alarms,
-                    negate: option.starts_with("not-"),
-                    resolve: None,
-                    multiline: None,
-                    origin: origin.clone(),
-                });
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
     }
 
     /// A config holding nothing but one error.

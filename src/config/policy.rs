@@ -29,6 +29,7 @@
 //! ```
 
 use super::Origin;
+use crate::component::OptionDoc;
 use crate::policy::component::{self, PolicyConfig};
 use std::time::Duration;
 
@@ -100,11 +101,22 @@ pub enum StallOn {
     Child,
 }
 
-impl super::Config {
-    /// The options [`Config::add_policy_option`] takes besides the policy
-    /// kinds' own ([`component::KINDS`]), for "did you mean" suggestions.
-    pub const POLICY_OPTIONS: [&'static str; 2] = ["alarm-key", "alarm-expect"];
+/// The policy stage's options besides the policy kinds' own
+/// ([`component::KINDS`]).
+pub static OPTIONS: [OptionDoc; 2] = [
+    OptionDoc::new(
+        "alarm-key",
+        "NAME TEMPLATE",
+        "The key alarm NAME's threshold, cooldown and digest count by, e.g. 'ssh {{ caps.ip }}'",
+    ),
+    OptionDoc::new(
+        "alarm-expect",
+        "ALARM[,ALARM…] WITHIN REGEX",
+        "Fire the alarms when no line matches REGEX for WITHIN (a heartbeat)",
+    ),
+];
 
+impl super::Config {
     /// Adds an alarm policy written as an INI option, for alarms defined
     /// above it, and returns `Ok(true)`; `Ok(false)` for any other option:
     ///
@@ -116,7 +128,7 @@ impl super::Config {
     ///
     /// # Errors
     /// A malformed value, or an alarm not defined above, with the fix.
-    pub fn add_policy_option(
+    pub(super) fn add_policy_option(
         &mut self,
         option: &str,
         value: &str,

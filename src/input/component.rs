@@ -11,7 +11,7 @@
 
 use super::{follow, socket};
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 use logalarm_plugin_api::Source;
 use std::any::Any;
 use std::fmt;
@@ -56,8 +56,8 @@ pub struct Kind {
     pub table: Schema,
     /// Reads its `[[input]]` table.
     pub from_toml: FromToml,
-    /// Its INI options and command-line flags (without `--`).
-    pub options: &'static [&'static str],
+    /// Its INI options and command-line flags.
+    pub options: &'static [OptionDoc],
     /// Applies one of them.
     pub add_option: AddOption,
 }
@@ -96,9 +96,9 @@ impl Clone for Box<dyn InputConfig> {
     }
 }
 
-/// Every input kind's options, for "did you mean" on a mistyped INI option.
-pub fn options() -> impl Iterator<Item = &'static str> {
-    KINDS.iter().flat_map(|k| k.options.iter().copied())
+/// Every input kind's options.
+pub fn options() -> impl Iterator<Item = &'static OptionDoc> {
+    KINDS.iter().flat_map(|k| k.options.iter())
 }
 
 /// Applies an INI option or command-line flag of any input kind;
@@ -113,7 +113,7 @@ pub fn add_option(
     origin: &Origin,
 ) -> Result<bool, String> {
     for kind in KINDS {
-        if kind.options.contains(&option) {
+        if kind.options.iter().any(|o| o.is(option)) {
             return (kind.add_option)(inputs, option, value, origin);
         }
     }

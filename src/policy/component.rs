@@ -10,7 +10,7 @@
 use super::chain::{Escalate, Key, Verdict};
 use super::{cooldown, digest, escalation, threshold};
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 use logalarm_plugin_api::{Aggregate, Notification};
 use logalarm_template::Template;
 use std::fmt;
@@ -56,8 +56,9 @@ pub type FromIni = fn(value: &str, origin: &Origin) -> Result<Box<dyn PolicyConf
 pub struct Kind {
     /// The TOML keys of an `[alarm.NAME]` table it owns; the first is its name.
     pub keys: &'static [&'static str],
-    /// The INI option (`alarm-threshold`), or `None` when it has no INI form.
-    pub ini: Option<&'static str>,
+    /// Its INI option and command-line flag (`alarm-threshold`), or `None`
+    /// when it has none.
+    pub option: Option<OptionDoc>,
     /// The INI option's value after the alarm name, with an example
     /// (`COUNT WINDOW [KEY], e.g. ...`).
     pub ini_form: &'static str,
@@ -83,7 +84,10 @@ pub fn by_key(key: &str) -> Option<&'static Kind> {
 
 /// The kind whose INI option is `option`.
 pub fn by_ini(option: &str) -> Option<&'static Kind> {
-    KINDS.iter().copied().find(|k| k.ini == Some(option))
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.option.as_ref().is_some_and(|o| o.is(option)))
 }
 
 /// A policy's config as read and checked, before it is built.

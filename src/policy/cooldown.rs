@@ -32,7 +32,7 @@ use super::component::{
 use super::keys::Keyed;
 use crate::component::de::Period;
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 use logalarm_plugin_api::Notification;
 use serde::Deserialize;
 
@@ -151,7 +151,11 @@ impl Cooldown {
 /// key }`, INI `alarm-cooldown = NAME MAX PERIOD [KEY]`.
 pub static KIND: Kind = Kind {
     keys: &["cooldown"],
-    ini: Some("alarm-cooldown"),
+    option: Some(OptionDoc::new(
+        "alarm-cooldown",
+        "NAME MAX PERIOD [KEY]",
+        "At most MAX notifications of alarm NAME per key per PERIOD; the rest are counted",
+    )),
     ini_form: "MAX PERIOD [KEY], e.g. `ssh 1 10m`",
     table: Schema {
         what: "cooldown",

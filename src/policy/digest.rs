@@ -42,7 +42,7 @@ use super::component::{self, BuildContext, Cx, Kind, Policy, PolicyConfig, Step,
 use super::mask::Masker;
 use crate::component::de::{OneOrMany, Period};
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 
 /// The longest example kept per group, in bytes (the default `alarm-msg-size`).
 pub const MAX_EXAMPLE: usize = 8192;
@@ -280,7 +280,11 @@ pub const DEFAULT_MAX_GROUPS: usize = 100;
 /// `alarm-digest = NAME PERIOD`.
 pub static KIND: Kind = Kind {
     keys: &["digest", "monitoring_markers"],
-    ini: Some("alarm-digest"),
+    option: Some(OptionDoc::new(
+        "alarm-digest",
+        "NAME PERIOD",
+        "Send alarm NAME's events as one digest per PERIOD",
+    )),
     ini_form: "PERIOD, e.g. `errors 60s`",
     table: Schema {
         what: "digest",

@@ -32,7 +32,7 @@ use super::component::{
 };
 use crate::component::de::Period;
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 use logalarm_plugin_api::Notification;
 use serde::Deserialize;
 
@@ -136,7 +136,11 @@ impl Escalation {
 /// alarm }`, INI `alarm-escalate = NAME LIMIT WINDOW PAGER`.
 pub static KIND: Kind = Kind {
     keys: &["escalate"],
-    ini: Some("alarm-escalate"),
+    option: Some(OptionDoc::new(
+        "alarm-escalate",
+        "NAME LIMIT WINDOW PAGER",
+        "Fire PAGER when alarm NAME has more than LIMIT events within WINDOW",
+    )),
     ini_form: "LIMIT WINDOW PAGER, e.g. `errors 100 5m pager`",
     table: Schema {
         what: "escalate",

@@ -34,7 +34,7 @@ use super::component::{
 use super::keys::Keyed;
 use crate::component::de::Period;
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 use logalarm_plugin_api::Notification;
 use serde::Deserialize;
 
@@ -114,7 +114,11 @@ impl Threshold {
 /// key }`, INI `alarm-threshold = NAME COUNT WINDOW [KEY]`.
 pub static KIND: Kind = Kind {
     keys: &["threshold"],
-    ini: Some("alarm-threshold"),
+    option: Some(OptionDoc::new(
+        "alarm-threshold",
+        "NAME COUNT WINDOW [KEY]",
+        "Fire alarm NAME only on the COUNTth event of a key within WINDOW",
+    )),
     ini_form: "COUNT WINDOW [KEY], e.g. `ssh 5 60s {{ caps.ip }}`",
     table: Schema {
         what: "threshold",

@@ -6,7 +6,7 @@
 use crate::component::de::{OneOrMany, Period};
 use crate::component::syntax;
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 use serde::Deserialize;
 use std::time::Duration;
 use toml::Spanned;
@@ -31,15 +31,46 @@ pub static TABLE: Schema = Schema {
 };
 
 /// The INI options and command-line flags of the wrapped process.
-pub const OPTIONS: [&str; 8] = [
-    "alarm-segfault",
-    "on-exit",
-    "on-exit-nonzero",
-    "last-lines",
-    "restart",
-    "restart-delay",
-    "restart-max-delay",
-    "max-restarts",
+pub static OPTIONS: [OptionDoc; 7] = [
+    OptionDoc {
+        name: "alarm-segfault",
+        aliases: &["on-exit"],
+        value_name: "ALARM",
+        help: "With `run`: fire ALARM when the process dies of a crash signal (uWSGI --alarm-segfault)",
+        bare: None,
+    },
+    OptionDoc {
+        name: "on-exit-nonzero",
+        aliases: &[],
+        value_name: "BOOL",
+        help: "With `run`: also fire the on-exit alarms when the process exits non-zero",
+        bare: Some("true"),
+    },
+    OptionDoc::new(
+        "last-lines",
+        "N",
+        "With `run`: lines of the process's last output an on-exit alarm carries [default: 50]",
+    ),
+    OptionDoc::new(
+        "restart",
+        "POLICY",
+        "With `run`: restart the process: no, on-failure, always [default: no]",
+    ),
+    OptionDoc::new(
+        "restart-delay",
+        "DURATION",
+        "With `run`: first delay before a restart, doubled after each quick failure [default: 1s]",
+    ),
+    OptionDoc::new(
+        "restart-max-delay",
+        "DURATION",
+        "With `run`: longest delay between restarts [default: 60s]",
+    ),
+    OptionDoc::new(
+        "max-restarts",
+        "N",
+        "With `run`: restarts in a row before giving up [default: unlimited]",
+    ),
 ];
 
 /// When a wrapped process is started again after it ended.

@@ -4,7 +4,7 @@
 use crate::component::de::NumberOrString;
 use crate::component::syntax;
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeValue;
@@ -21,7 +21,11 @@ pub static TABLE: Schema = Schema {
 };
 
 /// The INI option and command-line flag.
-pub const OPTION: &str = "alarm-fd";
+pub static OPTION: OptionDoc = OptionDoc::new(
+    "alarm-fd",
+    "ALARM FD[:SIZE] MESSAGE",
+    "Fire ALARM each time FD (a path or a descriptor number) has SIZE bytes to read (uWSGI --alarm-fd)",
+);
 
 /// uWSGI's `alarm-fd = NAME FD[:SIZE] MESSAGE`: fire an alarm each time a
 /// descriptor or FIFO has `size` bytes to read.

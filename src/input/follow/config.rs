@@ -3,7 +3,7 @@
 
 use crate::component::de::OneOrMany;
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 use crate::input::component::{self, InputConfig, Kind, SourceFilter};
 use logalarm_plugin_api::Source;
 use serde::Deserialize;
@@ -20,7 +20,18 @@ pub static KIND: Kind = Kind {
         keys: &[("file", None), ("from", None)],
     },
     from_toml,
-    options: &["follow", "follow-from"],
+    options: &[
+        OptionDoc::new(
+            "follow",
+            "PATH",
+            "Follow a file like `tail -F` (a path or a glob; repeatable); stdin is then not read",
+        ),
+        OptionDoc::new(
+            "follow-from",
+            "end|beginning",
+            "Where to start in followed files that exist at start [default: end]",
+        ),
+    ],
     add_option,
 };
 

@@ -4,7 +4,7 @@
 
 use crate::component::de::NumberOrString;
 use crate::component::toml_doc::{Reader, Schema};
-use crate::component::{ConfigError, Origin};
+use crate::component::{ConfigError, OptionDoc, Origin};
 use crate::input::component::{self, InputConfig, Kind, SourceFilter};
 use logalarm_plugin_api::Source;
 use serde::Deserialize;
@@ -27,7 +27,28 @@ pub static KIND: Kind = Kind {
         ],
     },
     from_toml,
-    options: &["socket", "socket-stream", "socket-mode", "socket-allow-uid"],
+    options: &[
+        OptionDoc::new(
+            "socket",
+            "PATH",
+            "Listen on a unix datagram socket (syslog's /dev/log kind; repeatable)",
+        ),
+        OptionDoc::new(
+            "socket-stream",
+            "PATH",
+            "Listen on a unix stream socket: newline-delimited lines (repeatable)",
+        ),
+        OptionDoc::new(
+            "socket-mode",
+            "MODE",
+            "Permission bits of the socket files, in octal [default: 0660]",
+        ),
+        OptionDoc::new(
+            "socket-allow-uid",
+            "UID",
+            "Accept stream clients of this user id only (repeatable; SO_PEERCRED)",
+        ),
+    ],
     add_option,
 };
 
