@@ -294,3 +294,250 @@ fn report_loops(config: &Config, alarms: &[PlannedAlarm], errors: &mut Vec<Confi
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{ini, plan_errors, strings, toml};
+    use super::*;
+    use std::time::Duration;
+
+    /// The alarms built and linked, and the errors of both steps.
+    fn linked(config: &Config) -> (Vec<PlannedAlarm>, Vec<String>) {
+        let mut errors = Vec::new();
+        let mut alarms = build_alarms(config, None, &mut errors);
+        link_fallbacks(config, &mut alarms, &mut errors);
+        (alarms, strings(&errors))
+    }
+
+    fn names(alarms: &[PlannedAlarm]) -> Vec<&str> {
+        alarms.iter().map(|a| &*a.name).collect()
+    }
+
+    #[test]
+    fn alarms_are_built_in_definition_order() {
+        let config = ini("[uwsgi]\nalarm = b log:\nalarm = a log:hello\n");
+        let (alarms, errors) = linked(&config);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(names(&alarms), ["b", "a"]);
+        assert_eq!(alarms[1].action_text, "log:hello");
+        assert_eq!(alarms[0].queue_size, config.settings.queue_size());
+        assert_eq!(alarms[0].origin.to_string(), "a.ini:2: alarm");
+        assert!(
+            alarms
+                .iter()
+                .all(|a| a.on_failure.is_none() && !a.needs_caps)
+        );
+    }
+
+    #[test]
+    fn a_duplicate_alarm_name_points_at_the_first() {
+        let config =
+            ini("[uwsgi]\nalarm = mailme log:one\nlog-alarm = mailme X\nalarm = mailme log:two\n");
+        let (alarms, errors) = linked(&config);
+        assert_eq!(
+            errors,
+            [
+                "a.ini:4: alarm: duplicate alarm name \"mailme\", first defined at a.ini:2: alarm; rename one of them"
+            ]
+        );
+        assert_eq!(names(&alarms), ["mailme"]);
+        assert_eq!(alarms[0].action_text, "log:one", "the first one stays");
+    }
+
+    #[test]
+    fn a_duplicate_of_a_broken_alarm_is_reported_too() {
+        let config = ini("[uwsgi]\nalarm = x nope:foo\nalarm = x log:\nlog-alarm = x X\n");
+        let (alarms, errors) = linked(&config);
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].starts_with("a.ini:2: alarm: unknown plugin \"nope\""));
+        assert_eq!(
+            errors[1],
+            "a.ini:3: alarm: duplicate alarm name \"x\", first defined at a.ini:2: alarm; rename one of them"
+        );
+        assert!(alarms.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_plugin_lists_the_plugins_of_this_build() {
+        let config = ini("[uwsgi]\nalarm = page pager:+15551234\nlog-alarm = page X\n");
+        let (alarms, errors) = linked(&config);
+        let have: Vec<&str> = registry::plugins().iter().map(|p| p.name()).collect();
+        assert!(have.contains(&"curl"), "{have:?}");
+        assert_eq!(
+            errors,
+            [format!(
+                "a.ini:2: alarm: unknown plugin \"pager\" (this build has: {})",
+                have.join(", ")
+            )]
+        );
+        assert!(alarms.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_plugin_uwsgi_has_says_what_to_use() {
+        let config = ini("[uwsgi]\nalarm = m mule:1\nlog-alarm = m X\n");
+        let (_, errors) = linked(&config);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].ends_with("); mules exist only inside uWSGI; use cmd: or signal: instead"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn a_key_the_plugin_does_not_take_is_named_with_what_it_takes() {
+        let config = toml(
+            "[alarm.a]\naction = \"log:\"\nqueue_sise = 3\n\
+             [alarm.b]\naction = \"log:\"\nzzz = 1\nheaders = { X = \"y\" }\n\
+             [[rule]]\nregex = \"x\"\nalarms = [\"a\", \"b\"]\n",
+        );
+        let (alarms, errors) = linked(&config);
+        let engine = crate::config::toml::alarm_engine_keys().join(", ");
+        assert_eq!(
+            errors,
+            [
+                "t.toml:3: alarm.a.queue_sise: unknown key `queue_sise`; did you mean `queue_size`?"
+                    .to_owned(),
+                format!(
+                    "t.toml:6: alarm.b.zzz: unknown key `zzz`: every alarm takes {engine}; the log plugin takes no other key"
+                ),
+                "t.toml:5: alarm.b.action: `headers` is not for this alarm: the log plugin takes no other key"
+                    .to_owned(),
+            ]
+        );
+        assert!(alarms.is_empty());
+    }
+
+    #[test]
+    fn retry_takes_the_plugin_default_for_what_it_leaves_out() {
+        let log = registry::plugins()
+            .into_iter()
+            .find(|p| p.name() == "log")
+            .expect("log plugin");
+        assert_eq!(
+            retry_policy(&RetryDef::default(), log.as_ref()),
+            RetryPolicy::LOCAL
+        );
+        let set = RetryDef {
+            attempts: Some(4),
+            delay: Some(RetryPolicy::LOCAL.max_delay + Duration::from_secs(1)),
+            ..RetryDef::default()
+        };
+        let policy = retry_policy(&set, log.as_ref());
+        assert_eq!(policy.attempts, 4);
+        assert_eq!(policy.deadline, RetryPolicy::LOCAL.deadline);
+        assert_eq!(
+            policy.max_delay,
+            RetryPolicy::LOCAL.max_delay + Duration::from_secs(1),
+            "a delay above the default cap raises the cap"
+        );
+    }
+
+    #[test]
+    fn a_message_that_does_not_compile_is_an_error_at_its_key() {
+        let config = toml(
+            "[alarm.a]\naction = \"log:\"\nmessage = \"{{ line \"\n\
+             [[rule]]\nregex = \"x\"\nalarm = \"a\"\n",
+        );
+        let (alarms, errors) = linked(&config);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].starts_with("t.toml:3: alarm.a.message: "),
+            "{}",
+            errors[0]
+        );
+        assert!(alarms.is_empty());
+    }
+
+    /// `[alarm.NAME]` tables with `on_failure` (when not empty), a rule for all.
+    fn fallbacks(pairs: &[(&str, &str)]) -> Config {
+        let mut text = String::new();
+        for (name, to) in pairs {
+            text.push_str(&format!("[alarm.{name}]\naction = \"log:\"\n"));
+            if !to.is_empty() {
+                text.push_str(&format!("on_failure = \"{to}\"\n"));
+            }
+        }
+        let all: Vec<String> = pairs.iter().map(|(n, _)| format!("{n:?}")).collect();
+        text.push_str(&format!(
+            "[[rule]]\nregex = \"x\"\nalarms = [{}]\n",
+            all.join(", ")
+        ));
+        toml(&text)
+    }
+
+    #[test]
+    fn on_failure_links_to_the_fallbacks_index() {
+        let (alarms, errors) = linked(&fallbacks(&[("a", "b"), ("b", "c"), ("c", "")]));
+        assert_eq!(errors, Vec::<String>::new());
+        let to: Vec<Option<usize>> = alarms.iter().map(|a| a.on_failure).collect();
+        assert_eq!(to, [Some(1), Some(2), None]);
+    }
+
+    #[test]
+    fn an_on_failure_loop_is_reported_once_from_its_first_alarm() {
+        let (_, errors) = linked(&fallbacks(&[("a", "b"), ("b", "a")]));
+        assert_eq!(
+            errors,
+            [
+                "t.toml:3: alarm.a.on_failure: on_failure alarms form a loop (a -> b -> a); end the chain at an alarm without on_failure"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_loop_behind_a_chain_is_reported_from_its_own_members() {
+        // x -> a -> b -> c -> a: the loop is a, b, c; x only leads into it.
+        let (_, errors) = linked(&fallbacks(&[
+            ("x", "a"),
+            ("a", "b"),
+            ("b", "c"),
+            ("c", "a"),
+        ]));
+        assert_eq!(
+            errors,
+            [
+                "t.toml:6: alarm.a.on_failure: on_failure alarms form a loop (a -> b -> c -> a); end the chain at an alarm without on_failure"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_alarm_cannot_be_its_own_on_failure() {
+        let (alarms, errors) = linked(&fallbacks(&[("a", "a")]));
+        assert_eq!(
+            errors,
+            [
+                "t.toml:3: alarm.a.on_failure: alarm \"a\" cannot be its own on_failure alarm; name another alarm"
+            ]
+        );
+        assert_eq!(alarms[0].on_failure, None);
+    }
+
+    #[test]
+    fn on_failure_naming_an_unknown_alarm_is_an_error() {
+        let (_, errors) = linked(&fallbacks(&[("a", "nope")]));
+        assert_eq!(
+            errors,
+            [
+                "t.toml:3: alarm.a.on_failure: on_failure names unknown alarm \"nope\"; define it or fix the name"
+            ]
+        );
+    }
+
+    #[test]
+    fn on_failure_naming_a_broken_alarm_gets_no_second_error() {
+        let config = toml(
+            "[alarm.a]\naction = \"log:\"\non_failure = \"b\"\n\
+             [alarm.b]\naction = \"nope:\"\n\
+             [[rule]]\nregex = \"x\"\nalarm = \"a\"\n",
+        );
+        let (alarms, errors) = linked(&config);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(errors[0].starts_with("t.toml:5: alarm.b.action: unknown plugin \"nope\""));
+        assert_eq!(alarms[0].on_failure, None);
+        // Nor from the whole plan.
+        assert_eq!(plan_errors(&config), errors);
+    }
+}

@@ -237,3 +237,236 @@ pub fn warnings(plan: &Plan, config: &Config) -> Vec<String> {
         .map(|(_, a)| format!("{}: alarm {:?} is not named by any rule", a.origin, a.name))
         .collect()
 }
+
+/// What the unit tests of the steps share: configs from text, errors as text.
+#[cfg(test)]
+mod testing {
+    use crate::config::{Config, ConfigError};
+    use std::path::Path;
+
+    /// A TOML config that loaded without errors, read as `t.toml`.
+    pub(super) fn toml(text: &str) -> Config {
+        crate::config::toml::parse(Path::new("t.toml"), text)
+            .unwrap_or_else(|e| panic!("{}", strings(&e).join("\n")))
+    }
+
+    /// An INI config that loaded without errors, read as `a.ini`.
+    pub(super) fn ini(text: &str) -> Config {
+        crate::config::ini::parse(Path::new("a.ini"), text)
+            .unwrap_or_else(|e| panic!("{}", strings(&e).join("\n")))
+    }
+
+    /// The errors as `logalarm check` prints them (without its tag).
+    pub(super) fn strings(errors: &[ConfigError]) -> Vec<String> {
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    /// The errors of building the plan of `config` (none when it builds).
+    pub(super) fn plan_errors(config: &Config) -> Vec<String> {
+        match super::build(config, false, false) {
+            Ok(_) => Vec::new(),
+            Err(e) => strings(&e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{plan_errors, toml};
+    use super::*;
+
+    const FULL: &str = r#"
+[[input]]
+file = "/var/log/a.log"
+stall_after = "5m"
+on_stall = "pager"
+[alarm.mail]
+action = "log:"
+on_failure = "pager"
+[alarm.pager]
+action = "log:"
+[alarm.spare]
+action = "log:"
+[[expect]]
+regex = "heartbeat"
+within = "1m"
+alarm = "pager"
+[[rule]]
+regex = "DEBUG"
+alarms = ["mail"]
+negate = true
+[[rule]]
+regex = "ERROR (?P<code>\\d+)"
+alarms = ["mail", "pager", "mail"]
+resolve = "OK"
+"#;
+
+    #[test]
+    fn a_valid_config_becomes_its_plan() {
+        let config = toml(FULL);
+        let plan = build(&config, false, true).unwrap_or_else(|e| panic!("{e:?}"));
+        let names: Vec<&str> = plan.alarms.iter().map(|a| &*a.name).collect();
+        assert_eq!(names, ["mail", "pager", "spare"]);
+        assert_eq!(plan.alarms[0].on_failure, Some(1));
+        assert_eq!(plan.alarms[1].on_failure, None);
+        assert_eq!(plan.alarms[0].action_text, "log:");
+        let rules: Vec<(&str, bool, &[u32])> = plan
+            .rules
+            .iter()
+            .map(|r| (&*r.regex, r.negate, r.alarms.as_slice()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("DEBUG", true, &[0][..]),
+                // An alarm named twice fires once.
+                ("ERROR (?P<code>\\d+)", false, &[0, 1][..])
+            ]
+        );
+        assert!(plan.rules[0].captures.is_none());
+        assert!(plan.rules[1].captures.is_some());
+        let hidden: Vec<String> = plan
+            .hidden
+            .iter()
+            .map(|h| format!("{} {:?}", h.regex, h.what))
+            .collect();
+        assert_eq!(
+            hidden,
+            ["OK Resolve(1)", "heartbeat Expect(60s, [1])"],
+            "recovery lines first, then expected lines"
+        );
+        let stalls: Vec<(&str, Duration, &[u32])> = plan
+            .stalls
+            .iter()
+            .map(|(_, name, after, alarms)| (name.as_str(), *after, alarms.as_slice()))
+            .collect();
+        assert_eq!(
+            stalls,
+            [("file:/var/log/a.log", Duration::from_secs(300), &[1][..])]
+        );
+        assert!(plan.child_pid.is_some(), "wrap shares a pid");
+        let routes = plan.rule_routes();
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[1].alarms, [0, 1]);
+    }
+
+    /// What the matcher found on a line: the line, the rules evaluated, the
+    /// negative rule that stopped, the hits as (alarm, rule).
+    type Seen = (String, Vec<u32>, Option<u32>, Vec<(u32, u32)>);
+
+    /// Each line the matcher found.
+    #[derive(Default)]
+    struct Collect(Vec<Seen>);
+
+    impl crate::matcher::Sink for Collect {
+        fn matched(&mut self, m: &crate::matcher::LineMatch<'_>) {
+            self.0.push((
+                String::from_utf8_lossy(m.line).into_owned(),
+                m.rules.to_vec(),
+                m.stopped_by,
+                m.hits.iter().map(|h| (h.alarm, h.rule)).collect(),
+            ));
+        }
+    }
+
+    #[test]
+    fn the_matcher_runs_the_rules_then_the_hidden_ones() {
+        let plan = build(&toml(FULL), false, false).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(plan.child_pid.is_none());
+        let mut sink = Collect::default();
+        plan.matcher.scanner(false).scan(
+            b"ERROR 5\nDEBUG ERROR 5 heartbeat\nOK heartbeat\nnothing\n",
+            &mut sink,
+        );
+        assert_eq!(
+            sink.0,
+            [
+                ("ERROR 5".to_owned(), vec![1], None, vec![(0, 1), (1, 1)]),
+                // A negative rule skips the rules after it, not the hidden ones.
+                (
+                    "DEBUG ERROR 5 heartbeat".to_owned(),
+                    vec![0, 3],
+                    Some(0),
+                    vec![]
+                ),
+                // The hidden rules fire nothing themselves.
+                ("OK heartbeat".to_owned(), vec![2, 3], None, vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_alarm_nothing_fires_is_a_warning() {
+        let config = toml(FULL);
+        let plan = build(&config, false, false).unwrap_or_else(|e| panic!("{e:?}"));
+        // pager: on_failure, [[expect]] and on_stall name it; spare: nothing.
+        assert_eq!(
+            warnings(&plan, &config),
+            ["t.toml:12: alarm.spare.action: alarm \"spare\" is not named by any rule"]
+        );
+    }
+
+    #[test]
+    fn the_errors_of_every_step_show_at_once_in_step_order() {
+        let config = toml(
+            r#"
+stall_after = "1m"
+on_stall = "e"
+[alarm.a]
+action = "nope:"
+[alarm.f]
+action = "log:"
+on_failure = "f"
+[alarm.b]
+action = "log:"
+escalate = { limit = 1, window = "1m", alarm = "ghost" }
+message = "{{ caps.ip }}"
+[[rule]]
+regex = "x"
+alarms = ["b", "c"]
+[[expect]]
+regex = "hb"
+within = "1m"
+alarm = "d"
+"#,
+        );
+        let errors = plan_errors(&config);
+        let firsts: Vec<&str> = errors
+            .iter()
+            .map(|e| {
+                e.split(": ")
+                    .nth(2)
+                    .and_then(|w| w.split("; ").next())
+                    .unwrap_or(e)
+            })
+            .collect();
+        assert_eq!(
+            firsts,
+            [
+                "unknown plugin \"nope\" (this build has",
+                "alarm \"f\" cannot be its own on_failure alarm",
+                "escalate names unknown alarm \"ghost\"",
+                "unknown alarm \"c\"",
+                "`caps` group \"ip\" is in no rule firing alarm \"b\" (they have no capture groups)",
+                "[[expect]] names unknown alarm \"d\"",
+                "on_stall names unknown alarm \"e\"",
+            ],
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn errors_found_while_loading_come_first() {
+        let mut config =
+            toml("[alarm.a]\naction = \"log:\"\n[[rule]]\nregex = \"x\"\nalarm = \"b\"\n");
+        config.errors.push(ConfigError {
+            origin: None,
+            what: "loaded badly".into(),
+            fix: None,
+        });
+        let errors = plan_errors(&config);
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert_eq!(errors[0], "loaded badly");
+        assert!(errors[1].starts_with("t.toml:4: rule[1].regex: unknown alarm \"b\""));
+    }
+}

@@ -192,3 +192,277 @@ pub(super) fn hidden_rules(
     }
     hidden
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{ini, plan_errors, strings, toml};
+    use super::*;
+    use crate::config::args::{CliEntry, build as from_args};
+    use std::time::Duration;
+
+    /// The rules planned against `known`, their patterns' count, the errors.
+    fn planned(config: &Config, known: &[&str]) -> (Vec<PlannedRule>, usize, Vec<String>) {
+        let known: Vec<Arc<str>> = known.iter().map(|&k| k.into()).collect();
+        let mut errors = Vec::new();
+        let (rules, hirs) = plan_rules(config, &known, &mut errors);
+        (rules, hirs.len(), strings(&errors))
+    }
+
+    #[test]
+    fn a_rules_alarms_become_indexes_each_once() {
+        let config = ini("[uwsgi]\nalarm = a log:\nalarm = b log:\n\
+             log-alarm = b,a,b ERR\nnot-log-alarm = a DEBUG\n");
+        let (rules, patterns, errors) = planned(&config, &["a", "b"]);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(patterns, 2);
+        let got: Vec<(&str, bool, &[u32])> = rules
+            .iter()
+            .map(|r| (&*r.regex, r.negate, r.alarms.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [("ERR", false, &[1, 0][..]), ("DEBUG", true, &[0][..])]
+        );
+        assert_eq!(rules[0].origin.to_string(), "a.ini:4: log-alarm");
+    }
+
+    #[test]
+    fn a_rule_naming_an_unknown_alarm_lists_the_defined_ones() {
+        let config = ini("[uwsgi]\nalarm = mailme log:\n\nlog-alarm = mailme,mailem HARAKIRI\n");
+        let (rules, _, errors) = planned(&config, &["mailme"]);
+        assert_eq!(
+            errors,
+            [
+                "a.ini:4: log-alarm: unknown alarm \"mailem\"; define it (`alarm = mailem PLUGIN:ARGS` in INI, [alarm.mailem] in TOML) or fix the name (defined: mailme)"
+            ]
+        );
+        assert_eq!(rules[0].alarms, [0], "the known one still fires");
+    }
+
+    #[test]
+    fn an_unknown_alarm_with_none_defined_says_none() {
+        let entries = ["a X", "b Y"].map(|value| CliEntry {
+            option: "log-alarm",
+            value: value.to_owned(),
+        });
+        let config = from_args(&entries).unwrap_or_else(|e| panic!("{e:?}"));
+        let (_, _, errors) = planned(&config, &[]);
+        assert_eq!(
+            errors,
+            [
+                "command line: --log-alarm (occurrence 1): unknown alarm \"a\"; define it (`alarm = a PLUGIN:ARGS` in INI, [alarm.a] in TOML) or fix the name (defined: none)",
+                "command line: --log-alarm (occurrence 2): unknown alarm \"b\"; define it (`alarm = b PLUGIN:ARGS` in INI, [alarm.b] in TOML) or fix the name (defined: none)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rule_naming_a_broken_alarm_gets_no_second_error() {
+        // Broken in the plan (an unknown plugin) …
+        let config = ini("[uwsgi]\nalarm = x nope:foo\nlog-alarm = x X\n");
+        let (rules, _, errors) = planned(&config, &[]);
+        assert_eq!(errors, Vec::<String>::new());
+        assert!(rules[0].alarms.is_empty());
+        let all = plan_errors(&config);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert!(all[0].starts_with("a.ini:2: alarm: unknown plugin \"nope\""));
+        // … or while loading (an unknown key): listed among the defined ones.
+        let config = crate::config::toml::load(
+            std::path::Path::new("t.toml"),
+            "[alarm.mail]\nacton = \"log:\"\n[[rule]]\nregex = \"ERR\"\nalarms = [\"mail\", \"other\"]\n",
+        );
+        assert_eq!(config.broken_alarms, ["mail"]);
+        let (_, _, errors) = planned(&config, &[]);
+        assert_eq!(
+            errors,
+            [
+                "t.toml:4: rule[1].regex: unknown alarm \"other\"; define it (`alarm = other PLUGIN:ARGS` in INI, [alarm.other] in TOML) or fix the name (defined: mail)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_regex_is_an_error_at_its_rule() {
+        let config = ini("[uwsgi]\nalarm = mailme log:\nlog-alarm = mailme HARAKIRI (ON\n");
+        let (rules, patterns, errors) = planned(&config, &["mailme"]);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].starts_with("a.ini:3: log-alarm: bad regex:\n"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].contains("unclosed group"), "{}", errors[0]);
+        assert_eq!((rules.len(), patterns), (1, 0));
+    }
+
+    #[test]
+    fn a_negative_multiline_rule_is_an_error() {
+        let config = toml(
+            "[alarm.a]\naction = \"log:\"\n\
+             [[rule]]\nregex = \"x\"\nalarm = \"a\"\nnegate = true\nmultiline = \"python\"\n",
+        );
+        let (rules, patterns, errors) = planned(&config, &["a"]);
+        assert_eq!(
+            errors,
+            [
+                "t.toml:7: rule[1].multiline: a negative rule fires nothing, so it takes no records; remove `multiline` or `negate`"
+            ]
+        );
+        assert!(rules[0].multiline.is_none());
+        assert_eq!(patterns, 1, "the rule's own regex");
+    }
+
+    #[test]
+    fn a_multiline_rule_matches_lines_by_its_records_start() {
+        let config = toml(
+            "[alarm.a]\naction = \"log:\"\n\
+             [[rule]]\nregex = \"Error (?P<kind>\\\\w+)\"\nalarm = \"a\"\n\
+             multiline = { start = \"^BEGIN\", end = \"^END\" }\n",
+        );
+        let (rules, patterns, errors) = planned(&config, &["a"]);
+        assert_eq!(errors, Vec::<String>::new());
+        let spec = rules[0].multiline.as_ref().expect("a record spec");
+        assert_eq!(spec.start, "^BEGIN");
+        assert_eq!(patterns, 1);
+        // The groups are the rule's own regex's.
+        let captures = rules[0].captures.as_ref().expect("captures");
+        assert_eq!(
+            captures
+                .group_info()
+                .to_index(regex_automata::PatternID::ZERO, "kind"),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn alarms_fired_without_rules_must_be_defined() {
+        let config = toml(
+            "[alarm.a]\naction = \"log:\"\n[run]\non_exit = [\"a\", \"crash\"]\n\
+             [[alarm_fd]]\nalarm = \"oom\"\nfd = 3\nmessage = \"OOM\"\n",
+        );
+        let mut errors = Vec::new();
+        check_direct(&config, &mut errors);
+        assert_eq!(
+            strings(&errors),
+            [
+                "t.toml:3: run: alarm-segfault/on_exit names unknown alarm \"crash\"; define it or fix the name",
+                "t.toml:5: alarm_fd[1]: alarm-fd names unknown alarm \"oom\"; define it or fix the name",
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_configured_is_no_rules() {
+        let mut errors = Vec::new();
+        check_direct(&Config::default(), &mut errors);
+        assert_eq!(
+            strings(&errors),
+            [
+                "no rules; add `log-alarm = ALARM REGEX` (INI), a [[rule]] (TOML) or --log-alarm 'ALARM REGEX'"
+            ]
+        );
+        assert_eq!(
+            plan_errors(&ini("[uwsgi]\nalarm = a log:\n")),
+            strings(&errors)
+        );
+    }
+
+    #[test]
+    fn an_expected_line_alone_is_something_to_do() {
+        let config = toml(
+            "[alarm.a]\naction = \"log:\"\n[[expect]]\nregex = \"hb\"\nwithin = \"1m\"\nalarm = \"a\"\n",
+        );
+        assert_eq!(plan_errors(&config), Vec::<String>::new());
+        let config = toml(
+            "[alarm.a]\naction = \"log:\"\n[[alarm_fd]]\nalarm = \"a\"\nfd = 3\nmessage = \"OOM\"\n",
+        );
+        let mut errors = Vec::new();
+        check_direct(&config, &mut errors);
+        assert_eq!(strings(&errors), Vec::<String>::new());
+    }
+
+    #[test]
+    fn hidden_rules_are_recoveries_then_expected_lines() {
+        let config = toml(
+            r#"[alarm.a]
+action = "log:"
+[alarm.b]
+action = "log:"
+[[expect]]
+regex = "heartbeat"
+within = "1m"
+alarms = ["b", "a"]
+[[rule]]
+regex = "DOWN"
+alarm = "a"
+resolve = "UP"
+[[rule]]
+regex = "x"
+alarm = "a"
+[[rule]]
+regex = "FULL"
+alarm = "b"
+resolve = "ROOM"
+"#,
+        );
+        let known: Vec<Arc<str>> = vec!["a".into(), "b".into()];
+        let mut errors = Vec::new();
+        let (_, mut hirs) = plan_rules(&config, &known, &mut errors);
+        let hidden = hidden_rules(&config, &known, &mut hirs, &mut errors);
+        assert_eq!(strings(&errors), Vec::<String>::new());
+        let got: Vec<String> = hidden
+            .iter()
+            .map(|h| format!("{} {:?}", h.regex, h.what))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "UP Resolve(0)",
+                "ROOM Resolve(2)",
+                format!(
+                    "heartbeat {:?}",
+                    HiddenDef::Expect(Duration::from_secs(60), vec![1, 0])
+                )
+                .as_str(),
+            ]
+        );
+        assert_eq!(
+            hirs.len(),
+            3 + 3,
+            "the rules' patterns, then the hidden ones'"
+        );
+    }
+
+    #[test]
+    fn a_hidden_rules_errors_name_where_it_was_written() {
+        let config = toml(
+            r#"[alarm.a]
+action = "log:"
+[[rule]]
+regex = "DOWN"
+alarm = "a"
+resolve = "UP ("
+[[expect]]
+regex = "hb"
+within = "1m"
+alarm = "ghost"
+"#,
+        );
+        let mut hirs = Vec::new();
+        let mut errors = Vec::new();
+        let hidden = hidden_rules(&config, &["a".into()], &mut hirs, &mut errors);
+        let errors = strings(&errors);
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(
+            errors[0].starts_with("t.toml:6: rule[1].resolve: bad regex:\n"),
+            "{}",
+            errors[0]
+        );
+        assert_eq!(
+            errors[1],
+            "t.toml:7: expect[1]: [[expect]] names unknown alarm \"ghost\"; define it or fix the name"
+        );
+        assert_eq!(hidden.len(), 1, "the expected line, without its alarm");
+        assert_eq!(hirs.len(), 1);
+    }
+}

@@ -112,3 +112,135 @@ pub(super) fn check_caps(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::rules::plan_rules;
+    use super::super::testing::{plan_errors, strings, toml};
+    use super::*;
+
+    #[test]
+    fn caps_refs_finds_each_form() {
+        assert_eq!(caps_refs("{{ caps.ip }}"), ["ip"]);
+        assert_eq!(caps_refs("{{ caps['x'] }}"), ["x"]);
+        assert_eq!(caps_refs("{{ caps[\"user name\"] }}"), ["user name"]);
+        assert_eq!(caps_refs("{{ caps[2] }}"), ["2"]);
+        assert_eq!(caps_refs("{{ caps . ip }}{{ caps[ 'a' ] }}"), ["ip", "a"]);
+        assert_eq!(
+            caps_refs("{{ caps.ip }} {{ caps[0] }} {{ caps.ip | upper }}"),
+            ["ip", "0", "ip"]
+        );
+    }
+
+    #[test]
+    fn caps_refs_finds_nothing_else() {
+        assert_eq!(caps_refs("{{ line }} {{ count }}"), Vec::<String>::new());
+        assert_eq!(
+            caps_refs("{% for k in caps %}{{ k }}{% endfor %}"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            caps_refs("{{ caps[x] }} {{ caps.1 }}"),
+            Vec::<String>::new()
+        );
+    }
+
+    /// The errors of checking `config`'s alarms against its rules (the
+    /// alarms all planned, in definition order).
+    fn checked(config: &Config) -> Vec<String> {
+        let known: Vec<Arc<str>> = config
+            .alarms
+            .iter()
+            .map(|a| a.name.as_str().into())
+            .collect();
+        let mut errors = Vec::new();
+        let (rules, _) = plan_rules(config, &known, &mut errors);
+        assert_eq!(strings(&errors), Vec::<String>::new());
+        check_caps(config, &known, &rules, &mut errors);
+        strings(&errors)
+    }
+
+    #[test]
+    fn a_group_no_rule_firing_the_alarm_has_is_an_error() {
+        let config = toml(
+            r#"[alarm.ssh]
+action = "log:"
+key = "{{ caps.iip }}"
+threshold = { count = 5, window = "60s" }
+message = "{{ caps.ip }} {{ caps[3] }}"
+[[rule]]
+regex = 'from (?P<ip>\S+) port (\d+)'
+alarm = "ssh"
+"#,
+        );
+        let errors = [
+            "t.toml:3: alarm.ssh.key: `caps` group \"iip\" is in no rule firing alarm \"ssh\" (theirs: ip; numbered up to 2); fix the name or add `(?P<iip>…)` to the rule",
+            "t.toml:5: alarm.ssh.message: `caps` group \"3\" is in no rule firing alarm \"ssh\" (theirs: ip; numbered up to 2); fix the number (group 0 is the whole match)",
+        ];
+        assert_eq!(checked(&config), errors);
+        assert_eq!(plan_errors(&config), errors);
+    }
+
+    #[test]
+    fn the_error_says_what_groups_the_rules_have() {
+        let config = toml(
+            r#"[alarm.none]
+action = "log:"
+message = "{{ caps.ip }}"
+[alarm.numbered]
+action = "log:"
+message = "{{ caps['ip'] }}"
+[[rule]]
+regex = 'from \S+'
+alarm = "none"
+[[rule]]
+regex = '(\S+) (\d+)'
+alarm = "numbered"
+"#,
+        );
+        assert_eq!(
+            checked(&config),
+            [
+                "t.toml:3: alarm.none.message: `caps` group \"ip\" is in no rule firing alarm \"none\" (they have no capture groups); fix the name or add `(?P<ip>…)` to the rule",
+                "t.toml:6: alarm.numbered.message: `caps` group \"ip\" is in no rule firing alarm \"numbered\" (they have groups 1 to 2 and no named one); fix the name or add `(?P<ip>…)` to the rule",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_of_any_rule_firing_the_alarm_will_do() {
+        let config = toml(
+            r#"[alarm.a]
+action = "log:"
+message = "{{ caps.user }} {{ caps['ip'] }} {{ caps[2] }} {{ caps[0] }}"
+[[rule]]
+regex = '(?P<user>\w+) (\w+)'
+alarm = "a"
+[[rule]]
+regex = 'from (?P<ip>\S+)'
+alarm = "a"
+"#,
+        );
+        assert_eq!(checked(&config), Vec::<String>::new());
+    }
+
+    #[test]
+    fn fallbacks_and_alarms_no_rule_fires_are_not_checked() {
+        let config = toml(
+            r#"[alarm.a]
+action = "log:"
+on_failure = "backup"
+[alarm.backup]
+action = "log:"
+message = "{{ caps.ip }}"
+[alarm.idle]
+action = "log:"
+message = "{{ caps.ip }}"
+[[rule]]
+regex = 'x'
+alarms = ["a", "backup"]
+"#,
+        );
+        assert_eq!(checked(&config), Vec::<String>::new());
+    }
+}

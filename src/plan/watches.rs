@@ -66,3 +66,135 @@ pub(super) fn stall_watches(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{plan_errors, strings, toml};
+    use super::*;
+    use logalarm_plugin_api::Source;
+
+    fn known(names: &[&str]) -> Vec<Arc<str>> {
+        names.iter().map(|&n| n.into()).collect()
+    }
+
+    #[test]
+    fn indexes_of_keeps_order_and_reports_each_unknown_name() {
+        let at = Origin::Arg { name: "--x".into() };
+        let mut errors = Vec::new();
+        let names = ["b", "nope", "a", "b"].map(str::to_owned);
+        let got = indexes_of(&names, &known(&["a", "b"]), &at, "on_stall", &mut errors);
+        assert_eq!(got, [1, 0, 1]);
+        assert_eq!(
+            strings(&errors),
+            ["command line: --x: on_stall names unknown alarm \"nope\"; define it or fix the name"]
+        );
+    }
+
+    /// A watch's name, silence allowed and alarms.
+    type Watch = (String, Duration, Vec<u32>);
+
+    /// The watches of `config` against `names`, as (name, after, alarms),
+    /// with their silences, and the errors.
+    fn watches(config: &Config, names: &[&str]) -> (Vec<Watch>, Vec<Silence>, Vec<String>) {
+        let mut errors = Vec::new();
+        let all = stall_watches(config, &known(names), &mut errors);
+        let silences = all.iter().map(|(s, ..)| s.clone()).collect();
+        let rest = all.into_iter().map(|(_, n, d, a)| (n, d, a)).collect();
+        (rest, silences, strings(&errors))
+    }
+
+    #[test]
+    fn a_file_and_a_socket_input_are_watched_under_their_names() {
+        let config = toml(
+            r#"[[input]]
+file = "/var/log/a.log"
+stall_after = "5m"
+on_stall = "pager"
+[[input]]
+socket = "/run/l.sock"
+stall_after = "30s"
+on_stall = ["mail", "pager"]
+[alarm.mail]
+action = "log:"
+[alarm.pager]
+action = "log:"
+"#,
+        );
+        let (got, silences, errors) = watches(&config, &["mail", "pager"]);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(
+            got,
+            [
+                (
+                    "file:/var/log/a.log".to_owned(),
+                    Duration::from_secs(300),
+                    vec![1]
+                ),
+                (
+                    "socket:/run/l.sock".to_owned(),
+                    Duration::from_secs(30),
+                    vec![0, 1]
+                ),
+            ]
+        );
+        // Each input's silence is its own lines' absence.
+        let Silence::Input(own) = &silences[0] else {
+            panic!("{:?}", silences[0]);
+        };
+        assert!(own(&Source::new(
+            "file",
+            std::ffi::OsStr::new("/var/log/a.log")
+        )));
+        assert!(!own(&Source::new(
+            "file",
+            std::ffi::OsStr::new("/var/log/b.log")
+        )));
+        // And that is a whole plan's.
+        assert_eq!(plan_errors(&config), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_input_and_the_child_are_watched_too() {
+        let config = toml(
+            r#"stall_after = "1m"
+on_stall = "a"
+[run]
+stall_after = "2m"
+on_stall = "a"
+[alarm.a]
+action = "log:"
+"#,
+        );
+        let (got, silences, errors) = watches(&config, &["a"]);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(
+            got,
+            [
+                ("child".to_owned(), Duration::from_secs(120), vec![0]),
+                (String::new(), Duration::from_secs(60), vec![0]),
+            ]
+        );
+        assert!(matches!(silences[..], [Silence::Child, Silence::Any]));
+    }
+
+    #[test]
+    fn on_stall_naming_an_unknown_alarm_is_an_error() {
+        let config = toml(
+            r#"[[input]]
+file = "/var/log/a.log"
+stall_after = "5m"
+on_stall = ["a", "ghost"]
+[alarm.a]
+action = "log:"
+"#,
+        );
+        let (got, _, errors) = watches(&config, &["a"]);
+        assert_eq!(
+            errors,
+            [
+                "t.toml:1: input[1]: on_stall names unknown alarm \"ghost\"; define it or fix the name"
+            ]
+        );
+        assert_eq!(got[0].2, [0], "the known one still fires");
+    }
+}
