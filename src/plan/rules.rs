@@ -182,7 +182,8 @@ pub(super) fn hidden_rules(
         }
     }
     for e in &config.expects {
-        let alarms = indexes_of(&e.alarms, known, &e.origin, "[[expect]]", errors);
+        let defined = |name: &str| config.defines(name);
+        let alarms = indexes_of(&e.alarms, known, &defined, &e.origin, "[[expect]]", errors);
         add(
             &e.regex,
             &e.origin,

@@ -18,7 +18,7 @@ pub(super) fn caps_refs(template: &str) -> Vec<String> {
     static REFS: std::sync::LazyLock<Option<regex_automata::meta::Regex>> =
         std::sync::LazyLock::new(|| {
             regex_automata::meta::Regex::new(
-                r#"caps\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(?:'([^']*)'|"([^"]*)"|([0-9]+))\s*\])"#,
+                r#"(?-u:\b)caps\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(?:'([^']*)'|"([^"]*)"|([0-9]+))\s*\])"#,
             )
             .ok()
         });
@@ -121,6 +121,11 @@ mod tests {
 
     #[test]
     fn caps_refs_finds_each_form() {
+        // Another variable whose name ends in `caps` is not the groups.
+        assert_eq!(
+            caps_refs("{{ mycaps.x }}{{ my_caps['y'] }}"),
+            Vec::<String>::new()
+        );
         assert_eq!(caps_refs("{{ caps.ip }}"), ["ip"]);
         assert_eq!(caps_refs("{{ caps['x'] }}"), ["x"]);
         assert_eq!(caps_refs("{{ caps[\"user name\"] }}"), ["user name"]);

@@ -17,6 +17,7 @@ use std::time::Duration;
 pub(super) fn indexes_of(
     names: &[String],
     known: &[Arc<str>],
+    defined: &dyn Fn(&str) -> bool,
     origin: &Origin,
     what: &str,
     errors: &mut Vec<ConfigError>,
@@ -24,7 +25,11 @@ pub(super) fn indexes_of(
     let mut out = Vec::new();
     for name in names {
         match known.iter().position(|k| **k == **name) {
-            Some(i) => out.push(i as u32),
+            // A name given twice fires the alarm once, as a rule's alarms do.
+            Some(i) if !out.contains(&(i as u32)) => out.push(i as u32),
+            Some(_) => {}
+            // Written but broken: its own error was reported already.
+            None if defined(name) => {}
             None => errors.push(ConfigError::at(
                 origin,
                 format!("{what} names unknown alarm {name:?}; define it or fix the name"),
@@ -47,7 +52,15 @@ pub(super) fn stall_watches(
 ) -> Vec<(Silence, String, Duration, Vec<u32>)> {
     let mut out = Vec::new();
     for (on, def) in &config.stalls {
-        let alarms = indexes_of(&def.alarms, known, &def.origin, "on_stall", errors);
+        let defined = |name: &str| config.defines(name);
+        let alarms = indexes_of(
+            &def.alarms,
+            known,
+            &defined,
+            &def.origin,
+            "on_stall",
+            errors,
+        );
         let (silence, name) = match on {
             StallOn::Any => (Silence::Any, String::new()),
             StallOn::Child => (Silence::Child, "child".to_owned()),
@@ -81,9 +94,18 @@ mod tests {
     fn indexes_of_keeps_order_and_reports_each_unknown_name() {
         let at = Origin::Arg { name: "--x".into() };
         let mut errors = Vec::new();
-        let names = ["b", "nope", "a", "b"].map(str::to_owned);
-        let got = indexes_of(&names, &known(&["a", "b"]), &at, "on_stall", &mut errors);
-        assert_eq!(got, [1, 0, 1]);
+        let broken = |name: &str| name == "broken";
+        let names = ["b", "nope", "a", "b", "broken"].map(str::to_owned);
+        let got = indexes_of(
+            &names,
+            &known(&["a", "b"]),
+            &broken,
+            &at,
+            "on_stall",
+            &mut errors,
+        );
+        // Each once; the broken alarm's own error is reported elsewhere.
+        assert_eq!(got, [1, 0]);
         assert_eq!(
             strings(&errors),
             ["command line: --x: on_stall names unknown alarm \"nope\"; define it or fix the name"]
