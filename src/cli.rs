@@ -8,6 +8,7 @@
 
 use crate::config::args::{self, CliEntry};
 use crate::config::{self, Config, ConfigError, syntax};
+use crate::engine::Mode;
 use crate::plan::{self, Plan};
 use crate::{logging, report, run};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -273,15 +274,10 @@ struct Extra {
     config: Option<PathBuf>,
 }
 
-/// Loads the config file and adds the command line, then builds the plan;
-/// `given` holds the options written before a subcommand and those after
-/// it, in that order.
-fn load(
-    given: &[&Opts],
-    extra: Extra,
-    for_report: bool,
-    wrap: bool,
-) -> Result<(Config, Plan), Vec<ConfigError>> {
+/// Loads the config file and adds the command line; `given` holds the
+/// options written before a subcommand and those after it, in that order.
+/// The config's own errors are in it, reported when it is planned.
+fn load(given: &[&Opts], extra: Extra) -> Result<Config, Vec<ConfigError>> {
     let mut files: Vec<&PathBuf> = given.iter().filter_map(|o| o.config.as_ref()).collect();
     if files.is_empty() {
         files.extend(extra.config.as_ref());
@@ -330,15 +326,25 @@ fn load(
     config.extend(args::load(&extra.entries));
     // Before anything is logged about the config (its errors, its warnings).
     logging::set_format(config.settings.log_format.unwrap_or_default());
-    let plan = plan::build(&config, for_report, wrap)?;
-    for w in config
-        .warnings
-        .iter()
-        .chain(&plan::warnings(&plan, &config))
-    {
+    Ok(config)
+}
+
+/// Checks `config` and builds its plan for `check` and `test` (the main job
+/// builds its engine instead), logging its warnings.
+fn plan_of(config: &Config, for_report: bool, wrap: bool) -> Result<Plan, Vec<ConfigError>> {
+    let plan = plan::build(config, for_report, wrap)?;
+    for w in config.warnings.iter().chain(&plan::warnings(&plan, config)) {
         tracing::warn!("{w}");
     }
-    Ok((config, plan))
+    Ok(plan)
+}
+
+/// The main job over `config`; its config errors are reported here.
+fn main_job(config: &Config, mode: Mode) -> ExitCode {
+    match run::main(config, mode) {
+        Ok(code) => code,
+        Err(errors) => report_errors(&errors),
+    }
 }
 
 /// The alarm an ad-hoc `logalarm test LOG REGEX` fires.
@@ -485,15 +491,25 @@ pub fn main() -> ExitCode {
         },
         _ => {}
     }
-    let (config, plan) = match load(&given, extra, for_report, wrap) {
+    let config = match load(&given, extra) {
         Ok(loaded) => loaded,
         Err(errors) => return report_errors(&errors),
     };
+    // The main job builds its engine (the plan with it); check and test the plan alone.
     match &cli.command {
-        None => run::main(&config, plan, run::Mode::Inputs),
+        None => return main_job(&config, Mode::Inputs),
         Some(Command::Run { command, .. }) => {
-            run::main(&config, plan, run::Mode::Wrap(command.clone()))
+            return main_job(&config, Mode::Wrap(command.clone()));
         }
+        _ => {}
+    }
+    let plan = match plan_of(&config, for_report, wrap) {
+        Ok(plan) => plan,
+        Err(errors) => return report_errors(&errors),
+    };
+    match &cli.command {
+        // Run above.
+        None | Some(Command::Run { .. }) => ExitCode::SUCCESS,
         Some(Command::Check { .. }) => {
             match report::check(&plan, &config, &mut io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,

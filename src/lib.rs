@@ -21,9 +21,13 @@
 //! - [`policy`] decides whether an event becomes a notification now, later,
 //!   batched or never ([`policy::chain`]);
 //! - [`dispatch`] queues notifications per alarm and runs each alarm's worker;
-//! - [`run`] ties them together for the main job; [`report`] prints `check` and `test`
-//!   (the dry run, and `--expect` rule unit tests);
-//! - [`text`] holds byte-text helpers below the stages; [`logging`] logalarm's own log.
+//! - [`engine`] builds all of them from a config ([`engine::Engine::build`]) and runs
+//!   them until the inputs end or a shutdown token fires ([`engine::Engine::run`]),
+//!   returning the run's counters ([`engine::Summary`]);
+//! - [`run`] is the binary's main job: signals, the engine, the exit code; [`report`]
+//!   prints `check` and `test` (the dry run, and `--expect` rule unit tests);
+//! - [`text`] holds byte-text helpers below the stages; [`logging`] logalarm's own log;
+//!   [`internal_event`] the one shape of every internal event (one call logs and counts).
 //!
 //! No module uses one that uses it back (`tests/layout.rs`).
 
@@ -33,7 +37,9 @@ pub mod cli;
 pub mod component;
 pub mod config;
 pub mod dispatch;
+pub mod engine;
 pub mod input;
+pub mod internal_event;
 pub mod logging;
 pub mod matcher;
 pub mod plan;

@@ -5,14 +5,20 @@
 //! Each alarm has its own bounded queue and its own task, so a slow or failing
 //! action never blocks reading, pass-through, or another alarm, and a flood
 //! never grows memory without bound: overflow is counted and logged.
+//!
+//! What happens to a notification on the way (queued, dropped, suppressed,
+//! delivered, retried, failed, handed over, …) is an internal event of
+//! [`events`]: one call logs it and counts it in the alarm's [`AlarmStats`].
 
+pub mod events;
 pub mod registry;
 pub mod retry;
 pub mod router;
 pub mod worker;
 
+use crate::internal_event;
 use logalarm_plugin_api::Notification;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 /// One notification on an alarm's queue.
@@ -25,7 +31,9 @@ pub struct Queued {
     pub since: Instant,
 }
 
-/// Counters of one alarm, shared by the router and the alarm's worker.
+/// Counters of one alarm, shared by the router and the alarm's worker, and
+/// bumped only by the events of [`events`] (each counts what it logs). Read
+/// them as one [`AlarmCounts`] with [`AlarmStats::counts`].
 #[derive(Debug, Default)]
 pub struct AlarmStats {
     /// Notifications put on the queue.
@@ -47,6 +55,54 @@ pub struct AlarmStats {
     /// Failed notifications handed to the alarm's `on_failure` alarm (also
     /// counted in `failed`: they failed here).
     pub handed_over: AtomicU64,
+    /// Notifications made for an absence: an expected line not seen, or an
+    /// input silent, for its period.
+    pub absences: AtomicU64,
+    /// Keys its policies' state evicted (`max_keys` reached): their counts
+    /// started again. Counted at the end of the run.
+    pub evicted: AtomicU64,
+    /// Events whose key template failed to render (counted under the empty
+    /// key). Counted at the end of the run.
+    pub key_errors: AtomicU64,
+    /// Notifications made after a stop, when the worker took nothing more.
+    pub after_stop: AtomicU64,
+    /// Notifications left undelivered at the drain deadline (queued, or
+    /// between attempts). Set once, at the end of the run.
+    pub undelivered: AtomicU64,
+}
+
+/// The counters of one alarm at one moment ([`AlarmStats::counts`]), each
+/// the [`AlarmStats`] counter of the same name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AlarmCounts {
+    /// Notifications put on the queue (handed-over ones included).
+    pub enqueued: u64,
+    /// Notifications the action delivered.
+    pub delivered: u64,
+    /// Notifications that failed for good.
+    pub failed: u64,
+    /// Notifications dropped on a full queue.
+    pub overflow: u64,
+    /// Events dropped by `alarm-freq`.
+    pub suppressed: u64,
+    /// Events held back by a threshold or dropped by a cooldown.
+    pub held: u64,
+    /// Events taken into digests.
+    pub batched: u64,
+    /// Attempts beyond the first.
+    pub retried: u64,
+    /// Failed notifications handed to the `on_failure` alarm.
+    pub handed_over: u64,
+    /// Notifications made for an absence (expected line, silent input).
+    pub absences: u64,
+    /// Policy keys evicted (`max_keys`).
+    pub evicted: u64,
+    /// Events whose key template failed to render.
+    pub key_errors: u64,
+    /// Notifications made after the worker stopped taking them.
+    pub after_stop: u64,
+    /// Notifications left undelivered at the drain deadline.
+    pub undelivered: u64,
 }
 
 /// The follower saves a file's read position once the alarms of its lines
@@ -58,14 +114,36 @@ impl crate::input::follow::commits::Progress for AlarmStats {
 }
 
 impl AlarmStats {
-    /// Adds one to a counter.
+    /// Adds one to a counter (for the events of [`events`]).
     pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+        internal_event::add(counter, 1);
     }
 
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+        internal_event::get(counter)
+    }
+
+    /// Every counter, read now. Each is read on its own (not one atomic
+    /// snapshot): while the alarm runs, two may be a notification apart.
+    pub fn counts(&self) -> AlarmCounts {
+        let get = Self::get;
+        AlarmCounts {
+            enqueued: get(&self.enqueued),
+            delivered: get(&self.delivered),
+            failed: get(&self.failed),
+            overflow: get(&self.overflow),
+            suppressed: get(&self.suppressed),
+            held: get(&self.held),
+            batched: get(&self.batched),
+            retried: get(&self.retried),
+            handed_over: get(&self.handed_over),
+            absences: get(&self.absences),
+            evicted: get(&self.evicted),
+            key_errors: get(&self.key_errors),
+            after_stop: get(&self.after_stop),
+            undelivered: get(&self.undelivered),
+        }
     }
 
     /// Notifications queued but neither delivered nor failed: queued, or being

@@ -7,7 +7,12 @@
 //! burst instead of a syscall per line. A block is one read, so a line that
 //! arrives alone is still queued at once.
 
+use super::events::{
+    Absence, Batched, Enqueued, Held, KeyTemplateFailed, KeysEvicted, QueueClosed, QueueOverflow,
+    QueueRecovered, Suppressed,
+};
 use super::{AlarmStats, Queued};
+use crate::internal_event::InternalEvent;
 use crate::matcher::{LineMatch, RecordLine, Sink};
 use crate::policy::chain::{Chain, Hold, Policies, Verdict};
 use crate::policy::watch::{Hidden, Made, Watches};
@@ -62,36 +67,41 @@ impl Slot {
         for note in self.pending.drain(..) {
             match self.route.queue.try_send(note) {
                 Ok(()) => {
-                    AlarmStats::bump(&stats.enqueued);
+                    Enqueued { stats }.emit();
                     if self.overflow_unreported > 0 && report_due(self.overflow_reported_at, now) {
-                        tracing::warn!(
-                            alarm = %self.route.name,
-                            "queue has room again; {} more notifications were dropped while it was full",
-                            self.overflow_unreported
-                        );
+                        QueueRecovered {
+                            alarm: &self.route.name,
+                            dropped: self.overflow_unreported,
+                        }
+                        .emit();
                         self.overflow_unreported = 0;
                         self.overflow_reported_at = Some(now);
                     }
                 }
                 Err(TrySendError::Full(queued)) => {
-                    AlarmStats::bump(&stats.overflow);
                     self.chain.give_back(&queued.note);
                     self.overflow_unreported += 1;
-                    if report_due(self.overflow_reported_at, now) {
-                        tracing::warn!(
-                            alarm = %self.route.name,
-                            "queue full ({} notifications waiting): {} dropped; reporting at most every {}s",
-                            self.route.queue.max_capacity(),
-                            self.overflow_unreported,
-                            OVERFLOW_REPORT_EVERY.as_secs()
-                        );
-                        self.overflow_unreported = 0;
+                    let report = report_due(self.overflow_reported_at, now)
+                        .then(|| std::mem::take(&mut self.overflow_unreported));
+                    if report.is_some() {
                         self.overflow_reported_at = Some(now);
                     }
+                    QueueOverflow {
+                        stats,
+                        alarm: &self.route.name,
+                        capacity: self.route.queue.max_capacity(),
+                        every: OVERFLOW_REPORT_EVERY,
+                        report,
+                    }
+                    .emit();
                 }
                 Err(TrySendError::Closed(_)) => {
                     // Only after a stop signal: the worker is draining and takes nothing new.
-                    tracing::debug!(alarm = %self.route.name, "stopping; a line read after the stop is not alarmed");
+                    QueueClosed {
+                        stats,
+                        alarm: &self.route.name,
+                    }
+                    .emit();
                 }
             }
         }
@@ -458,7 +468,10 @@ impl Router {
         let mut admitted = 0;
         if plain {
             let Some(suppressed) = self.slots[i].chain.throttle().admit(message, self.now) else {
-                AlarmStats::bump(&self.slots[i].route.stats.suppressed);
+                Suppressed {
+                    stats: &self.slots[i].route.stats,
+                }
+                .emit();
                 let held = Hold::AlarmFreq(self.slots[i].chain.alarm_freq());
                 self.record(Decided::Event {
                     alarm,
@@ -492,9 +505,9 @@ impl Router {
         let stats = &self.slots[i].route.stats;
         match &verdict {
             Verdict::Sent => {}
-            Verdict::Held(Hold::AlarmFreq(_)) => AlarmStats::bump(&stats.suppressed),
-            Verdict::Held(_) => AlarmStats::bump(&stats.held),
-            Verdict::Batched { .. } => AlarmStats::bump(&stats.batched),
+            Verdict::Held(Hold::AlarmFreq(_)) => Suppressed { stats }.emit(),
+            Verdict::Held(_) => Held { stats }.emit(),
+            Verdict::Batched { .. } => Batched { stats }.emit(),
         }
         let sent = verdict == Verdict::Sent;
         self.record(Decided::Event {
@@ -599,6 +612,15 @@ impl Router {
             note.kind = kind;
             note.aggregate = aggregate.clone();
             note.time = at;
+            if kind == Kind::Absent {
+                let slot = &self.slots[alarm as usize];
+                Absence {
+                    stats: &slot.route.stats,
+                    alarm: &slot.route.name,
+                    message: &note.message,
+                }
+                .emit();
+            }
             if self.log.is_some() {
                 self.record(Decided::Made {
                     alarm,
@@ -697,21 +719,30 @@ impl Router {
         }
     }
 
-    /// Per alarm name, what its policies' state lost so far: keys evicted
-    /// (`max_keys` reached) and events whose key template failed to render;
-    /// alarms that lost nothing are left out.
-    pub fn losses(&self) -> Vec<(Arc<str>, u64, u64)> {
-        self.slots
-            .iter()
-            .map(|s| {
-                (
-                    s.route.name.clone(),
-                    s.chain.evicted(),
-                    s.chain.key_errors(),
-                )
-            })
-            .filter(|(_, evicted, errors)| evicted + errors > 0)
-            .collect()
+    /// Reports what each alarm's policies' state lost during the run: keys
+    /// evicted (`max_keys` reached) and events whose key template failed to
+    /// render, one event each with its total ([`KeysEvicted`],
+    /// [`KeyTemplateFailed`]). Call once, at the end.
+    pub fn report_losses(&self) {
+        for s in &self.slots {
+            let (evicted, key_errors) = (s.chain.evicted(), s.chain.key_errors());
+            if evicted > 0 {
+                KeysEvicted {
+                    stats: &s.route.stats,
+                    alarm: &s.route.name,
+                    count: evicted,
+                }
+                .emit();
+            }
+            if key_errors > 0 {
+                KeyTemplateFailed {
+                    stats: &s.route.stats,
+                    alarm: &s.route.name,
+                    count: key_errors,
+                }
+                .emit();
+            }
+        }
     }
 }
 

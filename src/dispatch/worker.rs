@@ -36,8 +36,13 @@
 //! bounds that with its drain deadline and aborts the worker there, and a
 //! notification still queued or between attempts then counts as undelivered.
 
+use super::events::{
+    AttemptFailed, Delivered, DeliveryFailed, Enqueued, FallbackFull, FallbackStopped, HandedOver,
+    human,
+};
 use super::retry::RetryPolicy;
 use super::{AlarmStats, Queued};
+use crate::internal_event::InternalEvent;
 use logalarm_plugin_api::{Action, ActionError, Notification};
 use logalarm_template::Template;
 use std::sync::Arc;
@@ -145,17 +150,14 @@ impl Worker {
         loop {
             let error = match self.action.fire(deliver).await {
                 Ok(()) => {
-                    AlarmStats::bump(&self.stats.delivered);
-                    // Routine successes are the actions' debug lines; one
-                    // after failed attempts is info, or the warnings about
-                    // those attempts would be left without their outcome.
-                    if attempt > 1 {
-                        tracing::info!(
-                            alarm = %self.name, id = %note.id,
-                            "delivered at attempt {attempt}, {} after the first",
-                            human(started.elapsed())
-                        );
+                    Delivered {
+                        stats: &self.stats,
+                        alarm: &self.name,
+                        id: note.id,
+                        attempt,
+                        elapsed: started.elapsed(),
                     }
+                    .emit();
                     return Outcome::Delivered;
                 }
                 Err(error) => error,
@@ -183,16 +185,18 @@ impl Worker {
             };
             match verdict {
                 Ok(wait) => {
-                    // A failure, even when retried: warn, as failures are.
-                    tracing::warn!(
-                        alarm = %self.name, id = %note.id,
-                        "attempt {attempt} of {} failed: {error}; next in {}",
-                        self.retry.attempts,
-                        human(wait)
-                    );
+                    AttemptFailed {
+                        stats: &self.stats,
+                        alarm: &self.name,
+                        id: note.id,
+                        attempt,
+                        attempts: self.retry.attempts,
+                        error: &error,
+                        wait,
+                    }
+                    .emit();
                     tokio::time::sleep(wait).await;
                     attempt += 1;
-                    AlarmStats::bump(&self.stats.retried);
                 }
                 Err(why) => {
                     let text = if self.retry.attempts == 1 {
@@ -219,52 +223,59 @@ impl Worker {
     /// fallback alarm if there is one (so that the fallback has it queued
     /// before this alarm counts it done: the saved read positions of followed
     /// files never pass a line whose alarm is neither delivered nor handed on).
+    /// The hand-over's own line comes after the failure's.
     fn fail(&self, note: Notification, text: &str) {
         let id = note.id;
-        tracing::warn!(alarm = %self.name, id = %id, "{text}");
-        if let Some(fallback) = &self.fallback {
-            let queued = Queued {
-                note,
-                since: Instant::now().into_std(),
-            };
-            match fallback.queue.try_send(queued) {
-                Ok(()) => {
-                    AlarmStats::bump(&fallback.stats.enqueued);
-                    AlarmStats::bump(&self.stats.handed_over);
-                    tracing::info!(
-                        alarm = %self.name, id = %id,
-                        "handed to on_failure alarm {}", fallback.name
-                    );
+        let failed = DeliveryFailed {
+            stats: &self.stats,
+            alarm: &self.name,
+            id,
+            text,
+        };
+        let Some(fallback) = &self.fallback else {
+            failed.emit();
+            return;
+        };
+        let queued = Queued {
+            note,
+            since: Instant::now().into_std(),
+        };
+        match fallback.queue.try_send(queued) {
+            Ok(()) => {
+                Enqueued {
+                    stats: &fallback.stats,
                 }
-                Err(TrySendError::Full(_)) => {
-                    AlarmStats::bump(&fallback.stats.overflow);
-                    tracing::warn!(
-                        alarm = %self.name, id = %id,
-                        "on_failure alarm {} has a full queue ({} waiting): dropped",
-                        fallback.name,
-                        fallback.queue.max_capacity()
-                    );
+                .emit();
+                failed.emit();
+                HandedOver {
+                    stats: &self.stats,
+                    alarm: &self.name,
+                    id,
+                    to: &fallback.name,
                 }
-                Err(TrySendError::Closed(_)) => {
-                    tracing::warn!(
-                        alarm = %self.name, id = %id,
-                        "on_failure alarm {} has stopped: not handed over", fallback.name
-                    );
+                .emit();
+            }
+            Err(TrySendError::Full(_)) => {
+                failed.emit();
+                FallbackFull {
+                    fallback: &fallback.stats,
+                    alarm: &self.name,
+                    id,
+                    to: &fallback.name,
+                    capacity: fallback.queue.max_capacity(),
                 }
+                .emit();
+            }
+            Err(TrySendError::Closed(_)) => {
+                failed.emit();
+                FallbackStopped {
+                    alarm: &self.name,
+                    id,
+                    to: &fallback.name,
+                }
+                .emit();
             }
         }
-        AlarmStats::bump(&self.stats.failed);
-    }
-}
-
-/// A duration for the log: `1s 500ms`, `0s` when zero.
-fn human(d: Duration) -> String {
-    // Below a millisecond says nothing to a reader.
-    let ms = Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    if ms.is_zero() {
-        "0s".into()
-    } else {
-        humantime::format_duration(ms).to_string()
     }
 }
 

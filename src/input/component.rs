@@ -1,21 +1,29 @@
 //! What an input is, as a component: its config ([`InputConfig`]), read
 //! from an `[[input]]` TOML table or from its INI options and command-line
-//! flags by its [`Kind`]; and the registry [`KINDS`].
+//! flags by its [`Kind`]; its build into an [`Input`] (what can fail at
+//! start, such as binding a socket, fails there), which the engine starts;
+//! and the registry [`KINDS`].
 //!
 //! A new input kind is one new module (its config, its reading, its events
 //! and its tests) and one line in [`KINDS`]: the TOML and INI readers, the
-//! command line's options, `logalarm check` and the `stall_after` watches
-//! find it there. The lines it reads carry a
+//! command line's options, `logalarm check`, the `stall_after` watches and
+//! the engine find it there. The lines it reads carry a
 //! [`Source`](logalarm_plugin_api::Source) of its own kind name, which the
 //! plugins never need to know in advance.
 
-use super::{follow, socket};
+use super::events::InputStats;
+use super::follow::FollowSettings;
+use super::follow::commits::Commits;
+use super::{EventSender, follow, socket};
 use crate::component::toml_doc::{Reader, Schema};
 use crate::component::{ConfigError, OptionDoc, Origin};
 use logalarm_plugin_api::Source;
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use tokio::sync::watch;
 use toml::Spanned;
 use toml::de::DeValue;
 
@@ -47,7 +55,16 @@ pub type AddOption = fn(
     origin: &Origin,
 ) -> Result<bool, String>;
 
-/// An input kind: how it is named and read in each syntax.
+/// Builds the inputs of a kind from all its configs at once (files are
+/// followed by one follower, which holds one state directory).
+///
+/// # Errors
+/// What cannot start, named with its origin and the fix (a socket path
+/// taken).
+pub type Build =
+    fn(configs: &[&dyn InputConfig], cx: &BuildContext) -> Result<Vec<Box<dyn Input>>, String>;
+
+/// An input kind: how it is named and read in each syntax, and built.
 pub struct Kind {
     /// The key whose presence makes an `[[input]]` table of this kind
     /// (`file`, `socket`); also the kind's name.
@@ -60,6 +77,75 @@ pub struct Kind {
     pub options: &'static [OptionDoc],
     /// Applies one of them.
     pub add_option: AddOption,
+    /// Builds its configured inputs.
+    pub build: Build,
+}
+
+/// The global settings inputs take (TOML's top-level keys).
+#[derive(Clone, Debug)]
+pub struct BuildContext {
+    /// `state_dir`, `poll_interval`, `rotate_wait`, `flush_timeout`.
+    pub follow: FollowSettings,
+}
+
+/// A boxed future an input hands the engine.
+pub type Task<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What an input needs to run.
+pub struct StartContext {
+    /// Where its lines go: the matching thread.
+    pub events: EventSender,
+    /// Set when it must stop reading.
+    pub stop: watch::Receiver<bool>,
+    /// The alarms' delivery progress, by which a followed file's position
+    /// is saved once the alarms of the lines before it are delivered.
+    pub commits: Arc<Commits>,
+}
+
+/// A started input.
+pub struct Started {
+    /// Its counters, each by the name the summary lists it under.
+    pub stats: Vec<(String, Arc<InputStats>)>,
+    /// Ends once the input has stopped (after [`StartContext::stop`]) and
+    /// cleaned up (a socket file removed).
+    pub stopped: Task<()>,
+    /// Runs after the alarm queues are drained: saves what was delivered
+    /// (a follower's read positions).
+    pub finish: Option<Task<()>>,
+}
+
+/// A built input, ready to start.
+pub trait Input: Send {
+    /// Starts reading. Resolves once the input has taken its first look
+    /// (a follower's first pass over the files found at start), so that an
+    /// input started after it never has its lines taken for older ones.
+    ///
+    /// # Errors
+    /// It could not start (a thread not spawned, a bad glob).
+    fn start(self: Box<Self>, cx: StartContext) -> Task<Result<Started, String>>;
+}
+
+/// Builds every configured input, kind by kind in [`KINDS`] order (files
+/// first: their first pass is done before the sockets serve).
+///
+/// # Errors
+/// The first input that cannot start.
+pub fn build(
+    inputs: &[Box<dyn InputConfig>],
+    cx: &BuildContext,
+) -> Result<Vec<Box<dyn Input>>, String> {
+    let mut built = Vec::new();
+    for kind in KINDS {
+        let mine: Vec<&dyn InputConfig> = inputs
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|i| std::ptr::eq(i.kind(), *kind))
+            .collect();
+        if !mine.is_empty() {
+            built.extend((kind.build)(&mine, cx)?);
+        }
+    }
+    Ok(built)
 }
 
 /// Which lines are an input's, for its `stall_after` watch.

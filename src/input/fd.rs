@@ -20,9 +20,11 @@
 //! one of them, each with its own message (uWSGI's behaviour too). The
 //! `alarm-freq` throttle applies: identical messages within its period fire once.
 
+use super::events::{FdStop, FdStopped, InputStats};
 use super::{Event, EventSender, Fire};
 pub mod config;
 
+use crate::internal_event::InternalEvent;
 use config::AlarmFdDef;
 use logalarm_plugin_api::Source;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
@@ -45,6 +47,8 @@ pub struct Watch {
     message: Vec<u8>,
     /// Further `alarm-fd` lines on the same descriptor: their alarms and messages.
     also: Vec<(Vec<u32>, Vec<u8>)>,
+    /// Its counters.
+    stats: Arc<InputStats>,
 }
 
 /// Opens the descriptor of an `alarm-fd` (inside the tokio runtime: it is
@@ -74,10 +78,21 @@ pub fn open(def: &AlarmFdDef) -> Result<Watch, String> {
         size: def.size.max(1),
         message: def.message.as_bytes().to_vec(),
         also: Vec::new(),
+        stats: Arc::default(),
     })
 }
 
 impl Watch {
+    /// The FD as configured (a number or a path).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The watch's counters.
+    pub fn stats(&self) -> Arc<InputStats> {
+        self.stats.clone()
+    }
+
     /// Whether `def` names the same FD as this watch (as written).
     pub fn watches(&self, def: &AlarmFdDef) -> bool {
         *self.what == *def.fd.trim()
@@ -204,12 +219,20 @@ pub async fn watch(
     let rule: Arc<str> = "alarm-fd".into();
     let mut buf = vec![0; w.size];
     let mut have = 0;
+    let stopped = |why| {
+        FdStopped {
+            stats: &w.stats,
+            what: &w.what,
+            why,
+        }
+        .emit();
+    };
     loop {
         let mut ready = tokio::select! {
             ready = w.fd.readable() => match ready {
                 Ok(ready) => ready,
                 Err(e) => {
-                    tracing::error!("alarm-fd {}: cannot wait for data: {e}; no longer watched", w.what);
+                    stopped(FdStop::WaitFailed(&e));
                     return;
                 }
             },
@@ -220,16 +243,13 @@ pub async fn watch(
         while let Ok(read) = ready.try_io(|fd| fd.get_ref().read(&mut buf[have..])) {
             match read {
                 Ok(0) => {
-                    tracing::warn!(
-                        "alarm-fd {}: end of file (its writers closed it); no longer watched",
-                        w.what
-                    );
+                    stopped(FdStop::Ended);
                     return;
                 }
                 Ok(n) => have += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    tracing::error!("alarm-fd {}: read failed: {e}; no longer watched", w.what);
+                    stopped(FdStop::ReadFailed(&e));
                     return;
                 }
             }

@@ -1,6 +1,6 @@
 //! Inputs: where lines come from. Each input turns bytes into [`Batch`]es of
 //! whole lines, tagged with their [`Source`], and sends them as [`Event`]s to
-//! the one engine thread that matches them ([`crate::run`]).
+//! the one engine thread that matches them ([`crate::engine`]).
 //!
 //! - [`stdin`]: the process's standard input, passed through to stdout;
 //! - [`reader::LineReader`]: the chunked line splitting every byte stream shares;
@@ -11,9 +11,14 @@
 //!   off each message;
 //! - [`child`]: the stdout and stderr of the process `logalarm run` wraps;
 //! - [`fd`]: uWSGI's `alarm-fd`, which fires alarms directly ([`Event::Fire`]).
+//!
+//! Each input counts its incidents (read errors, rotations, cut messages,
+//! refused clients) in its [`events::InputStats`], through internal events
+//! that log them too ([`events`]).
 
 pub mod child;
 pub mod component;
+pub mod events;
 pub mod fd;
 pub mod follow;
 pub mod passthrough;

@@ -5,6 +5,10 @@
 //! matched), forwards the signals it receives, and ends with the process's exit
 //! code — 128+N when signal N killed it, as a shell reports it.
 //!
+//! Signals reach the supervisor through [`Setup::signals`]: the main job
+//! installs the handlers (before the process starts, so that none meant for it
+//! is lost) and passes each signal on.
+//!
 //! - SIGTERM, SIGINT and SIGHUP go to the process's group (as a terminal sends
 //!   them to a foreground job); after one of them the process is never
 //!   restarted. SIGUSR1 and SIGUSR2 go to the process alone (reload requests
@@ -21,13 +25,17 @@
 //!   a row logalarm gives up with the last exit code.
 
 pub mod config;
+pub mod events;
 mod exit;
 mod process;
 mod tail;
 
+use super::events::InputStats;
 use super::{Event, EventSender, Fire};
+use crate::internal_event::InternalEvent;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use config::{DEFAULT_LAST_LINES, Restart, RunDef};
+use events::Restarting;
 use exit::End;
 use logalarm_plugin_api::Source;
 use nix::sys::signal::{Signal, kill, killpg};
@@ -37,7 +45,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 /// Which output of the process a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,21 +79,19 @@ pub struct Setup {
     pub msg_size: usize,
     /// Where the running process's pid is published (0 when none runs).
     pub child_pid: Option<Arc<AtomicI32>>,
+    /// The signals logalarm received, to forward to the process (SIGTERM,
+    /// SIGINT, SIGHUP, SIGUSR1, SIGUSR2); none are forwarded without it, or
+    /// once it is closed.
+    pub signals: Option<mpsc::Receiver<Signal>>,
+    /// The process input's counters.
+    pub stats: Arc<InputStats>,
 }
 
 /// Runs the process to its end — through its restarts, if any — and returns
 /// logalarm's exit code: the last run's code, 128+N when signal N killed it,
-/// 127 when the command cannot be found (126 when it cannot be executed), 1
-/// when the signal handlers cannot be installed.
-pub async fn supervise(setup: Setup, events: EventSender) -> u8 {
-    // Installed before the process starts, so that no signal meant for it is lost.
-    let mut signals = match Signals::install() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot install the signal handlers to forward signals: {e}");
-            return 1;
-        }
-    };
+/// 127 when the command cannot be found (126 when it cannot be executed).
+pub async fn supervise(mut setup: Setup, events: EventSender) -> u8 {
+    let mut signals = Signals(setup.signals.take());
     let command_text = setup
         .command
         .iter()
@@ -103,6 +109,7 @@ pub async fn supervise(setup: Setup, events: EventSender) -> u8 {
         tail_bytes: setup.msg_size,
         last_lines: setup.run.last_lines.unwrap_or(DEFAULT_LAST_LINES),
         pid_slot: &pid_slot,
+        stats: &setup.stats,
     };
     let policy = setup.run.restart.unwrap_or_default();
     let max_delay = setup
@@ -142,10 +149,13 @@ pub async fn supervise(setup: Setup, events: EventSender) -> u8 {
             return code;
         };
         restarts += 1;
-        tracing::warn!(
-            "restarting `{command_text}` in {} (restart {restarts} in a row)",
-            humantime::format_duration(delay)
-        );
+        Restarting {
+            stats: &setup.stats,
+            command: &command_text,
+            delay,
+            in_a_row: restarts,
+        }
+        .emit();
         let wait = tokio::time::sleep(delay);
         tokio::pin!(wait);
         loop {
@@ -330,35 +340,18 @@ fn forward(sig: Signal, pid_slot: &AtomicI32, stop: &mut Option<Signal>) {
     }
 }
 
-/// The signals logalarm forwards, received through tokio's handlers.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-    usr1: tokio::signal::unix::Signal,
-    usr2: tokio::signal::unix::Signal,
-}
+/// The signals logalarm forwards, as the main job passes them on.
+struct Signals(Option<mpsc::Receiver<Signal>>);
 
 impl Signals {
-    fn install() -> std::io::Result<Signals> {
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: signal(SignalKind::hangup())?,
-            usr1: signal(SignalKind::user_defined1())?,
-            usr2: signal(SignalKind::user_defined2())?,
-        })
-    }
-
-    /// The next signal received.
+    /// The next signal received; never resolves without a queue, or once it
+    /// is closed.
     async fn recv(&mut self) -> Signal {
-        tokio::select! {
-            Some(()) = self.term.recv() => Signal::SIGTERM,
-            Some(()) = self.int.recv() => Signal::SIGINT,
-            Some(()) = self.hup.recv() => Signal::SIGHUP,
-            Some(()) = self.usr1.recv() => Signal::SIGUSR1,
-            Some(()) = self.usr2.recv() => Signal::SIGUSR2,
-            else => std::future::pending().await,
+        if let Some(queue) = &mut self.0
+            && let Some(sig) = queue.recv().await
+        {
+            return sig;
         }
+        std::future::pending().await
     }
 }

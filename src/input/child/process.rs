@@ -12,10 +12,13 @@
 //! healthy process.
 
 use super::Stream;
+use super::events::OutputReadFailed;
 use super::tail::Tail;
 use crate::input::EventSender;
+use crate::input::events::InputStats;
 use crate::input::passthrough::Passthrough;
 use crate::input::stdin::pump;
+use crate::internal_event::InternalEvent;
 use logalarm_plugin_api::Source;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
@@ -60,6 +63,8 @@ pub struct Spec<'a> {
     pub last_lines: usize,
     /// Where the running process's pid is published; 0 once it has ended.
     pub pid_slot: &'a Arc<AtomicI32>,
+    /// The process input's counters.
+    pub stats: &'a Arc<InputStats>,
 }
 
 /// Starts the process and its output readers.
@@ -180,6 +185,7 @@ fn reader(
     };
     let events = events.clone();
     let tail = tail.clone();
+    let stats = spec.stats.clone();
     thread::Builder::new()
         .name(format!("child-{name}"))
         .spawn(move || {
@@ -203,8 +209,13 @@ fn reader(
                 },
                 || false,
             );
-            if let Err(e) = read {
-                tracing::error!("reading the process's {name} failed: {e}");
+            if let Err(error) = read {
+                OutputReadFailed {
+                    stats: &stats,
+                    stream: name,
+                    error: &error,
+                }
+                .emit();
             }
             drop(done);
         })?;

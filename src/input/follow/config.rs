@@ -4,7 +4,9 @@
 use crate::component::de::OneOrMany;
 use crate::component::toml_doc::{Reader, Schema};
 use crate::component::{ConfigError, OptionDoc, Origin};
-use crate::input::component::{self, InputConfig, Kind, SourceFilter};
+use crate::input::component::{
+    self, BuildContext, Input, InputConfig, Kind, SourceFilter, StartContext, Started, Task,
+};
 use logalarm_plugin_api::Source;
 use serde::Deserialize;
 use std::any::Any;
@@ -20,6 +22,7 @@ pub static KIND: Kind = Kind {
         keys: &[("file", None), ("from", None)],
     },
     from_toml,
+    build,
     options: &[
         OptionDoc::new(
             "follow",
@@ -108,6 +111,40 @@ fn from_toml(
         from,
         origin,
     }))
+}
+
+/// Every followed file, by one follower.
+struct Files {
+    inputs: Vec<(Vec<String>, StartAt)>,
+    settings: super::FollowSettings,
+}
+
+fn build(configs: &[&dyn InputConfig], cx: &BuildContext) -> Result<Vec<Box<dyn Input>>, String> {
+    let inputs = configs
+        .iter()
+        .filter_map(|c| c.as_any().downcast_ref::<FileConfig>())
+        .map(|f| (f.paths.clone(), f.from))
+        .collect();
+    Ok(vec![Box::new(Files {
+        inputs,
+        settings: cx.follow.clone(),
+    })])
+}
+
+impl Input for Files {
+    fn start(self: Box<Self>, cx: StartContext) -> Task<Result<Started, String>> {
+        Box::pin(async move {
+            let mut follower =
+                super::start(&self.inputs, &self.settings, cx.events, cx.commits, cx.stop)?;
+            follower.ready().await;
+            Ok(Started {
+                stats: vec![("files".into(), follower.stats())],
+                // The follower's thread stops by itself; `finish` joins it.
+                stopped: Box::pin(async {}),
+                finish: Some(Box::pin(follower.finish())),
+            })
+        })
+    }
 }
 
 fn add_option(

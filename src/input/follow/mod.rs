@@ -36,13 +36,20 @@
 
 pub mod commits;
 pub mod config;
+pub mod events;
 pub mod identity;
 pub mod state;
 pub mod tracked;
 
+use crate::input::events::InputStats;
 use crate::input::{EventSender, Mark};
+use crate::internal_event::InternalEvent;
 use commits::Commits;
 use config::StartAt;
+use events::{
+    FileGone, FileRotated, FileTruncated, PathUnfollowable, ReadFailed, RenamedUnread, RotatedLost,
+    RotatedResumed, Unfollowable,
+};
 use identity::Identity;
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
@@ -76,6 +83,8 @@ pub struct Follower {
     /// Fires once the first pass is done: every file found at start has its
     /// starting position (and a saved one has been resumed).
     ready: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// The follower's counters.
+    stats: Arc<InputStats>,
 }
 
 /// One configured path or glob.
@@ -107,6 +116,8 @@ struct Core {
     /// Whether the positions to save changed since they were last saved
     /// (files added, gone or renamed; positions committed).
     dirty: bool,
+    /// Counters of the follower (every file together).
+    stats: Arc<InputStats>,
 }
 
 /// The follower's settings (the global `state_dir`, `poll_interval`,
@@ -170,6 +181,7 @@ pub fn start(
             None
         }
     };
+    let stats = Arc::<InputStats>::default();
     let mut core = Core {
         patterns,
         files: HashMap::new(),
@@ -186,6 +198,7 @@ pub fn start(
         reported: HashSet::new(),
         engine_gone: false,
         dirty: true,
+        stats: stats.clone(),
     };
     let (ready_tx, ready) = tokio::sync::oneshot::channel();
     let thread = std::thread::Builder::new()
@@ -198,6 +211,7 @@ pub fn start(
     Ok(Follower {
         thread,
         ready: Some(ready),
+        stats,
     })
 }
 
@@ -250,6 +264,11 @@ fn parent_of(path: &Path) -> PathBuf {
 }
 
 impl Follower {
+    /// The follower's counters (every followed file together).
+    pub fn stats(&self) -> Arc<InputStats> {
+        self.stats.clone()
+    }
+
     /// Waits for the first pass over the files (the engine must be taking
     /// events: the pass may read). A file that appears after this is new, and
     /// is read from its start whatever `from` says.
@@ -403,7 +422,12 @@ impl Core {
         for p in &self.patterns {
             match glob::glob(&p.text) {
                 Ok(paths) => found.extend(paths.flatten().map(|path| (path, p.from))),
-                Err(e) => tracing::warn!("follow {:?}: {e}", p.text),
+                Err(e) => PathUnfollowable {
+                    stats: &self.stats,
+                    path: Path::new(&p.text),
+                    why: Unfollowable::BadGlob(&p.text, &e),
+                }
+                .emit(),
             }
         }
         let ids: Vec<u64> = self.files.keys().copied().collect();
@@ -458,11 +482,12 @@ impl Core {
         if self.files.values().any(|t| t.identity.same_inode(&meta)) {
             return;
         }
-        tracing::info!(
-            "{} was renamed to {} before it was read; reading it whole",
-            from.display(),
-            to.display()
-        );
+        RenamedUnread {
+            stats: &self.stats,
+            from,
+            to,
+        }
+        .emit();
         let id = self.next_id;
         self.next_id += 1;
         let now = Instant::now();
@@ -479,14 +504,24 @@ impl Core {
             Ok(x) => x,
             Err(e) => {
                 if e.kind() != io::ErrorKind::NotFound && self.reported.insert(path.to_owned()) {
-                    tracing::warn!("cannot follow {}: {e}", path.display());
+                    PathUnfollowable {
+                        stats: &self.stats,
+                        path,
+                        why: Unfollowable::CannotFollow(&e),
+                    }
+                    .emit();
                 }
                 return;
             }
         };
         if !meta.is_file() {
             if self.reported.insert(path.to_owned()) {
-                tracing::warn!("not following {}: not a regular file", path.display());
+                PathUnfollowable {
+                    stats: &self.stats,
+                    path,
+                    why: Unfollowable::NotRegular,
+                }
+                .emit();
             }
             return;
         }
@@ -526,7 +561,12 @@ impl Core {
             StartAt::End => match Identity::of(&file, &meta) {
                 Ok(i) => (i, meta.len()),
                 Err(e) => {
-                    tracing::warn!("cannot follow {}: {e}", path.display());
+                    PathUnfollowable {
+                        stats: &self.stats,
+                        path,
+                        why: Unfollowable::CannotFollow(&e),
+                    }
+                    .emit();
                     return;
                 }
             },
@@ -584,15 +624,19 @@ impl Core {
             Ok(_) => {}
             Err(ReadError::EngineGone) => self.engine_gone = true,
             Err(ReadError::Rewritten) => {
-                tracing::info!(
-                    "{} was truncated or rewritten; reading it again from its start",
-                    t.path.display()
-                );
+                FileTruncated {
+                    stats: &self.stats,
+                    path: &t.path,
+                }
+                .emit();
                 self.truncated(id);
             }
-            Err(ReadError::Io(e)) => {
-                tracing::warn!("reading {} failed: {e}", t.path.display());
+            Err(ReadError::Io(error)) => ReadFailed {
+                stats: &self.stats,
+                path: &t.path,
+                error: &error,
             }
+            .emit(),
         }
     }
 
@@ -616,32 +660,41 @@ impl Core {
         match fs::metadata(&path) {
             Ok(meta) if !meta.is_file() => {
                 if self.reported.insert(path.clone()) {
-                    tracing::warn!(
-                        "{} is no longer a regular file; still reading the file that was there",
-                        path.display()
-                    );
+                    PathUnfollowable {
+                        stats: &self.stats,
+                        path: &path,
+                        why: Unfollowable::NoLongerRegular,
+                    }
+                    .emit();
                 }
                 self.leave(id, now);
             }
             Ok(meta) if !t.identity.same_inode(&meta) => {
-                tracing::info!(
-                    "{} was rotated; reading the new file from its start",
-                    path.display()
-                );
+                FileRotated {
+                    stats: &self.stats,
+                    path: &path,
+                }
+                .emit();
                 self.leave(id, now);
                 self.discover(&path, StartAt::Beginning);
             }
             Ok(meta) => self.check_in_place(id, &meta),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                tracing::info!(
-                    "{} is gone; reading the rest of the file that was there",
-                    path.display()
-                );
+                FileGone {
+                    stats: &self.stats,
+                    path: &path,
+                }
+                .emit();
                 self.leave(id, now);
             }
             Err(e) => {
                 if self.reported.insert(path.clone()) {
-                    tracing::warn!("cannot check {}: {e}", path.display());
+                    PathUnfollowable {
+                        stats: &self.stats,
+                        path: &path,
+                        why: Unfollowable::CannotCheck(&e),
+                    }
+                    .emit();
                 }
             }
         }
@@ -671,7 +724,12 @@ impl Core {
                 Ok(_) => return,
                 Err(e) => {
                     if self.reported.insert(t.path.clone()) {
-                        tracing::warn!("cannot reopen {}: {e}", t.path.display());
+                        PathUnfollowable {
+                            stats: &self.stats,
+                            path: &t.path,
+                            why: Unfollowable::CannotReopen(&e),
+                        }
+                        .emit();
                     }
                     return;
                 }
@@ -683,10 +741,11 @@ impl Core {
         };
         let Some(file) = &t.file else { return };
         if meta.len() < t.offset || !t.identity.same_file(file, meta) {
-            tracing::info!(
-                "{} was truncated or rewritten; reading it again from its start",
-                t.path.display()
-            );
+            FileTruncated {
+                stats: &self.stats,
+                path: &t.path,
+            }
+            .emit();
             self.truncated(id);
             return;
         }
@@ -754,9 +813,12 @@ impl Core {
             );
             match t.read_copy(&copy, &self.events, Instant::now()) {
                 Err(ReadError::EngineGone) => self.engine_gone = true,
-                Err(ReadError::Io(e)) => {
-                    tracing::warn!("reading {} failed: {e}", copy_path.display());
+                Err(ReadError::Io(error)) => ReadFailed {
+                    stats: &self.stats,
+                    path: &copy_path,
+                    error: &error,
                 }
+                .emit(),
                 // Not checked for a copy.
                 Err(ReadError::Rewritten) | Ok(_) => {}
             }
@@ -827,10 +889,12 @@ impl Core {
     fn resume_rotated(&mut self, path: &Path, identity: &Identity, offset: u64) {
         let found = find_by_identity(path, identity).or_else(|| find_copy(path, identity, offset));
         let Some((file, found)) = found else {
-            tracing::warn!(
-                "{}: the file read there before is gone and not found beside it (same inode or same first bytes); what was written to it after byte {offset}, if anything, is not read",
-                path.display()
-            );
+            RotatedLost {
+                stats: &self.stats,
+                path,
+                offset,
+            }
+            .emit();
             return;
         };
         // Already followed under its own name (the glob matches rotated names).
@@ -839,11 +903,12 @@ impl Core {
         {
             return;
         }
-        tracing::info!(
-            "{}: reading the rest of its rotated file {}",
-            path.display(),
-            found.display()
-        );
+        RotatedResumed {
+            stats: &self.stats,
+            path,
+            found: &found,
+        }
+        .emit();
         let id = self.next_id;
         self.next_id += 1;
         let mut t = Tracked::new(id, path, file, *identity, offset, Instant::now());

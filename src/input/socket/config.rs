@@ -5,7 +5,9 @@
 use crate::component::de::NumberOrString;
 use crate::component::toml_doc::{Reader, Schema};
 use crate::component::{ConfigError, OptionDoc, Origin};
-use crate::input::component::{self, InputConfig, Kind, SourceFilter};
+use crate::input::component::{
+    self, BuildContext, Input, InputConfig, Kind, SourceFilter, StartContext, Started, Task,
+};
 use logalarm_plugin_api::Source;
 use serde::Deserialize;
 use std::any::Any;
@@ -27,6 +29,7 @@ pub static KIND: Kind = Kind {
         ],
     },
     from_toml,
+    build,
     options: &[
         OptionDoc::new(
             "socket",
@@ -154,6 +157,29 @@ fn from_toml(
             errors.push(ConfigError::at(&origin, e));
             None
         }
+    }
+}
+
+/// Binds each socket: a path taken fails the build, before anything runs.
+fn build(configs: &[&dyn InputConfig], _: &BuildContext) -> Result<Vec<Box<dyn Input>>, String> {
+    configs
+        .iter()
+        .filter_map(|c| c.as_any().downcast_ref::<SocketConfig>())
+        .map(|c| super::bind(c).map(|l| Box::new(l) as Box<dyn Input>))
+        .collect()
+}
+
+impl Input for super::Listener {
+    fn start(self: Box<Self>, cx: StartContext) -> Task<Result<Started, String>> {
+        let stats = vec![(format!("socket {}", self.path().display()), self.stats())];
+        let stopped: Task<()> = Box::pin(super::serve(*self, cx.events, cx.stop));
+        Box::pin(async move {
+            Ok(Started {
+                stats,
+                stopped,
+                finish: None,
+            })
+        })
     }
 }
 

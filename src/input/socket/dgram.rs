@@ -6,8 +6,11 @@
 //! [`MAX_MESSAGE`] bytes are still matched).
 
 use super::batch::{BATCH, Builder, Piece};
-use super::{Damper, MAX_MESSAGE, WARN_EVERY, more, stopped};
+use super::events::{DatagramCut, DatagramReadFailed, WaitFailed};
+use super::{Damper, MAX_MESSAGE, WARN_EVERY, stopped};
 use crate::input::EventSender;
+use crate::input::events::InputStats;
+use crate::internal_event::InternalEvent;
 use logalarm_plugin_api::Source;
 use nix::sys::socket::{MsgFlags, recv};
 use std::io::{self, ErrorKind};
@@ -19,12 +22,14 @@ use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 use tokio::sync::watch;
 
-/// Reads datagrams until `stop` turns true or the engine is gone.
+/// Reads datagrams until `stop` turns true or the engine is gone, counting
+/// its incidents in `stats`.
 pub async fn serve(
     socket: UnixDatagram,
     path: Arc<Path>,
     events: EventSender,
     mut stop: watch::Receiver<bool>,
+    stats: &InputStats,
 ) {
     let shown = path.display().to_string();
     let mut out = Builder::new(Source::new("socket", path.as_os_str()));
@@ -36,8 +41,8 @@ pub async fn serve(
             biased;
             () = stopped(&mut stop) => return,
             () = events.closed() => return,
-            ready = socket.readable() => if let Err(e) = ready {
-                tracing::error!(socket = %shown, "cannot wait for datagrams: {e}");
+            ready = socket.readable() => if let Err(error) = ready {
+                WaitFailed { stats, socket: &shown, error: &error }.emit();
                 return;
             },
         }
@@ -47,14 +52,14 @@ pub async fn serve(
             });
             match got {
                 Ok(len) => {
-                    if len > buf.len()
-                        && let Some(held) = cut.hit()
-                    {
-                        tracing::warn!(
-                            socket = %shown,
-                            "a datagram of {len} bytes was cut to {MAX_MESSAGE}{}",
-                            more(held)
-                        );
+                    if len > buf.len() {
+                        DatagramCut {
+                            stats,
+                            socket: &shown,
+                            len,
+                            report: cut.hit(),
+                        }
+                        .emit();
                     }
                     out.push(&buf[..len.min(buf.len())], Piece::Start);
                     if out.len() >= BATCH {
@@ -63,10 +68,14 @@ pub async fn serve(
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    if let Some(held) = failed.hit() {
-                        tracing::warn!(socket = %shown, "reading a datagram failed: {e}{}", more(held));
+                Err(error) => {
+                    DatagramReadFailed {
+                        stats,
+                        socket: &shown,
+                        error: &error,
+                        report: failed.hit(),
                     }
+                    .emit();
                     // Never spin on an error that repeats.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     break;

@@ -20,11 +20,13 @@
 pub mod batch;
 pub mod config;
 pub mod dgram;
+pub mod events;
 pub mod file;
 pub mod framing;
 pub mod stream;
 
 use super::EventSender;
+use super::events::InputStats;
 use config::{SocketConfig, SocketKind};
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +48,20 @@ pub struct Listener {
     path: Arc<Path>,
     /// Removes the socket file when the input is done (or never started).
     file: file::SocketFile,
+    /// Its counters.
+    stats: Arc<InputStats>,
+}
+
+impl Listener {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The socket's counters.
+    pub fn stats(&self) -> Arc<InputStats> {
+        self.stats.clone()
+    }
 }
 
 enum Bound {
@@ -94,16 +110,22 @@ pub fn bind(def: &SocketConfig) -> Result<Listener, String> {
         kind,
         path: shared,
         file,
+        stats: Arc::default(),
     })
 }
 
 /// Serves a bound socket until `stop` turns true or the engine is gone, then
 /// removes the socket file.
 pub async fn serve(listener: Listener, events: EventSender, stop: watch::Receiver<bool>) {
-    let Listener { kind, path, file } = listener;
+    let Listener {
+        kind,
+        path,
+        file,
+        stats,
+    } = listener;
     match kind {
-        Bound::Dgram(socket) => dgram::serve(socket, path, events, stop).await,
-        Bound::Stream(settings) => stream::serve(settings, path, events, stop).await,
+        Bound::Dgram(socket) => dgram::serve(socket, path, events, stop, &stats).await,
+        Bound::Stream(settings) => stream::serve(settings, path, events, stop, stats).await,
     }
     drop(file);
 }

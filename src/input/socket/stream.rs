@@ -6,10 +6,13 @@
 //! their source; `allow_uids` refuses other users at connect.
 
 use super::batch::Builder;
+use super::events::{AcceptFailed, ClientFailed, ClientRefused, ClientsFull, MessageTooLong};
 use super::framing::Framer;
-use super::{Damper, MAX_MESSAGE, WARN_EVERY, more, stopped};
+use super::{Damper, MAX_MESSAGE, WARN_EVERY, stopped};
+use crate::input::events::InputStats;
 use crate::input::socket::batch::BATCH;
 use crate::input::{Event, EventSender};
+use crate::internal_event::InternalEvent;
 use logalarm_plugin_api::Source;
 use nix::sys::resource::{Resource, getrlimit};
 use std::io::ErrorKind;
@@ -22,9 +25,11 @@ use tokio::task::{JoinError, JoinSet};
 
 /// A stream client's credentials (`SO_PEERCRED`, unix(7)).
 #[derive(Clone, Copy, Debug)]
-struct Peer {
-    pid: i32,
-    uid: u32,
+pub struct Peer {
+    /// Its process id at connect time.
+    pub pid: i32,
+    /// Its user id.
+    pub uid: u32,
 }
 
 /// Clients served at once at most: beyond it, new connections wait in the
@@ -59,12 +64,13 @@ pub fn client_limit() -> usize {
 }
 
 /// Accepts and serves clients until `stop` turns true or the engine is gone;
-/// then ends every client's task.
+/// then ends every client's task. Incidents are counted in `stats`.
 pub async fn serve(
     settings: Settings,
     path: Arc<Path>,
     events: EventSender,
     mut stop: watch::Receiver<bool>,
+    stats: Arc<InputStats>,
 ) {
     let Settings {
         listener,
@@ -81,19 +87,18 @@ pub async fn serve(
         let permit = match permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                if let Some(held) = full.hit() {
-                    tracing::warn!(
-                        socket = %shown,
-                        "{max_clients} clients connected: not accepting more until one leaves{}",
-                        more(held)
-                    );
+                ClientsFull {
+                    socket: &shown,
+                    max_clients,
+                    report: full.hit(),
                 }
+                .emit();
                 loop {
                     tokio::select! {
                         biased;
                         () = stopped(&mut stop) => break 'serving,
                         () = events.closed() => break 'serving,
-                        Some(done) = clients.join_next() => reap(done, &shown),
+                        Some(done) = clients.join_next() => reap(done, &shown, &stats),
                         permit = permits.clone().acquire_owned() => match permit {
                             Ok(permit) => break permit,
                             Err(_) => break 'serving,
@@ -107,17 +112,21 @@ pub async fn serve(
                 biased;
                 () = stopped(&mut stop) => break 'serving,
                 () = events.closed() => break 'serving,
-                Some(done) = clients.join_next() => reap(done, &shown),
+                Some(done) = clients.join_next() => reap(done, &shown, &stats),
                 accepted = listener.accept() => break accepted,
             }
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
-            Err(e) => {
+            Err(error) => {
                 // Out of descriptors or memory: a pause, not a busy loop, lets clients leave.
-                if let Some(held) = failed.hit() {
-                    tracing::warn!(socket = %shown, "cannot accept a client: {e}{}", more(held));
+                AcceptFailed {
+                    stats: &stats,
+                    socket: &shown,
+                    error: &error,
+                    report: failed.hit(),
                 }
+                .emit();
                 tokio::select! {
                     () = stopped(&mut stop) => break 'serving,
                     () = tokio::time::sleep(ACCEPT_PAUSE) => continue,
@@ -135,44 +144,53 @@ pub async fn serve(
             }
         };
         if !allow_uids.is_empty() && !peer.is_some_and(|p| allow_uids.contains(&p.uid)) {
-            if let Some(held) = refused.hit() {
-                let who = peer.map_or_else(
-                    || "of unknown credentials".to_owned(),
-                    |p| format!("pid {}, uid {}", p.pid, p.uid),
-                );
-                tracing::warn!(
-                    socket = %shown,
-                    "refused a client ({who}): its user id is not in allow_uids{}",
-                    more(held)
-                );
+            ClientRefused {
+                stats: &stats,
+                socket: &shown,
+                peer,
+                report: refused.hit(),
             }
+            .emit();
             continue;
         }
         let mut source = Source::new("socket", path.as_os_str());
         if let Some(p) = peer {
             source = source.with_sender(format!("pid {}, uid {}", p.pid, p.uid));
         }
-        clients.spawn(client(stream, source, events.clone(), permit));
+        clients.spawn(client(
+            stream,
+            source,
+            events.clone(),
+            permit,
+            stats.clone(),
+        ));
     }
     clients.shutdown().await;
 }
 
-/// Logs a client task that panicked (a bug), and drops a finished one.
-fn reap(done: Result<(), JoinError>, socket: &str) {
-    if let Err(e) = done
-        && e.is_panic()
+/// Reports a client task that panicked (a bug), and drops a finished one.
+fn reap(done: Result<(), JoinError>, socket: &str, stats: &InputStats) {
+    if let Err(error) = done
+        && error.is_panic()
     {
-        tracing::error!(socket = %socket, "a client's task failed: {e}");
+        ClientFailed {
+            stats,
+            socket,
+            error: &error,
+        }
+        .emit();
     }
 }
 
 /// Serves one client until it disconnects or the engine is gone; `permit`
-/// holds its place among [`Settings::max_clients`].
+/// holds its place among [`Settings::max_clients`]; its socket's counters
+/// are `stats`.
 async fn client(
     stream: UnixStream,
     source: Source,
     events: EventSender,
     permit: OwnedSemaphorePermit,
+    stats: Arc<InputStats>,
 ) {
     let _permit = permit;
     // Nothing is allocated before the client sends something: a held idle
@@ -208,11 +226,14 @@ async fn client(
         if end {
             framer.feed(&mut buf, &mut out, true);
         }
-        if framer.take_cut() && !warned {
+        if framer.take_cut() {
+            MessageTooLong {
+                stats: &stats,
+                source: &source,
+                report: !warned,
+            }
+            .emit();
             warned = true;
-            tracing::warn!(
-                "{source}: a message is longer than {MAX_MESSAGE} bytes; matching it in pieces of that size"
-            );
         }
         if out.send(&events).await.is_err() {
             return;

@@ -1,4 +1,4 @@
-//! The engine thread: takes [`Event`]s from every input, in arrival order,
+//! The matching thread: takes [`Event`]s from every input, in arrival order,
 //! matches their lines and routes what fires to the alarm queues.
 //!
 //! One thread owns the scanner and the router, so per line there is no lock:
@@ -42,20 +42,7 @@ pub fn run(
     // Nothing pending in the policy stage is lost at the end: what is held
     // back for later (digests, open records) goes out now, to be drained.
     router.finish();
-    for (alarm, evicted, key_errors) in router.losses() {
-        if evicted > 0 {
-            tracing::warn!(
-                alarm = %alarm,
-                "{evicted} keys were evicted from its policies' state (max_keys reached): their counts started again"
-            );
-        }
-        if key_errors > 0 {
-            tracing::warn!(
-                alarm = %alarm,
-                "{key_errors} events had a key template that failed to render: they were counted under the empty key"
-            );
-        }
-    }
+    router.report_losses();
 }
 
 /// Sends [`Event::Tick`] every [`crate::input::TICK`] until the engine is
