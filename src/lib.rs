@@ -11,24 +11,37 @@
 //!   └──▶ pass-through (stdout, byte for byte)
 //! ```
 //!
-//! - [`config`] reads uWSGI INI (with uWSGI's config-time expansion), TOML and
-//!   the command line into one [`config::Config`];
-//! - [`plan`] checks it and builds the actions, the [`matcher::Matcher`] and
-//!   the rules the router takes;
-//! - [`input`] reads chunks and hands out whole lines; pass-through copies them on;
+//! - [`component`] is what every component shares: the typed
+//!   [`component::ConfigError`] (origin, what is wrong, the fix), option docs
+//!   and TOML table reading with "did you mean";
+//! - [`input`] reads chunks and hands out whole lines; pass-through copies them on.
+//!   Each input kind owns its config, its build and its events, behind
+//!   [`input::component::InputConfig`] and [`input::component::Input`], listed
+//!   once in [`input::component::KINDS`];
 //! - [`matcher`] finds, per line, the alarms to fire, with uWSGI's rule order semantics;
 //! - [`record`] takes a multiline rule's continuation lines into one event (a traceback);
 //! - [`policy`] decides whether an event becomes a notification now, later,
-//!   batched or never ([`policy::chain`]);
+//!   batched or never ([`policy::chain`]); each policy owns its config and
+//!   decision behind [`policy::component::Policy`], listed in chain order in
+//!   [`policy::component::KINDS`];
 //! - [`dispatch`] queues notifications per alarm and runs each alarm's worker;
+//! - [`config`] reads uWSGI INI (with uWSGI's config-time expansion), TOML and
+//!   the command line into one [`config::Config`], through one option table
+//!   ([`config::options`]) and one settings table ([`config::settings`]) that the
+//!   components fill;
+//! - [`plan`] checks the config's cross-references and builds the actions, the
+//!   [`matcher::Matcher`] and the rules the router takes;
 //! - [`engine`] builds all of them from a config ([`engine::Engine::build`]) and runs
 //!   them until the inputs end or a shutdown token fires ([`engine::Engine::run`]),
 //!   returning the run's counters ([`engine::Summary`]);
 //! - [`run`] is the binary's main job: signals, the engine, the exit code; [`report`]
 //!   prints `check` and `test` (the dry run, and `--expect` rule unit tests);
+//!   [`cli`] is the command line, its flags made from the option table;
 //! - [`text`] holds byte-text helpers below the stages; [`logging`] logalarm's own log;
 //!   [`internal_event`] the one shape of every internal event (one call logs and counts).
 //!
+//! Each stage uses only the stages listed before it, and the helpers of the
+//! last item, which sit below them all.
 //! No module uses one that uses it back (`tests/layout.rs`).
 
 #![warn(missing_docs)]

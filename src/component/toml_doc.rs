@@ -19,7 +19,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 /// The keys a table takes.
 pub struct Schema {
-    /// What the table is, for the list of its keys ("a [[rule]]").
+    /// What the table is, for the list of its keys ("a `[[rule]]`").
     pub what: &'static str,
     /// Its keys, each with the schema of its own table where its value may
     /// be one (`None`: not a table, or a table of any keys).

@@ -16,7 +16,7 @@
 //! `rotate-wait`, `flush-timeout`, `log-format`; alarm policies take `alarm-threshold`,
 //! `alarm-cooldown`, `alarm-digest`, `alarm-escalate`, `alarm-key` and
 //! `alarm-expect` ([`super::policy`]). Inputs and the wrapped process take the
-//! options of [`super::inputs`] (`follow`, `alarm-fd`, `alarm-segfault`, …);
+//! options of [`super::options`] (`follow`, `alarm-fd`, `alarm-segfault`, …);
 //! `socket` and `socket-*` are read only in `[logalarm]`, since in `[uwsgi]`
 //! `socket` is uWSGI's own listening socket.
 

@@ -1,6 +1,6 @@
 //! The global settings: one table for the three syntaxes.
 //!
-//! Each setting is written once below, in [`settings!`]: its type, its
+//! Each setting is written once below, in `settings!`: its type, its
 //! default, its TOML key, its INI option (uWSGI's name where uWSGI has the
 //! option) and its command-line flag, with its doc. The table gives:
 //!

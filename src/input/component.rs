@@ -8,7 +8,7 @@
 //! and its tests) and one line in [`KINDS`]: the TOML and INI readers, the
 //! command line's options, `logalarm check`, the `stall_after` watches and
 //! the engine find it there. The lines it reads carry a
-//! [`Source`](logalarm_plugin_api::Source) of its own kind name, which the
+//! `Source` of its own kind name, which the
 //! plugins never need to know in advance.
 
 use super::events::InputStats;

@@ -7,7 +7,7 @@
 //! The period is a fixed window per key: it starts at the first event that
 //! passes while the key has no period running, and ends `period` later (an
 //! event exactly `period` after the start opens a new one). Keys are bounded
-//! by [`Keyed`](super::keys::Keyed).
+//! by [`Keyed`].
 //!
 //! The clock is passed in (`now`), so the logic is tested on a simulated clock.
 //!

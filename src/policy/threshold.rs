@@ -8,7 +8,7 @@
 //! the key's history is cleared, so the next firing needs `count` new events.
 //! Per key the memory is at most `count` timestamps (older ones can never
 //! matter again), whatever the event rate; keys are bounded by
-//! [`Keyed`](super::keys::Keyed).
+//! [`Keyed`].
 //!
 //! The clock is passed in (`now`), so the logic is tested on a simulated clock.
 //!

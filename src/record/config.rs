@@ -77,7 +77,7 @@ struct Multiline {
     timeout: Option<Period>,
 }
 
-/// Reads a rule's `multiline` value: a preset name or a [`Multiline`] table.
+/// Reads a rule's `multiline` value: a preset name or a `multiline` table.
 ///
 /// # Errors
 /// Neither a string nor a table, or a table of the wrong shape.

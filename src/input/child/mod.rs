@@ -1,6 +1,6 @@
 //! The wrapped process: `logalarm run -- CMD ARGS…`.
 //!
-//! logalarm starts the command ([`process`]), reads its stdout and stderr as
+//! logalarm starts the command (`process.rs`), reads its stdout and stderr as
 //! two inputs (passed through unchanged to its own stdout and stderr, and
 //! matched), forwards the signals it receives, and ends with the process's exit
 //! code — 128+N when signal N killed it, as a shell reports it.
@@ -14,10 +14,10 @@
 //!   restarted. SIGUSR1 and SIGUSR2 go to the process alone (reload requests
 //!   that its helpers might not handle).
 //! - `on_exit` alarms (uWSGI's `alarm-segfault`, generalised): when the process
-//!   dies of a crash signal ([`exit::CRASH_SIGNALS`]), or exits non-zero with
+//!   dies of a crash signal (`exit.rs`), or exits non-zero with
 //!   `on_exit_nonzero`, its on-exit alarms fire with a message naming the
 //!   command, its pid and how it ended, followed by its last lines of output
-//!   ([`tail`]). Every line it wrote is matched before that alarm fires. No alarm
+//!   (`tail.rs`). Every line it wrote is matched before that alarm fires. No alarm
 //!   for a zero exit, nor when it ends from the stop signal logalarm forwarded.
 //! - Restarts (`restart = "on-failure"` or `"always"`) wait `restart_delay`,
 //!   doubled after each run up to `restart_max_delay` and back to the start
