@@ -181,8 +181,6 @@ pub struct Router {
     source: Source,
     /// The current batch's syslog headers (message start offsets), if any.
     headers: Vec<(usize, Arc<Syslog>)>,
-    /// Address of the current batch's first byte, to find a line's header.
-    base: usize,
     /// When the current batch was taken: the arrival time of its lines.
     now: Instant,
     time: SystemTime,
@@ -290,7 +288,6 @@ impl Router {
             msg_size,
             source: Source::stdin(),
             headers: Vec::new(),
-            base: 0,
             now,
             time: SystemTime::now(),
             simulated: false,
@@ -364,12 +361,11 @@ impl Router {
         let headers = record.header.map(|h| vec![(0, h)]).unwrap_or_default();
         let source = std::mem::replace(&mut self.source, record.source);
         let headers = std::mem::replace(&mut self.headers, headers);
-        let base = std::mem::replace(&mut self.base, record.message.as_ptr() as usize);
         let msg_size = std::mem::replace(&mut self.msg_size, usize::MAX);
         for &alarm in &alarms {
-            self.notify(alarm, &rule, Some(record.rule), &record.message);
+            self.notify(alarm, &rule, Some(record.rule), &record.message, Some(0));
         }
-        (self.source, self.headers, self.base, self.msg_size) = (source, headers, base, msg_size);
+        (self.source, self.headers, self.msg_size) = (source, headers, msg_size);
         self.rule_alarms[index] = alarms;
     }
 
@@ -378,7 +374,7 @@ impl Router {
     #[cold]
     #[inline(never)]
     fn open_record(&mut self, rule: u32, m: &LineMatch<'_>) {
-        let header = self.header_of(m.line);
+        let header = self.header_of(m.offset);
         let closed = &mut self.closed;
         let at = Opening {
             rule,
@@ -420,7 +416,6 @@ impl Router {
             }
         }
         self.source = source;
-        self.base = lines.as_ptr() as usize;
         self.headers = headers;
     }
 
@@ -429,7 +424,8 @@ impl Router {
     /// them. Call between [`Router::begin_batch`] and [`Router::flush`].
     pub fn fire(&mut self, alarms: &[u32], rule: &Arc<str>, message: &[u8]) {
         for &alarm in alarms {
-            self.notify(alarm, rule, None, message);
+            // A direct fire is no line of the batch: it has no syslog header.
+            self.notify(alarm, rule, None, message, None);
         }
     }
 
@@ -442,12 +438,12 @@ impl Router {
             .collect()
     }
 
-    /// The syslog header of the message holding `line` (a slice of the current batch).
-    fn header_of(&self, line: &[u8]) -> Option<Arc<Syslog>> {
+    /// The syslog header of the message holding the line at offset `at` of
+    /// the current batch.
+    fn header_of(&self, at: usize) -> Option<Arc<Syslog>> {
         if self.headers.is_empty() {
             return None;
         }
-        let at = (line.as_ptr() as usize).wrapping_sub(self.base);
         let i = self.headers.partition_point(|(start, _)| *start <= at);
         i.checked_sub(1).map(|i| self.headers[i].1.clone())
     }
@@ -458,9 +454,17 @@ impl Router {
         }
     }
 
-    /// One event of `alarm`: `line` fired it through rule `rule_index` (None
-    /// for direct fires).
-    fn notify(&mut self, alarm: u32, rule: &Arc<str>, rule_index: Option<u32>, line: &[u8]) {
+    /// One event of `alarm`: `line`, at offset `at` of the current batch, fired
+    /// it through rule `rule_index` (both None for direct fires, which are no
+    /// line of the batch).
+    fn notify(
+        &mut self,
+        alarm: u32,
+        rule: &Arc<str>,
+        rule_index: Option<u32>,
+        line: &[u8],
+        at: Option<usize>,
+    ) {
         let (message, truncated) = cut(line, self.msg_size);
         let i = alarm as usize;
         // The common path: alarm-freq alone decides, before anything is made.
@@ -482,7 +486,7 @@ impl Router {
             };
             admitted = suppressed;
         }
-        let syslog = self.header_of(line);
+        let syslog = at.and_then(|at| self.header_of(at));
         let mut note = self.note(
             alarm,
             rule.clone(),
@@ -752,7 +756,13 @@ impl Sink for Router {
         // clone of its rule's name, made only when a notification is.
         let rules = std::mem::take(&mut self.rules);
         for hit in m.hits {
-            self.notify(hit.alarm, &rules[hit.rule as usize], Some(hit.rule), m.line);
+            self.notify(
+                hit.alarm,
+                &rules[hit.rule as usize],
+                Some(hit.rule),
+                m.line,
+                Some(m.offset),
+            );
         }
         self.rules = rules;
         if self.watches.has_hidden() {

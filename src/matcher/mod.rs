@@ -55,6 +55,8 @@ pub struct Hit {
 pub struct LineMatch<'a> {
     /// The line without `\n` and without a trailing `\r`.
     pub line: &'a [u8],
+    /// Where the line starts in the block given to [`Scanner::scan`] (bytes).
+    pub offset: usize,
     /// 1-based line number, when the scanner counts lines; else 0.
     pub number: u64,
     /// The rules that matched and were evaluated, in order (after a stopping
@@ -326,7 +328,7 @@ impl Scanner<'_> {
                 self.line_no += newlines(&block[self.counted_to..start]) + 1;
                 self.counted_to = end + 1;
             }
-            let opened = self.line(&block[start..end], sink);
+            let opened = self.line(&block[start..end], start, sink);
             pos = end + 1;
             if opened {
                 pos = self.feed(block, pos, sink);
@@ -375,7 +377,7 @@ impl Scanner<'_> {
     }
 
     /// Evaluates one line (without its `\n`); true when it opened a record.
-    fn line(&mut self, raw: &[u8], sink: &mut impl Sink) -> bool {
+    fn line(&mut self, raw: &[u8], offset: usize, sink: &mut impl Sink) -> bool {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         self.set.clear();
         self.matcher.verifier.which_overlapping_matches_with(
@@ -426,6 +428,7 @@ impl Scanner<'_> {
         }
         sink.matched(&LineMatch {
             line,
+            offset,
             number: self.line_no,
             rules: &self.rules,
             stopped_by,
