@@ -1,0 +1,50 @@
+//! Saving read positions: the positions whose alarms are delivered are
+//! taken from [`super::commits`] and written to the state file.
+
+use super::Core;
+use super::state::Saved;
+use crate::input::Mark;
+
+impl Core {
+    /// Takes the positions whose alarms are delivered.
+    pub(super) fn commit(&mut self) {
+        for Mark { file, offset } in self.commits.take_done() {
+            if let Some(t) = self.files.get_mut(&file)
+                && offset > t.committed
+            {
+                t.committed = offset;
+                self.dirty = true;
+            }
+        }
+    }
+
+    pub(super) fn save(&mut self) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        if !self.dirty {
+            return;
+        }
+        let mut files: Vec<Saved> = self
+            .files
+            .values()
+            .map(|t| Saved {
+                path: t.path.clone(),
+                identity: t.identity,
+                offset: t.committed,
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path).then(a.offset.cmp(&b.offset)));
+        if let Err(e) = state.save(files) {
+            if self.reported.insert(state.path().to_owned()) {
+                tracing::error!(
+                    "cannot save read positions in {}: {e}; following goes on, but a restart may read lines again",
+                    state.path().display()
+                );
+            }
+        } else {
+            self.reported.remove(state.path());
+            self.dirty = false;
+        }
+    }
+}
