@@ -38,7 +38,9 @@
 //!   prints `check` and `test` (the dry run, and `--expect` rule unit tests);
 //!   [`cli`] is the command line, its flags made from the option table;
 //! - [`text`] holds byte-text helpers below the stages; [`logging`] logalarm's own log;
-//!   [`internal_event`] the one shape of every internal event (one call logs and counts).
+//!   [`internal_event`] the one shape of every internal event (one call logs and counts);
+//!   [`state`] the state directory and its lock, which the engine takes once for
+//!   every component that keeps something across restarts.
 //!
 //! Each stage uses only the stages listed before it, and the helpers of the
 //! last item, which sit below them all.
@@ -60,4 +62,5 @@ pub mod policy;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod state;
 pub mod text;

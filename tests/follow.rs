@@ -1633,3 +1633,88 @@ fn corrupt_state_file_is_reported_and_ignored() {
     );
     assert_exactly_once("corrupt state", &alarmed_numbers(&d), [1, 2]);
 }
+
+// ---------------------------------------------------------------------------
+// The state directory's lock.
+
+/// A second instance on a state directory another one holds waits for it
+/// (`state_lock_wait`, said once, with the holder's pid), then refuses to
+/// start: exit 1 and an error that says why and what to do. With
+/// `state_busy = "ignore"` it runs instead, saying loudly that it saves and
+/// resumes nothing. Once the holder is SIGKILLed, an instance started at
+/// once (before the dead one is even reaped) gets the lock and resumes at
+/// the saved position: the lines written meanwhile are alarmed once.
+#[test]
+fn a_held_state_dir_is_waited_for_then_refused_and_taken_once_free() {
+    let d = dirs("state_lock");
+    let log = d.root.join("app.log");
+    append(&log, "");
+    let config = write_config(&d, &[], &[input(&[&log], None)]);
+    let mut holder = with_config(&config);
+    wait_ready(&mut holder);
+    sync(&d, &log, 1);
+    let len = size(&log);
+    assert!(
+        poll_until(PATIENCE, || saved_offset(&d.state, &log) == Some(len)),
+        "the first position is saved"
+    );
+    let pid = holder.pid();
+    let state = d.state.display().to_string();
+
+    // Refused, after the wait.
+    let second = start(&[
+        OsStr::new("-c"),
+        config.as_os_str(),
+        OsStr::new("--state-lock-wait"),
+        OsStr::new("300ms"),
+    ])
+    .finish();
+    assert_eq!(second.code(), Some(1), "{}", second.stderr_text());
+    let lines = second.stderr_lines();
+    let waiting: Vec<&String> = lines.iter().filter(|l| l.contains("waiting")).collect();
+    assert_eq!(
+        waiting,
+        [&format!(
+            "[logalarm] warn: state dir {state}: waiting up to 300ms for the logalarm that holds it (pid {pid})…"
+        )],
+        "one note that it waits: {lines:#?}"
+    );
+    let refused = format!(
+        "[logalarm] error: state dir {state}: another logalarm (pid {pid}) still holds it after 300ms; not starting (state_busy = \"refuse\"): give each instance its own --state-dir (state_dir), or set state_busy = \"ignore\" to run without it"
+    );
+    assert!(lines.contains(&refused), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("follow: ")),
+        "nothing was followed: {lines:#?}"
+    );
+
+    // Run anyway, as asked: loudly.
+    let mut ignoring = start(&[
+        OsStr::new("-c"),
+        config.as_os_str(),
+        OsStr::new("--state-lock-wait"),
+        OsStr::new("0s"),
+        OsStr::new("--state-busy"),
+        OsStr::new("ignore"),
+    ]);
+    let loud = ignoring.wait_for_stderr_line("the loud error", |l| l.contains("error: "));
+    assert!(
+        loud.contains("running WITHOUT it (state_busy = \"ignore\")")
+            && loud.contains("neither resumed nor saved"),
+        "{loud}"
+    );
+    wait_ready(&mut ignoring);
+    let done = stop(ignoring);
+    assert!(done.status.success(), "{}", done.stderr_text());
+
+    // The holder dies; the next instance, started at once, takes over.
+    holder.signal(libc::SIGKILL);
+    append(&log, "MATCH 2\nMATCH 3\n");
+    let mut next = with_config(&config);
+    holder.finish();
+    wait_ready(&mut next);
+    sync(&d, &log, 4);
+    let done = stop(next);
+    assert!(done.status.success(), "{}", done.stderr_text());
+    assert_exactly_once("lock taken over", &alarmed_numbers(&d), 1..=4);
+}

@@ -109,7 +109,7 @@ fn the_module_graph_has_no_cycle() {
     // And along the flow: a stage uses only the stages before it (inputs
     // never reach into the matcher, the policies or the delivery).
     let stage = |m: &str| match m {
-        "text" | "logging" | "component" | "internal_event" => 0,
+        "text" | "logging" | "component" | "internal_event" | "state" => 0,
         "input" => 1,
         "matcher" => 2,
         "record" | "policy" => 3,

@@ -20,6 +20,7 @@ use crate::component::de::Period;
 use crate::component::toml_doc::Reader;
 use crate::component::{ConfigError, Origin};
 use crate::input::follow::{DEFAULT_FLUSH_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_ROTATE_WAIT};
+use crate::state::{self, Busy, DEFAULT_LOCK_WAIT};
 use logalarm_plugin_api::LogFormat;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -189,11 +190,26 @@ settings! {
     toml &["drain_timeout"], ini "drain-timeout", cli Some("drain-timeout"), value "DURATION",
     parse syntax::duration, from_toml Period => period;
 
-    /// Directory for followed files' read positions [default: $STATE_DIRECTORY,
+    /// Directory for what outlives a run (followed files' read positions),
+    /// locked by one logalarm at a time [default: $STATE_DIRECTORY,
     /// $XDG_STATE_HOME/logalarm, ~/.local/state/logalarm, or /var/lib/logalarm as root].
     state_dir: PathBuf,
     toml &["state_dir"], ini "state-dir", cli Some("state-dir"), value "DIR",
     parse directory, from_toml String => path;
+
+    /// How long to wait at start for a state directory that another logalarm
+    /// holds (a crashed one's lock is freed as it exits) [default: 10s].
+    state_lock_wait: Duration = DEFAULT_LOCK_WAIT,
+    toml &["state_lock_wait"], ini "state-lock-wait", cli Some("state-lock-wait"),
+    value "DURATION", parse syntax::duration, from_toml Period => period;
+
+    /// When another logalarm still holds the state directory after
+    /// state_lock_wait: refuse to start (exit 1, so a service manager tries
+    /// again), or ignore it and run without saving or resuming read positions
+    /// [default: refuse].
+    state_busy: Busy = Busy::Refuse,
+    toml &["state_busy"], ini "state-busy", cli Some("state-busy"), value "refuse|ignore",
+    parse state::busy_value, from_toml String => |s: String| state::busy_value(&s);
 
     /// How often followed files are checked without a change event (the
     /// fallback where inotify is missing), and globs scanned again [default: 1s].

@@ -58,6 +58,7 @@
 pub mod events;
 pub mod matching;
 pub mod shutdown;
+pub mod state_dir;
 pub mod summary;
 pub mod workers;
 
@@ -72,10 +73,12 @@ use crate::input::follow::commits::{Commits, Progress};
 use crate::input::{self, EVENT_QUEUE, Event, EventSender, child, fd, follow};
 use crate::internal_event::InternalEvent;
 use crate::plan::{self, Plan};
+use crate::state::StateDir;
 use events::{EndOfInput, Stopping, SupervisorFailed};
 use nix::sys::signal::Signal;
 use std::ffi::OsString;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -98,6 +101,10 @@ pub enum BuildError {
     /// An input cannot start (a socket path taken, a descriptor missing);
     /// the message names it and the fix: logalarm exits 1.
     Input(String),
+    /// The state directory is held by another logalarm for the whole
+    /// `state_lock_wait`, and `state_busy` is `refuse`: logalarm exits 1
+    /// (a service manager starts it again later).
+    State(String),
 }
 
 impl fmt::Display for BuildError {
@@ -107,7 +114,7 @@ impl fmt::Display for BuildError {
                 let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 f.write_str(&texts.join("\n"))
             }
-            BuildError::Input(e) => f.write_str(e),
+            BuildError::Input(e) | BuildError::State(e) => f.write_str(e),
         }
     }
 }
@@ -153,6 +160,8 @@ pub struct Engine {
     /// Under [`Mode::Wrap`]: the queue of signals to forward.
     signals: Option<(mpsc::Sender<Signal>, mpsc::Receiver<Signal>)>,
     counters: Counters,
+    /// The run's state directory, locked for the engine's life.
+    state: Option<Arc<StateDir>>,
 }
 
 /// Indexes of the alarms named, in the plan (names were checked by the plan).
@@ -174,9 +183,18 @@ impl Engine {
     /// Call it within a tokio runtime: sockets and descriptors are registered
     /// with its reactor.
     ///
+    /// When the run keeps state (followed files; a `state_dir` set), the
+    /// state directory is locked here ([`state_dir`]): this waits up to
+    /// `state_lock_wait` while another instance holds it. A second engine
+    /// built beside a running one with the same state directory therefore
+    /// waits and is refused; a reload hands the running engine's
+    /// [`Engine::state`] over instead.
+    ///
     /// # Errors
     /// [`BuildError::Config`] with every config error; [`BuildError::Input`]
-    /// when a socket cannot be bound or a descriptor opened.
+    /// when a socket cannot be bound or a descriptor opened;
+    /// [`BuildError::State`] when the state directory stays held by another
+    /// logalarm.
     pub fn build(config: &Config, mode: Mode) -> Result<Engine, BuildError> {
         let wrap = matches!(mode, Mode::Wrap(_));
         let plan = plan::build(config, false, wrap).map_err(BuildError::Config)?;
@@ -188,9 +206,10 @@ impl Engine {
 
     /// [`Engine::build`] from a plan built from `config`.
     fn from_plan(config: &Config, mut plan: Plan, mode: Mode) -> Result<Engine, BuildError> {
+        let state = state_dir::acquire(config).map_err(BuildError::State)?;
         let cx = inputs::BuildContext {
             follow: follow::FollowSettings {
-                state_dir: config.settings.state_dir.clone(),
+                state: state.clone(),
                 poll_interval: config.settings.poll_interval(),
                 rotate_wait: config.settings.rotate_wait(),
                 flush_timeout: config.settings.flush_timeout(),
@@ -228,7 +247,21 @@ impl Engine {
             events_rx,
             signals,
             counters,
+            state,
         })
+    }
+
+    /// The run's state directory, if it has one: locked by this engine for
+    /// its life (until [`Engine::run`] returns), so a component that keeps
+    /// state there (`<state_dir>/outbox/`) may write in it freely.
+    pub fn state_dir(&self) -> Option<&Path> {
+        self.state.as_deref().map(StateDir::path)
+    }
+
+    /// The locked state directory itself, to share: the lock is one for the
+    /// whole run, whoever holds a handle.
+    pub fn state(&self) -> Option<Arc<StateDir>> {
+        self.state.clone()
     }
 
     /// A handle on this engine's live counters (valid after it has run too).
@@ -261,7 +294,10 @@ impl Engine {
             events_rx,
             signals,
             counters,
+            state,
         } = self;
+        // The lock is the run's: held until every component is done with it.
+        let _state = state;
         let (forward, mut forwarded_signals) = match signals {
             Some((tx, rx)) => (Some(Forwarder(tx)), Some(rx)),
             None => (None, None),

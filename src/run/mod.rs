@@ -54,7 +54,7 @@ async fn serve(config: &Config, mode: Mode) -> Result<ExitCode, Vec<ConfigError>
     let engine = match Engine::build(config, mode) {
         Ok(engine) => engine,
         Err(BuildError::Config(errors)) => return Err(errors),
-        Err(BuildError::Input(e)) => {
+        Err(BuildError::Input(e) | BuildError::State(e)) => {
             tracing::error!("{e}");
             return Ok(ExitCode::FAILURE);
         }

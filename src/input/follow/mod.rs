@@ -19,7 +19,7 @@
 //!   after it, before its lines are sent.
 //! - **Identity.** A file is its device, inode and a fingerprint of its first
 //!   bytes ([`identity`]), so a reused inode is not resumed at a wrong offset.
-//! - **Restart.** Read positions are saved in the state directory ([`state`])
+//! - **Restart.** Read positions are saved in the state directory ([`positions`])
 //!   once every alarm their lines fired has been delivered ([`commits`]); a
 //!   restart resumes there, also in a file that was rotated (renamed, or copied
 //!   and truncated) meanwhile, so lines written while logalarm was down are
@@ -43,7 +43,7 @@ pub mod commits;
 pub mod config;
 pub mod events;
 pub mod identity;
-pub mod state;
+pub mod positions;
 pub mod tracked;
 
 mod files;
@@ -54,11 +54,12 @@ mod saving;
 
 use crate::input::EventSender;
 use crate::input::events::InputStats;
+use crate::state::StateDir;
 use commits::Commits;
 use config::StartAt;
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use pattern::{Pattern, absolute, pattern};
-use state::StateDir;
+use positions::Positions;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,7 +96,8 @@ struct Core {
     /// The file each watched path currently is.
     by_path: HashMap<PathBuf, u64>,
     next_id: u64,
-    state: Option<StateDir>,
+    /// The positions file; `None`: positions are neither resumed nor saved.
+    state: Option<Positions>,
     events: EventSender,
     commits: Arc<Commits>,
     poll_interval: Duration,
@@ -113,13 +115,14 @@ struct Core {
     stats: Arc<InputStats>,
 }
 
-/// The follower's settings (the global `state_dir`, `poll_interval`,
-/// `rotate_wait` and `flush_timeout`, defaults applied).
+/// The follower's settings (the global `poll_interval`, `rotate_wait` and
+/// `flush_timeout`, defaults applied), and the state directory the engine
+/// locked for the run.
 #[derive(Clone, Debug)]
 pub struct FollowSettings {
-    /// Where read positions are saved; `None`: the default directory
-    /// ([`state::default_dir`]), if there is one.
-    pub state_dir: Option<PathBuf>,
+    /// Where read positions are saved and resumed from; `None`: nowhere (the
+    /// engine has said why).
+    pub state: Option<Arc<StateDir>>,
     /// How often files are checked without a change event, and globs
     /// scanned again.
     pub poll_interval: Duration,
@@ -132,9 +135,8 @@ pub struct FollowSettings {
 /// Starts following `inputs` (each: paths or globs, and where to start).
 ///
 /// # Errors
-/// A bad glob pattern, or a state directory that cannot be used (it is then
-/// named, with the fix). A state directory that is merely unwritable later is
-/// reported and following goes on.
+/// A bad glob pattern, or the follower's thread cannot start. A state
+/// directory that cannot be written later is reported and following goes on.
 pub fn start(
     inputs: &[(Vec<String>, StartAt)],
     settings: &FollowSettings,
@@ -148,21 +150,7 @@ pub fn start(
             patterns.push(pattern(&absolute(text), *from)?);
         }
     }
-    let state = match settings.state_dir.clone().or_else(state::default_dir) {
-        Some(dir) => match StateDir::open(&dir) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::error!("{e}; following without saving read positions");
-                None
-            }
-        },
-        None => {
-            tracing::warn!(
-                "no state directory (set --state-dir); following without saving read positions"
-            );
-            None
-        }
-    };
+    let state = settings.state.clone().map(Positions::new);
     let (raw_tx, raw_rx) = std_mpsc::channel();
     let watcher = match notify::recommended_watcher(raw_tx) {
         Ok(w) => Some(w),

@@ -2,7 +2,7 @@
 //! taken from [`super::commits`] and written to the state file.
 
 use super::Core;
-use super::state::Saved;
+use super::positions::Saved;
 use crate::input::Mark;
 
 impl Core {

@@ -5,19 +5,19 @@
 //! (a temporary file, fsynced, renamed over the old one), so a crash leaves
 //! the old state or the new, never half of one. A file is known by its device,
 //! inode and a fingerprint of its first bytes, so that an inode reused by a new
-//! file is not resumed at the old one's offset. A lock (`flock`) on
-//! `follow.lock` keeps two instances from sharing one state directory.
+//! file is not resumed at the old one's offset. The directory is locked by
+//! the engine ([`crate::state`]), so one instance at a time writes it.
 
 use super::identity::Identity;
-use nix::fcntl::{Flock, FlockArg};
+use crate::state::StateDir;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The state file's name in the state directory.
 pub const FILE_NAME: &str = "follow.json";
-const LOCK_NAME: &str = "follow.lock";
 const VERSION: u32 = 1;
 
 /// The saved read position of one file.
@@ -38,80 +38,31 @@ struct Contents {
     files: Vec<Saved>,
 }
 
-/// An open, locked state directory.
-pub struct StateDir {
-    dir: PathBuf,
-    _lock: Flock<File>,
+/// The positions file of a state directory.
+pub struct Positions {
+    state: Arc<StateDir>,
     /// What was last written, to skip writing the same again.
     last: Vec<Saved>,
 }
 
-/// The default state directory: `$STATE_DIRECTORY` (systemd's
-/// `StateDirectory=`), else `$XDG_STATE_HOME/logalarm`, else
-/// `/var/lib/logalarm` for root and `~/.local/state/logalarm` for others (the
-/// XDG base directory default).
-pub fn default_dir() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("STATE_DIRECTORY") {
-        // systemd may list several, separated by ':'; the first is ours.
-        let first = dir.to_string_lossy().split(':').next().map(PathBuf::from);
-        return first;
-    }
-    if let Some(dir) = var("XDG_STATE_HOME") {
-        return Some(PathBuf::from(dir).join("logalarm"));
-    }
-    if nix::unistd::geteuid().is_root() {
-        return Some(PathBuf::from("/var/lib/logalarm"));
-    }
-    var("HOME").map(|home| PathBuf::from(home).join(".local/state/logalarm"))
-}
-
-impl StateDir {
-    /// Creates (if needed) and locks `dir`.
-    ///
-    /// # Errors
-    /// The directory cannot be created or written, or another logalarm holds it.
-    pub fn open(dir: &Path) -> Result<StateDir, String> {
-        fs::create_dir_all(dir).map_err(|e| {
-            format!(
-                "state dir {}: cannot create it: {e}; set --state-dir (state_dir) to a writable directory",
-                dir.display()
-            )
-        })?;
-        let lock_path = dir.join(LOCK_NAME);
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| {
-                format!(
-                    "state dir {}: cannot write in it: {e}; set --state-dir (state_dir) to a writable directory",
-                    dir.display()
-                )
-            })?;
-        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-            format!(
-                "state dir {}: another logalarm is using it ({e}); give each instance its own --state-dir",
-                dir.display()
-            )
-        })?;
-        Ok(StateDir {
-            dir: dir.to_owned(),
-            _lock: lock,
+impl Positions {
+    /// The positions file in `state` (not read yet: [`Positions::load`]).
+    pub fn new(state: Arc<StateDir>) -> Positions {
+        Positions {
+            state,
             last: Vec::new(),
-        })
+        }
     }
 
-    /// The directory.
+    /// The state directory.
     pub fn path(&self) -> &Path {
-        &self.dir
+        self.state.path()
     }
 
     /// Reads the saved positions. A missing file is an empty state; a corrupt
     /// one is reported and ignored (reading then starts as on a first run).
     pub fn load(&mut self) -> Vec<Saved> {
-        let path = self.dir.join(FILE_NAME);
+        let path = self.state.path().join(FILE_NAME);
         let text = match fs::read(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
@@ -159,11 +110,11 @@ impl StateDir {
             files,
         };
         let text = serde_json::to_vec(&contents).map_err(io::Error::other)?;
-        let tmp = self.dir.join(format!(".{FILE_NAME}.tmp"));
+        let tmp = self.state.path().join(format!(".{FILE_NAME}.tmp"));
         let mut out = File::create(&tmp)?;
         out.write_all(&text)?;
         out.sync_data()?;
-        fs::rename(&tmp, self.dir.join(FILE_NAME))?;
+        fs::rename(&tmp, self.state.path().join(FILE_NAME))?;
         self.last = contents.files;
         Ok(())
     }
