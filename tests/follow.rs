@@ -1718,3 +1718,55 @@ fn a_held_state_dir_is_waited_for_then_refused_and_taken_once_free() {
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once("lock taken over", &alarmed_numbers(&d), 1..=4);
 }
+
+// ---------------------------------------------------------------------------
+// Overflow.
+
+/// Lines whose notifications a full queue dropped are never saved as read:
+/// positions stop at the first drop (said once), and a restart with room in
+/// the queue alarms them.
+#[test]
+fn a_line_dropped_on_a_full_queue_is_read_again_after_a_restart() {
+    let d = dirs("overflow");
+    let log = d.root.join("app.log");
+    append(&log, "");
+    let config = write_config(&d, &[], &[input(&[&log], None)]);
+    // One slot, and a command slow enough that the burst overflows it.
+    let slow = d.root.parent().unwrap().join("slow.toml");
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("queue_size = 100000", "queue_size = 1")
+        .replace("action = \"cmd:cat", "action = \"cmd:sleep 0.2; cat");
+    fs::write(&slow, text).unwrap();
+    let mut la = with_config(&slow);
+    wait_ready(&mut la);
+    let burst: String = (1..=10).map(|n| format!("MATCH {n}\n")).collect();
+    append(&log, &burst);
+    la.wait_for_stderr_line("the note that positions are held", |l| {
+        l.contains("warn: an alarm dropped a notification (queue full): followed files' read positions are no longer saved")
+    });
+    let done = stop(la);
+    let first: BTreeSet<u64> = alarmed_numbers(&d).into_iter().collect();
+    assert!(
+        first.len() < 10,
+        "some were dropped: {first:?}; {}",
+        done.stderr_text()
+    );
+    assert!(
+        saved_offset(&d.state, &log).unwrap_or(0) < size(&log),
+        "the position is not past the dropped lines"
+    );
+
+    let la = with_config(&config);
+    sync(&d, &log, 11);
+    let done = stop(la);
+    assert!(done.status.success(), "{}", done.stderr_text());
+    let got = alarmed_numbers(&d);
+    let after: BTreeSet<u64> = got.iter().copied().collect();
+    assert_eq!(after, (1..=11).collect(), "every line alarmed: {got:?}");
+    let twice = got.len() - after.len();
+    assert!(
+        twice <= first.len(),
+        "only lines alarmed before the restart come twice: {got:?}"
+    );
+}

@@ -12,6 +12,7 @@ use super::events::{
     QueueRecovered, Suppressed,
 };
 use super::{AlarmStats, Queued};
+use crate::input::follow::commits::Offered;
 use crate::internal_event::InternalEvent;
 use crate::matcher::{LineMatch, RecordLine, Sink};
 use crate::policy::chain::{Chain, Hold, Policies, Verdict};
@@ -429,12 +430,20 @@ impl Router {
         }
     }
 
-    /// Per alarm, the notifications queued so far: once each alarm's worker has
-    /// finished that many, everything routed before this call is delivered.
-    pub fn enqueued(&self) -> Vec<u64> {
+    /// Per alarm, the notifications offered so far: queued (once each alarm's
+    /// worker has finished that many, everything routed before this call is
+    /// delivered), and lost (dropped on a full queue, or made after the
+    /// worker stopped: they never finish).
+    pub fn offered(&self) -> Vec<Offered> {
         self.slots
             .iter()
-            .map(|s| AlarmStats::get(&s.route.stats.enqueued))
+            .map(|s| {
+                let stats = &s.route.stats;
+                Offered {
+                    queued: AlarmStats::get(&stats.enqueued),
+                    lost: AlarmStats::get(&stats.overflow) + AlarmStats::get(&stats.after_stop),
+                }
+            })
             .collect()
     }
 
