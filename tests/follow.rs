@@ -1770,3 +1770,40 @@ fn a_line_dropped_on_a_full_queue_is_read_again_after_a_restart() {
         "only lines alarmed before the restart come twice: {got:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Prompt saves.
+
+/// A position is saved promptly once its alarm is delivered — with a poll
+/// interval of a minute, so no polling pass can be what saves it — and a
+/// SIGKILL right after that repeats nothing on restart.
+#[test]
+fn positions_are_saved_promptly_after_delivery() {
+    let d = dirs("prompt");
+    let log = d.root.join("app.log");
+    append(&log, "");
+    let config = write_config(&d, &[("poll_interval", "\"60s\"")], &[input(&[&log], None)]);
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
+    let mut slowest = Duration::ZERO;
+    for n in 1..=5 {
+        sync(&d, &log, n);
+        let alarmed_at = std::time::Instant::now();
+        let len = size(&log);
+        assert!(
+            poll_until(Duration::from_secs(2), || saved_offset(&d.state, &log)
+                == Some(len)),
+            "line {n}: its position is saved within 2 s of its alarm (poll_interval is 60 s); saved: {:?}",
+            saved_offset(&d.state, &log)
+        );
+        slowest = slowest.max(alarmed_at.elapsed());
+    }
+    eprintln!("prompt: the slowest save came {slowest:?} after its alarm was written");
+    kill(la);
+    append(&log, "MATCH 6\n");
+    let la = with_config(&config);
+    sync(&d, &log, 7);
+    let done = stop(la);
+    assert!(done.status.success(), "{}", done.stderr_text());
+    assert_exactly_once("prompt saves", &alarmed_numbers(&d), 1..=7);
+}

@@ -223,7 +223,8 @@ impl Core {
             return;
         };
         match t.read_new(&self.events, Instant::now()) {
-            Ok(_) => {}
+            Ok(0) => {}
+            Ok(_) => self.unsaved = true,
             Err(ReadError::EngineGone) => self.engine_gone = true,
             Err(ReadError::Rewritten) => {
                 FileTruncated {
@@ -255,9 +256,11 @@ impl Core {
         for t in self.files.values_mut() {
             if t.partial_since
                 .is_some_and(|s| now.saturating_duration_since(s) >= self.flush_timeout)
-                && t.flush_partial(&self.events).is_err()
             {
-                self.engine_gone = true;
+                self.unsaved = true;
+                if t.flush_partial(&self.events).is_err() {
+                    self.engine_gone = true;
+                }
             }
         }
     }

@@ -77,7 +77,9 @@ pub const DEFAULT_ROTATE_WAIT: Duration = Duration::from_secs(5);
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 /// Most files kept open at once.
 pub const MAX_OPEN: usize = 256;
-/// How often delivered positions are saved, at most.
+/// How often delivered positions are saved, at most; also how soon they are
+/// looked at again while lines wait for their alarms. A position is saved
+/// within this (plus the write) of the delivery that makes it safe.
 const SAVE_EVERY: Duration = Duration::from_millis(50);
 
 /// A running follower.
@@ -111,6 +113,9 @@ struct Core {
     /// Whether the positions to save changed since they were last saved
     /// (files added, gone or renamed; positions committed).
     dirty: bool,
+    /// Whether lines were sent whose positions are not committed yet (set
+    /// on every read that sent some; worked out again after each commit).
+    unsaved: bool,
     /// Counters of the follower (every file together).
     stats: Arc<InputStats>,
 }
@@ -179,6 +184,7 @@ pub fn start(
         reported: HashSet::new(),
         engine_gone: false,
         dirty: true,
+        unsaved: false,
         stats: stats.clone(),
     };
     let (ready_tx, ready) = tokio::sync::oneshot::channel();
@@ -248,9 +254,16 @@ impl Core {
         let mut last_save = Instant::now();
         while !self.engine_gone && !*stop.borrow() {
             let now = Instant::now();
-            let mut wait = next_poll.saturating_duration_since(now).min(SAVE_EVERY);
+            let mut wait = next_poll.saturating_duration_since(now);
             if let Some(due) = self.next_flush() {
                 wait = wait.min(due.saturating_duration_since(now));
+            }
+            // A timer armed only while something waits to be saved: a quiet
+            // follower sleeps until its next poll, yet a position is saved
+            // promptly once its alarms are delivered (no wake comes from the
+            // delivery side: `commits::Progress` is all the follower knows).
+            if self.unsaved || self.dirty || self.commits.has_pending() {
+                wait = wait.min((last_save + SAVE_EVERY).saturating_duration_since(now));
             }
             let mut changed: HashSet<PathBuf> = HashSet::new();
             let mut renamed: Vec<(PathBuf, PathBuf)> = Vec::new();

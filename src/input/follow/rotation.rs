@@ -187,6 +187,7 @@ impl Core {
                 t.path.display(),
                 copy_path.display()
             );
+            self.unsaved = true;
             match t.read_copy(&copy, &self.events, Instant::now()) {
                 Err(ReadError::EngineGone) => self.engine_gone = true,
                 Err(ReadError::Io(error)) => ReadFailed {

@@ -16,6 +16,7 @@ impl Core {
                 self.dirty = true;
             }
         }
+        self.unsaved = self.files.values().any(|t| t.committed < t.sent());
     }
 
     pub(super) fn save(&mut self) {

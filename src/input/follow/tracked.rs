@@ -100,6 +100,12 @@ impl Tracked {
         self.identity.fp_crc = crc32fast::hash(&[]);
     }
 
+    /// The offset just past the last line sent to the engine (the partial
+    /// line waiting for its `\n` not included).
+    pub fn sent(&self) -> u64 {
+        self.offset.saturating_sub(self.partial.len() as u64)
+    }
+
     /// Bytes of a partial last line waiting for its `\n`.
     pub fn partial_len(&self) -> usize {
         self.partial.len()
