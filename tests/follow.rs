@@ -1807,3 +1807,62 @@ fn positions_are_saved_promptly_after_delivery() {
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once("prompt saves", &alarmed_numbers(&d), 1..=7);
 }
+
+// ---------------------------------------------------------------------------
+// The same banner.
+
+/// A log that starts every run with the same 300-byte banner is truncated
+/// while logalarm is down and written again, longer than before: the first
+/// bytes are the same, the bytes before the saved position are not. It is
+/// read from the start of its new content (said so): no line skipped, none
+/// alarmed twice.
+#[test]
+fn a_file_with_the_same_banner_truncated_while_down_is_read_from_its_start() {
+    let d = dirs("banner");
+    let log = d.root.join("app.log");
+    let banner = format!(
+        "{}\n",
+        "=== app 1.0 starting; config /etc/app.conf; workers 8 ===".repeat(6)
+    )[..299]
+        .to_owned()
+        + "\n";
+    assert_eq!(banner.len(), 300);
+    let numbers = |range: std::ops::RangeInclusive<u64>| -> String {
+        range.map(|n| format!("MATCH {n}\n")).collect()
+    };
+    fs::write(&log, &banner).unwrap();
+    let config = write_config(&d, &[], &[input(&[&log], None)]);
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
+    append(&log, &numbers(1..=200));
+    wait_number(&d, 200);
+    let len = size(&log);
+    assert!(
+        poll_until(PATIENCE, || saved_offset(&d.state, &log) == Some(len)),
+        "the position is saved"
+    );
+    let done = stop(la);
+    assert!(done.status.success(), "{}", done.stderr_text());
+
+    // Down: truncated on the same inode, and written again (longer).
+    let ino = fs::metadata(&log).unwrap().ino();
+    let f = OpenOptions::new().write(true).open(&log).unwrap();
+    f.set_len(0).unwrap();
+    drop(f);
+    append(&log, &(banner + &numbers(201..=800)));
+    assert_eq!(fs::metadata(&log).unwrap().ino(), ino);
+
+    let mut la = with_config(&config);
+    let said = la.wait_for_stderr_line("the note that it changed", |l| {
+        l.contains("changed while logalarm was down")
+    });
+    assert!(
+        said.contains(&format!("info: {} changed while logalarm was down (the bytes before the position read changed: truncated and written again); reading it from its start", log.display())),
+        "{said}"
+    );
+    wait_number(&d, 800);
+    sync(&d, &log, 801);
+    let done = stop(la);
+    assert!(done.status.success(), "{}", done.stderr_text());
+    assert_exactly_once("the same banner", &alarmed_numbers(&d), 1..=801);
+}

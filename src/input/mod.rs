@@ -100,6 +100,9 @@ pub struct Mark {
     pub file: u64,
     /// The offset just past the batch's last byte, in bytes.
     pub offset: u64,
+    /// A check of the bytes just before `offset`, saved with it: at restart
+    /// it tells a file appended to from one truncated and written again.
+    pub tail: follow::identity::Tail,
 }
 
 /// Alarms to fire with one message, without matching rules.

@@ -129,6 +129,7 @@ impl Commits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::follow::identity::Tail;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     struct Done(AtomicU64);
@@ -142,7 +143,11 @@ mod tests {
     fn positions_wait_for_their_alarms() {
         let done = Arc::new(Done(AtomicU64::new(0)));
         let c = Commits::new(vec![done.clone()]);
-        let m = |file, offset| Mark { file, offset };
+        let m = |file, offset| Mark {
+            file,
+            offset,
+            tail: Tail::default(),
+        };
         let q = |queued| [Offered { queued, lost: 0 }];
         c.record(m(1, 10), &q(0));
         c.record(m(2, 5), &q(0));
@@ -161,7 +166,11 @@ mod tests {
     fn a_lost_notification_holds_every_later_position() {
         let done = Arc::new(Done(AtomicU64::new(0)));
         let c = Commits::new(vec![done.clone(), done.clone()]);
-        let m = |file, offset| Mark { file, offset };
+        let m = |file, offset| Mark {
+            file,
+            offset,
+            tail: Tail::default(),
+        };
         let o = |queued, lost| Offered { queued, lost };
         c.record(m(1, 10), &[o(1, 0), o(0, 0)]);
         // The second alarm dropped one: this batch and every later one stay

@@ -205,3 +205,47 @@ impl InternalEvent for CommitsHeld {
         );
     }
 }
+
+/// A followed file was truncated or written again while logalarm was down
+/// (same inode): it is read from its start.
+pub struct ChangedWhileDown<'a> {
+    /// The follower's counters.
+    pub stats: &'a InputStats,
+    /// The path.
+    pub path: &'a Path,
+    /// What showed it.
+    pub why: &'a str,
+}
+
+impl InternalEvent for ChangedWhileDown<'_> {
+    fn emit(self) {
+        internal_event::add(&self.stats.truncated, 1);
+        tracing::info!(
+            "{} changed while logalarm was down ({}); reading it from its start",
+            self.path.display(),
+            self.why
+        );
+    }
+}
+
+/// logalarm cannot tell whether a followed file is the one whose position
+/// was saved: it is read from its start rather than risk skipping lines.
+pub struct FileUnsure<'a> {
+    /// The follower's counters.
+    pub stats: &'a InputStats,
+    /// The path.
+    pub path: &'a Path,
+    /// Why it cannot tell.
+    pub why: &'a str,
+}
+
+impl InternalEvent for FileUnsure<'_> {
+    fn emit(self) {
+        internal_event::add(&self.stats.truncated, 1);
+        tracing::warn!(
+            "{}: cannot tell whether it is the file read before ({}); reading it from its start rather than risk skipping lines (some may be alarmed again)",
+            self.path.display(),
+            self.why
+        );
+    }
+}

@@ -3,22 +3,34 @@
 //!
 //! One JSON file, `follow.json`, in the state directory, written atomically
 //! (a temporary file, fsynced, renamed over the old one), so a crash leaves
-//! the old state or the new, never half of one. A file is known by its device,
-//! inode and a fingerprint of its first bytes, so that an inode reused by a new
-//! file is not resumed at the old one's offset. The directory is locked by
+//! the old state or the new, never half of one. The directory is locked by
 //! the engine ([`crate::state`]), so one instance at a time writes it.
+//!
+//! Each position is saved with what tells, at restart, whether the file at
+//! its path is still the one read ([`Saved::judge`]): its identity (device,
+//! inode, creation time, first bytes), a check of the bytes just before the
+//! position, and the size and modification time it had when last read. A
+//! file only appended to since passes them all, and is resumed; one
+//! replaced, truncated, or truncated and written again past the position
+//! (even behind the same first bytes) fails one, and is read from its start
+//! (its old content first finished from a rotated copy, when one is found).
+//! Where they cannot tell — a position saved by an older logalarm, without
+//! the check of the bytes before it; a file modified before it was last
+//! seen — logalarm says so and reads the file from its start rather than
+//! risk skipping lines.
 
-use super::identity::Identity;
+use super::identity::{self, Identity, Tail};
 use crate::state::StateDir;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File};
+use std::fs::{self, File, Metadata};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The state file's name in the state directory.
 pub const FILE_NAME: &str = "follow.json";
-const VERSION: u32 = 1;
+/// The version written. Version 1 (no `tail` nor `seen`) is read too.
+const VERSION: u32 = 2;
 
 /// The saved read position of one file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +42,81 @@ pub struct Saved {
     pub identity: Identity,
     /// Bytes read and alarmed (every alarm they fired delivered).
     pub offset: u64,
+    /// A check of the bytes just before `offset` (`None` in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
+    /// The file's size and modification time when it was last read (`None`
+    /// in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
+}
+
+/// A file's size and modification time at one look.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// Size, in bytes.
+    pub size: u64,
+    /// Modification time, in nanoseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<u64>,
+}
+
+impl Seen {
+    /// The size and modification time `meta` gives.
+    pub fn of(meta: &Metadata) -> Seen {
+        Seen {
+            size: meta.len(),
+            mtime: identity::modified(meta),
+        }
+    }
+}
+
+/// Whether a file is the one a position was saved for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judgment {
+    /// The same file, at most appended to: resume at the position.
+    Same,
+    /// Another file, or the same one truncated or written again (why).
+    Other(&'static str),
+    /// It cannot be told (why): read it from its start, and say so.
+    Unsure(&'static str),
+}
+
+impl Saved {
+    /// Whether `file` (open, `meta` its metadata) is the file this position
+    /// was saved for, with nothing but appends since.
+    pub fn judge(&self, file: &File, meta: &Metadata) -> Judgment {
+        if !self.identity.same_inode(meta) {
+            return Judgment::Other("another file");
+        }
+        if meta.len() < self.offset {
+            return Judgment::Other("shorter than the position read: truncated");
+        }
+        if let Some(seen) = self.seen {
+            if meta.len() < seen.size {
+                return Judgment::Other("shorter than when last read: truncated");
+            }
+            if let (Some(then), Some(now)) = (seen.mtime, identity::modified(meta))
+                && now < then
+            {
+                return Judgment::Unsure("modified earlier than when it was last read");
+            }
+        }
+        if !self.identity.same_file(file, meta) {
+            return Judgment::Other("its first bytes changed: written again");
+        }
+        match self.tail {
+            Some(tail) if tail.still_before(file, self.offset) => Judgment::Same,
+            Some(_) => Judgment::Other(
+                "the bytes before the position read changed: truncated and written again",
+            ),
+            // The fingerprint covers all that was read.
+            None if self.offset <= self.identity.fp_len => Judgment::Same,
+            None => Judgment::Unsure(
+                "its position was saved by an older logalarm, without a check of the bytes before it",
+            ),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,7 +162,7 @@ impl Positions {
             }
         };
         match serde_json::from_slice::<Contents>(&text) {
-            Ok(c) if c.version == VERSION => {
+            Ok(c) if c.version == VERSION || c.version == 1 => {
                 self.last.clone_from(&c.files);
                 c.files
             }

@@ -3,12 +3,12 @@
 //! beside its path by its identity).
 
 use super::Core;
-use super::events::{RotatedLost, RotatedResumed};
+use super::events::{ChangedWhileDown, FileUnsure, RotatedLost, RotatedResumed};
 use super::identity::Identity;
+use super::positions::{Judgment, Saved};
 use super::tracked::Tracked;
 use crate::internal_event::InternalEvent;
 use std::fs::{self, File};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -25,49 +25,75 @@ impl Core {
             None => return,
         };
         let mut moved = Vec::new();
+        let mut unsure = Vec::new();
         for s in saved {
             if self.matches(&s.path).is_none() {
                 continue;
             }
-            match open_meta(&s.path) {
-                Some((file, meta))
-                    if meta.len() >= s.offset && s.identity.same_file(&file, &meta) =>
-                {
+            let Some((file, meta)) = open_meta(&s.path) else {
+                moved.push(s);
+                continue;
+            };
+            match s.judge(&file, &meta) {
+                Judgment::Same => {
                     if !self.by_path.contains_key(&s.path) {
                         tracing::debug!("resuming {} at byte {}", s.path.display(), s.offset);
                         self.add(&s.path, file, s.identity, s.offset);
                     }
                 }
-                _ => moved.push(s),
+                Judgment::Other(why) => {
+                    // Rotated away: nothing to say about the file now there.
+                    if s.identity.same_inode(&meta) {
+                        ChangedWhileDown {
+                            stats: &self.stats,
+                            path: &s.path,
+                            why,
+                        }
+                        .emit();
+                    }
+                    moved.push(s);
+                }
+                Judgment::Unsure(why) => {
+                    FileUnsure {
+                        stats: &self.stats,
+                        path: &s.path,
+                        why,
+                    }
+                    .emit();
+                    unsure.push(s.path);
+                }
             }
         }
         // Rotated, truncated or replaced while logalarm was down: finish the
         // old file (found beside the path), then read the new one whole.
-        for s in moved {
-            self.resume_rotated(&s.path, &s.identity, s.offset);
-            if !self.by_path.contains_key(&s.path)
-                && let Some((file, meta)) = open_meta(&s.path)
+        for s in &moved {
+            self.resume_rotated(s);
+        }
+        let paths = moved.into_iter().map(|s| s.path).chain(unsure);
+        for path in paths {
+            if !self.by_path.contains_key(&path)
+                && let Some((file, meta)) = open_meta(&path)
             {
-                let identity = Identity::fresh(&meta);
                 tracing::debug!(
-                    "following {} from byte 0: another file than the one read before",
-                    s.path.display()
+                    "following {} from byte 0: not (surely) the file read before",
+                    path.display()
                 );
-                self.add(&s.path, file, identity, 0);
+                self.add(&path, file, Identity::fresh(&meta), 0);
             }
         }
     }
 
-    /// Finds the file that was at `path` beside it — renamed (same inode and
-    /// first bytes), or else copied (`copytruncate`: the same first bytes, at
-    /// least `offset` long) — and reads its rest from `offset` as a rotated file.
-    pub(super) fn resume_rotated(&mut self, path: &Path, identity: &Identity, offset: u64) {
-        let found = find_by_identity(path, identity).or_else(|| find_copy(path, identity, offset));
-        let Some((file, found)) = found else {
+    /// Finds the file a position was saved for beside its path — renamed
+    /// (the same file, judged as at its path), or else copied
+    /// (`copytruncate`: the same first bytes and bytes before the position)
+    /// — and reads its rest from the position as a rotated file.
+    pub(super) fn resume_rotated(&mut self, s: &Saved) {
+        let found = find_by_identity(&s.path, s).or_else(|| find_copy(&s.path, s));
+        let Some((file, found, identity)) = found else {
             RotatedLost {
                 stats: &self.stats,
-                path,
-                offset,
+                path: &s.path,
+                offset: s.offset,
             }
             .emit();
             return;
@@ -80,14 +106,15 @@ impl Core {
         }
         RotatedResumed {
             stats: &self.stats,
-            path,
+            path: &s.path,
             found: &found,
         }
         .emit();
         let id = self.next_id;
         self.next_id += 1;
-        let mut t = Tracked::new(id, path, file, *identity, offset, Instant::now());
-        t.rotated_at = Some(Instant::now());
+        let now = Instant::now();
+        let mut t = Tracked::new(id, &s.path, file, identity, s.offset, now);
+        t.rotated_at = Some(now);
         self.files.insert(id, t);
         self.dirty = true;
         self.read(id);
@@ -131,25 +158,25 @@ fn siblings(path: &Path) -> Vec<PathBuf> {
     found.into_iter().map(|(_, p)| p).collect()
 }
 
-/// The file that was at `path`, renamed beside it (same inode and fingerprint).
-fn find_by_identity(path: &Path, identity: &Identity) -> Option<(File, PathBuf)> {
+/// The file `s` was saved for, renamed beside its path: the same file,
+/// appended to at most ([`Saved::judge`]).
+pub(super) fn find_by_identity(path: &Path, s: &Saved) -> Option<(File, PathBuf, Identity)> {
     siblings(path).into_iter().find_map(|p| {
         let (file, meta) = open_meta(&p)?;
-        identity.same_file(&file, &meta).then_some((file, p))
+        (s.judge(&file, &meta) == Judgment::Same).then_some((file, p, s.identity))
     })
 }
 
-/// The copy `copytruncate` made of the file at `path`: another inode, the same
-/// first bytes, at least `offset` long.
-pub(super) fn find_copy(path: &Path, identity: &Identity, offset: u64) -> Option<(File, PathBuf)> {
+/// The copy `copytruncate` made of the file `s` was saved for: another
+/// file, at least as long as the position, with the same first bytes and
+/// the same bytes before the position. Its identity is the copy's.
+pub(super) fn find_copy(path: &Path, s: &Saved) -> Option<(File, PathBuf, Identity)> {
     siblings(path).into_iter().find_map(|p| {
         let (file, meta) = open_meta(&p)?;
-        let copy = Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            ..*identity
-        };
-        (!identity.same_inode(&meta) && meta.len() >= offset && copy.same_file(&file, &meta))
-            .then_some((file, p))
+        let copy = s.identity.moved_to(&meta);
+        let same_bytes = meta.len() >= s.offset
+            && copy.same_file(&file, &meta)
+            && s.tail.is_none_or(|t| t.still_before(&file, s.offset));
+        (!s.identity.same_inode(&meta) && same_bytes).then_some((file, p, copy))
     })
 }

@@ -1,15 +1,23 @@
 //! A followed path that moves on: rotation (a rename, then a new file),
 //! deletion, truncation in place (`copytruncate`) and a path that becomes
-//! something else than a file. The file left behind is read to its end
-//! before it is let go.
+//! something else than a file.
+//!
+//! The file left behind stays followed, with its saved position, until it
+//! has been read to its end (quiet for `rotate_wait`: a writer may not have
+//! reopened yet) *and* every alarm its lines fired is delivered, however long
+//! that takes: a restart meanwhile finds it beside its path and finishes it.
+//! A file truncated in place has its old content followed on in the copy
+//! `copytruncate` made (same first bytes, same bytes before the position),
+//! under its old id, so a saved position is never moved onto the emptied file.
 
 use super::Core;
 use super::config::StartAt;
 use super::events::{
-    FileGone, FileRotated, FileTruncated, PathUnfollowable, ReadFailed, Unfollowable,
+    FileGone, FileRotated, FileTruncated, PathUnfollowable, RotatedLost, Unfollowable,
 };
-use super::resume::find_copy;
-use super::tracked::ReadError;
+use super::identity::Identity;
+use super::resume::{find_by_identity, find_copy};
+use super::tracked::Tracked;
 use crate::internal_event::InternalEvent;
 use std::fs::{self, File};
 use std::io;
@@ -23,14 +31,8 @@ impl Core {
         let path = t.path.clone();
         let now = Instant::now();
         if let Some(at) = t.rotated_at {
-            // Left behind by rotation: read until quiet for rotate_wait.
             self.read(id);
-            let quiet = self.files.get(&id).is_some_and(|t| {
-                now.saturating_duration_since(t.last_data.max(at)) >= self.rotate_wait
-            });
-            if quiet {
-                self.forget(id);
-            }
+            self.finish_rotated(id, at, now);
             return;
         }
         match fs::metadata(&path) {
@@ -128,9 +130,41 @@ impl Core {
         self.read(id);
     }
 
-    /// The path moved on: keep reading file `id` for a while, by its handle.
-    /// A closed file is first looked for beside its path (logrotate renamed
-    /// it), and read from there.
+    /// A rotated file `id` (rotated at `at`), just read: once quiet for
+    /// `rotate_wait` it has been read to its end — its partial line is
+    /// matched — and once every alarm of its lines is delivered, it is let go.
+    fn finish_rotated(&mut self, id: u64, at: Instant, now: Instant) {
+        let Some(t) = self.files.get_mut(&id) else {
+            return;
+        };
+        if now.saturating_duration_since(t.last_data.max(at)) < self.rotate_wait {
+            return;
+        }
+        if !t.finished {
+            t.finished = true;
+            if t.partial_len() > 0 {
+                self.unsaved = true;
+                if t.flush_partial(&self.events).is_err() || t.ended(&self.events).is_err() {
+                    self.engine_gone = true;
+                }
+            }
+            if t.committed < t.offset {
+                tracing::debug!(
+                    "{} (rotated, file {id}): read to its end at byte {}; kept until the alarms of its lines are delivered (byte {} so far)",
+                    t.path.display(),
+                    t.offset,
+                    t.committed
+                );
+            }
+        }
+        if t.committed >= t.offset {
+            self.forget(id);
+        }
+    }
+
+    /// The path moved on: keep reading file `id`, by its handle, as a
+    /// rotated file. A closed file is first looked for beside its path
+    /// (logrotate renamed it), and read from there.
     pub(super) fn leave(&mut self, id: u64, now: Instant) {
         let Some(t) = self.files.get_mut(&id) else {
             return;
@@ -139,20 +173,36 @@ impl Core {
         if self.by_path.get(&path) == Some(&id) {
             self.by_path.remove(&path);
         }
-        if t.file.is_some() {
-            t.rotated_at = Some(now);
-            self.read(id);
-            // Lines of the file now at the path must not join a record of this one.
-            if let Some(t) = self.files.get(&id)
-                && t.ended(&self.events).is_err()
-            {
-                self.engine_gone = true;
+        if t.file.is_none() {
+            match find_by_identity(&path, &t.reached()) {
+                Some((file, found, _)) => {
+                    tracing::debug!(
+                        "{}: its closed file is now {}",
+                        path.display(),
+                        found.display()
+                    );
+                    t.file = Some(file);
+                }
+                None => {
+                    RotatedLost {
+                        stats: &self.stats,
+                        path: &path,
+                        offset: t.offset,
+                    }
+                    .emit();
+                    self.files.remove(&id);
+                    self.dirty = true;
+                    return;
+                }
             }
-            return;
         }
-        if let Some(t) = self.files.remove(&id) {
-            self.dirty = true;
-            self.resume_rotated(&path, &t.identity, t.offset);
+        t.rotated_at = Some(now);
+        self.read(id);
+        // Lines of the file now at the path must not join a record of this one.
+        if let Some(t) = self.files.get(&id)
+            && t.ended(&self.events).is_err()
+        {
+            self.engine_gone = true;
         }
     }
 
@@ -160,7 +210,9 @@ impl Core {
     pub(super) fn forget(&mut self, id: u64) {
         if let Some(mut t) = self.files.remove(&id) {
             self.dirty = true;
-            if t.flush_partial(&self.events).is_err() || t.ended(&self.events).is_err() {
+            // A rotated file read to its end has told the engine already.
+            let told = t.finished && t.partial_len() == 0;
+            if !told && (t.flush_partial(&self.events).is_err() || t.ended(&self.events).is_err()) {
                 self.engine_gone = true;
             }
             if self.by_path.get(&t.path) == Some(&id) {
@@ -170,48 +222,73 @@ impl Core {
         }
     }
 
-    /// File `id` was truncated in place (`copytruncate`), or rewritten: first
-    /// recover the lines written just before, from the copy when there is one,
-    /// then start over at 0.
+    /// File `id` was truncated in place (`copytruncate`), or rewritten.
     ///
-    /// The file goes on under a new id: positions of the old content still on
-    /// their way through the engine then find no file to move, instead of
-    /// being taken for positions in the new content.
+    /// A file at its path: its old content goes on under its id, from the copy `copytruncate`
+    /// made when one is found beside it, as a rotated file: its lines written
+    /// just before the truncation are read from there, and its position
+    /// stays saved (on the copy) until their alarms are delivered. Without a
+    /// copy, what was not read of the old content is gone.
+    ///
+    /// The file at the path goes on under a new id, from 0: positions of the
+    /// old content still on their way through the engine then find the copy
+    /// (or nothing), never the new content.
     pub(super) fn truncated(&mut self, id: u64) {
-        let Some(mut t) = self.files.remove(&id) else {
+        let Some(mut old) = self.files.remove(&id) else {
             return;
         };
-        if let Some((copy, copy_path)) = find_copy(&t.path, &t.identity, t.offset) {
+        self.dirty = true;
+        let now = Instant::now();
+        let path = old.path.clone();
+        if self.by_path.get(&path) != Some(&id) {
+            // A file left behind (rotated) and written again in place: what
+            // it held past the position read is gone, and its new content is
+            // not a followed path's.
             tracing::debug!(
-                "reading the end of {} from its copy {}",
-                t.path.display(),
-                copy_path.display()
+                "{} (rotated, file {id}) was truncated or written again; no longer following it",
+                path.display()
             );
-            self.unsaved = true;
-            match t.read_copy(&copy, &self.events, Instant::now()) {
-                Err(ReadError::EngineGone) => self.engine_gone = true,
-                Err(ReadError::Io(error)) => ReadFailed {
-                    stats: &self.stats,
-                    path: &copy_path,
-                    error: &error,
+            if old.flush_partial(&self.events).is_err() || old.ended(&self.events).is_err() {
+                self.engine_gone = true;
+            }
+            return;
+        }
+        self.by_path.remove(&path);
+        let live = old.file.take().or_else(|| File::open(&path).ok());
+        match find_copy(&path, &old.reached()) {
+            Some((copy, copy_path, identity)) => {
+                tracing::debug!(
+                    "reading the end of {} from its copy {}",
+                    path.display(),
+                    copy_path.display()
+                );
+                old.file = Some(copy);
+                old.identity = identity;
+                old.rotated_at = Some(now);
+                self.files.insert(id, old);
+                self.read(id);
+                // Lines of the new content must not join a record of the old.
+                if let Some(old) = self.files.get(&id)
+                    && old.ended(&self.events).is_err()
+                {
+                    self.engine_gone = true;
                 }
-                .emit(),
-                // Not checked for a copy.
-                Err(ReadError::Rewritten) | Ok(_) => {}
+            }
+            None => {
+                if old.flush_partial(&self.events).is_err() || old.ended(&self.events).is_err() {
+                    self.engine_gone = true;
+                }
             }
         }
-        if t.flush_partial(&self.events).is_err() || t.ended(&self.events).is_err() {
-            self.engine_gone = true;
-        }
-        t.restart();
+        let Some((file, meta)) = live.and_then(|f| f.metadata().ok().map(|m| (f, m))) else {
+            // Gone meanwhile: the next look finds whatever is there.
+            return;
+        };
         let new_id = self.next_id;
         self.next_id += 1;
-        t.id = new_id;
-        if self.by_path.get(&t.path) == Some(&id) {
-            self.by_path.insert(t.path.clone(), new_id);
-        }
+        let t = Tracked::new(new_id, &path, file, Identity::fresh(&meta), 0, now);
         self.files.insert(new_id, t);
-        self.dirty = true;
+        self.by_path.insert(path, new_id);
         self.read(new_id);
     }
 }

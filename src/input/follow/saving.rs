@@ -3,16 +3,18 @@
 
 use super::Core;
 use super::positions::Saved;
+use super::tracked::Tracked;
 use crate::input::Mark;
 
 impl Core {
     /// Takes the positions whose alarms are delivered.
     pub(super) fn commit(&mut self) {
-        for Mark { file, offset } in self.commits.take_done() {
+        for Mark { file, offset, tail } in self.commits.take_done() {
             if let Some(t) = self.files.get_mut(&file)
                 && offset > t.committed
             {
                 t.committed = offset;
+                t.committed_tail = tail;
                 self.dirty = true;
             }
         }
@@ -26,15 +28,7 @@ impl Core {
         if !self.dirty {
             return;
         }
-        let mut files: Vec<Saved> = self
-            .files
-            .values()
-            .map(|t| Saved {
-                path: t.path.clone(),
-                identity: t.identity,
-                offset: t.committed,
-            })
-            .collect();
+        let mut files: Vec<Saved> = self.files.values().map(Tracked::saved).collect();
         files.sort_by(|a, b| a.path.cmp(&b.path).then(a.offset.cmp(&b.offset)));
         if let Err(e) = state.save(files) {
             if self.reported.insert(state.path().to_owned()) {

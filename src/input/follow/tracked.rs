@@ -4,9 +4,13 @@
 //! Reading uses `pread` at the tracked offset, so the handle's own position
 //! never matters, and a handle may be closed and opened again (to keep few
 //! descriptors open) without losing the place. The bytes read within the
-//! first [`FINGERPRINT_LEN`] extend the file's fingerprint.
+//! first [`FINGERPRINT_LEN`] extend the file's fingerprint, and the last
+//! bytes sent are kept (up to [`TAIL_LEN`]), to check before each read that
+//! the file still holds them ([`Tail`]) and to save that check with the
+//! position.
 
-use super::identity::{FINGERPRINT_LEN, Identity};
+use super::identity::{self, FINGERPRINT_LEN, Identity, TAIL_LEN, Tail};
+use super::positions::{Saved, Seen};
 use crate::input::reader::{CHUNK, Lines, MAX_LINE};
 use crate::input::{Batch, Event, EventSender, Mark};
 use logalarm_plugin_api::Source;
@@ -35,10 +39,21 @@ pub struct Tracked {
     pub partial_since: Option<Instant>,
     /// Offset up to which every alarm fired has been delivered.
     pub committed: u64,
+    /// The check of the bytes before `committed`.
+    pub committed_tail: Tail,
+    /// The last bytes sent to the engine (up to [`TAIL_LEN`]): those just
+    /// before [`Tracked::sent`].
+    tail: Vec<u8>,
+    /// Its size and modification time at the last read.
+    pub seen: Seen,
+    /// A rotated file read to its end, its partial line matched and its end
+    /// told to the engine; it stays until its alarms are delivered.
+    pub finished: bool,
     /// When data was last read (or the file was found).
     pub last_data: Instant,
     /// When its path moved on to another file (rotation, deletion): it is
-    /// still read until it has been quiet for `rotate_wait`.
+    /// still read until it has been quiet for `rotate_wait`, and kept until
+    /// the alarms of its lines are delivered.
     pub rotated_at: Option<Instant>,
 }
 
@@ -59,7 +74,8 @@ pub enum ReadError {
 }
 
 impl Tracked {
-    /// A file opened at `offset`.
+    /// A file opened at `offset` (its bytes before `offset` are taken as
+    /// read: they are what later reads check).
     pub fn new(
         id: u64,
         path: &Path,
@@ -68,6 +84,9 @@ impl Tracked {
         offset: u64,
         now: Instant,
     ) -> Tracked {
+        // A failed read only weakens the check (it covers fewer bytes).
+        let tail = identity::tail_bytes(&file, offset).unwrap_or_default();
+        let seen = file.metadata().map(|m| Seen::of(&m)).unwrap_or_default();
         Tracked {
             id,
             path: path.to_owned(),
@@ -78,8 +97,33 @@ impl Tracked {
             partial: Vec::new(),
             partial_since: None,
             committed: offset,
+            committed_tail: Tail::of(&tail),
+            tail,
+            seen,
+            finished: false,
             last_data: now,
             rotated_at: None,
+        }
+    }
+
+    /// What is saved of it: the position whose alarms are delivered.
+    pub fn saved(&self) -> Saved {
+        Saved {
+            path: self.path.clone(),
+            identity: self.identity,
+            offset: self.committed,
+            tail: Some(self.committed_tail),
+            seen: Some(self.seen),
+        }
+    }
+
+    /// Where reading got: the position of the last line sent, to find the
+    /// file again by (as a saved one is found).
+    pub fn reached(&self) -> Saved {
+        Saved {
+            offset: self.sent(),
+            tail: Some(Tail::of(&self.tail)),
+            ..self.saved()
         }
     }
 
@@ -87,17 +131,6 @@ impl Tracked {
     pub fn rename(&mut self, path: &Path) {
         self.path = path.to_owned();
         self.source = Source::new("file", path.as_os_str());
-    }
-
-    /// Starts over at offset 0 (the file was truncated in place); the
-    /// fingerprint is built again from the bytes read from now on.
-    pub fn restart(&mut self) {
-        self.offset = 0;
-        self.committed = 0;
-        self.partial.clear();
-        self.partial_since = None;
-        self.identity.fp_len = 0;
-        self.identity.fp_crc = crc32fast::hash(&[]);
     }
 
     /// The offset just past the last line sent to the engine (the partial
@@ -156,7 +189,8 @@ impl Tracked {
         loop {
             // Sized to what there is to read: small files cost small buffers,
             // and a file with nothing new costs no buffer at all.
-            let len = file.metadata().map_err(ReadError::Io)?.len();
+            let meta = file.metadata().map_err(ReadError::Io)?;
+            let len = meta.len();
             let want = match len.saturating_sub(self.offset) {
                 0 => return Ok(total),
                 more => usize::try_from(more).map_or(CHUNK, |m| m.min(CHUNK)),
@@ -175,7 +209,14 @@ impl Tracked {
                 self.keep_partial(&mut chunk, kept);
                 ReadError::Io(e)
             })?;
-            if n == 0 || (verify && !self.identity.still_starts(file)) {
+            // Checked after the read: a file truncated and written again
+            // before it has other first bytes, or other bytes before the
+            // position (behind the same first bytes).
+            let at = self.offset - kept as u64;
+            let rewritten = verify
+                && (!self.identity.still_starts(file)
+                    || !Tail::of(&self.tail).still_before(file, at));
+            if n == 0 || rewritten {
                 self.keep_partial(&mut chunk, kept);
                 return if n == 0 {
                     Ok(total)
@@ -194,6 +235,8 @@ impl Tracked {
             total += n as u64;
             self.offset += n as u64;
             self.last_data = now;
+            self.seen = Seen::of(&meta);
+            self.finished = false;
             let cut = match memchr::memrchr(b'\n', &chunk[kept..]) {
                 Some(i) => kept + i + 1,
                 // A line beyond the limit is matched in pieces, as on stdin.
@@ -251,13 +294,20 @@ impl Tracked {
     }
 
     fn send(&mut self, lines: Vec<u8>, events: &EventSender) -> Result<(), ReadError> {
+        // The bytes before the new position: the end of these lines, and
+        // before them, what was sent before.
+        let keep = TAIL_LEN.saturating_sub(lines.len()).min(self.tail.len());
+        self.tail.drain(..self.tail.len() - keep);
+        self.tail
+            .extend_from_slice(&lines[lines.len().saturating_sub(TAIL_LEN)..]);
         let batch = Batch {
             source: self.source.clone(),
             lines: Lines::from_vec(lines),
             headers: Vec::new(),
             mark: Some(Mark {
                 file: self.id,
-                offset: self.offset - self.partial.len() as u64,
+                offset: self.sent(),
+                tail: Tail::of(&self.tail),
             }),
         };
         events
