@@ -1866,3 +1866,208 @@ fn a_file_with_the_same_banner_truncated_while_down_is_read_from_its_start() {
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once("the same banner", &alarmed_numbers(&d), 1..=801);
 }
+
+// ---------------------------------------------------------------------------
+// Rotation with a delivery backlog.
+
+/// tests/servers/webhook.py: answers 200 and prints each request as JSON.
+const HTTP_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/webhook.py");
+
+/// A webhook receiver on 127.0.0.1 (tests/servers/webhook.py answering 200).
+struct Webhook {
+    child: std::process::Child,
+    requests: std::sync::mpsc::Receiver<String>,
+}
+
+impl Webhook {
+    fn start(dir: &Path, port: u16) -> Webhook {
+        let err = File::create(dir.join(format!("webhook-{port}.err"))).unwrap();
+        let mut child = Command::new("python3")
+            .arg(HTTP_SERVER)
+            .arg(port.to_string())
+            .arg("200")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("the webhook needs python3: {e}"));
+        let requests = common::read_lines(child.stdout.take().unwrap());
+        let ready = requests.recv_timeout(PATIENCE);
+        assert!(
+            matches!(&ready, Ok(l) if l == "READY"),
+            "the webhook did not start: {ready:?}"
+        );
+        Webhook { child, requests }
+    }
+
+    /// The `MATCH n` numbers of the requests received until every number of
+    /// `want` came (fails the test after [`PATIENCE`]), and the ones that
+    /// came within a moment after.
+    fn numbers_until(&self, want: &BTreeSet<u64>) -> Vec<u64> {
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let seen: BTreeSet<u64> = got.iter().copied().collect();
+            let wait = if want.is_subset(&seen) {
+                Duration::from_millis(300)
+            } else {
+                deadline.saturating_duration_since(std::time::Instant::now())
+            };
+            match self.requests.recv_timeout(wait) {
+                Ok(line) => {
+                    let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let body = record["body"].as_str().unwrap_or_default().trim();
+                    let n = body
+                        .strip_prefix("MATCH ")
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| panic!("unexpected request body {body:?}"));
+                    got.push(n);
+                }
+                Err(_) if want.is_subset(&seen) => return got,
+                Err(e) => panic!(
+                    "the webhook got {} of {} ({e}); missing {:?}",
+                    seen.len(),
+                    want.len(),
+                    want.difference(&seen).collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs of each backlog test: `LOGALARM_BACKLOG_RUNS`, else 10.
+fn backlog_runs() -> usize {
+    std::env::var("LOGALARM_BACKLOG_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
+
+/// One run: the webhook is down; 55 alarm lines are written and read (a
+/// local `cmd:` alarm on the same lines shows it); logrotate rotates the
+/// file (`create` or `copytruncate`); the rotated file is read to its end
+/// and waits for its alarms; logalarm is stopped with `signal` and started
+/// again; then the webhook comes up: it gets all 55.
+fn backlog_run(name: &str, rotation: Rotation, signal: i32) -> usize {
+    require_logrotate();
+    let d = dirs(name);
+    let base = d.root.parent().unwrap().to_owned();
+    let log = d.root.join("app.log");
+    append(&log, "");
+    let port = common::free_port();
+    let config = write_config(
+        &d,
+        &[("drain_timeout", "\"500ms\""), ("rotate_wait", "\"300ms\"")],
+        &[input(&[&log], None)],
+    );
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("alarms = [\"hit\"]", "alarms = [\"hit\", \"hook\"]")
+        + &format!(
+            "\n[alarm.hook]\naction = \"http:http://127.0.0.1:{port}/hook\"\n\
+         retry = {{ attempts = 100000, deadline = \"10m\", delay = \"50ms\", max_delay = \"200ms\" }}\n\
+         timeout = \"2s\"\nconn_timeout = 1\n"
+        );
+    fs::write(&config, text).unwrap();
+    let mode = match rotation {
+        Rotation::CopyTruncate => "copytruncate",
+        _ => "create",
+    };
+    let conf = base.join("logrotate.conf");
+    fs::write(
+        &conf,
+        format!(
+            "{} {{\n    rotate 5\n    missingok\n    nocompress\n    {mode}\n}}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
+    let mut w = writer(&log);
+    write_numbers(&mut w, 1..=55);
+    drop(w);
+    wait_alarms(&d, 55);
+    let out = Command::new("logrotate")
+        .arg("-f")
+        .arg("-s")
+        .arg(base.join("logrotate.status"))
+        .arg(&conf)
+        .output()
+        .expect("logrotate");
+    assert!(
+        out.status.success(),
+        "logrotate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Past rotate_wait, the rotated file (or copy) is still followed.
+    la.wait_for_stderr_line("the rotated file kept for its alarms", |l| {
+        l.contains("debug: ")
+            && l.contains("(rotated, file ")
+            && l.contains("kept until the alarms of its lines are delivered")
+    });
+    la.signal(signal);
+    la.finish();
+
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
+    let hook = Webhook::start(&base, port);
+    let want: BTreeSet<u64> = (1..=55).collect();
+    let got = hook.numbers_until(&want);
+    let done = stop(la);
+    assert!(done.status.success(), "{}", done.stderr_text());
+    got.len() - want.len()
+}
+
+fn backlog(name: &str, rotation: Rotation, signal: i32) {
+    let runs = backlog_runs();
+    let mut repeated = 0;
+    for run in 0..runs {
+        repeated += backlog_run(&format!("{name}_{run}"), rotation, signal);
+    }
+    eprintln!("{name}: {runs} runs, 55 of 55 delivered each time; {repeated} delivered twice");
+}
+
+#[test]
+fn backlog_across_logrotate_create_and_sigterm() {
+    backlog(
+        "backlog_create_term",
+        Rotation::CreatePerLine,
+        libc::SIGTERM,
+    );
+}
+
+#[test]
+fn backlog_across_logrotate_create_and_sigkill() {
+    backlog(
+        "backlog_create_kill",
+        Rotation::CreatePerLine,
+        libc::SIGKILL,
+    );
+}
+
+#[test]
+fn backlog_across_logrotate_copytruncate_and_sigterm() {
+    backlog(
+        "backlog_copytruncate_term",
+        Rotation::CopyTruncate,
+        libc::SIGTERM,
+    );
+}
+
+#[test]
+fn backlog_across_logrotate_copytruncate_and_sigkill() {
+    backlog(
+        "backlog_copytruncate_kill",
+        Rotation::CopyTruncate,
+        libc::SIGKILL,
+    );
+}
