@@ -249,3 +249,25 @@ impl InternalEvent for FileUnsure<'_> {
         );
     }
 }
+
+/// A file beside a followed path that was rotated away from it while
+/// logalarm was down, and never read: it is read whole.
+pub struct UnseenRotated<'a> {
+    /// The follower's counters.
+    pub stats: &'a InputStats,
+    /// The followed path.
+    pub path: &'a Path,
+    /// The file.
+    pub found: &'a Path,
+}
+
+impl InternalEvent for UnseenRotated<'_> {
+    fn emit(self) {
+        internal_event::add(&self.stats.rotated, 1);
+        tracing::info!(
+            "{}: reading {} whole: rotated away from it after logalarm last looked, and never read",
+            self.path.display(),
+            self.found.display()
+        );
+    }
+}

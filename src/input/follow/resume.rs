@@ -3,12 +3,14 @@
 //! beside its path by its identity).
 
 use super::Core;
-use super::events::{ChangedWhileDown, FileUnsure, RotatedLost, RotatedResumed};
-use super::identity::Identity;
+use super::events::{ChangedWhileDown, FileUnsure, RotatedLost, RotatedResumed, UnseenRotated};
+use super::identity::{self, Identity};
 use super::positions::{Judgment, Saved};
 use super::tracked::Tracked;
 use crate::internal_event::InternalEvent;
+use std::collections::HashMap;
 use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -26,9 +28,15 @@ impl Core {
         };
         let mut moved = Vec::new();
         let mut unsure = Vec::new();
+        // Per path, the latest modification seen of a file read there.
+        let mut last_seen: HashMap<PathBuf, u64> = HashMap::new();
         for s in saved {
             if self.matches(&s.path).is_none() {
                 continue;
+            }
+            if let Some(mtime) = s.seen.and_then(|seen| seen.mtime) {
+                let at = last_seen.entry(s.path.clone()).or_default();
+                *at = (*at).max(mtime);
             }
             let Some((file, meta)) = open_meta(&s.path) else {
                 moved.push(s);
@@ -69,6 +77,9 @@ impl Core {
         for s in &moved {
             self.resume_rotated(s);
         }
+        for (path, since) in &last_seen {
+            self.read_unseen(path, *since);
+        }
         let paths = moved.into_iter().map(|s| s.path).chain(unsure);
         for path in paths {
             if !self.by_path.contains_key(&path)
@@ -80,6 +91,44 @@ impl Core {
                 );
                 self.add(&path, file, Identity::fresh(&meta), 0);
             }
+        }
+    }
+
+    /// Reads whole the files beside `path` that were rotated away from it
+    /// after logalarm last looked (modified after `since`, the latest
+    /// modification it saw of a file at `path`) and that it never read:
+    /// two rotations while it was down (or one just before a crash and one
+    /// while down) leave a file between the one it read and the one now at
+    /// the path. Oldest first; compressed files are skipped, and so are
+    /// files followed under their own name.
+    fn read_unseen(&mut self, path: &Path, since: u64) {
+        let mut unseen: Vec<(u64, PathBuf, File, fs::Metadata)> = siblings(path)
+            .into_iter()
+            .filter(|p| self.matches(p).is_none() && !compressed_name(p))
+            .filter_map(|p| {
+                let (file, meta) = open_meta(&p)?;
+                let modified = identity::modified(&meta)?;
+                let known = self.files.values().any(|t| t.identity.same_inode(&meta));
+                (modified > since && !known && !compressed(&file))
+                    .then_some((modified, p, file, meta))
+            })
+            .collect();
+        unseen.sort_unstable_by_key(|u| u.0);
+        for (_, found, file, meta) in unseen {
+            UnseenRotated {
+                stats: &self.stats,
+                path,
+                found: &found,
+            }
+            .emit();
+            let id = self.next_id;
+            self.next_id += 1;
+            let now = Instant::now();
+            let mut t = Tracked::new(id, path, file, Identity::fresh(&meta), 0, now);
+            t.rotated_at = Some(now);
+            self.files.insert(id, t);
+            self.dirty = true;
+            self.read(id);
         }
     }
 
@@ -179,4 +228,26 @@ pub(super) fn find_copy(path: &Path, s: &Saved) -> Option<(File, PathBuf, Identi
             && s.tail.is_none_or(|t| t.still_before(&file, s.offset));
         (!s.identity.same_inode(&meta) && same_bytes).then_some((file, p, copy))
     })
+}
+
+/// Whether `path` is named as logrotate names a compressed file.
+fn compressed_name(path: &Path) -> bool {
+    const SUFFIXES: &[&str] = &["gz", "bz2", "xz", "zst", "lz4", "lzma", "Z", "zip"];
+    path.extension()
+        .is_some_and(|e| SUFFIXES.iter().any(|s| e == *s))
+}
+
+/// Whether `file` starts as a compressed file does (gzip, bzip2, xz, zstd,
+/// lz4): not lines to read.
+fn compressed(file: &File) -> bool {
+    const MAGIC: &[&[u8]] = &[
+        &[0x1f, 0x8b],
+        b"BZh",
+        &[0xfd, b'7', b'z', b'X', b'Z', 0],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        &[0x04, 0x22, 0x4d, 0x18],
+    ];
+    let mut head = [0u8; 6];
+    let got = file.read_at(&mut head, 0).unwrap_or(0);
+    MAGIC.iter().any(|m| head[..got].starts_with(m))
 }

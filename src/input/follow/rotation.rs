@@ -16,6 +16,7 @@ use super::events::{
     FileGone, FileRotated, FileTruncated, PathUnfollowable, RotatedLost, Unfollowable,
 };
 use super::identity::Identity;
+use super::positions::Seen;
 use super::resume::{find_by_identity, find_copy};
 use super::tracked::Tracked;
 use crate::internal_event::InternalEvent;
@@ -262,6 +263,9 @@ impl Core {
                     path.display(),
                     copy_path.display()
                 );
+                if let Ok(meta) = copy.metadata() {
+                    old.seen = Seen::of(&meta);
+                }
                 old.file = Some(copy);
                 old.identity = identity;
                 old.rotated_at = Some(now);
