@@ -2071,3 +2071,195 @@ fn backlog_across_logrotate_copytruncate_and_sigkill() {
         libc::SIGKILL,
     );
 }
+
+// ---------------------------------------------------------------------------
+// Crash and restart at once.
+
+/// SIGKILL and restart cycles of each crash test: `LOGALARM_CRASH_CYCLES`,
+/// else 20.
+fn crash_cycles() -> usize {
+    std::env::var("LOGALARM_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
+/// The numbers a `log:hit` alarm wrote in `lines` (logalarm's stderr).
+fn logged_numbers(lines: &[String]) -> Vec<u64> {
+    common::alarm_lines(lines)
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix(common::ALARM_PREFIX)?
+                .strip_prefix("hit MATCH ")?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// A python writer appends numbered lines to a followed file (about one per
+/// millisecond) while logalarm is SIGKILLed and started again at once —
+/// before the dead one is even reaped, as `Restart=always` may — `cycles`
+/// times, and logrotate rotates the file now and then, with logalarm up or
+/// down. Every line in the files is alarmed at least once (a `log:` alarm,
+/// counted on logalarm's stderr); lines alarmed twice are those whose
+/// delivery was in flight, or whose position not yet saved, at a kill.
+/// Returns (lines, alarms).
+fn crash_and_restart(name: &str, rotation: Rotation) -> (usize, usize) {
+    require_logrotate();
+    let cycles = crash_cycles();
+    let d = dirs(name);
+    let base = d.root.parent().unwrap().to_owned();
+    let log = d.root.join("app.log");
+    append(&log, "");
+    let pidfile = base.join("writer.pid");
+    let mode = match rotation {
+        Rotation::CopyTruncate => "copytruncate".to_owned(),
+        _ => format!(
+            "create\n    postrotate\n        kill -USR1 \"$(cat {})\"\n    endscript",
+            pidfile.display()
+        ),
+    };
+    let conf = base.join("logrotate.conf");
+    fs::write(
+        &conf,
+        format!(
+            "{} {{\n    rotate 1000\n    missingok\n    nocompress\n    {mode}\n}}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let rotate = || {
+        let out = Command::new("logrotate")
+            .arg("-f")
+            .arg("-s")
+            .arg(base.join("logrotate.status"))
+            .arg(&conf)
+            .output()
+            .expect("logrotate");
+        assert!(
+            out.status.success(),
+            "logrotate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let config = write_config(&d, &[], &[input(&[&log], None)]);
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace(&toml_str(&cat_to(&d.alarms)), "\"log:hit\"");
+    fs::write(&config, text).unwrap();
+    let script = base.join("writer.py");
+    fs::write(&script, WRITER_PY).unwrap();
+
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
+    let py_mode = if rotation == Rotation::CopyTruncate {
+        "keep"
+    } else {
+        "signal"
+    };
+    let py = Logalarm::program("python3")
+        .arg(&script)
+        .arg(&log)
+        .arg("100000000")
+        .arg(py_mode)
+        .arg(&pidfile)
+        .start();
+    assert!(
+        poll_until(PATIENCE, || pidfile.exists()),
+        "the writer did not start"
+    );
+    let mut rng = Rng(0x1057 + rotation as u64);
+    let mut stderr: Vec<String> = Vec::new();
+    let mut rotations = 0;
+    for _ in 0..cycles {
+        // A random moment: these sleeps only vary where the kill lands.
+        thread::sleep(Duration::from_millis(rng.range(20, 250)));
+        if rng.range(0, 2) == 0 {
+            rotate();
+            rotations += 1;
+        }
+        la.signal(libc::SIGKILL);
+        if rng.range(0, 2) == 0 {
+            rotate();
+            rotations += 1;
+        }
+        let next = with_config(&config);
+        stderr.extend(la.finish().stderr_lines().iter().cloned());
+        la = next;
+        wait_ready(&mut la);
+    }
+    py.signal(libc::SIGTERM);
+    py.finish();
+
+    let mut present: BTreeSet<u64> = BTreeSet::new();
+    for entry in fs::read_dir(&d.root).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("app.log"))
+        {
+            present.extend(numbers_in(&path));
+        }
+    }
+    let last = present.last().copied().unwrap_or(0);
+    if rotation != Rotation::CopyTruncate {
+        // Nothing is lost between logrotate's rename and the writer's reopen.
+        let written: BTreeSet<u64> = (1..=last).collect();
+        assert_eq!(
+            written.difference(&present).count(),
+            0,
+            "lines missing from the files"
+        );
+    }
+    let alarmed = |now: &[String]| -> BTreeSet<u64> {
+        logged_numbers(&stderr)
+            .into_iter()
+            .chain(logged_numbers(now))
+            .collect()
+    };
+    let caught_up = poll_until(PATIENCE, || {
+        present.is_subset(&alarmed(la.stderr().so_far()))
+    });
+    let done = stop(la);
+    assert!(done.status.success(), "{}", done.stderr_text());
+    stderr.extend(done.stderr_lines().iter().cloned());
+    let got = logged_numbers(&stderr);
+    let set: BTreeSet<u64> = got.iter().copied().collect();
+    let missing: Vec<u64> = present.difference(&set).copied().collect();
+    if !missing.is_empty() {
+        // What the follower said of the files, run after run, to see why.
+        for l in stderr
+            .iter()
+            .filter(|l| !l.contains("ALARM") && (l.contains("app.log") || l.contains("follow: ")))
+        {
+            eprintln!("{l}");
+        }
+    }
+    assert!(
+        caught_up && missing.is_empty(),
+        "{name}: {} of {} lines in the files never alarmed: {:?}",
+        missing.len(),
+        present.len(),
+        &missing[..missing.len().min(40)]
+    );
+    let foreign: Vec<u64> = set.iter().copied().filter(|n| *n > last).collect();
+    assert!(foreign.is_empty(), "never written: {foreign:?}");
+    eprintln!(
+        "{name}: {cycles} SIGKILLs with an immediate restart, {rotations} rotations; {} lines in the files (up to {last}), all alarmed; {} alarms, {} duplicates",
+        present.len(),
+        got.len(),
+        got.len() - set.len()
+    );
+    (present.len(), got.len())
+}
+
+#[test]
+fn crash_and_restart_at_once_with_logrotate_create() {
+    crash_and_restart("crash_create", Rotation::CreateSignal);
+}
+
+#[test]
+fn crash_and_restart_at_once_with_logrotate_copytruncate() {
+    crash_and_restart("crash_copytruncate", Rotation::CopyTruncate);
+}
