@@ -2263,3 +2263,51 @@ fn crash_and_restart_at_once_with_logrotate_create() {
 fn crash_and_restart_at_once_with_logrotate_copytruncate() {
     crash_and_restart("crash_copytruncate", Rotation::CopyTruncate);
 }
+
+/// A position saved by an older logalarm (state file version 1: no check of
+/// the bytes before it) in a file that grew since: logalarm cannot tell
+/// whether it is the same file, says so, and reads it from its start rather
+/// than risk skipping lines.
+#[test]
+fn a_file_it_cannot_tell_is_read_from_its_start_with_a_warning() {
+    let d = dirs("unsure");
+    let log = d.root.join("app.log");
+    let first: String = (1..=20).map(|n| format!("MATCH {n}\n")).collect();
+    append(&log, &first);
+    let offset = size(&log);
+    append(
+        &log,
+        &(21..=50)
+            .map(|n| format!("MATCH {n}\n"))
+            .collect::<String>(),
+    );
+    let bytes = fs::read(&log).unwrap();
+    let meta = fs::metadata(&log).unwrap();
+    fs::create_dir_all(&d.state).unwrap();
+    fs::write(
+        d.state.join("follow.json"),
+        format!(
+            "{{\"version\":1,\"files\":[{{\"path\":{},\"dev\":{},\"ino\":{},\"fp_len\":100,\"fp_crc\":{},\"offset\":{offset}}}]}}",
+            toml_path(&log),
+            meta.dev(),
+            meta.ino(),
+            crc32fast::hash(&bytes[..100])
+        ),
+    )
+    .unwrap();
+    let config = write_config(&d, &[], &[input(&[&log], None)]);
+    let mut la = with_config(&config);
+    let warning = la.wait_for_stderr_line("the warning", |l| l.contains("warn: "));
+    assert_eq!(
+        warning,
+        format!(
+            "[logalarm] warn: {}: cannot tell whether it is the file read before (its position was saved by an older logalarm, without a check of the bytes before it); reading it from its start rather than risk skipping lines (some may be alarmed again)",
+            log.display()
+        )
+    );
+    wait_ready(&mut la);
+    sync(&d, &log, 51);
+    let done = stop(la);
+    assert!(done.status.success(), "{}", done.stderr_text());
+    assert_exactly_once("cannot tell", &alarmed_numbers(&d), 1..=51);
+}

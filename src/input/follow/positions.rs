@@ -206,3 +206,119 @@ impl Positions {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::follow::identity::tail_bytes;
+    use std::time::Duration;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("logalarm-positions-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The position at the end of `path` as the follower saves it.
+    fn saved_at_end(path: &Path) -> Saved {
+        let file = File::open(path).unwrap();
+        let meta = file.metadata().unwrap();
+        Saved {
+            path: path.to_owned(),
+            identity: Identity::of(&file, &meta).unwrap(),
+            offset: meta.len(),
+            tail: Some(Tail::of(&tail_bytes(&file, meta.len()).unwrap())),
+            seen: Some(Seen::of(&meta)),
+        }
+    }
+
+    fn judge(s: &Saved) -> Judgment {
+        let file = File::open(&s.path).unwrap();
+        let meta = file.metadata().unwrap();
+        s.judge(&file, &meta)
+    }
+
+    #[test]
+    fn appended_is_the_same_truncated_or_rewritten_is_not() {
+        let dir = scratch("judge");
+        let path = dir.join("app.log");
+        let banner = "#".repeat(299) + "\n";
+        fs::write(&path, banner.clone() + "one\ntwo\n").unwrap();
+        let s = saved_at_end(&path);
+        assert_eq!(judge(&s), Judgment::Same);
+        fs::write(&path, banner.clone() + "one\ntwo\nthree\n").unwrap();
+        assert_eq!(judge(&s), Judgment::Same, "appended to");
+        // Written again on the same inode, longer, behind the same banner.
+        fs::write(&path, banner.clone() + "uno\ndos\ntres\ncuatro\n").unwrap();
+        assert_eq!(
+            judge(&s),
+            Judgment::Other(
+                "the bytes before the position read changed: truncated and written again"
+            )
+        );
+        fs::write(&path, "x\n").unwrap();
+        assert_eq!(
+            judge(&s),
+            Judgment::Other("shorter than the position read: truncated")
+        );
+        // Shorter than when last read, yet not than the position.
+        fs::write(&path, banner.clone() + "one\ntwo\nthree\n").unwrap();
+        let mut s = saved_at_end(&path);
+        s.offset -= 6;
+        fs::write(&path, banner.clone() + "one\ntwo\n").unwrap();
+        assert_eq!(
+            judge(&s),
+            Judgment::Other("shorter than when last read: truncated")
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_cannot_be_told_is_said() {
+        let dir = scratch("unsure");
+        let path = dir.join("app.log");
+        let text: String = (0..100).map(|n| format!("line {n}\n")).collect();
+        fs::write(&path, &text).unwrap();
+        // Saved by an older logalarm: no check of the bytes before the position.
+        let mut old = saved_at_end(&path);
+        old.tail = None;
+        old.seen = None;
+        assert!(matches!(judge(&old), Judgment::Unsure(why) if why.contains("older logalarm")));
+        // Its first bytes cover all that was read: nothing to tell.
+        old.offset = 100;
+        assert_eq!(judge(&old), Judgment::Same);
+        // Modified earlier than when it was last read: its modification
+        // time went back (a file put back in its place).
+        let mut s = saved_at_end(&path);
+        let hour = Duration::from_secs(3600).as_nanos() as u64;
+        s.seen = s.seen.map(|seen| Seen {
+            mtime: seen.mtime.map(|m| m + hour),
+            ..seen
+        });
+        assert!(matches!(judge(&s), Judgment::Unsure(why) if why.contains("modified earlier")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn version_1_is_read() {
+        let dir = scratch("v1");
+        let state = Arc::new(StateDir::acquire(&dir, Duration::ZERO).unwrap());
+        fs::write(
+            dir.join(FILE_NAME),
+            r#"{"version":1,"files":[{"path":"/a.log","dev":1,"ino":2,"fp_len":3,"fp_crc":4,"offset":5}]}"#,
+        )
+        .unwrap();
+        let mut positions = Positions::new(state);
+        let loaded = positions.load();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(
+            (loaded[0].offset, loaded[0].tail, loaded[0].seen),
+            (5, None, None)
+        );
+        assert_eq!(loaded[0].identity.born, None);
+        drop(positions);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
