@@ -217,7 +217,9 @@ settings! {
     toml &["poll_interval"], ini "poll-interval", cli Some("poll-interval"), value "DURATION",
     parse syntax::duration, from_toml Period => period;
 
-    /// How long a rotated file is still read after its path moved on [default: 5s].
+    /// How long a rotated file is still read after its last line (a writer may
+    /// not have reopened yet); it is let go once its alarms are delivered too
+    /// [default: 5s].
     rotate_wait: Duration = DEFAULT_ROTATE_WAIT,
     toml &["rotate_wait"], ini "rotate-wait", cli Some("rotate-wait"), value "DURATION",
     parse syntax::duration, from_toml Period => period;

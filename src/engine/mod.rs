@@ -37,8 +37,9 @@
 //!
 //! **Building beside a running engine (the hook of a reload).**
 //! [`Engine::build`] has no effect beyond the resources its config names: it
-//! builds the plan (actions, matcher), binds the sockets and opens the
-//! descriptors of its inputs, and prepares the workers and their queues; it
+//! builds the plan (actions, matcher), locks the state directory when the run
+//! keeps state ([`state_dir`]), binds the sockets and opens the descriptors
+//! of its inputs, and prepares the workers and their queues; it
 //! installs no signal handler, starts no task or thread, reads no input and
 //! touches no global state. So a second engine can be built from a changed
 //! config while the first runs; a build that fails leaves the running one
@@ -48,8 +49,10 @@
 //! and run the new one, which resumes those files at the saved positions.
 //! What cannot be built twice side by side must be carried over from the
 //! running engine instead of built anew: a socket path the old engine still
-//! serves is refused by the new one's bind (a live process serves it), and
-//! the wrapped process is the old engine's. That carrying-over (Vector's
+//! serves is refused by the new one's bind (a live process serves it), the
+//! state directory is locked by the old engine (the new one would wait for
+//! it, then refuse: hand it [`Engine::state`] instead), and the wrapped
+//! process is the old engine's. That carrying-over (Vector's
 //! topology reload keeps unchanged components running) is the reload's work.
 //!
 //! **Counters.** Every internal event counts in its component's counters;

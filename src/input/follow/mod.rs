@@ -9,21 +9,30 @@
 //! - **Rotation.** When a path moves on to another file (logrotate `create`: a
 //!   rename then a new file; or delete and recreate), the old file is read to
 //!   its end first, and then for `rotate_wait` more (a writer may not have
-//!   reopened yet); the new file is read from its start. A file renamed away
-//!   from a followed path before it was ever read there (logrotate's
-//!   `….backup`) is read whole. A file truncated in place (`copytruncate`) is
-//!   read again from 0, after the lines written just before the truncation are
-//!   recovered from the copy when one is found beside it. Truncation shows as
-//!   a file shorter than the read position, or as changed first bytes (it was
-//!   already written past that position again) — checked before a read, and
-//!   after it, before its lines are sent.
-//! - **Identity.** A file is its device, inode and a fingerprint of its first
-//!   bytes ([`identity`]), so a reused inode is not resumed at a wrong offset.
-//! - **Restart.** Read positions are saved in the state directory ([`positions`])
-//!   once every alarm their lines fired has been delivered ([`commits`]); a
-//!   restart resumes there, also in a file that was rotated (renamed, or copied
-//!   and truncated) meanwhile, so lines written while logalarm was down are
-//!   read once.
+//!   reopened yet); the new file is read from its start. The old file stays
+//!   followed, with its saved position, until it is read to its end and every
+//!   alarm its lines fired is delivered — however long that takes — so a
+//!   restart meanwhile finds it and finishes it. A file renamed away from a
+//!   followed path before it was ever read there (logrotate's `….backup`) is
+//!   read whole. A file truncated in place (`copytruncate`) is read again from
+//!   0; its old content goes on, under its old id and saved position, in the
+//!   copy found beside it, so a position is never moved onto the emptied file.
+//!   Truncation shows as a file shorter than the read position, or as changed
+//!   first bytes or bytes before the position (it was already written past
+//!   that position again) — checked before a read, and after it, before its
+//!   lines are sent.
+//! - **Identity.** A file is its device, inode, creation time and a
+//!   fingerprint of its first bytes; a position carries a check of the bytes
+//!   before it ([`identity`]). So a reused inode, or a log truncated and written
+//!   again behind the same banner, is not resumed at a wrong offset.
+//! - **Restart.** Read positions are saved in the state directory
+//!   ([`positions`]; the engine locks it, [`crate::state`]) within
+//!   `SAVE_EVERY` (50 ms) of the delivery of every alarm their lines fired
+//!   ([`commits`]), never past a line dropped on a full queue. A restart
+//!   resumes there — in a file appended to since — and also in a file rotated
+//!   (renamed, or copied and truncated) meanwhile, and reads whole the files
+//!   rotated away and never read; so lines written while logalarm was down
+//!   are read. What it cannot tell is said, and read from the start.
 //! - **Paths** are made absolute at start, so that they compare with the
 //!   paths change events carry; a glob's `*` never matches `/`.
 //! - **Partial lines** wait for their `\n` up to `flush_timeout`, then are
@@ -131,7 +140,8 @@ pub struct FollowSettings {
     /// How often files are checked without a change event, and globs
     /// scanned again.
     pub poll_interval: Duration,
-    /// How long a rotated file is still read after its path moved on.
+    /// How long a rotated file is still read after its last line (it is let
+    /// go once the alarms of its lines are delivered too).
     pub rotate_wait: Duration,
     /// How long an unfinished last line waits before it is matched as it is.
     pub flush_timeout: Duration,
