@@ -1909,7 +1909,7 @@ impl Webhook {
         loop {
             let seen: BTreeSet<u64> = got.iter().copied().collect();
             let wait = if want.is_subset(&seen) {
-                Duration::from_millis(300)
+                Duration::from_millis(200)
             } else {
                 deadline.saturating_duration_since(std::time::Instant::now())
             };
@@ -1951,7 +1951,7 @@ fn backlog_runs() -> usize {
 }
 
 /// One run: the webhook is down; 55 alarm lines are written and read (a
-/// local `cmd:` alarm on the same lines shows it); logrotate rotates the
+/// `log:` alarm on the same lines shows it); logrotate rotates the
 /// file (`create` or `copytruncate`); the rotated file is read to its end
 /// and waits for its alarms; logalarm is stopped with `signal` and started
 /// again; then the webhook comes up: it gets all 55.
@@ -1964,12 +1964,13 @@ fn backlog_run(name: &str, rotation: Rotation, signal: i32) -> usize {
     let port = common::free_port();
     let config = write_config(
         &d,
-        &[("drain_timeout", "\"500ms\""), ("rotate_wait", "\"300ms\"")],
+        &[("drain_timeout", "\"200ms\""), ("rotate_wait", "\"200ms\"")],
         &[input(&[&log], None)],
     );
     let text = fs::read_to_string(&config)
         .unwrap()
         .replace("alarms = [\"hit\"]", "alarms = [\"hit\", \"hook\"]")
+        .replace(&toml_str(&cat_to(&d.alarms)), "\"log:hit\"")
         + &format!(
             "\n[alarm.hook]\naction = \"http:http://127.0.0.1:{port}/hook\"\n\
          retry = {{ attempts = 100000, deadline = \"10m\", delay = \"50ms\", max_delay = \"200ms\" }}\n\
@@ -1995,7 +1996,10 @@ fn backlog_run(name: &str, rotation: Rotation, signal: i32) -> usize {
     let mut w = writer(&log);
     write_numbers(&mut w, 1..=55);
     drop(w);
-    wait_alarms(&d, 55);
+    la.stderr()
+        .wait_for("the 55 lines read (the log: alarm)", |lines| {
+            logged_numbers(lines).len() >= 55
+        });
     let out = Command::new("logrotate")
         .arg("-f")
         .arg("-s")

@@ -104,7 +104,7 @@ impl Core {
     fn read_unseen(&mut self, path: &Path, since: u64) {
         let mut unseen: Vec<(u64, PathBuf, File, fs::Metadata)> = siblings(path)
             .into_iter()
-            .filter(|p| self.matches(p).is_none() && !compressed_name(p))
+            .filter(|p| rotated_name(path, p) && self.matches(p).is_none() && !compressed_name(p))
             .filter_map(|p| {
                 let (file, meta) = open_meta(&p)?;
                 let modified = identity::modified(&meta)?;
@@ -250,4 +250,44 @@ fn compressed(file: &File) -> bool {
     let mut head = [0u8; 6];
     let got = file.read_at(&mut head, 0).unwrap_or(0);
     MAGIC.iter().any(|m| head[..got].starts_with(m))
+}
+
+/// Whether `sibling` is named as logrotate names the files it rotates away
+/// from `path`: the name, then `.`, `-` or `_` and a suffix with a digit
+/// (`app.log.1`, `app.log-20261205`, `app.log.2-backup`), not any file whose
+/// name starts with it (`app.log.lock`).
+fn rotated_name(path: &Path, sibling: &Path) -> bool {
+    let (Some(name), Some(other)) = (path.file_name(), sibling.file_name()) else {
+        return false;
+    };
+    let (name, other) = (name.to_string_lossy(), other.to_string_lossy());
+    other.strip_prefix(name.as_ref()).is_some_and(|rest| {
+        rest.starts_with(['.', '-', '_']) && rest.bytes().any(|b| b.is_ascii_digit())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_names_carry_a_number_or_a_date() {
+        let path = Path::new("/var/log/app.log");
+        for rotated in [
+            "app.log.1",
+            "app.log-20261205",
+            "app.log.2-backup",
+            "app.log_3",
+        ] {
+            assert!(
+                rotated_name(path, &path.with_file_name(rotated)),
+                "{rotated}"
+            );
+        }
+        for other in ["app.log.lock", "app.log", "app.logs.1", "other.log.1"] {
+            assert!(!rotated_name(path, &path.with_file_name(other)), "{other}");
+        }
+        assert!(compressed_name(Path::new("/var/log/app.log.2.gz")));
+        assert!(!compressed_name(Path::new("/var/log/app.log.2")));
+    }
 }

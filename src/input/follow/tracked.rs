@@ -147,10 +147,11 @@ impl Tracked {
     /// Reads what is new, sending whole lines to the engine; returns the
     /// bytes read.
     ///
-    /// Each chunk read is sent only once the file's first bytes are checked
-    /// to be still those of its fingerprint: a file truncated and written
-    /// again between the caller's look and the read would otherwise give the
-    /// middle of its new lines as if they followed the old ones.
+    /// Each chunk read is sent only once the file's first bytes, and its bytes
+    /// before the position, are checked to be still those read: a file
+    /// truncated and written again between the caller's look and the read
+    /// would otherwise give the middle of its new lines as if they followed
+    /// the old ones.
     ///
     /// # Errors
     /// [`ReadError::Rewritten`] (nothing of the chunk was sent, the position
@@ -159,29 +160,14 @@ impl Tracked {
         let Some(file) = self.file.take() else {
             return Ok(0);
         };
-        let result = self.read_chunks(&file, true, events, now);
+        let result = self.read_chunks(&file, events, now);
         self.file = Some(file);
         result
-    }
-
-    /// Reads `copy` — a copy of this file (`copytruncate`), its first bytes
-    /// checked by the caller — from the tracked offset to its end.
-    ///
-    /// # Errors
-    /// [`ReadError::EngineGone`], [`ReadError::Io`].
-    pub fn read_copy(
-        &mut self,
-        copy: &File,
-        events: &EventSender,
-        now: Instant,
-    ) -> Result<u64, ReadError> {
-        self.read_chunks(copy, false, events, now)
     }
 
     fn read_chunks(
         &mut self,
         file: &File,
-        verify: bool,
         events: &EventSender,
         now: Instant,
     ) -> Result<u64, ReadError> {
@@ -213,9 +199,8 @@ impl Tracked {
             // before it has other first bytes, or other bytes before the
             // position (behind the same first bytes).
             let at = self.offset - kept as u64;
-            let rewritten = verify
-                && (!self.identity.still_starts(file)
-                    || !Tail::of(&self.tail).still_before(file, at));
+            let rewritten =
+                !self.identity.still_starts(file) || !Tail::of(&self.tail).still_before(file, at);
             if n == 0 || rewritten {
                 self.keep_partial(&mut chunk, kept);
                 return if n == 0 {
