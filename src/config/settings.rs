@@ -183,6 +183,14 @@ settings! {
     toml &["queue_size"], ini "queue-size", cli Some("queue-size"), value "N",
     parse syntax::size, from_toml usize => positive;
 
+    /// Deliveries each alarm runs at once, unless it sets its own
+    /// `concurrency` [default: the action's: 16 for `cmd`, started as they
+    /// come as uWSGI does; 1, in order, for the others]. 1 delivers every
+    /// alarm's notifications one after another, in the order of their lines.
+    concurrency: usize,
+    toml &["concurrency"], ini "alarm-concurrency", cli Some("alarm-concurrency"), value "N",
+    parse syntax::size, from_toml usize => positive;
+
     /// Time allowed at the end of input to deliver queued notifications
     /// [default: 10s].
     drain_timeout: Duration = Duration::from_secs(10),
@@ -190,10 +198,19 @@ settings! {
     parse syntax::duration, from_toml Period => period;
 
     /// Directory for followed files' read positions [default: $STATE_DIRECTORY,
-    /// $XDG_STATE_HOME/logalarm, ~/.local/state/logalarm, or /var/lib/logalarm as root].
+    /// $XDG_STATE_HOME/logalarm, ~/.local/state/logalarm, or /var/lib/logalarm as root],
+    /// and, when set here or by $STATE_DIRECTORY, for the outbox: every
+    /// notification journaled until delivered, across crashes and restarts.
     state_dir: PathBuf,
     toml &["state_dir"], ini "state-dir", cli Some("state-dir"), value "DIR",
     parse directory, from_toml String => path;
+
+    /// Disk the outbox's journals may take, in bytes, all alarms together:
+    /// past it, a notification that finds its queue full is dropped (and
+    /// counted) instead of spilled to disk [default: 1 GiB].
+    outbox_max_bytes: usize = 1 << 30,
+    toml &["outbox_max_bytes"], ini "outbox-max-bytes", cli Some("outbox-max-bytes"),
+    value "BYTES", parse syntax::size, from_toml usize => positive;
 
     /// How often followed files are checked without a change event (the
     /// fallback where inotify is missing), and globs scanned again [default: 1s].

@@ -65,6 +65,7 @@ pub use shutdown::{Completion, Done, Shutdown};
 pub use summary::{AlarmSummary, Counters, InputSummary, Summary};
 
 use crate::config::{Config, ConfigError};
+use crate::dispatch::outbox::Outbox;
 use crate::dispatch::router::Router;
 use crate::input::component::{self as inputs, Input, StartContext};
 use crate::input::events::{InputStats, StdinFailed};
@@ -209,7 +210,20 @@ impl Engine {
             fds.push((fd::open(def).map_err(BuildError::Input)?, alarms));
         }
         let on_exit = alarm_indexes(&plan, config.run.on_exit.iter().map(|(n, _)| n.as_str()));
-        let workers = workers::prepare(std::mem::take(&mut plan.alarms));
+        let lanes: Vec<(Arc<str>, usize)> = plan
+            .alarms
+            .iter()
+            .map(|a| (a.name.clone(), a.queue_size))
+            .collect();
+        let max = config.settings.outbox_max_bytes() as u64;
+        let (outbox, restored) = match Outbox::open(&lanes, outbox_dir(config).as_deref(), max) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::error!("{e}; alarm queues are kept in memory only");
+                Outbox::open(&lanes, None, max).map_err(BuildError::Input)?
+            }
+        };
+        let workers = workers::prepare(std::mem::take(&mut plan.alarms), outbox, &restored);
         let counters = Counters::new(workers.stats());
         for (watch, _) in &fds {
             counters.add_input(format!("alarm-fd {}", watch.what()), watch.stats());
@@ -272,7 +286,7 @@ impl Engine {
         let stop_inputs = Arc::new(stop_inputs);
         tokio::spawn(relay(shutdown.clone(), stop_inputs.clone()));
 
-        let alarm_stats = workers.stats();
+        let lanes = workers.lanes();
         let (workers, routes) = workers.spawn();
         let rules = plan.rule_routes();
         let router = Router::new(
@@ -287,9 +301,9 @@ impl Engine {
         // The matching thread runs before any input starts: the follower's
         // first pass may read (from = "beginning", saved positions), and is
         // awaited below.
-        let progress = alarm_stats
-            .iter()
-            .map(|(_, s)| s.clone() as Arc<dyn Progress>)
+        let progress = lanes
+            .into_iter()
+            .map(|lane| lane as Arc<dyn Progress>)
             .collect();
         let commits = Arc::new(Commits::new(progress));
         let matcher = plan.matcher;
@@ -444,7 +458,9 @@ impl Engine {
         if let Some(reader) = stdin_reader.filter(std::thread::JoinHandle::is_finished) {
             failed |= !reader.join().unwrap_or(false);
         }
-        workers.drain(config.settings.drain_timeout()).await;
+        workers
+            .drain(config.settings.drain_timeout(), shutdown.hurried())
+            .await;
         for finish in finishes {
             finish.await;
         }
@@ -456,6 +472,24 @@ impl Engine {
             stopped_by,
         }
     }
+}
+
+/// The outbox's directory: `STATE_DIR/outbox` when a state directory is
+/// chosen (`state_dir`, or systemd's `$STATE_DIRECTORY`); `None` keeps the
+/// alarm queues in memory. The follower's default directory does not count:
+/// a filter in a pipe should not start journaling to `~/.local/state`
+/// unasked.
+fn outbox_dir(config: &Config) -> Option<std::path::PathBuf> {
+    config.settings.state_dir.clone().or_else(|| {
+        std::env::var_os("STATE_DIRECTORY")
+            .filter(|v| !v.is_empty())
+            .and_then(|v| {
+                v.to_string_lossy()
+                    .split(':')
+                    .next()
+                    .map(std::path::PathBuf::from)
+            })
+    })
 }
 
 /// Stops the inputs when `shutdown` is triggered, even before the run has

@@ -70,6 +70,12 @@ pub struct CmdAction {
 }
 
 impl Plugin for CmdPlugin {
+    /// uWSGI runs every `cmd` alarm as it comes, without waiting for the
+    /// one before; logalarm does too, up to this many at once.
+    fn concurrency(&self) -> usize {
+        16
+    }
+
     fn name(&self) -> &'static str {
         "cmd"
     }
