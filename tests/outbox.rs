@@ -220,6 +220,7 @@ fn a_burst_spills_to_disk_and_every_alarm_is_accounted_for() {
         &format!(
             "state_dir = {state:?}\n\
              alarm_freq = 0\n\
+             drain_timeout = \"10m\"\n\
              [alarm.burst]\n\
              action = \"log:\"\n\
              [[rule]]\n\
