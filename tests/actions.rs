@@ -871,3 +871,58 @@ fn drop_mode_drops_whole_lines_counts_them_and_stalls_no_alarm() {
         at += skip + 1;
     }
 }
+
+// ---------------------------------------------------------------------------
+// A `cmd:` message of any size.
+
+#[test]
+fn a_one_mebibyte_cmd_message_reaches_stdin_whole() {
+    let dir = common::scratch("actions_cmd_1mib");
+    let (out, vars) = (dir.join("stdin"), dir.join("vars"));
+    // A 1 MiB line (8 times what the kernel allows one environment variable),
+    // carried whole by an alarm-msg-size of 1 MiB.
+    const MIB: usize = 1 << 20;
+    let mut line = b"BIG ".to_vec();
+    line.extend((0..MIB - 4).map(|i| b'a' + (i % 26) as u8));
+    let mut input = line.clone();
+    input.push(b'\n');
+    let command = format!(
+        "cmd:cat > {}; printf '%s|%s|%s|%s|%s' \"${{#LOGALARM_LINE}}\" \"$LOGALARM_LINE_TRUNCATED\" \"${{#LOGALARM_CAP_REST}}\" \"${{#REST}}\" \"$LOGALARM_ENV_TRUNCATED\" > {}",
+        sh_quote(&out),
+        sh_quote(&vars)
+    );
+    // The `env` table's template asks for the captures (and is cut too).
+    let config = format!(
+        r#"msg_size = {MIB}
+
+[alarm.c]
+action = {command:?}
+env = {{ REST = "{{{{ caps.rest }}}}" }}
+
+[[rule]]
+regex = "^BIG (?P<rest>.*)"
+alarm = "c"
+"#
+    );
+    let done = Logalarm::new()
+        .config(dir.join("big.toml"), &config)
+        .run(&input);
+    let stderr = done.stderr_text();
+    assert_eq!(done.code(), Some(0), "{stderr}");
+    assert_eq!(summary(done.stderr_lines(), "c"), (1, 0, 0, 0), "{stderr}");
+    let got = std::fs::read(&out).expect("what the command read");
+    assert_eq!(got.len(), MIB + 1, "the message and its newline");
+    assert_eq!(
+        crc32fast::hash(&got),
+        crc32fast::hash(&input),
+        "the same bytes"
+    );
+    assert!(got == input);
+    // The environment carries the first 16 KiB of each, and says what it cut.
+    assert_eq!(
+        std::fs::read_to_string(&vars).expect("vars"),
+        format!(
+            "16384|{MIB}|16384|16384|LOGALARM_LINE LOGALARM_CAP_0 LOGALARM_CAP_1 LOGALARM_CAP_REST REST"
+        )
+    );
+}
