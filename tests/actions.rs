@@ -846,6 +846,12 @@ fn drop_mode_drops_whole_lines_counts_them_and_stalls_no_alarm() {
         .unwrap_or_else(|| panic!("no count in {:?}", totals[0]));
     assert!(dropped > 0, "{text}");
     assert_eq!(passed.len() + dropped, input.len(), "{text}");
+    eprintln!(
+        "drop mode: {} of {} bytes passed through, {dropped} dropped: {}",
+        passed.len(),
+        input.len(),
+        totals[0]
+    );
     // One warning per episode, as many as the summary counts.
     let warned = stderr
         .iter()

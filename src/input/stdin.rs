@@ -90,3 +90,38 @@ pub fn run(out: Passthrough, events: &EventSender, stop: &watch::Receiver<bool>)
         || *stop.borrow(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::passthrough::Options;
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+
+    #[test]
+    fn a_read_is_matched_before_it_waits_for_a_full_pass_through() {
+        // Nobody reads the pass-through pipe: it fills, and so does the buffer.
+        let (reader, writer) = io::pipe().unwrap();
+        let options = Options {
+            buffer: 16,
+            ..Options::default()
+        };
+        let out = Passthrough::to(writer.into(), "test", options, Arc::default()).unwrap();
+        let input = b"line\n".repeat(40_000);
+        let (events, mut rx) = mpsc::channel(16);
+        let expected = input.len();
+        let pumping = std::thread::spawn(move || {
+            pump(&input[..], &Source::stdin(), out, &events, |_| {}, || false)
+        });
+        // One read holds it all: its lines come while pass-through still waits.
+        let Some(Event::Lines(batch)) = rx.blocking_recv() else {
+            panic!("no lines")
+        };
+        assert_eq!(batch.lines.len(), expected);
+        assert!(!pumping.is_finished());
+        // The reader goes away: pass-through stops, and the input goes on to its end.
+        drop(reader);
+        assert!(matches!(rx.blocking_recv(), Some(Event::Ended(_))));
+        pumping.join().unwrap().unwrap();
+    }
+}
