@@ -20,6 +20,7 @@ use crate::component::de::Period;
 use crate::component::toml_doc::Reader;
 use crate::component::{ConfigError, Origin};
 use crate::input::follow::{DEFAULT_FLUSH_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_ROTATE_WAIT};
+use crate::input::passthrough::{self, Full};
 use logalarm_plugin_api::LogFormat;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -176,6 +177,20 @@ settings! {
     passthrough: bool = true,
     toml &["passthrough"], ini "passthrough", cli None, value "BOOL",
     parse syntax::boolean, from_toml bool => same;
+
+    /// Bytes of pass-through output held for a slow or stopped reader of
+    /// stdout, so that matching never waits on it [default: 4194304 (4 MiB);
+    /// at most 1 GiB].
+    passthrough_buffer: usize = passthrough::DEFAULT_BUFFER,
+    toml &["passthrough_buffer"], ini "passthrough-buffer", cli Some("passthrough-buffer"),
+    value "BYTES", parse passthrough::buffer_size_text, from_toml usize => passthrough::buffer_size;
+
+    /// When the pass-through buffer is full: block (reading the input waits;
+    /// every byte is passed on) or drop (dropped in whole lines, counted and
+    /// reported) [default: block].
+    passthrough_full: Full = Full::Block,
+    toml &["passthrough_full"], ini "passthrough-full", cli Some("passthrough-full"),
+    value "block|drop", parse passthrough::full, from_toml String => |s: String| passthrough::full(&s);
 
     /// Notifications queued per alarm before new ones are dropped (and
     /// counted) [default: 1024].
