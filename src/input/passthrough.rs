@@ -1,13 +1,16 @@
 //! Pass-through: every byte read from stdin is written to stdout unchanged and
 //! in order; a wrapped process's stdout and stderr go to logalarm's own.
 //!
-//! The writing happens on a thread of its own per output, fed through a
+//! An output whose reader can stall it (a pipe, a socket, a terminal) is
+//! written on a thread of its own, fed through a
 //! bounded buffer (`passthrough_buffer` bytes, default [`DEFAULT_BUFFER`]), so
 //! that matching and alarms never wait on the output's reader: a pager, a
 //! `tee`, a log shipper that is stopped or slow. Each read of the input is
 //! handed over whole (one lock and one copy per read, none per line), and the
 //! writer writes whatever it holds at once, so an unfinished line (a prompt
-//! without `\n`) shows as soon as it is read.
+//! without `\n`) shows as soon as it is read. An output that cannot stall (a
+//! regular file, `/dev/null`) is written at once by the reading thread: no
+//! copy, no hand-over.
 //!
 //! When the buffer is full, `passthrough_full` decides ([`Full`]):
 //!
@@ -130,6 +133,49 @@ impl Default for Options {
 /// the same writer, in the order of the calls).
 pub struct Passthrough {
     shared: Option<Arc<Shared>>,
+    /// An output that never waits on a reader (a regular file, `/dev/null`):
+    /// written at once by the reading thread, without the writer thread's
+    /// copy and hand-over.
+    direct: Option<Arc<Direct>>,
+}
+
+/// An output written by the reading thread itself.
+struct Direct {
+    name: &'static str,
+    out: File,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Direct {
+    fn write(&self, bytes: &[u8]) {
+        use std::sync::atomic::Ordering;
+        if bytes.is_empty() || self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(error) = (&self.out).write_all(bytes)
+            && !self.closed.swap(true, Ordering::Relaxed)
+        {
+            PassthroughStopped {
+                output: self.name,
+                error: &error,
+            }
+            .emit();
+        }
+    }
+}
+
+/// Whether writing to `file` can wait on a reader: a pipe, a socket or a
+/// terminal can; a regular file or a device such as `/dev/null` cannot.
+fn can_stall(file: &File) -> bool {
+    use std::io::IsTerminal;
+    use std::os::unix::fs::FileTypeExt;
+    match file.metadata() {
+        Ok(meta) => {
+            let kind = meta.file_type();
+            !(kind.is_file() || (kind.is_char_device() && !file.is_terminal()))
+        }
+        Err(_) => true,
+    }
 }
 
 /// What the handles and the writer thread share.
@@ -187,7 +233,10 @@ struct Dropped {
 impl Passthrough {
     /// No pass-through: every write goes nowhere.
     pub fn off() -> Self {
-        Passthrough { shared: None }
+        Passthrough {
+            shared: None,
+            direct: None,
+        }
     }
 
     /// Pass-through to this process's stdout (nowhere unless
@@ -216,8 +265,9 @@ impl Passthrough {
         Self::to(fd, "stderr", options, stats)
     }
 
-    /// Pass-through to `fd`, called `name` in messages, written by a thread
-    /// of its own.
+    /// Pass-through to `fd`, called `name` in messages: written by a thread
+    /// of its own behind the bounded buffer when its reader can stall it (a
+    /// pipe, a socket, a terminal), else at once by the reading thread.
     ///
     /// # Errors
     /// The writer thread cannot start.
@@ -227,6 +277,18 @@ impl Passthrough {
         options: Options,
         stats: Arc<InputStats>,
     ) -> io::Result<Self> {
+        // A File over the descriptor: unbuffered writes, no LineWriter.
+        let out = File::from(fd);
+        if !can_stall(&out) {
+            return Ok(Passthrough {
+                shared: None,
+                direct: Some(Arc::new(Direct {
+                    name,
+                    out,
+                    closed: false.into(),
+                })),
+            });
+        }
         let shared = Arc::new(Shared {
             name,
             options: Options {
@@ -242,13 +304,12 @@ impl Passthrough {
             room: Condvar::new(),
         });
         let writer = shared.clone();
-        // A File over the descriptor: unbuffered writes, no LineWriter.
-        let out = File::from(fd);
         thread::Builder::new()
             .name(format!("passthrough-{name}"))
             .spawn(move || write_out(&writer, out))?;
         Ok(Passthrough {
             shared: Some(shared),
+            direct: None,
         })
     }
 
@@ -266,6 +327,9 @@ impl Passthrough {
     /// dropped in `drop` mode, or the output is gone). Give the rest to
     /// [`write_rest`](Passthrough::write_rest), before anything else.
     pub fn write_now(&mut self, bytes: &[u8]) -> usize {
+        if let Some(direct) = &self.direct {
+            direct.write(bytes);
+        }
         let Some(shared) = &self.shared else {
             return bytes.len();
         };
@@ -397,6 +461,7 @@ impl Clone for Passthrough {
         }
         Passthrough {
             shared: self.shared.clone(),
+            direct: self.direct.clone(),
         }
     }
 }

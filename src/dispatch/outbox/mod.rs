@@ -40,6 +40,7 @@
 
 mod journal;
 mod stored;
+mod watermark;
 
 use super::Queued;
 use crate::input::follow::commits::Progress;
@@ -51,6 +52,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
+use watermark::Watermark;
 
 /// How long after a journal write its fsync may come: writes within it
 /// share one fsync.
@@ -107,9 +109,11 @@ struct State {
     offered: u64,
     /// Every journaled note numbered up to this is fsynced.
     synced: u64,
-    /// Notes that are not safe by the journal: not journaled and not yet
-    /// finished, or dropped (never finished).
+    /// With a journal, the notes it does not hold (past the quota, a failed
+    /// write): not yet finished, or dropped (never finished). Rare.
     unjournaled: BTreeSet<u64>,
+    /// Without a journal, which notes are finished.
+    finished: Watermark,
     /// Notes accepted and not yet finished.
     live: u64,
     /// Senders alive; the worker ends once none is and nothing is left.
@@ -152,6 +156,7 @@ impl Lane {
                 offered: restored,
                 synced: restored,
                 unjournaled: BTreeSet::new(),
+                finished: Watermark::new(restored),
                 live: restored,
                 senders: 0,
                 closed: false,
@@ -252,7 +257,13 @@ impl Lane {
                 Taken::Dropped
             };
             each(taken, &q);
-            if journaled.is_none() {
+            if st.journal.is_none() {
+                if matches!(taken, Taken::Queued) {
+                    st.finished.track(q.lane_seq);
+                } else {
+                    st.finished.never(q.lane_seq);
+                }
+            } else if journaled.is_none() {
                 st.unjournaled.insert(q.lane_seq);
             }
             match taken {
@@ -286,9 +297,6 @@ impl Lane {
             }
             st.spilled -= batch_spilled;
             st.live -= batch_spilled;
-        }
-        if st.journal.is_none() {
-            st.synced = st.offered;
         }
         self.offered.store(st.offered, Ordering::Release);
         self.publish(st);
@@ -370,7 +378,10 @@ impl Lane {
         let mut st = self.lock();
         let st = &mut *st;
         st.live = st.live.saturating_sub(1);
-        let journaled = !st.unjournaled.remove(&seq);
+        let journaled = st.journal.is_some() && !st.unjournaled.remove(&seq);
+        if st.journal.is_none() {
+            st.finished.finish(seq);
+        }
         if let Some(j) = &mut st.journal {
             if journaled {
                 j.done(id);
@@ -418,11 +429,13 @@ impl Lane {
     }
 
     fn publish(&self, st: &State) {
-        let first_unsafe = st.unjournaled.first().map_or(u64::MAX, |s| s - 1);
-        self.safe.store(
-            st.synced.min(first_unsafe).min(st.offered),
-            Ordering::Release,
-        );
+        let safe = if st.journal.is_some() {
+            let first_unsafe = st.unjournaled.first().map_or(u64::MAX, |s| s - 1);
+            st.synced.min(first_unsafe).min(st.offered)
+        } else {
+            st.finished.upto()
+        };
+        self.safe.store(safe, Ordering::Release);
     }
 
     /// Fsyncs what was written; called by the syncer.
