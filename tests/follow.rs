@@ -184,6 +184,42 @@ fn start<S: AsRef<OsStr>>(args: &[S]) -> Running {
     start_in(args, None)
 }
 
+/// The follower's default state directory for `d`'s runs started by
+/// [`with_default_state`]: `$XDG_STATE_HOME/logalarm`, `XDG_STATE_HOME`
+/// being `xdg` beside `d`'s files.
+fn default_state(d: &Dirs) -> PathBuf {
+    d.root.parent().unwrap().join("xdg/logalarm")
+}
+
+/// Drops the `state_dir` line of the config at `path`: its runs then keep
+/// read positions in the follower's default directory ([`default_state`])
+/// and, no state directory being named, their alarm queues in memory only
+/// (no outbox), as a filter in a pipe does.
+fn unname_state_dir(path: &Path) {
+    let text: String = fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("state_dir = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(path, text).unwrap();
+}
+
+/// Starts logalarm with `-vv -c config`, `XDG_STATE_HOME` under `d` (see
+/// [`default_state`]), and stdin as [`start_in`] holds it.
+fn with_default_state(d: &Dirs, config: &Path) -> Running {
+    let mut la = Logalarm::new()
+        .arg("-vv")
+        .arg("-c")
+        .arg(config)
+        .env("XDG_STATE_HOME", d.root.parent().unwrap().join("xdg"))
+        .env_remove("STATE_DIRECTORY")
+        .stdin_piped()
+        .start();
+    la.write_stdin(STDIN_LINE);
+    la
+}
+
 fn with_config(config: &Path) -> Running {
     start(&[OsStr::new("-c"), config.as_os_str()])
 }
@@ -1569,7 +1605,16 @@ fn unusable_state_dir_is_reported_and_following_goes_on() {
     append(&log, "");
     let config = write_config(&d, &[], &[input(&[&log], None)]);
     let mut la = with_config(&config);
-    let err = la.wait_for_stderr_line("the state dir error", |l| l.contains("error: "));
+    // The outbox, in the same directory, reports it first (and keeps the
+    // alarm queues in memory); then the follower.
+    let outbox = la.wait_for_stderr_line("the outbox error", |l| l.contains("error: "));
+    assert!(
+        outbox.contains("alarm queues are kept in memory only"),
+        "{outbox}"
+    );
+    let err = la.wait_for_stderr_line("the state dir error", |l| {
+        l.contains("error: ") && !l.contains("outbox")
+    });
     assert!(
         err.contains(&format!("state dir {}", d.state.display()))
             && err.contains("cannot create it")
@@ -1586,9 +1631,9 @@ fn unusable_state_dir_is_reported_and_following_goes_on() {
     let errors: Vec<&String> = done
         .stderr_lines()
         .iter()
-        .filter(|l| l.contains("error: "))
+        .filter(|l| l.contains("error: ") && !l.contains("outbox"))
         .collect();
-    assert_eq!(errors.len(), 1, "one error: {errors:?}");
+    assert_eq!(errors.len(), 1, "one error of the follower: {errors:?}");
 }
 
 /// A corrupt state file: reported, ignored (files start as on a first run),
@@ -1722,15 +1767,16 @@ fn a_held_state_dir_is_waited_for_then_refused_and_taken_once_free() {
 // ---------------------------------------------------------------------------
 // Overflow.
 
-/// Lines whose notifications a full queue dropped are never saved as read:
-/// positions stop at the first drop (said once), and a restart with room in
-/// the queue alarms them.
+/// Lines whose notifications a full queue dropped (no outbox: no state
+/// directory named) are never saved as read: positions stop before the
+/// first drop, and a restart with room in the queue alarms them.
 #[test]
 fn a_line_dropped_on_a_full_queue_is_read_again_after_a_restart() {
     let d = dirs("overflow");
     let log = d.root.join("app.log");
     append(&log, "");
     let config = write_config(&d, &[], &[input(&[&log], None)]);
+    unname_state_dir(&config);
     // One slot, and a command slow enough that the burst overflows it.
     let slow = d.root.parent().unwrap().join("slow.toml");
     let text = fs::read_to_string(&config)
@@ -1738,12 +1784,12 @@ fn a_line_dropped_on_a_full_queue_is_read_again_after_a_restart() {
         .replace("queue_size = 100000", "queue_size = 1")
         .replace("action = \"cmd:cat", "action = \"cmd:sleep 0.2; cat");
     fs::write(&slow, text).unwrap();
-    let mut la = with_config(&slow);
+    let mut la = with_default_state(&d, &slow);
     wait_ready(&mut la);
     let burst: String = (1..=10).map(|n| format!("MATCH {n}\n")).collect();
     append(&log, &burst);
-    la.wait_for_stderr_line("the note that positions are held", |l| {
-        l.contains("warn: an alarm dropped a notification (queue full): followed files' read positions are no longer saved")
+    la.wait_for_stderr_line("the drops", |l| {
+        l.contains("warn: alarm=hit: queue full (1 notifications waiting): ")
     });
     let done = stop(la);
     let first: BTreeSet<u64> = alarmed_numbers(&d).into_iter().collect();
@@ -1753,11 +1799,11 @@ fn a_line_dropped_on_a_full_queue_is_read_again_after_a_restart() {
         done.stderr_text()
     );
     assert!(
-        saved_offset(&d.state, &log).unwrap_or(0) < size(&log),
+        saved_offset(&default_state(&d), &log).unwrap_or(0) < size(&log),
         "the position is not past the dropped lines"
     );
 
-    let la = with_config(&config);
+    let la = with_default_state(&d, &config);
     sync(&d, &log, 11);
     let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
@@ -1870,76 +1916,26 @@ fn a_file_with_the_same_banner_truncated_while_down_is_read_from_its_start() {
 // ---------------------------------------------------------------------------
 // Rotation with a delivery backlog.
 
-/// tests/servers/webhook.py: answers 200 and prints each request as JSON.
-const HTTP_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/webhook.py");
-
-/// A webhook receiver on 127.0.0.1 (tests/servers/webhook.py answering 200).
-struct Webhook {
-    child: std::process::Child,
-    requests: std::sync::mpsc::Receiver<String>,
-}
-
-impl Webhook {
-    fn start(dir: &Path, port: u16) -> Webhook {
-        let err = File::create(dir.join(format!("webhook-{port}.err"))).unwrap();
-        let mut child = Command::new("python3")
-            .arg(HTTP_SERVER)
-            .arg(port.to_string())
-            .arg("200")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("the webhook needs python3: {e}"));
-        let requests = common::read_lines(child.stdout.take().unwrap());
-        let ready = requests.recv_timeout(PATIENCE);
-        assert!(
-            matches!(&ready, Ok(l) if l == "READY"),
-            "the webhook did not start: {ready:?}"
-        );
-        Webhook { child, requests }
+/// The `MATCH n` numbers of the requests `hook` receives until every number
+/// of `want` came (fails the test after [`PATIENCE`] without one), and of
+/// those that come within a moment after.
+fn numbers_until(hook: &common::http_server::Server, want: &BTreeSet<u64>) -> Vec<u64> {
+    let number = |record: serde_json::Value| -> u64 {
+        let body = record["body"]
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        body.strip_prefix("MATCH ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected request body {body:?}"))
+    };
+    let mut got: Vec<u64> = Vec::new();
+    while !want.iter().all(|n| got.contains(n)) {
+        got.push(number(hook.next("the next of the 55 alarms")));
     }
-
-    /// The `MATCH n` numbers of the requests received until every number of
-    /// `want` came (fails the test after [`PATIENCE`]), and the ones that
-    /// came within a moment after.
-    fn numbers_until(&self, want: &BTreeSet<u64>) -> Vec<u64> {
-        let mut got = Vec::new();
-        let deadline = std::time::Instant::now() + PATIENCE;
-        loop {
-            let seen: BTreeSet<u64> = got.iter().copied().collect();
-            let wait = if want.is_subset(&seen) {
-                Duration::from_millis(200)
-            } else {
-                deadline.saturating_duration_since(std::time::Instant::now())
-            };
-            match self.requests.recv_timeout(wait) {
-                Ok(line) => {
-                    let record: serde_json::Value = serde_json::from_str(&line).unwrap();
-                    let body = record["body"].as_str().unwrap_or_default().trim();
-                    let n = body
-                        .strip_prefix("MATCH ")
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or_else(|| panic!("unexpected request body {body:?}"));
-                    got.push(n);
-                }
-                Err(_) if want.is_subset(&seen) => return got,
-                Err(e) => panic!(
-                    "the webhook got {} of {} ({e}); missing {:?}",
-                    seen.len(),
-                    want.len(),
-                    want.difference(&seen).collect::<Vec<_>>()
-                ),
-            }
-        }
-    }
-}
-
-impl Drop for Webhook {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    got.extend(hook.rest().into_iter().map(number));
+    got
 }
 
 /// Runs of each backlog test: `LOGALARM_BACKLOG_RUNS`, else 10.
@@ -1952,10 +1948,17 @@ fn backlog_runs() -> usize {
 
 /// One run: the webhook is down; 55 alarm lines are written and read (a
 /// `log:` alarm on the same lines shows it); logrotate rotates the
-/// file (`create` or `copytruncate`); the rotated file is read to its end
-/// and waits for its alarms; logalarm is stopped with `signal` and started
-/// again; then the webhook comes up: it gets all 55.
-fn backlog_run(name: &str, rotation: Rotation, signal: i32) -> usize {
+/// file (`create` or `copytruncate`); the rotated file is read to its end;
+/// logalarm is stopped with `signal` and started again; then the webhook
+/// comes up: it gets all 55. Returns how many it got twice.
+///
+/// With `outbox`, a state directory is named: the 55 notifications are
+/// journaled, the rotated file is let go once they are, and the restart
+/// delivers them from the outbox. Without, the follower's default directory
+/// keeps the read positions only: the rotated file must stay followed, with
+/// its position, until the webhook takes them, and the restart reads it
+/// again.
+fn backlog_run(name: &str, rotation: Rotation, signal: i32, outbox: bool) -> usize {
     require_logrotate();
     let d = dirs(name);
     let base = d.root.parent().unwrap().to_owned();
@@ -1977,6 +1980,18 @@ fn backlog_run(name: &str, rotation: Rotation, signal: i32) -> usize {
          timeout = \"2s\"\nconn_timeout = 1\n"
         );
     fs::write(&config, text).unwrap();
+    if !outbox {
+        unname_state_dir(&config);
+    }
+    let start = || {
+        let mut la = if outbox {
+            with_config(&config)
+        } else {
+            with_default_state(&d, &config)
+        };
+        wait_ready(&mut la);
+        la
+    };
     let mode = match rotation {
         Rotation::CopyTruncate => "copytruncate",
         _ => "create",
@@ -1991,8 +2006,7 @@ fn backlog_run(name: &str, rotation: Rotation, signal: i32) -> usize {
     )
     .unwrap();
 
-    let mut la = with_config(&config);
-    wait_ready(&mut la);
+    let mut la = start();
     let mut w = writer(&log);
     write_numbers(&mut w, 1..=55);
     drop(w);
@@ -2012,32 +2026,48 @@ fn backlog_run(name: &str, rotation: Rotation, signal: i32) -> usize {
         "logrotate: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Past rotate_wait, the rotated file (or copy) is still followed.
-    la.wait_for_stderr_line("the rotated file kept for its alarms", |l| {
-        l.contains("debug: ")
-            && l.contains("(rotated, file ")
-            && l.contains("kept until the alarms of its lines are delivered")
-    });
+    if outbox {
+        // Journaled: the rotated file (or copy) is let go after rotate_wait.
+        la.wait_for_stderr_line("the rotated file let go", |l| {
+            l.contains("debug: no longer following ") && l.contains("(file 1)")
+        });
+    } else {
+        // Past rotate_wait, the rotated file (or copy) is still followed.
+        la.wait_for_stderr_line("the rotated file kept for its alarms", |l| {
+            l.contains("debug: ")
+                && l.contains("(rotated, file ")
+                && l.contains("kept until the alarms of its lines are delivered")
+        });
+    }
     la.signal(signal);
     la.finish();
 
-    let mut la = with_config(&config);
-    wait_ready(&mut la);
-    let hook = Webhook::start(&base, port);
+    let la = start();
+    let hook = common::http_server::Server::start(&base, port, "200", None);
     let want: BTreeSet<u64> = (1..=55).collect();
-    let got = hook.numbers_until(&want);
+    let got = numbers_until(&hook, &want);
     let done = stop(la);
     assert!(done.status.success(), "{}", done.stderr_text());
     got.len() - want.len()
 }
 
+/// [`backlog_run`] `LOGALARM_BACKLOG_RUNS` times, without the outbox and
+/// with it in turn.
 fn backlog(name: &str, rotation: Rotation, signal: i32) {
     let runs = backlog_runs();
-    let mut repeated = 0;
+    let mut repeated = [0, 0];
     for run in 0..runs {
-        repeated += backlog_run(&format!("{name}_{run}"), rotation, signal);
+        let outbox = run % 2 == 1;
+        repeated[usize::from(outbox)] +=
+            backlog_run(&format!("{name}_{run}"), rotation, signal, outbox);
     }
-    eprintln!("{name}: {runs} runs, 55 of 55 delivered each time; {repeated} delivered twice");
+    eprintln!(
+        "{name}: {runs} runs ({} without the outbox, {} with it), 55 of 55 delivered each time; delivered twice: {} without, {} with",
+        runs - runs / 2,
+        runs / 2,
+        repeated[0],
+        repeated[1]
+    );
 }
 
 #[test]
@@ -2108,8 +2138,10 @@ fn logged_numbers(lines: &[String]) -> Vec<u64> {
 /// down. Every line in the files is alarmed at least once (a `log:` alarm,
 /// counted on logalarm's stderr); lines alarmed twice are those whose
 /// delivery was in flight, or whose position not yet saved, at a kill.
-/// Returns (lines, alarms).
-fn crash_and_restart(name: &str, rotation: Rotation) -> (usize, usize) {
+/// With `outbox`, a state directory is named and the alarm queues are
+/// journaled; without, the follower's default directory keeps the read
+/// positions only. Returns (lines, alarms).
+fn crash_and_restart(name: &str, rotation: Rotation, outbox: bool) -> (usize, usize) {
     require_logrotate();
     let cycles = crash_cycles();
     let d = dirs(name);
@@ -2152,10 +2184,20 @@ fn crash_and_restart(name: &str, rotation: Rotation) -> (usize, usize) {
         .unwrap()
         .replace(&toml_str(&cat_to(&d.alarms)), "\"log:hit\"");
     fs::write(&config, text).unwrap();
+    if !outbox {
+        unname_state_dir(&config);
+    }
+    let start = || {
+        if outbox {
+            with_config(&config)
+        } else {
+            with_default_state(&d, &config)
+        }
+    };
     let script = base.join("writer.py");
     fs::write(&script, WRITER_PY).unwrap();
 
-    let mut la = with_config(&config);
+    let mut la = start();
     wait_ready(&mut la);
     let py_mode = if rotation == Rotation::CopyTruncate {
         "keep"
@@ -2188,7 +2230,7 @@ fn crash_and_restart(name: &str, rotation: Rotation) -> (usize, usize) {
             rotate();
             rotations += 1;
         }
-        let next = with_config(&config);
+        let next = start();
         stderr.extend(la.finish().stderr_lines().iter().cloned());
         la = next;
         wait_ready(&mut la);
@@ -2250,7 +2292,8 @@ fn crash_and_restart(name: &str, rotation: Rotation) -> (usize, usize) {
     let foreign: Vec<u64> = set.iter().copied().filter(|n| *n > last).collect();
     assert!(foreign.is_empty(), "never written: {foreign:?}");
     eprintln!(
-        "{name}: {cycles} SIGKILLs with an immediate restart, {rotations} rotations; {} lines in the files (up to {last}), all alarmed; {} alarms, {} duplicates",
+        "{name}: {cycles} SIGKILLs with an immediate restart, {rotations} rotations, {} the outbox; {} lines in the files (up to {last}), all alarmed; {} alarms, {} duplicates",
+        if outbox { "with" } else { "without" },
         present.len(),
         got.len(),
         got.len() - set.len()
@@ -2260,12 +2303,22 @@ fn crash_and_restart(name: &str, rotation: Rotation) -> (usize, usize) {
 
 #[test]
 fn crash_and_restart_at_once_with_logrotate_create() {
-    crash_and_restart("crash_create", Rotation::CreateSignal);
+    crash_and_restart("crash_create", Rotation::CreateSignal, false);
 }
 
 #[test]
 fn crash_and_restart_at_once_with_logrotate_copytruncate() {
-    crash_and_restart("crash_copytruncate", Rotation::CopyTruncate);
+    crash_and_restart("crash_copytruncate", Rotation::CopyTruncate, false);
+}
+
+#[test]
+fn crash_and_restart_at_once_with_logrotate_create_and_the_outbox() {
+    crash_and_restart("crash_create_outbox", Rotation::CreateSignal, true);
+}
+
+#[test]
+fn crash_and_restart_at_once_with_logrotate_copytruncate_and_the_outbox() {
+    crash_and_restart("crash_copytruncate_outbox", Rotation::CopyTruncate, true);
 }
 
 /// A position saved by an older logalarm (state file version 1: no check of

@@ -2,8 +2,8 @@
 //!
 //! The directory is locked ([`StateDir::acquire`]) when something needs it:
 //! followed files (their read positions), or a state directory the user
-//! named (`state_dir`, or systemd's `$STATE_DIRECTORY`), which components
-//! other than the follower keep their state in. The engine holds the lock for
+//! named (`state_dir`, or systemd's `$STATE_DIRECTORY`), where the outbox
+//! journals the alarm queues (`STATE_DIR/outbox/`). The engine holds the lock for
 //! its whole life and hands the same [`StateDir`] to every component.
 //!
 //! A restart must never silently follow without its saved positions: a
@@ -16,6 +16,13 @@
 use crate::config::Config;
 use crate::state::{self, AcquireError, Busy, StateDir};
 use std::sync::Arc;
+
+/// Whether `config` names a state directory (`state_dir`, or systemd's
+/// `$STATE_DIRECTORY`): then the run keeps one whatever its inputs, and the
+/// outbox journals there.
+pub fn named(config: &Config) -> bool {
+    config.settings.state_dir.is_some() || state::systemd_dir().is_some()
+}
 
 /// The state directory of a run built from `config`, locked; `None` when
 /// the run needs none, or runs without one (each case logged).
@@ -30,14 +37,16 @@ pub fn acquire(config: &Config) -> Result<Option<Arc<StateDir>>, String> {
         .inputs
         .iter()
         .any(|i| i.kind().key == crate::input::follow::config::KIND.key);
-    let named = config.settings.state_dir.is_some() || state::systemd_dir().is_some();
+    let named = named(config);
     if !follows && !named {
         return Ok(None);
     }
-    let without = if follows {
-        "following without saving read positions"
-    } else {
-        "running without it"
+    let without = match (follows, named) {
+        (true, true) => {
+            "following without saving read positions, and alarm queues are kept in memory only"
+        }
+        (true, false) => "following without saving read positions",
+        (false, _) => "alarm queues are kept in memory only",
     };
     let Some(dir) = config
         .settings
@@ -63,7 +72,7 @@ pub fn acquire(config: &Config) -> Result<Option<Arc<StateDir>>, String> {
             )),
             Busy::Ignore => {
                 tracing::error!(
-                    "{busy}; running WITHOUT it (state_busy = \"ignore\"): read positions are neither resumed nor saved, so lines written while logalarm was down are not read, and a restart may read lines again"
+                    "{busy}; running WITHOUT it (state_busy = \"ignore\"): read positions are neither resumed nor saved, so lines written while logalarm was down are not read, and a restart may read lines again; alarm queues are kept in memory only"
                 );
                 Ok(None)
             }

@@ -1,14 +1,8 @@
-#!/usr/bin/env python3
-"""A test HTTP server for tests/http.rs and tests/follow.rs: `webhook.py PORT SCRIPT [CERT KEY]`
-(not `http.py`: that name would hide Python's own `http` package from it).
-
-Python's http.server (threaded, HTTP/1.1 keep-alive) on 127.0.0.1:PORT,
-answering from SCRIPT (`500,200`: a 500, then 200 for every request after;
-`429:1`: a 429 with `Retry-After: 1`; `slow:3`: answer 200 after 3 s; the
-path `/status/CODE` always answers CODE), and printing each request it
-receives as one JSON line on stdout (after a first line `READY`). With CERT
-and KEY it serves HTTPS.
-"""
+# The HTTP test server: `webhook.py PORT SCRIPT [CERT KEY]` on 127.0.0.1.
+# SCRIPT is a comma-separated list of answers, one per request, the last one
+# repeated: `500,200`; `429:1` (a 429 with Retry-After: 1); `slow:3` (200
+# after 3 s). The path /status/CODE always answers CODE. Each request is
+# printed as one JSON line; "READY" once it listens.
 import http.server, json, ssl, sys, threading, time
 
 port, script = int(sys.argv[1]), sys.argv[2].split(",")

@@ -193,19 +193,6 @@ impl InternalEvent for PathUnfollowable<'_> {
     }
 }
 
-/// A notification was lost (dropped on a full alarm queue): read positions
-/// are no longer saved in this run, so a restart reads the lines from the
-/// last saved position again (the dropped one among them). Logged once.
-pub struct CommitsHeld;
-
-impl InternalEvent for CommitsHeld {
-    fn emit(self) {
-        tracing::warn!(
-            "an alarm dropped a notification (queue full): followed files' read positions are no longer saved in this run, so that a restart reads the dropped line again"
-        );
-    }
-}
-
 /// A followed file was truncated or written again while logalarm was down
 /// (same inode): it is read from its start.
 pub struct ChangedWhileDown<'a> {
