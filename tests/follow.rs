@@ -1822,7 +1822,8 @@ fn a_line_dropped_on_a_full_queue_is_read_again_after_a_restart() {
 
 /// A position is saved promptly once its alarm is delivered — with a poll
 /// interval of a minute, so no polling pass can be what saves it — and a
-/// SIGKILL right after that repeats nothing on restart.
+/// SIGKILL right after that repeats nothing on restart; a quiet follower
+/// still stops at once on SIGTERM (the stop wakes it).
 #[test]
 fn positions_are_saved_promptly_after_delivery() {
     let d = dirs("prompt");
@@ -1847,9 +1848,22 @@ fn positions_are_saved_promptly_after_delivery() {
     eprintln!("prompt: the slowest save came {slowest:?} after its alarm was written");
     kill(la);
     append(&log, "MATCH 6\n");
-    let la = with_config(&config);
+    let mut la = with_config(&config);
+    wait_ready(&mut la);
     sync(&d, &log, 7);
+    let len = size(&log);
+    assert!(
+        poll_until(PATIENCE, || saved_offset(&d.state, &log) == Some(len)),
+        "all saved"
+    );
+    // Quiet now, with a poll a minute away: the stop still comes at once.
+    let stopping = std::time::Instant::now();
     let done = stop(la);
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "stopping a quiet follower took {took:?} (its poll_interval is 60 s)"
+    );
     assert!(done.status.success(), "{}", done.stderr_text());
     assert_exactly_once("prompt saves", &alarmed_numbers(&d), 1..=7);
 }

@@ -167,6 +167,17 @@ pub fn start(
     }
     let state = settings.state.clone().map(Positions::new);
     let (raw_tx, raw_rx) = std_mpsc::channel();
+    // The thread sleeps until a change event, a timer or its next poll
+    // (`poll_interval` may be a minute): the stop wakes it with an empty
+    // event, so that it stops — and saves — at once.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let (wake, mut stop) = (raw_tx.clone(), stop.clone());
+        runtime.spawn(async move {
+            // An error: the engine is gone, which stops the follower too.
+            let _ = stop.wait_for(|stopped| *stopped).await;
+            let _ = wake.send(Ok(notify::Event::new(EventKind::Other)));
+        });
+    }
     let watcher = match notify::recommended_watcher(raw_tx) {
         Ok(w) => Some(w),
         Err(e) => {
