@@ -76,23 +76,16 @@ pub fn rule_value(value: &str) -> Result<(Vec<String>, String), String> {
 }
 
 /// Parses a period: whole seconds as uWSGI writes them (`3`), or a
-/// humantime duration (`500ms`, `1m 30s`).
+/// humantime duration (`500ms`, `1m 30s`), from 0 to
+/// [`MAX_PERIOD`](logalarm_plugin_api::MAX_PERIOD) (365 days); the plugin
+/// API's [`period`](logalarm_plugin_api::period), so that every period of a
+/// config has the same syntax and the same bound. A setting that needs a
+/// narrower range checks it with [`super::range`].
 ///
 /// # Errors
-/// A message with both accepted forms.
+/// A message with both accepted forms, or with the range when it is longer.
 pub fn duration(value: &str) -> Result<Duration, String> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = value.parse::<f64>()
-        && secs.is_finite()
-        && secs >= 0.0
-    {
-        return Ok(Duration::from_secs_f64(secs));
-    }
-    humantime::parse_duration(value)
-        .map_err(|e| format!("{value:?} is not a period ({e}); write seconds (`3`, `0.5`) or a duration (`500ms`, `2m`)"))
+    logalarm_plugin_api::period(value)
 }
 
 /// Parses a size in bytes (a plain integer, as uWSGI writes it).
@@ -174,5 +167,16 @@ mod tests {
         assert_eq!(duration("0.25").unwrap(), Duration::from_millis(250));
         assert_eq!(duration("500ms").unwrap(), Duration::from_millis(500));
         assert!(duration("soon").is_err());
+        assert!(duration("-1").is_err());
+        assert_eq!(duration("365d").unwrap(), logalarm_plugin_api::MAX_PERIOD);
+        // Past u64 seconds, infinite, past 365 days: an error, never a panic.
+        for long in ["1e20", "inf", "366d", "60years", "18446744073709551616"] {
+            let e = duration(long).unwrap_err();
+            assert!(e.contains("longer than 365d") || e.contains("not a period"), "{long}: {e}");
+        }
+        assert_eq!(
+            duration("1e20").unwrap_err(),
+            "\"1e20\" is longer than 365d, the longest period logalarm takes; write a period from 0 to 365d"
+        );
     }
 }

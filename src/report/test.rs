@@ -328,7 +328,7 @@ impl<'p, W: Write> TestReport<'p, W> {
                     writeln!(
                         self.out,
                         "at {}: {kind} -> {}: {summary}",
-                        humantime::format_rfc3339_millis(at),
+                        logalarm_plugin_api::logline::rfc3339_millis(at),
                         self.plan.alarms[alarm as usize].name,
                     )
                 }

@@ -176,6 +176,18 @@ pub fn emit(level: Level, what: Option<&str>, fields: &[(&str, Value)], message:
     let _ = std::io::stderr().lock().write_all(&line);
 }
 
+/// `t` in RFC 3339, UTC, with milliseconds (`2026-12-04T17:40:00.123Z`), as
+/// every time logalarm writes is shown. Never panics: a time before the Unix
+/// epoch is shown as the epoch, and one past the year 9999 (which RFC 3339
+/// cannot write) as its last millisecond. Neither comes from a clock; a
+/// time computed from a config value far out of range could.
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    use std::time::{Duration, UNIX_EPOCH};
+    // 10000-01-01T00:00:00Z, less a millisecond.
+    let last = UNIX_EPOCH + Duration::from_millis(253_402_300_800_000 - 1);
+    humantime::format_rfc3339_millis(t.clamp(UNIX_EPOCH, last)).to_string()
+}
+
 /// One line, with its `\n`, as [`emit`] writes it at `time`.
 pub fn render(
     format: LogFormat,
@@ -185,7 +197,7 @@ pub fn render(
     fields: &[(&str, Value)],
     message: &[u8],
 ) -> Vec<u8> {
-    let time = humantime::format_rfc3339_millis(time);
+    let time = rfc3339_millis(time);
     let mut out = Vec::with_capacity(64 + message.len() + 24 * fields.len());
     match format {
         LogFormat::Text => {

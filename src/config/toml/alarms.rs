@@ -6,6 +6,8 @@
 use super::super::policy::{KeyDef, PolicyDef};
 use super::super::{AlarmDef, Config, ConfigError, Origin, PluginOption, RetryDef, suggest};
 use crate::component::de::Period;
+use crate::component::range::Count;
+use crate::config::settings::QUEUE_SIZE;
 use crate::component::toml_doc::{Reader, Schema, entries};
 use crate::policy::component::{KINDS, Kind, PolicyConfig, TomlKeys};
 use indexmap::IndexMap;
@@ -79,6 +81,16 @@ pub(super) struct Retry {
     max_delay: Option<Period>,
 }
 
+/// `max_keys`: keys each keyed policy of an alarm holds, 1 to 10 million
+/// (each key costs its policy's state, about a hundred bytes and more, so
+/// the top is a gigabyte or more per policy).
+pub const MAX_KEYS: Count = Count::new(1, 10_000_000, "keys");
+
+/// `retry.attempts`: tries per notification, the first included, 1 to
+/// 10,000 (at the default 60 s longest wait, 10,000 tries outlast a week;
+/// 0 is refused, with its own message, by the retry policy).
+pub const ATTEMPTS: Count = Count::new(1, 10_000, "attempts");
+
 /// A plugin key's value as the plugin gets it: strings as they are, numbers
 /// and booleans in their TOML form, a list of strings joined with `,` (as in
 /// uWSGI's `mail_to=a@x,b@y`).
@@ -123,6 +135,8 @@ fn policy_def(
                 &at(m.span().start, "max_keys"),
                 "must be at least 1",
             ));
+        } else if let Err(e) = MAX_KEYS.check(*m.get_ref()) {
+            errors.push(ConfigError::at(&at(m.span().start, "max_keys"), e));
         } else {
             def.max_keys = Some(m.into_inner());
         }
@@ -280,10 +294,10 @@ pub(super) fn load(
                 continue;
             }
         };
-        if alarm.queue_size == Some(0) {
+        if let Some(Err(e)) = alarm.queue_size.map(|n| QUEUE_SIZE.check(n)) {
             errors.push(ConfigError::at(
                 &reader.origin(start, format!("alarm.{name}.queue_size")),
-                "must be at least 1",
+                e,
             ));
         }
         let retry = match alarm.retry {
@@ -291,6 +305,12 @@ pub(super) fn load(
             Some(retry) => {
                 let start = retry.span().start;
                 let retry = retry.into_inner();
+                if let Some(Err(e)) = retry.attempts.filter(|&n| n > 0).map(|n| ATTEMPTS.check(n)) {
+                    errors.push(ConfigError::at(
+                        &reader.origin(start, format!("alarm.{name}.retry.attempts")),
+                        e,
+                    ));
+                }
                 RetryDef {
                     attempts: retry.attempts,
                     deadline: retry.deadline.map(|p| p.0),
