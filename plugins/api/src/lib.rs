@@ -715,4 +715,29 @@ mod tests {
         push_escaped(&mut out, b"a\nb\rc");
         assert_eq!(out, b"a\\nb\\rc");
     }
+
+    #[test]
+    fn periods_never_panic() {
+        assert_eq!(period("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(period("0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(period("365d").unwrap(), MAX_PERIOD);
+        for text in ["1e20", "inf", "366d", "18446744073709551616", "1e400"] {
+            assert!(period(text).unwrap_err().contains("longer than 365d"), "{text}");
+        }
+        for text in ["-1", "nan", "-inf", "soon", ""] {
+            assert!(period(text).unwrap_err().contains("is not a period"), "{text}");
+        }
+    }
+
+    #[test]
+    fn env_secrets_are_remembered() {
+        // A variable every test run has (setting one would race other tests).
+        resolve_secret("env:PATH").unwrap();
+        let _ = resolve_secret("env:LOGALARM_TEST_SECRET_UNSET");
+        let vars = secret_env_vars();
+        assert!(vars.iter().any(|v| v == "PATH"));
+        assert!(vars.iter().any(|v| v == "LOGALARM_TEST_SECRET_UNSET"));
+        resolve_secret("plain").unwrap();
+        assert_eq!(vars.len(), secret_env_vars().len());
+    }
 }

@@ -7,6 +7,7 @@ use super::super::policy::{KeyDef, PolicyDef};
 use super::super::{AlarmDef, Config, ConfigError, Origin, PluginOption, RetryDef, suggest};
 use crate::component::de::Period;
 use crate::component::range::Count;
+use crate::component::syntax;
 use crate::config::settings::QUEUE_SIZE;
 use crate::component::toml_doc::{Reader, Schema, entries};
 use crate::policy::component::{KINDS, Kind, PolicyConfig, TomlKeys};
@@ -278,17 +279,16 @@ pub(super) fn load(
             continue;
         };
         let at = reader.origin(action.span().start, format!("alarm.{name}.action"));
-        let (plugin, args) = match action.get_ref().split_once(':') {
-            Some((plugin, args)) if !plugin.trim().is_empty() => {
-                (plugin.trim().to_owned(), args.to_owned())
-            }
-            _ => {
+        // The error shows only the action's first word: the rest may hold a
+        // password that no plugin can redact, since it did not parse.
+        let (plugin, args) = match syntax::action_value(action.get_ref()) {
+            Ok((plugin, args)) => (plugin.to_owned(), args.to_owned()),
+            Err(syntax::ActionError::NoColon(start) | syntax::ActionError::BadPlugin(start)) => {
                 broken_alarms.push(name.clone());
                 errors.push(ConfigError::at(
                     &at,
                     format!(
-                        "{:?} is not `PLUGIN:ARGS`; write e.g. \"log:\" or \"cmd:COMMAND\"",
-                        action.get_ref()
+                        "{start:?} is not `PLUGIN:ARGS`; write e.g. \"log:\" or \"cmd:COMMAND\""
                     ),
                 ));
                 continue;
