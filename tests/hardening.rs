@@ -162,3 +162,34 @@ fn cmd_children_do_not_inherit_env_secrets_unless_passed() {
         "{err}"
     );
 }
+
+#[test]
+fn control_bytes_reach_the_log_action_escaped_and_cmd_raw() {
+    let dir = scratch("hardening_escape");
+    let raw = dir.join("raw");
+    let line: &[u8] = b"TERRIBLE \x1b]0;x\x07 title \x1b[2J\x9b\xff end\n";
+    let out = Logalarm::new()
+        .args([
+            "--no-passthrough",
+            "--alarm",
+            "console log:[PAGE]",
+            "--alarm",
+            &format!("keep cmd:cat > {}", path_str(&raw)),
+            "--log-alarm",
+            "console,keep ^TERRIBLE",
+        ])
+        .run(line);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_text());
+    let stderr = untimed_bytes(&out.stderr);
+    let want: &[u8] =
+        b"[logalarm] ALARM: [PAGE] TERRIBLE \\x1b]0;x\\x07 title \\x1b[2J\\x9b\\xff end\n";
+    assert!(
+        stderr.windows(want.len()).any(|w| w == want),
+        "{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert!(!out.stderr.contains(&0x1b), "an ESC reached stderr");
+    assert!(!out.stderr.contains(&0x07), "a BEL reached stderr");
+    // The command gets the bytes as they were, as in uWSGI.
+    assert_eq!(std::fs::read(&raw).unwrap(), line);
+}

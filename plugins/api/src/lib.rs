@@ -653,18 +653,41 @@ pub fn resolve_secret(value: &str) -> Result<String, String> {
 ///
 /// Any `\n` or `\r` inside `text` is written as `\n`/`\r` escapes (JSON's own
 /// escapes in JSON), so that every physical line logalarm emits starts with
-/// [`TAG`] or [`JSON_TAG`] and can never re-trigger an alarm.
+/// [`TAG`] or [`JSON_TAG`] and can never re-trigger an alarm; every other
+/// control byte and invalid UTF-8 is escaped too ([`push_escaped`]), so that
+/// a logged line can never drive the terminal that shows it.
 pub fn emit_tagged(level: Level, what: &str, text: &[u8]) {
     logline::emit(level, Some(what), &[], text);
 }
 
-/// Appends `text` to `out`, writing line breaks as `\n` and `\r` escapes.
+/// Appends `text` to `out` so that it can never drive a terminal (log
+/// injection, CWE-117): line breaks as `\n` and `\r`, every other control
+/// byte but tab (`ESC`, `BEL`, `BS`, …, `DEL`) as `\xNN`, the C1 control
+/// characters U+0080–U+009F (which terminals may take for `ESC [` and its
+/// kin) as `\u{NN}`, and each byte that is not UTF-8 as `\xNN`. Tab and
+/// all other text are kept as they are.
+///
+/// ```
+/// let mut out = Vec::new();
+/// logalarm_plugin_api::push_escaped(&mut out, b"a\x1b]0;x\x07 \xff\tb\n");
+/// assert_eq!(out, b"a\\x1b]0;x\\x07 \\xff\tb\\n");
+/// ```
 pub fn push_escaped(out: &mut Vec<u8>, text: &[u8]) {
-    for &b in text {
-        match b {
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
+    use std::io::Write as _;
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            // `write!` to a Vec cannot fail.
+            let _ = match c {
+                '\n' => out.write_all(b"\\n"),
+                '\r' => out.write_all(b"\\r"),
+                '\t' => out.write_all(b"\t"),
+                '\0'..='\x1f' | '\x7f' => write!(out, "\\x{:02x}", u32::from(c)),
+                '\u{80}'..='\u{9f}' => write!(out, "\\u{{{:x}}}", u32::from(c)),
+                c => out.write_all(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            };
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
         }
     }
 }
@@ -714,6 +737,22 @@ mod tests {
         let mut out = Vec::new();
         push_escaped(&mut out, b"a\nb\rc");
         assert_eq!(out, b"a\\nb\\rc");
+    }
+
+    #[test]
+    fn escapes_what_could_drive_a_terminal() {
+        let mut out = Vec::new();
+        push_escaped(
+            &mut out,
+            "\x1b]0;x\x07 \x1b[2J\x08\x7f caf\u{e9}\t\u{9b}31m".as_bytes(),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\\x1b]0;x\\x07 \\x1b[2J\\x08\\x7f caf\u{e9}\t\\u{9b}31m"
+        );
+        let mut out = Vec::new();
+        push_escaped(&mut out, b"\xc3\x28 \xe9t\xe9");
+        assert_eq!(out, b"\\xc3( \\xe9t\\xe9");
     }
 
     #[test]

@@ -17,9 +17,12 @@
 //! The time is the wall clock in UTC, RFC 3339 with milliseconds. A text line
 //! starts with [`crate::TAG`], a JSON line with [`crate::JSON_TAG`]; the
 //! matcher skips both, so logalarm's output fed back into its input never
-//! fires an alarm. Text lines keep the bytes they are given, with line breaks
-//! written as `\n` and `\r` escapes; JSON lines are UTF-8 (invalid bytes become
-//! U+FFFD) with JSON's string escapes. Each line is written to stderr with one
+//! fires an alarm. Text lines keep the text they are given, with line breaks
+//! written as `\n` and `\r` escapes and every other control byte (but tab),
+//! C1 control character and byte that is not UTF-8 escaped too
+//! ([`crate::push_escaped`]), so a logged line can never drive a terminal;
+//! JSON lines are UTF-8 (invalid bytes become U+FFFD) with JSON's string
+//! escapes, DEL and the C1 controls escaped as `\u007f`, `\u009b`. Each line is written to stderr with one
 //! write, so lines of concurrent writers never interleave.
 //!
 //! ```
@@ -255,8 +258,18 @@ pub fn render(
 
 /// Appends `s` as a JSON string (quoted, escaped by serde_json).
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    // Serialising a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    // Serialising a str cannot fail. JSON escapes the C0 controls itself;
+    // DEL and the C1 controls (which a terminal showing the line may take
+    // for ESC sequences) it leaves raw, so they are escaped here.
+    let json = serde_json::to_string(s).unwrap_or_default();
+    for c in json.chars() {
+        match c {
+            '\x7f' | '\u{80}'..='\u{9f}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -318,7 +331,8 @@ mod tests {
     }
 
     #[test]
-    fn text_lines_keep_their_bytes() {
+    fn text_lines_escape_bytes_that_are_not_utf8_and_controls() {
+        // Issue 12: a logged line can never drive the terminal (CWE-117).
         assert_eq!(
             render(
                 LogFormat::Text,
@@ -326,9 +340,20 @@ mod tests {
                 Level::Info,
                 Some("cmd c"),
                 &[],
-                b"\xff\xfe ok"
+                b"\xff\xfe ok \x1b]0;x\x07"
             ),
-            b"[logalarm] 2026-12-04T17:40:00.123Z cmd c: \xff\xfe ok\n"
+            b"[logalarm] 2026-12-04T17:40:00.123Z cmd c: \\xff\\xfe ok \\x1b]0;x\\x07\n"
+        );
+        assert_eq!(
+            text(render(
+                LogFormat::Json,
+                at(),
+                Level::Info,
+                None,
+                &[],
+                "\x1b]0;x\x07 \u{9b}2J \x7f".as_bytes()
+            )),
+            "{\"tag\":\"[logalarm]\",\"time\":\"2026-12-04T17:40:00.123Z\",\"level\":\"info\",\"message\":\"\\u001b]0;x\\u0007 \\u009b2J \\u007f\"}\n"
         );
     }
 
