@@ -225,6 +225,7 @@ const TEMPLATES: &[&str] = &[
     "{{ 'x' * 100000000 }}",
     "{% for i in range(100000) %}{{ line }}{% endfor %}",
     "{% set a = 'x' * 1000 %}{% for i in range(100000) %}{{ a }}{% endfor %}",
+    "{% set a = 'x' * 100000000 %}{% for i in range(100000) %}{% set b = a ~ a %}{% endfor %}",
 ];
 
 /// Whole lines with extreme values of keys each syntax knows.
@@ -289,7 +290,9 @@ fn seeds() -> Vec<Case> {
 
 /// The lines of `text`, each with its `\n`.
 fn lines(text: &[u8]) -> Vec<Vec<u8>> {
-    text.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
+    text.split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 fn pick<'a>(rng: &mut fastrand::Rng, list: &[&'a str]) -> &'a str {
@@ -298,7 +301,12 @@ fn pick<'a>(rng: &mut fastrand::Rng, list: &[&'a str]) -> &'a str {
 
 /// Replaces a random run of bytes matching `is` (digits, or a period like
 /// `60s`) with `with`.
-fn replace_run(rng: &mut fastrand::Rng, text: &mut Vec<u8>, is: fn(&[u8], usize) -> Option<usize>, with: &str) {
+fn replace_run(
+    rng: &mut fastrand::Rng,
+    text: &mut Vec<u8>,
+    is: fn(&[u8], usize) -> Option<usize>,
+    with: &str,
+) {
     let starts: Vec<(usize, usize)> = (0..text.len())
         .filter(|&i| i == 0 || !text[i - 1].is_ascii_alphanumeric())
         .filter_map(|i| is(text, i).map(|len| (i, len)))
@@ -409,11 +417,7 @@ fn mutate(rng: &mut fastrand::Rng, case: &mut Case) {
             let replaced = if as_text.contains("{{") && rng.bool() {
                 as_text.replacen("{{", &format!("{piece}{{{{"), 1)
             } else {
-                as_text.replacen(
-                    "action = ",
-                    &format!("message = \"{piece}\"\naction = "),
-                    1,
-                )
+                as_text.replacen("action = ", &format!("message = \"{piece}\"\naction = "), 1)
             };
             *text = replaced.into_bytes();
         }
@@ -425,7 +429,11 @@ fn mutate(rng: &mut fastrand::Rng, case: &mut Case) {
                 pick(rng, TOML_LINES)
             };
             let mut ls = lines(text);
-            let at = if ls.is_empty() { 0 } else { rng.usize(1..=ls.len()) };
+            let at = if ls.is_empty() {
+                0
+            } else {
+                rng.usize(1..=ls.len())
+            };
             ls.insert(at, format!("{line}\n").into_bytes());
             *text = ls.concat();
         }
@@ -518,7 +526,9 @@ fn fuzz(name: &str, cases: usize) {
                         break;
                     }
                     // Each case has its own generator: the same case whatever the thread.
-                    let mut rng = fastrand::Rng::with_seed(seed.wrapping_mul(1_000_003).wrapping_add(n as u64));
+                    let mut rng = fastrand::Rng::with_seed(
+                        seed.wrapping_mul(1_000_003).wrapping_add(n as u64),
+                    );
                     let base = &seeds[rng.usize(..seeds.len())];
                     let mut case = Case {
                         text: base.text.clone(),
@@ -547,10 +557,10 @@ fn fuzz(name: &str, cases: usize) {
                             dir.join(format!("w{worker}.err")),
                             dir.join(format!("case-{n}-{outcome:?}.err")),
                         );
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("case {n} ({outcome:?}, {took:?}): {}", keep.display()));
+                        failures.lock().unwrap().push(format!(
+                            "case {n} ({outcome:?}, {took:?}): {}",
+                            keep.display()
+                        ));
                     }
                 }
             });
