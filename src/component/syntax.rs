@@ -234,7 +234,10 @@ mod tests {
         // Past u64 seconds, infinite, past 365 days: an error, never a panic.
         for long in ["1e20", "inf", "366d", "60years", "18446744073709551616"] {
             let e = duration(long).unwrap_err();
-            assert!(e.contains("longer than 365d") || e.contains("not a period"), "{long}: {e}");
+            assert!(
+                e.contains("longer than 365d") || e.contains("not a period"),
+                "{long}: {e}"
+            );
         }
         assert_eq!(
             duration("1e20").unwrap_err(),

@@ -306,7 +306,10 @@ mod tests {
             ("regex-size-limit", "1"),
         ] {
             let e = s.set_option(option, value).unwrap().unwrap_err();
-            assert!(e.contains("out of range") || e.contains("longer than"), "{option}: {e}");
+            assert!(
+                e.contains("out of range") || e.contains("longer than"),
+                "{option}: {e}"
+            );
         }
         assert_eq!(s.set_option("nope", "1"), None);
         let names: Vec<&str> = SETTINGS.iter().map(|s| s.ini).collect();

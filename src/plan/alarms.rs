@@ -190,11 +190,7 @@ pub(super) fn scrub(mut message: String, args: &str, redacted: &str) -> String {
 
 /// Bytes `a` and `b` share at their start, at a character boundary of `a`.
 fn common_prefix(a: &str, b: &str) -> usize {
-    let n = a
-        .bytes()
-        .zip(b.bytes())
-        .take_while(|(x, y)| x == y)
-        .count();
+    let n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
     (0..=n).rev().find(|&i| a.is_char_boundary(i)).unwrap_or(0)
 }
 

@@ -144,7 +144,10 @@ mod tests {
             source_line("alarm = a nosuch:secret stuff"),
             "alarm = a nosuch:…"
         );
-        assert_eq!(source_line("alarm = a cmd:echo hi"), "alarm = a cmd:echo hi");
+        assert_eq!(
+            source_line("alarm = a cmd:echo hi"),
+            "alarm = a cmd:echo hi"
+        );
         assert_eq!(
             source_line(r#"action = "xmpp:a@b;hunter2;c@d""#),
             r#"action = "xmpp:a@b;***;c@d""#

@@ -568,9 +568,7 @@ pub fn period(value: &str) -> Result<Duration, String> {
     } else {
         match value.parse::<f64>() {
             // Infinite or past what a Duration holds: too long, not malformed.
-            Ok(secs) if secs >= 0.0 => {
-                Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
-            }
+            Ok(secs) if secs >= 0.0 => Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
             // Negative or NaN: humantime says why below.
             Ok(_) | Err(_) => match humantime::parse_duration(value) {
                 Ok(d) => d,
@@ -761,10 +759,16 @@ mod tests {
         assert_eq!(period("0.5").unwrap(), Duration::from_millis(500));
         assert_eq!(period("365d").unwrap(), MAX_PERIOD);
         for text in ["1e20", "inf", "366d", "18446744073709551616", "1e400"] {
-            assert!(period(text).unwrap_err().contains("longer than 365d"), "{text}");
+            assert!(
+                period(text).unwrap_err().contains("longer than 365d"),
+                "{text}"
+            );
         }
         for text in ["-1", "nan", "-inf", "soon", ""] {
-            assert!(period(text).unwrap_err().contains("is not a period"), "{text}");
+            assert!(
+                period(text).unwrap_err().contains("is not a period"),
+                "{text}"
+            );
         }
     }
 

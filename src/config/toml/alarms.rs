@@ -8,8 +8,8 @@ use super::super::{AlarmDef, Config, ConfigError, Origin, PluginOption, RetryDef
 use crate::component::de::Period;
 use crate::component::range::Count;
 use crate::component::syntax;
-use crate::config::settings::QUEUE_SIZE;
 use crate::component::toml_doc::{Reader, Schema, entries};
+use crate::config::settings::QUEUE_SIZE;
 use crate::policy::component::{KINDS, Kind, PolicyConfig, TomlKeys};
 use indexmap::IndexMap;
 use serde::Deserialize;

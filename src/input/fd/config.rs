@@ -1,8 +1,8 @@
 //! The config of `alarm-fd` watches: uWSGI's `alarm-fd = NAME FD[:SIZE]
 //! MESSAGE` (INI and `--alarm-fd`), TOML `[[alarm_fd]]`.
 
-use crate::component::range::Count;
 use crate::component::de::NumberOrString;
+use crate::component::range::Count;
 use crate::component::syntax;
 use crate::component::toml_doc::{Reader, Schema};
 use crate::component::{ConfigError, OptionDoc, Origin};
