@@ -76,6 +76,31 @@ fn values_out_of_range_are_config_errors_naming_key_and_range() {
 }
 
 #[test]
+fn endless_files_are_config_errors_not_endless_reads() {
+    let dir = scratch("hardening_endless");
+    let ini = write_file(
+        &dir,
+        "a.ini",
+        "[uwsgi]\nalarm = a log:\nlog-alarm = a @(/dev/zero)\ninclude = /dev/zero.ini\n",
+    );
+    for args in [vec!["-c", "/dev/zero"], vec!["-c", path_str(&ini)]] {
+        let (code, err) = check(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (_, err) = check(&["-c", "/dev/zero"]);
+    assert!(
+        err.contains("/dev/zero: cannot read the config file: it holds more than 16 MiB"),
+        "{err}"
+    );
+    let (_, err) = check(&["-c", path_str(&ini)]);
+    assert!(
+        err.contains("@(/dev/zero): cannot read the file: it holds more than 16 MiB"),
+        "{err}"
+    );
+}
+
+#[test]
 fn no_config_error_shows_a_password() {
     let dir = scratch("hardening_secrets");
     // Each alarm line is wrong in its own way; each holds the password.
