@@ -15,7 +15,7 @@
 //! const QUEUE: Count = Count::new(1, 1_048_576, "notifications");
 //! assert_eq!(QUEUE.check(1024), Ok(1024));
 //! assert_eq!(
-//!     QUEUE.check(1 << 61).unwrap_err(),
+//!     QUEUE.check(1u64 << 61).unwrap_err(),
 //!     "2305843009213693952 is out of range; write a whole number from 1 to 1048576 (notifications)"
 //! );
 //! ```
