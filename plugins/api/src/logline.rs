@@ -168,7 +168,7 @@ pub fn format() -> LogFormat {
     FORMAT.get().copied().unwrap_or_default()
 }
 
-/// Writes one line to stderr, now, in the chosen [`format`], with one write.
+/// Writes one line to stderr, now, in the chosen [`format()`], with one write.
 ///
 /// `what`, when given, names the line instead of the level in text form
 /// (`ALARM`, `cmd NAME`, `config error`) and is the `what` key in JSON;
