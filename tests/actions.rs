@@ -680,3 +680,255 @@ fn sigterm_stops_reading() {
     assert_eq!(summary(done.stderr_lines(), "c"), (1, 0, 0, 0));
     assert_eq!(summary(done.stderr_lines(), "l"), (1, 0, 0, 0));
 }
+
+// ---------------------------------------------------------------------------
+// A stopped stdout reader: pass-through lags, alarms do not.
+
+/// `cat` reading the pipe logalarm's stdout goes to, into a file, stopped
+/// (SIGSTOP) before logalarm writes anything; [`StoppedReader::resume`]
+/// lets it read on.
+struct StoppedReader {
+    cat: std::process::Child,
+    out: PathBuf,
+}
+
+impl StoppedReader {
+    /// Starts and stops the reader; returns it and the pipe's write end.
+    fn start(dir: &Path) -> (StoppedReader, std::io::PipeWriter) {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let out = dir.join("passed-through");
+        let file = std::fs::File::create(&out).expect("create out");
+        let cat = Command::new("cat")
+            .stdin(reader)
+            .stdout(file)
+            .spawn()
+            .expect("start cat");
+        let pid = i32::try_from(cat.id()).expect("pid");
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        assert!(
+            common::poll_until(PATIENCE, || stopped(pid)),
+            "cat (pid {pid}) did not stop"
+        );
+        (StoppedReader { cat, out }, writer)
+    }
+
+    /// Lets the reader go on, and returns all it read once its input ends.
+    fn resume(mut self) -> Vec<u8> {
+        let pid = i32::try_from(self.cat.id()).expect("pid");
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+        let status = common::wait_exit(&mut self.cat, PATIENCE);
+        assert!(status.success(), "cat: {status}");
+        std::fs::read(&self.out).expect("read what cat wrote")
+    }
+}
+
+impl Drop for StoppedReader {
+    fn drop(&mut self) {
+        let _ = self.cat.kill();
+        let _ = self.cat.wait();
+    }
+}
+
+/// Whether process `pid` is stopped (state `T`, proc(5)).
+fn stopped(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(") ")?;
+            rest.chars().next()
+        })
+        .is_some_and(|state| state == 'T')
+}
+
+/// `lines` numbered lines, 1 in `every` an alarm line (`TERRIBLE ALARM n`),
+/// the others filler of `width` bytes: (the input, its alarm lines).
+fn numbered(lines: usize, every: usize, width: usize) -> (Vec<u8>, Vec<String>) {
+    let (mut input, mut alarms) = (Vec::new(), Vec::new());
+    for i in 0..lines {
+        if i % every == every - 1 {
+            writeln!(input, "TERRIBLE ALARM {i:06}").unwrap();
+            alarms.push(format!("TERRIBLE ALARM {i:06}"));
+        } else {
+            writeln!(input, "filler {i:06} {}", "-".repeat(width)).unwrap();
+        }
+    }
+    (input, alarms)
+}
+
+#[test]
+fn a_stopped_stdout_reader_stalls_no_alarm_and_gets_every_byte() {
+    let dir = common::scratch("actions_stopped_reader_block");
+    // 400 alarms in 1.6 MB: far beyond what the pipe holds (64 KiB), within
+    // the default pass-through buffer (4 MiB).
+    let (input, alarms) = numbered(8000, 20, 180);
+    assert_eq!(alarms.len(), 400);
+    let (reader, stdout) = StoppedReader::start(&dir);
+    let mut live = Logalarm::new()
+        .args([
+            "--alarm-freq",
+            "0",
+            "--alarm",
+            "l log:",
+            "--log-alarm",
+            "l TERRIBLE ALARM",
+        ])
+        .stdout_to(stdout)
+        .stdin(&input)
+        .start();
+    // Every alarm fires while the reader is still stopped.
+    live.stderr().wait_for("400 alarms", |lines| {
+        alarm_lines(lines).len() >= alarms.len()
+    });
+    assert!(live.is_running(), "it waits to pass the rest through");
+    let passed = reader.resume();
+    let done = live.finish();
+    let stderr = done.stderr_lines();
+    assert_eq!(done.code(), Some(0), "{}", done.stderr_text());
+    let fired: Vec<String> = alarm_lines(stderr)
+        .iter()
+        .map(|l| l.trim_start_matches(common::ALARM_PREFIX).to_owned())
+        .collect();
+    assert_eq!(fired, alarms);
+    assert_eq!(summary(stderr, "l"), (400, 0, 0, 0));
+    assert_eq!(passed.len(), input.len(), "every byte passed through");
+    assert!(passed == input, "in order");
+    assert!(!done.stderr_text().contains("dropped ("), "nothing dropped");
+}
+
+#[test]
+fn drop_mode_drops_whole_lines_counts_them_and_stalls_no_alarm() {
+    let dir = common::scratch("actions_stopped_reader_drop");
+    // 400 alarms in 1.6 MB, through a 64 KiB buffer: most of it is dropped.
+    let (input, alarms) = numbered(8000, 20, 180);
+    let (reader, stdout) = StoppedReader::start(&dir);
+    let mut live = Logalarm::new()
+        .args([
+            "--alarm-freq",
+            "0",
+            "--passthrough-full",
+            "drop",
+            "--passthrough-buffer",
+            "65536",
+            // The end waits for what was kept to be written, bounded by this.
+            "--drain-timeout",
+            "120s",
+            "--alarm",
+            "l log:",
+            "--log-alarm",
+            "l TERRIBLE ALARM",
+        ])
+        .stdout_to(stdout)
+        .stdin(&input)
+        .start();
+    live.stderr().wait_for("400 alarms", |lines| {
+        alarm_lines(lines).len() >= alarms.len()
+    });
+    let passed = reader.resume();
+    let done = live.finish();
+    let stderr = done.stderr_lines();
+    let text = done.stderr_text();
+    assert_eq!(done.code(), Some(0), "{text}");
+    assert_eq!(alarm_lines(stderr).len(), 400, "{text}");
+    assert_eq!(summary(stderr, "l"), (400, 0, 0, 0));
+    // The exit summary's count is exactly what the reader missed.
+    let totals: Vec<&String> = stderr
+        .iter()
+        .filter(|l| l.starts_with("[logalarm] info: pass-through to stdout: "))
+        .collect();
+    assert_eq!(totals.len(), 1, "{text}");
+    let dropped: usize = totals[0]
+        .trim_start_matches("[logalarm] info: pass-through to stdout: ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {:?}", totals[0]));
+    assert!(dropped > 0, "{text}");
+    assert_eq!(passed.len() + dropped, input.len(), "{text}");
+    eprintln!(
+        "drop mode: {} of {} bytes passed through, {dropped} dropped: {}",
+        passed.len(),
+        input.len(),
+        totals[0]
+    );
+    // One warning per episode, as many as the summary counts.
+    let warned = stderr
+        .iter()
+        .filter(|l| {
+            l.starts_with("[logalarm] warn: pass-through to stdout: its reader is not keeping up")
+        })
+        .count();
+    assert!(
+        totals[0].contains(&format!("({warned} episode")),
+        "{warned} warnings: {text}"
+    );
+    // What passed through is whole lines of the input, in order.
+    let input_lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    let mut at = 0;
+    for line in passed.split_inclusive(|&b| b == b'\n') {
+        let found = input_lines[at..].iter().position(|l| *l == line);
+        let Some(skip) = found else {
+            panic!(
+                "not a whole input line in order: {:?}",
+                String::from_utf8_lossy(line)
+            );
+        };
+        at += skip + 1;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A `cmd:` message of any size.
+
+#[test]
+fn a_one_mebibyte_cmd_message_reaches_stdin_whole() {
+    let dir = common::scratch("actions_cmd_1mib");
+    let (out, vars) = (dir.join("stdin"), dir.join("vars"));
+    // A 1 MiB line (8 times what the kernel allows one environment variable),
+    // carried whole by an alarm-msg-size of 1 MiB.
+    const MIB: usize = 1 << 20;
+    let mut line = b"BIG ".to_vec();
+    line.extend((0..MIB - 4).map(|i| b'a' + (i % 26) as u8));
+    let mut input = line.clone();
+    input.push(b'\n');
+    let command = format!(
+        "cmd:cat > {}; printf '%s|%s|%s|%s|%s' \"${{#LOGALARM_LINE}}\" \"$LOGALARM_LINE_TRUNCATED\" \"${{#LOGALARM_CAP_REST}}\" \"${{#REST}}\" \"$LOGALARM_ENV_TRUNCATED\" > {}",
+        sh_quote(&out),
+        sh_quote(&vars)
+    );
+    // The `env` table's template asks for the captures (and is cut too).
+    let config = format!(
+        r#"msg_size = {MIB}
+
+[alarm.c]
+action = {command:?}
+env = {{ REST = "{{{{ caps.rest }}}}" }}
+
+[[rule]]
+regex = "^BIG (?P<rest>.*)"
+alarm = "c"
+"#
+    );
+    let done = Logalarm::new()
+        .config(dir.join("big.toml"), &config)
+        .run(&input);
+    let stderr = done.stderr_text();
+    assert_eq!(done.code(), Some(0), "{stderr}");
+    assert_eq!(summary(done.stderr_lines(), "c"), (1, 0, 0, 0), "{stderr}");
+    let got = std::fs::read(&out).expect("what the command read");
+    assert_eq!(got.len(), MIB + 1, "the message and its newline");
+    assert_eq!(
+        crc32fast::hash(&got),
+        crc32fast::hash(&input),
+        "the same bytes"
+    );
+    assert!(got == input);
+    // The environment carries the first 16 KiB of each, and says what it cut.
+    assert_eq!(
+        std::fs::read_to_string(&vars).expect("vars"),
+        format!(
+            "16384|{MIB}|16384|16384|LOGALARM_LINE LOGALARM_CAP_0 LOGALARM_CAP_1 LOGALARM_CAP_REST REST"
+        )
+    );
+}

@@ -40,13 +40,15 @@ fn config(dir: &Path, name: &str, text: &str) -> Config {
     logalarm::config::toml::parse(&path, text).unwrap_or_else(|e| panic!("config: {e:?}"))
 }
 
-/// A config with one datagram socket input at `socket` and one `cmd:` alarm
+/// A config (its commands one at a time, so their output is in order) with
+/// one datagram socket input at `socket` and one `cmd:` alarm
 /// `c` appending each message to `out`, fired by lines starting with ALARM;
 /// `extra` goes at the top level.
 fn socket_config(dir: &Path, socket: &Path, out: &Path, command_tail: &str, extra: &str) -> Config {
     let text = format!(
         r#"passthrough = false
 drain_timeout = "30s"
+concurrency = 1
 {extra}
 
 [[input]]
@@ -248,6 +250,7 @@ async fn a_second_engine_is_built_beside_a_running_one() {
 fn wrap_config(dir: &Path, out: &Path) -> Config {
     let text = format!(
         r#"passthrough = false
+concurrency = 1
 
 [alarm.c]
 action = "cmd:cat >> {out}"

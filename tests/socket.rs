@@ -4,7 +4,8 @@
 //! many concurrent stream clients writing in pieces, a Loghub corpus replayed
 //! over both kinds, hostile input (a 10 MB line, binary garbage, 10,000
 //! connections), the socket file's life (mode, a regular file in the way, a
-//! stale socket, a live one, removal at stop) and `allow_uids`.
+//! stale socket, a live one, removal at stop), `allow_uids`, and the limits
+//! that keep one user from holding every slot (`max_per_uid`, `idle_timeout`).
 
 mod common;
 
@@ -697,6 +698,12 @@ fn ten_thousand_connections_held_then_closed() {
     let mut run = start(&[
         "--socket-stream",
         s(&sock),
+        // One user may hold every slot here, and for as long as it likes:
+        // this is about the socket's own client limit.
+        "--socket-max-per-uid",
+        "1024",
+        "--socket-idle-timeout",
+        "0",
         "--alarm",
         "ok log:ok",
         "--log-alarm",
@@ -936,5 +943,132 @@ fn allow_uids_refuses_other_users() {
     );
     let done = stop(run);
     assert_clean_exit(&done);
+    assert_eq!(fs::read_to_string(&out).expect("out").lines().count(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// One user cannot hold every slot: max_per_uid and idle_timeout.
+
+/// Raises this test process's descriptor limit (`RLIMIT_NOFILE`) to at least
+/// `n` (root may raise the hard limit too); logalarm inherits it.
+fn raise_nofile(n: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) and setrlimit(2) with a valid pointer.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur < n {
+            lim.rlim_cur = n;
+            lim.rlim_max = lim.rlim_max.max(n);
+            assert_eq!(
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim),
+                0,
+                "raise RLIMIT_NOFILE to {n}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// Opens `n` stream connections to `path` (waiting, while it is not yet
+/// listening, for it to be) and keeps them, sending nothing; fails the test
+/// if that takes longer than [`PATIENCE`] (connect(2) blocks while the
+/// listen queue is full: nobody takes the connections).
+fn idle_connections(path: &Path, n: usize) -> Vec<UnixStream> {
+    let path = path.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut held = Vec::with_capacity(n);
+        while held.len() < n {
+            match UnixStream::connect(&path) {
+                Ok(stream) => held.push(stream),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("connection {}: {e}", held.len()),
+            }
+        }
+        let _ = tx.send(held);
+    });
+    rx.recv_timeout(PATIENCE)
+        .unwrap_or_else(|e| panic!("{n} connections not made within {PATIENCE:?}: {e}"))
+}
+
+#[test]
+fn idle_connections_of_one_user_starve_no_other_and_are_closed() {
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run a client as another user (CI runs as root)");
+        return;
+    }
+    const IDLE: usize = 2000;
+    raise_nofile(IDLE as u64 + 1000);
+    let dir = SockDir::new("peruid");
+    let (sock, out) = (dir.join("s.sock"), dir.join("out"));
+    let run = start(&[
+        "--socket-stream",
+        s(&sock),
+        // Let every user reach the socket.
+        "--socket-mode",
+        "0666",
+        // Short, for the test (default 60 s), yet long enough for the 2,000
+        // connections to be made first; max_per_uid keeps its default, 64.
+        "--socket-idle-timeout",
+        "10s",
+        "--alarm-freq",
+        "0",
+        "--alarm",
+        &fields_alarm(&out),
+        "--log-alarm",
+        "f ^from ",
+    ]);
+    // 2,000 idle connections of this user (root): 64 are served, the others
+    // refused at once. Without the limit they would hold all 1,024 slots and
+    // fill the listen queue.
+    let mut idle = idle_connections(&sock, IDLE);
+    // Another user is served while they are held.
+    let (pid, output) = client(
+        Logalarm::program("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["logger", "-Tu", s(&sock), "from nobody"]),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let lines = common::wait_for_lines(&out, 1);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let source = format!("socket:{} (pid {pid}, uid 65534)|", sock.display());
+    assert!(
+        lines[0].starts_with(&source) && lines[0].ends_with("|notice|from nobody"),
+        "{lines:?}"
+    );
+    // Every idle connection is closed: the refused ones at once, the served
+    // ones after the idle timeout.
+    for (i, stream) in idle.iter_mut().enumerate() {
+        stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("read timeout");
+        let mut byte = [0u8; 1];
+        match std::io::Read::read(stream, &mut byte) {
+            Ok(0) => {}
+            other => panic!("idle connection {i} not closed by logalarm: {other:?}"),
+        }
+    }
+    let done = stop(run);
+    assert_clean_exit(&done);
+    let totals = format!(
+        "[logalarm] info: socket {}: {} clients refused (allow_uids, max_per_uid), 64 idle clients disconnected (idle_timeout)",
+        sock.display(),
+        IDLE - 64
+    );
+    assert_eq!(count(&done, &totals), 1, "{}", done.stderr_text());
+    // Logged, at most once per 10 s.
+    let warned = count(&done, "its user already has 64 connections (max_per_uid)");
+    assert!((1..10).contains(&warned), "{}", done.stderr_text());
     assert_eq!(fs::read_to_string(&out).expect("out").lines().count(), 1);
 }

@@ -32,6 +32,10 @@ pub struct AlarmDef {
     pub timeout: Option<Duration>,
     /// This alarm's queue capacity; the global `queue_size` when `None`.
     pub queue_size: Option<usize>,
+    /// Deliveries under way at once (TOML `concurrency`); the plugin's
+    /// default when `None` (16 for `cmd`, as uWSGI starts each command at
+    /// once; 1, in order, for the others).
+    pub concurrency: Option<usize>,
     /// How failed deliveries are retried (TOML `retry`); what it leaves unset
     /// takes the plugin's default.
     pub retry: RetryDef,

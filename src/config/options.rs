@@ -113,6 +113,7 @@ impl Config {
                     args: a.args,
                     timeout: None,
                     queue_size: None,
+                    concurrency: None,
                     retry: RetryDef::default(),
                     on_failure: None,
                     options: Vec::new(),

@@ -21,6 +21,7 @@ use crate::component::range::{Count, Periods};
 use crate::component::toml_doc::Reader;
 use crate::component::{ConfigError, Origin};
 use crate::input::follow::{DEFAULT_FLUSH_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_ROTATE_WAIT};
+use crate::input::passthrough::{self, Full};
 use logalarm_plugin_api::LogFormat;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -208,11 +209,33 @@ settings! {
     toml &["passthrough"], ini "passthrough", cli None, value "BOOL",
     parse syntax::boolean, from_toml bool => same;
 
+    /// Bytes of pass-through output held for a slow or stopped reader of
+    /// stdout, so that matching never waits on it [default: 4194304 (4 MiB);
+    /// at most 1 GiB].
+    passthrough_buffer: usize = passthrough::DEFAULT_BUFFER,
+    toml &["passthrough_buffer"], ini "passthrough-buffer", cli Some("passthrough-buffer"),
+    value "BYTES", parse passthrough::buffer_size_text, from_toml usize => passthrough::buffer_size;
+
+    /// When the pass-through buffer is full: block (reading the input waits;
+    /// every byte is passed on) or drop (dropped in whole lines, counted and
+    /// reported) [default: block].
+    passthrough_full: Full = Full::Block,
+    toml &["passthrough_full"], ini "passthrough-full", cli Some("passthrough-full"),
+    value "block|drop", parse passthrough::full, from_toml String => |s: String| passthrough::full(&s);
+
     /// Notifications queued per alarm before new ones are dropped (and
     /// counted), 1 to 1048576 [default: 1024].
     queue_size: usize = 1024,
     toml &["queue_size"], ini "queue-size", cli Some("queue-size"), value "N",
     parse queue_size, from_toml usize => |n| QUEUE_SIZE.check(n);
+
+    /// Deliveries each alarm runs at once, unless it sets its own
+    /// `concurrency` [default: the action's: 16 for `cmd`, started as they
+    /// come as uWSGI does; 1, in order, for the others]. 1 delivers every
+    /// alarm's notifications one after another, in the order of their lines.
+    concurrency: usize,
+    toml &["concurrency"], ini "alarm-concurrency", cli Some("alarm-concurrency"), value "N",
+    parse syntax::size, from_toml usize => positive;
 
     /// Time allowed at the end of input to deliver queued notifications
     /// (0 to 365d) [default: 10s].
@@ -221,10 +244,19 @@ settings! {
     parse syntax::duration, from_toml Period => period;
 
     /// Directory for followed files' read positions [default: $STATE_DIRECTORY,
-    /// $XDG_STATE_HOME/logalarm, ~/.local/state/logalarm, or /var/lib/logalarm as root].
+    /// $XDG_STATE_HOME/logalarm, ~/.local/state/logalarm, or /var/lib/logalarm as root],
+    /// and, when set here or by $STATE_DIRECTORY, for the outbox: every
+    /// notification journaled until delivered, across crashes and restarts.
     state_dir: PathBuf,
     toml &["state_dir"], ini "state-dir", cli Some("state-dir"), value "DIR",
     parse directory, from_toml String => path;
+
+    /// Disk the outbox's journals may take, in bytes, all alarms together:
+    /// past it, a notification that finds its queue full is dropped (and
+    /// counted) instead of spilled to disk [default: 1 GiB].
+    outbox_max_bytes: usize = 1 << 30,
+    toml &["outbox_max_bytes"], ini "outbox-max-bytes", cli Some("outbox-max-bytes"),
+    value "BYTES", parse syntax::size, from_toml usize => positive;
 
     /// How often followed files are checked without a change event (the
     /// fallback where inotify is missing), and globs scanned again, 10ms to

@@ -6,6 +6,7 @@
 //! | event | counter | log |
 //! |---|---|---|
 //! | [`Enqueued`] | `enqueued` | — (one per notification) |
+//! | [`Spilled`] | `spilled` | — (one per notification) |
 //! | [`QueueOverflow`] | `overflow` | warn, at most once per report period |
 //! | [`QueueRecovered`] | — (counted as overflow) | warn |
 //! | [`QueueClosed`] | `after_stop` | debug |
@@ -22,6 +23,9 @@
 //! | [`KeysEvicted`] | `evicted` | warn |
 //! | [`KeyTemplateFailed`] | `key_errors` | warn |
 //! | [`Undelivered`] | `undelivered` | error |
+//! | [`Restored`] | `restored` | info |
+//! | [`WorkerTaskFailed`] | — | error |
+//! | [`Kept`] | `kept` | info |
 //!
 //! Events of one notification or one event of the policy stage log nothing
 //! routine at info and above (the summary has their counts); nothing here
@@ -64,6 +68,9 @@ pub struct QueueOverflow<'a> {
     pub alarm: &'a str,
     /// The queue's capacity, in notifications.
     pub capacity: usize,
+    /// Whether the queue spills to the outbox's journal (then the drop is
+    /// the disk quota's: `outbox_max_bytes`).
+    pub journaled: bool,
     /// The report period, when this drop is to be logged.
     pub every: Duration,
     /// `Some(n)` to log now, `n` being the drops not yet reported (this one
@@ -75,13 +82,97 @@ impl InternalEvent for QueueOverflow<'_> {
     fn emit(self) {
         AlarmStats::bump(&self.stats.overflow);
         if let Some(dropped) = self.report {
-            tracing::warn!(
-                alarm = %self.alarm,
-                "queue full ({} notifications waiting): {dropped} dropped; reporting at most every {}s",
-                self.capacity,
-                self.every.as_secs()
-            );
+            if self.journaled {
+                tracing::warn!(
+                    alarm = %self.alarm,
+                    "queue full ({} notifications waiting) and the outbox past its quota (outbox_max_bytes): {dropped} dropped; reporting at most every {}s",
+                    self.capacity,
+                    self.every.as_secs()
+                );
+            } else {
+                tracing::warn!(
+                    alarm = %self.alarm,
+                    "queue full ({} notifications waiting): {dropped} dropped (set --state-dir to spill to disk instead); reporting at most every {}s",
+                    self.capacity,
+                    self.every.as_secs()
+                );
+            }
         }
+    }
+}
+
+/// A notification found its alarm's in-memory queue full and was kept in the
+/// outbox's journal only, to be read back in its turn (also counted by
+/// [`Enqueued`]).
+pub struct Spilled<'a> {
+    /// The alarm's counters.
+    pub stats: &'a AlarmStats,
+}
+
+impl InternalEvent for Spilled<'_> {
+    fn emit(self) {
+        AlarmStats::bump(&self.stats.spilled);
+    }
+}
+
+/// One delivery of an alarm with `concurrency` above 1 ended in a panic (a
+/// bug of its action): its notification is left unfinished (with an outbox,
+/// the next start delivers it again).
+pub struct WorkerTaskFailed<'a> {
+    /// The alarm's name.
+    pub alarm: &'a str,
+    /// How the task ended.
+    pub error: &'a tokio::task::JoinError,
+}
+
+impl InternalEvent for WorkerTaskFailed<'_> {
+    fn emit(self) {
+        tracing::error!(alarm = %self.alarm, "a delivery failed: {}", self.error);
+    }
+}
+
+/// A previous run left notifications of the alarm undelivered in the outbox:
+/// this run delivers them first.
+pub struct Restored<'a> {
+    /// The alarm's counters.
+    pub stats: &'a AlarmStats,
+    /// The alarm's name.
+    pub alarm: &'a str,
+    /// How many.
+    pub count: u64,
+}
+
+impl InternalEvent for Restored<'_> {
+    fn emit(self) {
+        internal_event::add(&self.stats.restored, self.count);
+        tracing::info!(
+            alarm = %self.alarm,
+            "{} notifications left undelivered by the previous run: delivering them first",
+            self.count
+        );
+    }
+}
+
+/// Notifications of the alarm were not delivered by the end of the run (the
+/// drain deadline, or a second stop signal): they stay in the outbox's
+/// journal and the next start delivers them.
+pub struct Kept<'a> {
+    /// The alarm's counters.
+    pub stats: &'a AlarmStats,
+    /// The alarm's name.
+    pub alarm: &'a str,
+    /// Notifications left.
+    pub count: u64,
+}
+
+impl InternalEvent for Kept<'_> {
+    fn emit(self) {
+        internal_event::add(&self.stats.kept, self.count);
+        tracing::info!(
+            alarm = %self.alarm,
+            "{} notifications not delivered yet: kept in the outbox for the next start",
+            self.count
+        );
     }
 }
 

@@ -11,6 +11,7 @@
 //! [`events`]: one call logs it and counts it in the alarm's [`AlarmStats`].
 
 pub mod events;
+pub mod outbox;
 pub mod registry;
 pub mod retry;
 pub mod router;
@@ -29,6 +30,20 @@ pub struct Queued {
     /// When it was made (its line arrived, or it was handed over by an alarm
     /// whose delivery failed): the alarm's retry deadline counts from here.
     pub since: Instant,
+    /// Its number on its alarm's [`outbox::Lane`] (set by the lane when
+    /// offered): what the lane is told when it is finished.
+    pub lane_seq: u64,
+}
+
+impl Queued {
+    /// `note`, made at `since`, not yet offered to a lane.
+    pub fn new(note: Notification, since: Instant) -> Self {
+        Queued {
+            note,
+            since,
+            lane_seq: 0,
+        }
+    }
 }
 
 /// Counters of one alarm, shared by the router and the alarm's worker, and
@@ -36,8 +51,15 @@ pub struct Queued {
 /// them as one [`AlarmCounts`] with [`AlarmStats::counts`].
 #[derive(Debug, Default)]
 pub struct AlarmStats {
-    /// Notifications put on the queue.
+    /// Notifications put on the queue (in memory, or spilled to the outbox's
+    /// journal).
     pub enqueued: AtomicU64,
+    /// Of those, notifications that found the in-memory queue full and were
+    /// kept in the outbox's journal only, to be read back in their turn.
+    pub spilled: AtomicU64,
+    /// Notifications a previous run left undelivered in the outbox, taken
+    /// up at the start of this one (not counted in `enqueued`).
+    pub restored: AtomicU64,
     /// Notifications the action delivered.
     pub delivered: AtomicU64,
     /// Notifications the action failed to deliver.
@@ -67,8 +89,12 @@ pub struct AlarmStats {
     /// Notifications made after a stop, when the worker took nothing more.
     pub after_stop: AtomicU64,
     /// Notifications left undelivered at the drain deadline (queued, or
-    /// between attempts). Set once, at the end of the run.
+    /// between attempts) and lost with the process (no outbox). Set once,
+    /// at the end of the run.
     pub undelivered: AtomicU64,
+    /// Notifications left undelivered at the end of the run and kept in the
+    /// outbox's journal for the next start. Set once, at the end of the run.
+    pub kept: AtomicU64,
 }
 
 /// The counters of one alarm at one moment ([`AlarmStats::counts`]), each
@@ -77,6 +103,10 @@ pub struct AlarmStats {
 pub struct AlarmCounts {
     /// Notifications put on the queue (handed-over ones included).
     pub enqueued: u64,
+    /// Of those, notifications kept on disk only while the queue was full.
+    pub spilled: u64,
+    /// Notifications a previous run left in the outbox, taken up at start.
+    pub restored: u64,
     /// Notifications the action delivered.
     pub delivered: u64,
     /// Notifications that failed for good.
@@ -101,16 +131,10 @@ pub struct AlarmCounts {
     pub key_errors: u64,
     /// Notifications made after the worker stopped taking them.
     pub after_stop: u64,
-    /// Notifications left undelivered at the drain deadline.
+    /// Notifications left undelivered at the drain deadline, and lost.
     pub undelivered: u64,
-}
-
-/// The follower saves a file's read position once the alarms of its lines
-/// are finished ([`crate::input::follow::commits`]).
-impl crate::input::follow::commits::Progress for AlarmStats {
-    fn finished(&self) -> u64 {
-        Self::get(&self.delivered) + Self::get(&self.failed)
-    }
+    /// Notifications left undelivered at the end, kept in the outbox.
+    pub kept: u64,
 }
 
 impl AlarmStats {
@@ -130,6 +154,8 @@ impl AlarmStats {
         let get = Self::get;
         AlarmCounts {
             enqueued: get(&self.enqueued),
+            spilled: get(&self.spilled),
+            restored: get(&self.restored),
             delivered: get(&self.delivered),
             failed: get(&self.failed),
             overflow: get(&self.overflow),
@@ -143,13 +169,7 @@ impl AlarmStats {
             key_errors: get(&self.key_errors),
             after_stop: get(&self.after_stop),
             undelivered: get(&self.undelivered),
+            kept: get(&self.kept),
         }
-    }
-
-    /// Notifications queued but neither delivered nor failed: queued, or being
-    /// tried or waiting for their next attempt.
-    pub fn pending(&self) -> u64 {
-        Self::get(&self.enqueued)
-            .saturating_sub(Self::get(&self.delivered) + Self::get(&self.failed))
     }
 }

@@ -9,8 +9,9 @@
 
 use super::events::{
     Absence, Batched, Enqueued, Held, KeyTemplateFailed, KeysEvicted, QueueClosed, QueueOverflow,
-    QueueRecovered, Suppressed,
+    QueueRecovered, Spilled, Suppressed,
 };
+use super::outbox::{LaneSender, Taken};
 use super::{AlarmStats, Queued};
 use crate::internal_event::InternalEvent;
 use crate::matcher::{LineMatch, RecordLine, Sink};
@@ -24,14 +25,13 @@ use regex_automata::meta::Regex;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::mpsc::{Sender, error::TrySendError};
 
 /// The sending side of one alarm.
 pub struct Route {
     /// The alarm's name.
     pub name: Arc<str>,
     /// Its queue.
-    pub queue: Sender<Queued>,
+    pub lane: LaneSender,
     /// Its counters.
     pub stats: Arc<AlarmStats>,
 }
@@ -63,48 +63,59 @@ pub const OVERFLOW_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 impl Slot {
     fn flush(&mut self, now: Instant) {
-        let stats = &self.route.stats;
-        for note in self.pending.drain(..) {
-            match self.route.queue.try_send(note) {
-                Ok(()) => {
-                    Enqueued { stats }.emit();
-                    if self.overflow_unreported > 0 && report_due(self.overflow_reported_at, now) {
-                        QueueRecovered {
-                            alarm: &self.route.name,
-                            dropped: self.overflow_unreported,
-                        }
-                        .emit();
-                        self.overflow_unreported = 0;
-                        self.overflow_reported_at = Some(now);
-                    }
+        let Slot {
+            route,
+            chain,
+            overflow_unreported,
+            overflow_reported_at,
+            pending,
+            ..
+        } = self;
+        let stats = &route.stats;
+        let lane = route.lane.lane();
+        lane.offer(pending, |taken, queued| match taken {
+            Taken::Queued | Taken::Spilled => {
+                Enqueued { stats }.emit();
+                if taken == Taken::Spilled {
+                    Spilled { stats }.emit();
                 }
-                Err(TrySendError::Full(queued)) => {
-                    self.chain.give_back(&queued.note);
-                    self.overflow_unreported += 1;
-                    let report = report_due(self.overflow_reported_at, now)
-                        .then(|| std::mem::take(&mut self.overflow_unreported));
-                    if report.is_some() {
-                        self.overflow_reported_at = Some(now);
-                    }
-                    QueueOverflow {
-                        stats,
-                        alarm: &self.route.name,
-                        capacity: self.route.queue.max_capacity(),
-                        every: OVERFLOW_REPORT_EVERY,
-                        report,
+                if *overflow_unreported > 0 && report_due(*overflow_reported_at, now) {
+                    QueueRecovered {
+                        alarm: &route.name,
+                        dropped: *overflow_unreported,
                     }
                     .emit();
-                }
-                Err(TrySendError::Closed(_)) => {
-                    // Only after a stop signal: the worker is draining and takes nothing new.
-                    QueueClosed {
-                        stats,
-                        alarm: &self.route.name,
-                    }
-                    .emit();
+                    *overflow_unreported = 0;
+                    *overflow_reported_at = Some(now);
                 }
             }
-        }
+            Taken::Dropped => {
+                chain.give_back(&queued.note);
+                *overflow_unreported += 1;
+                let report = report_due(*overflow_reported_at, now)
+                    .then(|| std::mem::take(overflow_unreported));
+                if report.is_some() {
+                    *overflow_reported_at = Some(now);
+                }
+                QueueOverflow {
+                    stats,
+                    alarm: &route.name,
+                    capacity: lane.capacity(),
+                    journaled: lane.journaled(),
+                    every: OVERFLOW_REPORT_EVERY,
+                    report,
+                }
+                .emit();
+            }
+            Taken::Closed => {
+                // Only after a stop signal: the worker is draining and takes nothing new.
+                QueueClosed {
+                    stats,
+                    alarm: &route.name,
+                }
+                .emit();
+            }
+        });
     }
 }
 
@@ -429,12 +440,14 @@ impl Router {
         }
     }
 
-    /// Per alarm, the notifications queued so far: once each alarm's worker has
-    /// finished that many, everything routed before this call is delivered.
-    pub fn enqueued(&self) -> Vec<u64> {
+    /// Per alarm, the notifications offered to its lane so far (queued,
+    /// spilled or dropped): once each lane is [safe](super::outbox::Lane::safe)
+    /// up to that many, everything routed before this call is journaled or
+    /// finished. A dropped one is never safe, so no position passes it.
+    pub fn offered(&self) -> Vec<u64> {
         self.slots
             .iter()
-            .map(|s| AlarmStats::get(&s.route.stats.enqueued))
+            .map(|s| s.route.lane.lane().offered())
             .collect()
     }
 
@@ -584,10 +597,7 @@ impl Router {
             alarm,
             seq: slot.sequence,
         };
-        slot.pending.push(Queued {
-            note,
-            since: self.now,
-        });
+        slot.pending.push(Queued::new(note, self.now));
         if slot.pending.len() >= FLUSH_EVERY {
             slot.flush(self.now);
         }

@@ -38,16 +38,18 @@
 
 use super::events::{
     AttemptFailed, Delivered, DeliveryFailed, Enqueued, FallbackFull, FallbackStopped, HandedOver,
-    human,
+    Spilled, WorkerTaskFailed, human,
 };
+use super::outbox::{Lane, LaneSender, Taken};
 use super::retry::RetryPolicy;
 use super::{AlarmStats, Queued};
 use crate::internal_event::InternalEvent;
 use logalarm_plugin_api::{Action, ActionError, Notification};
 use logalarm_template::Template;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// The alarm a worker hands its failed notifications to (`on_failure`).
@@ -55,7 +57,7 @@ pub struct Fallback {
     /// Its name.
     pub name: Arc<str>,
     /// Its queue.
-    pub queue: mpsc::Sender<Queued>,
+    pub lane: LaneSender,
     /// Its counters.
     pub stats: Arc<AlarmStats>,
 }
@@ -74,6 +76,10 @@ pub struct Worker {
     pub fallback: Option<Fallback>,
     /// The alarm's `message` template, if it has one.
     pub message: Option<Arc<Template>>,
+    /// Deliveries under way at once: 1 keeps the queue's order; more start
+    /// each notification as it comes, up to this many (uWSGI starts every
+    /// `cmd` alarm at once).
+    pub concurrency: usize,
 }
 
 /// How one notification's delivery ended.
@@ -87,20 +93,75 @@ enum Outcome {
 }
 
 impl Worker {
-    /// Delivers what arrives on `queue` until every sender of it is gone.
-    pub async fn run(self, mut queue: mpsc::Receiver<Queued>) {
-        let mut receiver_down = false;
-        while let Some(queued) = queue.recv().await {
-            receiver_down = match self.deliver(queued, receiver_down).await {
-                Outcome::Delivered => false,
-                Outcome::Failed { receiver_down } => receiver_down,
+    /// Delivers what arrives on `lane` until every sender of it is gone and
+    /// it is empty, telling the lane as each is finished.
+    pub async fn run(self, lane: Arc<Lane>) {
+        let concurrency = self.concurrency.max(1);
+        let worker = Arc::new(self);
+        let receiver_down = Arc::new(AtomicBool::new(false));
+        let mut running = JoinSet::new();
+        loop {
+            // Room for one more, or wait for one under way to end.
+            while running.len() >= concurrency {
+                if let Some(Err(e)) = running.join_next().await {
+                    WorkerTaskFailed {
+                        alarm: &worker.name,
+                        error: &e,
+                    }
+                    .emit();
+                }
+            }
+            let next = if running.is_empty() {
+                lane.next().await
+            } else {
+                tokio::select! {
+                    next = lane.next() => next,
+                    Some(ended) = running.join_next() => {
+                        if let Err(e) = ended {
+                            WorkerTaskFailed { alarm: &worker.name, error: &e }.emit();
+                        }
+                        continue;
+                    }
+                }
             };
+            let Some(queued) = next else { break };
+            let (seq, id) = (queued.lane_seq, queued.note.id);
+            if concurrency == 1 {
+                worker.deliver_and_finish(queued, &receiver_down).await;
+                lane.finish(seq, id);
+                continue;
+            }
+            let (worker, lane, down) = (worker.clone(), lane.clone(), receiver_down.clone());
+            running.spawn(async move {
+                worker.deliver_and_finish(queued, &down).await;
+                lane.finish(seq, id);
+            });
         }
+        while let Some(ended) = running.join_next().await {
+            if let Err(e) = ended {
+                WorkerTaskFailed {
+                    alarm: &worker.name,
+                    error: &e,
+                }
+                .emit();
+            }
+        }
+    }
+
+    /// Delivers one notification, keeping `receiver_down` (whether the
+    /// alarm's last attempt failed transiently) up to date.
+    async fn deliver_and_finish(&self, queued: Queued, receiver_down: &AtomicBool) {
+        let down = receiver_down.load(Ordering::Relaxed);
+        let down = match self.deliver(queued, down).await {
+            Outcome::Delivered => false,
+            Outcome::Failed { receiver_down } => receiver_down,
+        };
+        receiver_down.store(down, Ordering::Relaxed);
     }
 
     /// Tries one notification until it is delivered or fails for good.
     async fn deliver(&self, queued: Queued, receiver_down: bool) -> Outcome {
-        let Queued { note, since } = queued;
+        let Queued { note, since, .. } = queued;
         let since = Instant::from_std(since);
         let deadline = since
             .checked_add(self.retry.deadline)
@@ -236,16 +297,24 @@ impl Worker {
             failed.emit();
             return;
         };
-        let queued = Queued {
-            note,
-            since: Instant::now().into_std(),
-        };
-        match fallback.queue.try_send(queued) {
-            Ok(()) => {
+        let mut handed = vec![Queued::new(note, Instant::now().into_std())];
+        let mut result = Taken::Closed;
+        fallback
+            .lane
+            .lane()
+            .offer(&mut handed, |taken, _| result = taken);
+        match result {
+            Taken::Queued | Taken::Spilled => {
                 Enqueued {
                     stats: &fallback.stats,
                 }
                 .emit();
+                if result == Taken::Spilled {
+                    Spilled {
+                        stats: &fallback.stats,
+                    }
+                    .emit();
+                }
                 failed.emit();
                 HandedOver {
                     stats: &self.stats,
@@ -255,18 +324,18 @@ impl Worker {
                 }
                 .emit();
             }
-            Err(TrySendError::Full(_)) => {
+            Taken::Dropped => {
                 failed.emit();
                 FallbackFull {
                     fallback: &fallback.stats,
                     alarm: &self.name,
                     id,
                     to: &fallback.name,
-                    capacity: fallback.queue.max_capacity(),
+                    capacity: fallback.lane.lane().capacity(),
                 }
                 .emit();
             }
-            Err(TrySendError::Closed(_)) => {
+            Taken::Closed => {
                 failed.emit();
                 FallbackStopped {
                     alarm: &self.name,
@@ -285,6 +354,31 @@ mod tests {
     use logalarm_plugin_api::{ActionFuture, Source};
     use std::sync::Mutex;
     use std::time::SystemTime;
+
+    /// Lanes in the shape of the channels these tests were written with.
+    mod mpsc {
+        use super::super::{Lane, LaneSender, Queued, Taken};
+        use std::sync::Arc;
+
+        pub struct Sender(pub LaneSender);
+
+        impl Sender {
+            pub fn try_send(&self, q: Queued) -> Result<(), Taken> {
+                let mut taken = Taken::Closed;
+                self.0.lane().offer(&mut vec![q], |t, _| taken = t);
+                if taken == Taken::Queued {
+                    Ok(())
+                } else {
+                    Err(taken)
+                }
+            }
+        }
+
+        pub fn channel(capacity: usize) -> (Sender, Arc<Lane>) {
+            let lane = Lane::in_memory("q".into(), capacity);
+            (Sender(lane.sender()), lane)
+        }
+    }
 
     /// Which notification each call delivered, and when.
     type Calls = Arc<Mutex<Vec<(Arc<str>, Instant)>>>;
@@ -328,6 +422,7 @@ mod tests {
             stats: stats.clone(),
             fallback: None,
             message: None,
+            concurrency: 1,
         };
         (w, stats, calls)
     }
@@ -349,6 +444,7 @@ mod tests {
                 )
             },
             since: Instant::now().into_std(),
+            lane_seq: 0,
         }
     }
 
@@ -523,17 +619,17 @@ mod tests {
             ],
         );
         // Room for one: the second failure finds the fallback's queue full.
-        let (ftx, mut frx) = mpsc::channel(1);
+        let (ftx, frx) = mpsc::channel(1);
         let fstats = Arc::new(AlarmStats::default());
         w.fallback = Some(Fallback {
             name: "b".into(),
-            queue: ftx,
+            lane: ftx.0,
             stats: fstats.clone(),
         });
         run(w, vec![queued("n1"), queued("n2")], &calls).await;
-        let handed = frx.recv().await.unwrap();
+        let handed = frx.next().await.unwrap();
         assert_eq!(handed.note.id.seq, 1);
-        assert!(frx.recv().await.is_none(), "the worker dropped its sender");
+        assert!(frx.next().await.is_none(), "the worker dropped its sender");
         assert_eq!(counts(&stats), (0, 2, 0));
         assert_eq!(AlarmStats::get(&stats.handed_over), 1);
         assert_eq!(
@@ -570,6 +666,7 @@ mod tests {
             stats: stats.clone(),
             fallback: None,
             message: Some(Arc::new(template.unwrap())),
+            concurrency: 1,
         };
         let mut cut = queued("n1");
         cut.note.truncated_from = Some(100);
@@ -590,6 +687,7 @@ mod tests {
             stats: stats.clone(),
             fallback: None,
             message: Some(Arc::new(failing)),
+            concurrency: 1,
         };
         let (tx, rx) = mpsc::channel(4);
         tx.try_send(queued("n2")).unwrap();
@@ -609,6 +707,7 @@ mod tests {
             stats: Arc::new(AlarmStats::default()),
             fallback: None,
             message: None,
+            concurrency: 1,
         };
         let mut resolved = queued("n1");
         resolved.note.kind = logalarm_plugin_api::Kind::Resolved;

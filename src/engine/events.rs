@@ -68,12 +68,29 @@ pub struct AlarmTotals<'a> {
 impl InternalEvent for AlarmTotals<'_> {
     fn emit(self) {
         let c = self.counts;
-        if c.delivered + c.failed + c.suppressed + c.overflow + c.undelivered + c.held + c.batched
+        if c.delivered
+            + c.failed
+            + c.suppressed
+            + c.overflow
+            + c.undelivered
+            + c.held
+            + c.batched
+            + c.kept
+            + c.restored
             == 0
         {
             return;
         }
         let mut extra = String::new();
+        if c.restored > 0 {
+            let _ = write!(extra, ", {} taken up from the outbox", c.restored);
+        }
+        if c.spilled > 0 {
+            let _ = write!(extra, ", {} spilled to the outbox", c.spilled);
+        }
+        if c.kept > 0 {
+            let _ = write!(extra, ", {} kept in the outbox for the next start", c.kept);
+        }
         if c.retried > 0 {
             let _ = write!(
                 extra,

@@ -26,7 +26,7 @@ pub fn run(
                 scanner.scan(&batch.lines, &mut router);
                 router.tick();
                 if let (Some(mark), Some(commits)) = (batch.mark, commits) {
-                    commits.record(mark, router.enqueued());
+                    commits.record(mark, router.offered());
                 }
             }
             Event::Fire(fire) => {

@@ -65,10 +65,12 @@ pub use shutdown::{Completion, Done, Shutdown};
 pub use summary::{AlarmSummary, Counters, InputSummary, Summary};
 
 use crate::config::{Config, ConfigError};
+use crate::dispatch::outbox::Outbox;
 use crate::dispatch::router::Router;
 use crate::input::component::{self as inputs, Input, StartContext};
 use crate::input::events::{InputStats, StdinFailed};
 use crate::input::follow::commits::{Commits, Progress};
+use crate::input::passthrough::{self, Passthrough};
 use crate::input::{self, EVENT_QUEUE, Event, EventSender, child, fd, follow};
 use crate::internal_event::InternalEvent;
 use crate::plan::{self, Plan};
@@ -209,7 +211,20 @@ impl Engine {
             fds.push((fd::open(def).map_err(BuildError::Input)?, alarms));
         }
         let on_exit = alarm_indexes(&plan, config.run.on_exit.iter().map(|(n, _)| n.as_str()));
-        let workers = workers::prepare(std::mem::take(&mut plan.alarms));
+        let lanes: Vec<(Arc<str>, usize)> = plan
+            .alarms
+            .iter()
+            .map(|a| (a.name.clone(), a.queue_size))
+            .collect();
+        let max = config.settings.outbox_max_bytes() as u64;
+        let (outbox, restored) = match Outbox::open(&lanes, outbox_dir(config).as_deref(), max) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::error!("{e}; alarm queues are kept in memory only");
+                Outbox::open(&lanes, None, max).map_err(BuildError::Input)?
+            }
+        };
+        let workers = workers::prepare(std::mem::take(&mut plan.alarms), outbox, &restored);
         let counters = Counters::new(workers.stats());
         for (watch, _) in &fds {
             counters.add_input(format!("alarm-fd {}", watch.what()), watch.stats());
@@ -272,7 +287,7 @@ impl Engine {
         let stop_inputs = Arc::new(stop_inputs);
         tokio::spawn(relay(shutdown.clone(), stop_inputs.clone()));
 
-        let alarm_stats = workers.stats();
+        let lanes = workers.lanes();
         let (workers, routes) = workers.spawn();
         let rules = plan.rule_routes();
         let router = Router::new(
@@ -287,9 +302,9 @@ impl Engine {
         // The matching thread runs before any input starts: the follower's
         // first pass may read (from = "beginning", saved positions), and is
         // awaited below.
-        let progress = alarm_stats
-            .iter()
-            .map(|(_, s)| s.clone() as Arc<dyn Progress>)
+        let progress = lanes
+            .into_iter()
+            .map(|lane| lane as Arc<dyn Progress>)
             .collect();
         let commits = Arc::new(Commits::new(progress));
         let matcher = plan.matcher;
@@ -314,6 +329,10 @@ impl Engine {
         let mut finishes = Vec::new();
         let mut wrapped = None;
         let mut stdin_reader = None;
+        // The pass-through writers, to be waited for at the end.
+        let mut outputs: Vec<Passthrough> = Vec::new();
+        // Under `logalarm run` signals go to the process, not to the token.
+        let wrapping = matches!(mode, Mode::Wrap(_));
         // In order, each started once the one before has taken its first
         // look: files first, so that a line written after their first pass
         // is never taken for one that was there at start (from = "end").
@@ -357,21 +376,38 @@ impl Engine {
                 Mode::Wrap(command) => {
                     let stats = Arc::new(InputStats::default());
                     counters.add_input("process".into(), stats.clone());
-                    let setup = child::Setup {
-                        command,
-                        run: config.run.clone(),
-                        on_exit,
-                        passthrough: config.settings.passthrough(),
-                        msg_size: config.settings.msg_size(),
-                        child_pid: plan.child_pid.clone(),
-                        signals: forwarded_signals.take(),
-                        stats,
-                    };
-                    wrapped = Some(tokio::spawn(child::supervise(setup, events.clone())));
+                    let options = passthrough_options(&config);
+                    let made = Passthrough::stdout(options, stats.clone()).and_then(|stdout| {
+                        Ok((stdout, Passthrough::stderr(options, stats.clone())?))
+                    });
+                    match made {
+                        Ok((stdout, stderr)) => {
+                            outputs.extend([stdout.clone(), stderr.clone()]);
+                            let setup = child::Setup {
+                                command,
+                                run: config.run.clone(),
+                                on_exit,
+                                stdout,
+                                stderr,
+                                msg_size: config.settings.msg_size(),
+                                child_pid: plan.child_pid.clone(),
+                                signals: forwarded_signals.take(),
+                                stats,
+                            };
+                            wrapped = Some(tokio::spawn(child::supervise(setup, events.clone())));
+                        }
+                        Err(e) => {
+                            tracing::error!("cannot start pass-through: {e}");
+                            failed = true;
+                        }
+                    }
                 }
                 Mode::Inputs if config.inputs.is_empty() => {
                     match start_stdin(&config, &events, &stop_rx, &counters) {
-                        Ok(reader) => stdin_reader = Some(reader),
+                        Ok((reader, stdout)) => {
+                            stdin_reader = Some(reader);
+                            outputs.push(stdout);
+                        }
                         Err(e) => {
                             tracing::error!("cannot start the stdin thread: {e}");
                             failed = true;
@@ -444,7 +480,22 @@ impl Engine {
         if let Some(reader) = stdin_reader.filter(std::thread::JoinHandle::is_finished) {
             failed |= !reader.join().unwrap_or(false);
         }
-        workers.drain(config.settings.drain_timeout()).await;
+        let drain_timeout = config.settings.drain_timeout();
+        // Written on while the queues drain: neither waits for the other.
+        tokio::join!(
+            workers.drain(drain_timeout, shutdown.hurried()),
+            finish_passthrough(
+                &outputs,
+                &shutdown,
+                !wrapping && stopped_by.is_none(),
+                config.settings.passthrough_full(),
+                drain_timeout,
+            )
+        );
+        for output in &outputs {
+            output.report();
+        }
+        drop(outputs);
         for finish in finishes {
             finish.await;
         }
@@ -456,6 +507,24 @@ impl Engine {
             stopped_by,
         }
     }
+}
+
+/// The outbox's directory: `STATE_DIR/outbox` when a state directory is
+/// chosen (`state_dir`, or systemd's `$STATE_DIRECTORY`); `None` keeps the
+/// alarm queues in memory. The follower's default directory does not count:
+/// a filter in a pipe should not start journaling to `~/.local/state`
+/// unasked.
+fn outbox_dir(config: &Config) -> Option<std::path::PathBuf> {
+    config.settings.state_dir.clone().or_else(|| {
+        std::env::var_os("STATE_DIRECTORY")
+            .filter(|v| !v.is_empty())
+            .and_then(|v| {
+                v.to_string_lossy()
+                    .split(':')
+                    .next()
+                    .map(std::path::PathBuf::from)
+            })
+    })
 }
 
 /// Stops the inputs when `shutdown` is triggered, even before the run has
@@ -470,30 +539,74 @@ async fn relay(shutdown: Shutdown, stop_inputs: Arc<watch::Sender<bool>>) {
     }
 }
 
-/// Starts the thread reading stdin; it returns false when reading failed.
+/// The pass-through settings of `config`.
+fn passthrough_options(config: &Config) -> passthrough::Options {
+    passthrough::Options {
+        enabled: config.settings.passthrough(),
+        buffer: config.settings.passthrough_buffer(),
+        full: config.settings.passthrough_full(),
+    }
+}
+
+/// How often the end of a run looks whether pass-through is written.
+const PASSTHROUGH_POLL: Duration = Duration::from_millis(5);
+
+/// Waits for the pass-through `outputs` to be written, then gives up on what
+/// is left (counted as dropped). When `until_stopped` (stdin ended, and the
+/// token can still be triggered by a stop signal) in `block` mode, it waits as
+/// long as the output's reader takes, until the token is triggered;
+/// otherwise (`drop` mode, a run stopped by the token, or `logalarm run`,
+/// whose signals go to the process) it waits up to `drain_timeout`.
+async fn finish_passthrough(
+    outputs: &[Passthrough],
+    shutdown: &Shutdown,
+    until_stopped: bool,
+    full: passthrough::Full,
+    drain_timeout: Duration,
+) {
+    let written = async {
+        while outputs.iter().any(|o| o.unwritten() > 0) {
+            tokio::time::sleep(PASSTHROUGH_POLL).await;
+        }
+    };
+    if until_stopped && full == passthrough::Full::Block {
+        tokio::select! {
+            () = written => {}
+            () = shutdown.triggered() => {}
+        }
+    } else {
+        let _ = tokio::time::timeout(drain_timeout, written).await;
+    }
+    for output in outputs {
+        output.abandon();
+    }
+}
+
+/// Starts the thread reading stdin (it returns false when reading failed),
+/// and stdout's pass-through writer, returned to be waited for at the end.
 fn start_stdin(
     config: &Config,
     events: &EventSender,
     stop: &watch::Receiver<bool>,
     counters: &Counters,
-) -> std::io::Result<std::thread::JoinHandle<bool>> {
+) -> std::io::Result<(std::thread::JoinHandle<bool>, Passthrough)> {
     let stats = Arc::new(InputStats::default());
     counters.add_input("stdin".into(), stats.clone());
     let (events, stop) = (events.clone(), stop.clone());
-    let passthrough = config.settings.passthrough();
-    std::thread::Builder::new()
+    let out = Passthrough::stdout(passthrough_options(config), stats.clone())?;
+    let ours = out.clone();
+    let reader = std::thread::Builder::new()
         .name("stdin".into())
-        .spawn(
-            move || match input::stdin::run(passthrough, &events, &stop) {
-                Ok(()) => true,
-                Err(error) => {
-                    StdinFailed {
-                        stats: &stats,
-                        error: &error,
-                    }
-                    .emit();
-                    false
+        .spawn(move || match input::stdin::run(out, &events, &stop) {
+            Ok(()) => true,
+            Err(error) => {
+                StdinFailed {
+                    stats: &stats,
+                    error: &error,
                 }
-            },
-        )
+                .emit();
+                false
+            }
+        })?;
+    Ok((reader, ours))
 }

@@ -23,6 +23,8 @@ pub struct Shutdown(Arc<Inner>);
 struct Inner {
     stop: watch::Sender<bool>,
     cause: OnceLock<String>,
+    /// A second stop: the drain is cut short.
+    hurry: watch::Sender<bool>,
 }
 
 impl Default for Shutdown {
@@ -35,9 +37,11 @@ impl Shutdown {
     /// A token not yet triggered.
     pub fn new() -> Self {
         let (stop, _) = watch::channel(false);
+        let (hurry, _) = watch::channel(false);
         Shutdown(Arc::new(Inner {
             stop,
             cause: OnceLock::new(),
+            hurry,
         }))
     }
 
@@ -63,6 +67,21 @@ impl Shutdown {
         let mut stop = self.subscribe();
         // The sender lives in `self`: `wait_for` cannot fail while we hold it.
         let _ = stop.wait_for(|stop| *stop).await;
+    }
+
+    /// Asks a stop under way to end now (a second SIGTERM or SIGINT): the
+    /// alarm queues are no longer drained; what they hold stays in the
+    /// outbox for the next start (or is reported lost, without one).
+    /// Triggers the token too, if it was not.
+    pub fn hurry(&self, cause: &str) {
+        self.trigger(cause);
+        self.0.hurry.send_replace(true);
+    }
+
+    /// Resolves once [`Shutdown::hurry`] was called (at once if it was).
+    pub async fn hurried(&self) {
+        let mut hurry = self.0.hurry.subscribe();
+        let _ = hurry.wait_for(|h| *h).await;
     }
 
     /// A listener for a task: its value turns `true` when the token is

@@ -4,51 +4,60 @@
 
 use super::events::{AlarmTotals, WorkerFailed};
 use super::shutdown::Completion;
-use crate::dispatch::events::Undelivered;
+use crate::dispatch::events::{Kept, Restored, Undelivered};
+use crate::dispatch::outbox::{Lane, Outbox};
 use crate::dispatch::router::{Route, RouteSpec};
-use crate::dispatch::{AlarmStats, Queued, worker};
+use crate::dispatch::{AlarmStats, worker};
 use crate::internal_event::InternalEvent;
 use crate::plan::PlannedAlarm;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// The workers and queues of every alarm, not yet running.
 pub struct Prepared {
-    workers: Vec<(worker::Worker, mpsc::Receiver<Queued>)>,
+    workers: Vec<(worker::Worker, Arc<Lane>)>,
     routes: Vec<RouteSpec>,
     stats: AlarmStatsList,
+    outbox: Outbox,
 }
 
 /// Each alarm's name and counters, in plan order.
 pub type AlarmStatsList = Vec<(Arc<str>, Arc<AlarmStats>)>;
 
-/// Makes every alarm's queue, counters and worker (in plan order), without
-/// starting anything.
-pub fn prepare(alarms: Vec<PlannedAlarm>) -> Prepared {
-    // Every queue first: a worker holds a sender of its on_failure alarm's queue.
-    let channels: Vec<_> = alarms
-        .iter()
-        .map(|a| {
-            let (tx, rx) = mpsc::channel(a.queue_size);
-            (tx, rx, Arc::new(AlarmStats::default()))
-        })
-        .collect();
+/// Makes every alarm's queue (its lane of `outbox`, in plan order), counters
+/// and worker, without starting anything. `restored` is, per alarm, what a
+/// previous run left in the outbox (counted and logged here).
+pub fn prepare(alarms: Vec<PlannedAlarm>, outbox: Outbox, restored: &[u64]) -> Prepared {
+    let lanes = outbox.lanes().to_vec();
+    let stats_of: Vec<Arc<AlarmStats>> = alarms.iter().map(|_| Arc::default()).collect();
+    for ((alarm, st), n) in alarms.iter().zip(&stats_of).zip(restored) {
+        if *n > 0 {
+            Restored {
+                stats: st,
+                alarm: &alarm.name,
+                count: *n,
+            }
+            .emit();
+        }
+    }
+    // Every lane first: a worker holds a sender of its on_failure alarm's lane.
     let fallbacks: Vec<Option<worker::Fallback>> = alarms
         .iter()
         .map(|a| {
             a.on_failure.map(|i| worker::Fallback {
                 name: alarms[i].name.clone(),
-                queue: channels[i].0.clone(),
-                stats: channels[i].2.clone(),
+                lane: lanes[i].sender(),
+                stats: stats_of[i].clone(),
             })
         })
         .collect();
     let mut workers = Vec::new();
     let mut routes = Vec::new();
     let mut stats = Vec::new();
-    for ((alarm, (tx, rx, st)), fallback) in alarms.into_iter().zip(channels).zip(fallbacks) {
+    for (((alarm, lane), st), fallback) in
+        alarms.into_iter().zip(lanes).zip(stats_of).zip(fallbacks)
+    {
         let worker = worker::Worker {
             name: alarm.name.clone(),
             action: alarm.action,
@@ -56,23 +65,25 @@ pub fn prepare(alarms: Vec<PlannedAlarm>) -> Prepared {
             stats: st.clone(),
             fallback,
             message: alarm.message,
+            concurrency: alarm.concurrency,
         };
-        workers.push((worker, rx));
         stats.push((alarm.name.clone(), st.clone()));
         routes.push(RouteSpec {
             route: Route {
                 name: alarm.name,
-                queue: tx,
+                lane: lane.sender(),
                 stats: st,
             },
             policy: alarm.policy,
             needs_caps: alarm.needs_caps,
         });
+        workers.push((worker, lane));
     }
     Prepared {
         workers,
         routes,
         stats,
+        outbox,
     }
 }
 
@@ -82,12 +93,19 @@ pub struct Running {
     /// Drop-to-complete: each task holds a part until it ends.
     done: Completion,
     stats: AlarmStatsList,
+    outbox: Outbox,
 }
 
 impl Prepared {
     /// Each alarm's name and counters, in plan order.
     pub fn stats(&self) -> AlarmStatsList {
         self.stats.clone()
+    }
+
+    /// Each alarm's lane, in plan order: how far its notifications are safe
+    /// (what a followed file's saved position waits for).
+    pub fn lanes(&self) -> Vec<Arc<Lane>> {
+        self.outbox.lanes().to_vec()
     }
 
     /// Starts every worker on the current runtime; returns them and the
@@ -98,28 +116,41 @@ impl Prepared {
         let tasks = self
             .workers
             .into_iter()
-            .map(|(worker, queue)| {
+            .map(|(worker, lane)| {
                 let part = done.done();
                 tokio::spawn(async move {
                     let _part = part;
-                    worker.run(queue).await;
+                    worker.run(lane).await;
                 })
             })
             .collect();
-        (Running { tasks, done, stats }, self.routes)
+        let outbox = self.outbox;
+        (
+            Running {
+                tasks,
+                done,
+                stats,
+                outbox,
+            },
+            self.routes,
+        )
     }
 }
 
 impl Running {
-    /// Lets the workers deliver what is queued, within `deadline`, then
-    /// reports each alarm: its notifications left undelivered
-    /// ([`Undelivered`]) and its totals ([`AlarmTotals`]). Call once the
-    /// matching thread has ended: each worker ends when its queue is empty
+    /// Lets the workers deliver what is queued, within `deadline` (or until
+    /// `hurry` resolves: a second stop signal), then reports each alarm: its
+    /// notifications left undelivered ([`Undelivered`], or [`Kept`] in the
+    /// outbox for the next start) and its totals ([`AlarmTotals`]). Call once
+    /// the matching thread has ended: each worker ends when its lane is empty
     /// and its senders are gone (the router's, and those of the alarms
     /// falling back to it).
-    pub async fn drain(mut self, deadline: Duration) {
-        let drained = tokio::time::timeout(deadline, self.done.wait()).await;
-        if drained.is_ok() {
+    pub async fn drain(mut self, deadline: Duration, hurry: impl Future<Output = ()>) {
+        let drained = tokio::select! {
+            drained = tokio::time::timeout(deadline, self.done.wait()) => drained.is_ok(),
+            () = hurry => false,
+        };
+        if drained {
             for task in self.tasks {
                 // Each has ended: this only collects how.
                 if let Err(error) = task.await {
@@ -131,11 +162,20 @@ impl Running {
             // cancelled actions a moment to clean up (a cmd kills its process
             // group when dropped).
             self.tasks.iter().for_each(JoinHandle::abort);
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.done.wait()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(500), self.done.wait()).await;
         }
-        for (name, st) in &self.stats {
-            let pending = st.pending();
-            if pending > 0 {
+        let journaled = self.outbox.dir().is_some();
+        for ((name, st), lane) in self.stats.iter().zip(self.outbox.lanes()) {
+            lane.close();
+            let pending = lane.pending();
+            if pending > 0 && journaled {
+                Kept {
+                    stats: st,
+                    alarm: name,
+                    count: pending,
+                }
+                .emit();
+            } else if pending > 0 {
                 Undelivered {
                     stats: st,
                     alarm: name,
@@ -150,5 +190,6 @@ impl Running {
             }
             .emit();
         }
+        self.outbox.close();
     }
 }

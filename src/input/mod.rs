@@ -5,7 +5,9 @@
 //! - [`stdin`]: the process's standard input, passed through to stdout;
 //! - [`reader::LineReader`]: the chunked line splitting every byte stream shares;
 //! - [`passthrough::Passthrough`]: the unchanged copy of stdin (or a wrapped
-//!   process's output) to logalarm's own stdout or stderr;
+//!   process's output) to logalarm's own stdout or stderr, written by a thread
+//!   of its own through a bounded buffer, so that no reader of it can stall
+//!   matching;
 //! - [`follow`]: files followed like `tail -F`, through rotation and restarts;
 //! - [`socket`]: unix datagram and stream sockets, with [`syslog`] headers split
 //!   off each message;

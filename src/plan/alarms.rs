@@ -18,6 +18,8 @@ use logalarm_template::Template;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI32;
 
+use crate::config::toml::MAX_CONCURRENCY;
+
 /// One alarm, ready to run.
 pub struct PlannedAlarm {
     /// Its name.
@@ -28,6 +30,8 @@ pub struct PlannedAlarm {
     pub action: Box<dyn Action>,
     /// Its queue capacity, in notifications.
     pub queue_size: usize,
+    /// Deliveries under way at once (1: one after another, in order).
+    pub concurrency: usize,
     /// How its failed deliveries are retried.
     pub retry: RetryPolicy,
     /// The alarm (index into [`super::Plan::alarms`]) that gets its notifications
@@ -142,6 +146,11 @@ fn build_alarm(
             queue_size: def
                 .queue_size
                 .unwrap_or_else(|| config.settings.queue_size()),
+            concurrency: def
+                .concurrency
+                .or(config.settings.concurrency)
+                .unwrap_or_else(|| plugin.concurrency())
+                .min(MAX_CONCURRENCY),
             retry,
             on_failure: None,
             policy: Policies::default(),

@@ -13,7 +13,7 @@
 //! `--print-all-missed`, `--print-all-ignored`).
 
 use super::{alarm_names, plural, rule_kind};
-use crate::dispatch::Queued;
+use crate::dispatch::outbox::Lane;
 use crate::dispatch::router::{Decided, Route, RouteSpec, Router};
 use crate::input::reader::{LineReader, MAX_LINE};
 use crate::matcher::{LineMatch, RecordLine, Sink};
@@ -23,8 +23,8 @@ use crate::policy::clock::LineClock;
 use crate::record::assembler::{Assembler, Opening, Record};
 use logalarm_plugin_api::{Notification, Source};
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
-use tokio::sync::mpsc::Receiver;
 
 /// Which lines `test` lists besides its summary (fail2ban-regex's flags).
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,7 +92,7 @@ pub struct TestReport<'p, W: Write> {
     seen: Vec<u64>,
     error: Option<io::Error>,
     router: Router,
-    queues: Vec<Receiver<Queued>>,
+    queues: Vec<Arc<Lane>>,
     /// Notifications kept per alarm, when asked ([`TestReport::collect`]).
     notes: Option<Vec<Vec<Notification>>>,
     clock: LineClock,
@@ -112,18 +112,19 @@ pub struct TestReport<'p, W: Write> {
 const DRY_QUEUE: usize = 1 << 16;
 
 /// A router whose queues are drained by the report instead of workers.
-fn dry_router(plan: &Plan) -> (Router, Vec<Receiver<Queued>>) {
+fn dry_router(plan: &Plan) -> (Router, Vec<Arc<Lane>>) {
     let mut queues = Vec::with_capacity(plan.alarms.len());
     let routes = plan
         .alarms
         .iter()
         .map(|a| {
-            let (queue, receiver) = tokio::sync::mpsc::channel(DRY_QUEUE);
-            queues.push(receiver);
+            let lane = Lane::in_memory(a.name.clone(), DRY_QUEUE);
+            let sender = lane.sender();
+            queues.push(lane);
             RouteSpec {
                 route: Route {
                     name: a.name.clone(),
-                    queue,
+                    lane: sender,
                     stats: Default::default(),
                 },
                 policy: a.policy.clone(),
@@ -188,8 +189,8 @@ impl<'p, W: Write> TestReport<'p, W> {
     /// Queues what the router made and takes it off the queues, counting it.
     fn drain(&mut self) {
         self.router.flush();
-        for (i, queue) in self.queues.iter_mut().enumerate() {
-            while let Ok(queued) = queue.try_recv() {
+        for (i, lane) in self.queues.iter().enumerate() {
+            while let Some(queued) = lane.try_take() {
                 self.alarms[i].notifications += 1;
                 if let Some(notes) = &mut self.notes {
                     notes[i].push(queued.note);

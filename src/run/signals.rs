@@ -63,12 +63,24 @@ impl Handlers {
         }
     }
 
-    /// Triggers `shutdown` at the first stop signal, naming it as the cause.
-    /// Later ones are caught and ignored (the stop is under way): tokio keeps
-    /// a handler installed for the life of the process.
+    /// Triggers `shutdown` at the first stop signal, naming it as the cause;
+    /// a second SIGTERM or SIGINT during the stop hurries it (the queues are
+    /// no longer drained: the outbox keeps them). Others are caught and
+    /// ignored: tokio keeps a handler installed for the life of the process.
     pub async fn stop(mut self, shutdown: Shutdown) {
         let sig = self.recv().await;
         shutdown.trigger(sig.as_str());
+        loop {
+            let sig = self.recv().await;
+            if matches!(sig, Signal::SIGTERM | Signal::SIGINT) {
+                tracing::warn!(
+                    "{}: stopping now; what is not delivered stays in the outbox (with a state directory) or is reported lost",
+                    sig.as_str()
+                );
+                shutdown.hurry(sig.as_str());
+                return;
+            }
+        }
     }
 
     /// Forwards every signal to the wrapped process, for as long as the

@@ -53,10 +53,18 @@ impl Default for Logalarm {
 }
 
 impl Logalarm {
-    /// The binary under test, with no arguments; stdin is `/dev/null` unless
-    /// set otherwise, and [`finish`](Running::finish) waits up to
+    /// The binary under test, with `--alarm-concurrency 1` (each alarm
+    /// delivers in the order of its lines: the tests compare what commands
+    /// wrote, in order; uWSGI's concurrent commands, the default, are tested
+    /// with [`Logalarm::with_default_concurrency`]); stdin is `/dev/null`
+    /// unless set otherwise, and [`finish`](Running::finish) waits up to
     /// [`RUN_TIMEOUT`] for the exit.
     pub fn new() -> Logalarm {
+        Logalarm::with_default_concurrency().args(["--alarm-concurrency", "1"])
+    }
+
+    /// The binary under test, with no arguments (otherwise as [`Logalarm::new`]).
+    pub fn with_default_concurrency() -> Logalarm {
         Logalarm::command(Command::new(env!("CARGO_BIN_EXE_logalarm")))
     }
 

@@ -15,6 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod harness;
+pub mod http_server;
 
 #[allow(unused_imports)] // not every test binary names them all
 pub use harness::{Done, Lines, Logalarm, Running};

@@ -141,7 +141,7 @@ impl fmt::Display for Source {
 /// The header of a syslog message (RFC 5424, or the BSD format of RFC 3164)
 /// received on a socket input: the rules see only the message after it; these
 /// fields reach the alarm. Each is `None` when the header lacks it (`-` in RFC 5424).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Syslog {
     /// Facility code, 0–23 (RFC 5424 §6.2.1: the PRI divided by 8).
     pub facility: Option<u8>,
@@ -207,7 +207,9 @@ impl Syslog {
 /// A notification's id: numbers only, so that making one costs nothing on the
 /// matching thread; its [`Display`](fmt::Display) form, `RUN-ALARM-SEQ` (RUN
 /// as 16 hex digits), is what receivers see.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct NoteId {
     /// Random per run of logalarm, so ids of different runs never collide.
     pub run: u64,
@@ -266,7 +268,9 @@ pub struct Notification {
 
 /// What a [`Notification`] reports. Its [`Display`](fmt::Display) form (`alarm`,
 /// `digest`, …) is the template variable `kind` and `LOGALARM_KIND`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Kind {
     /// A matched line or multiline record.
     #[default]
@@ -298,7 +302,7 @@ impl fmt::Display for Kind {
 /// The capture groups of a rule's regex on the line it matched: group 0 is
 /// the whole match; a group that did not take part is `None`. Text is UTF-8,
 /// invalid bytes replaced by U+FFFD.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Captures {
     /// By number, from 0.
     pub groups: Vec<Option<String>>,
@@ -315,7 +319,7 @@ impl Captures {
 }
 
 /// The events a digest or an escalation sums up.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Aggregate {
     /// Events in all.
     pub count: u64,
@@ -336,7 +340,7 @@ pub struct Aggregate {
 
 /// One unique message of an [`Aggregate`]: the events that share a key (the
 /// message with its variable parts masked, or the alarm's explicit key).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Group {
     /// What the events share.
     pub key: String,
@@ -518,6 +522,15 @@ pub trait Plugin: Send + Sync {
     /// receiver that is down or overloaded is usually back soon.
     fn retries(&self) -> bool {
         false
+    }
+
+    /// How many of the alarm's notifications are delivered at once when the
+    /// alarm sets no `concurrency` of its own. 1 by default: one after
+    /// another, in the order of their lines (what a chat or a mailbox
+    /// reader expects). The `cmd` action says more, as uWSGI starts every
+    /// command at once.
+    fn concurrency(&self) -> usize {
+        1
     }
 
     /// Checks `args` and builds the action.

@@ -27,6 +27,17 @@
 //!   and tried when the config loads (an error names `alarm.NAME.env.IP`) and
 //!   rendered per notification (a render error is a failed delivery, not
 //!   retried); they are set after logalarm's own, so they may override them;
+//! - every variable logalarm sets (its own, the captures, the `env` table's)
+//!   carries at most its first [`ENV_VALUE_MAX`] bytes (16 KiB, cut at a
+//!   UTF-8 character boundary), and all of them together at most
+//!   [`ENV_TOTAL_MAX`] (256 KiB; past it, values are empty): the kernel
+//!   refuses to start a program given one variable over 128 KiB
+//!   (`MAX_ARG_STRLEN`, execve(2)), and the message may be far longer. Only
+//!   the environment is cut: the message always reaches stdin whole.
+//!   `LOGALARM_LINE_TRUNCATED` is the message's length in bytes when
+//!   `LOGALARM_LINE` holds only its beginning (else empty), and
+//!   `LOGALARM_ENV_TRUNCATED` names every variable that was cut,
+//!   space-separated (else empty);
 //! - the variables that hold other alarms' secrets (every `VAR` of an
 //!   `env:VAR` password or header, see
 //!   [`logalarm_plugin_api::secret_env_vars`]) are removed from the
@@ -39,6 +50,9 @@
 //!   re-trigger an alarm (in uWSGI it can);
 //! - a timeout (default 30 s, TOML `timeout`) kills the command's whole process
 //!   group;
+//! - a command that cannot start because its arguments and environment are
+//!   over the kernel's limit (`E2BIG`: say, a huge inherited environment) is
+//!   a permanent failure, never retried: trying again cannot help;
 //! - a non-zero exit status is a delivery failure (logged at warn by the
 //!   engine); status 0 is logged at debug (`-v`), so that a quiet alarm
 //!   leaves a quiet log.
@@ -50,9 +64,11 @@ use logalarm_plugin_api::{
     emit_tagged, secret_env_vars,
 };
 use logalarm_template::Template;
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::ffi::OsStr;
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::process::Stdio;
 use std::time::Duration;
@@ -61,6 +77,18 @@ use tokio::process::Command;
 
 /// The default time a command may run before it is killed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most bytes one environment variable set by `cmd` carries (16 KiB):
+/// the message (`LOGALARM_LINE`), a capture, an `env` table value. Far below
+/// the kernel's limit on one variable (128 KiB, `MAX_ARG_STRLEN`); the whole
+/// message is on stdin.
+pub const ENV_VALUE_MAX: usize = 16 << 10;
+
+/// The most bytes all the variables set by `cmd` carry together (256 KiB),
+/// well within the kernel's limit on a whole environment (`ARG_MAX`, a
+/// quarter of the stack limit: 2 MiB by default), whatever the number of
+/// capture groups.
+pub const ENV_TOTAL_MAX: usize = 256 << 10;
 
 /// The `cmd` plugin.
 pub struct CmdPlugin;
@@ -78,6 +106,12 @@ pub struct CmdAction {
 }
 
 impl Plugin for CmdPlugin {
+    /// uWSGI runs every `cmd` alarm as it comes, without waiting for the
+    /// one before; logalarm does too, up to this many at once.
+    fn concurrency(&self) -> usize {
+        16
+    }
+
     fn name(&self) -> &'static str {
         "cmd"
     }
@@ -139,60 +173,66 @@ async fn forward_tagged(stream: Option<impl AsyncRead + Unpin>, what: &str) {
 impl CmdAction {
     async fn run(&self, n: &Notification) -> Result<(), ActionError> {
         let body = n.body();
-        let env_line: Vec<u8> = body.iter().copied().filter(|&b| b != 0).collect();
-        let env_rule: Vec<u8> = n.rule.bytes().filter(|&b| b != 0).collect();
         let syslog = n.syslog.as_deref();
         let field = |f: fn(&Syslog) -> Option<&str>| syslog.and_then(f).unwrap_or_default();
         let mut command = Command::new("/bin/sh");
-        command
-            .arg("-c")
-            .arg(&self.command)
-            .env("LOGALARM_ALARM", &*n.alarm)
-            .env("LOGALARM_LINE", OsStr::from_bytes(&env_line))
-            .env("LOGALARM_RULE", OsStr::from_bytes(&env_rule))
-            .env("LOGALARM_SOURCE", n.source.to_string())
-            .env("LOGALARM_SUPPRESSED", n.suppressed.to_string())
-            .env("LOGALARM_HOST", field(|s| s.host.as_deref()))
-            .env("LOGALARM_APP", field(|s| s.app.as_deref()))
-            .env("LOGALARM_PID", field(|s| s.pid.as_deref()))
-            .env("LOGALARM_SEVERITY", field(Syslog::severity_name))
-            .env("LOGALARM_FACILITY", field(Syslog::facility_name))
-            .env(
-                "LOGALARM_TRUNCATED",
-                n.truncated_from.map(|t| t.to_string()).unwrap_or_default(),
-            )
-            .env("LOGALARM_KIND", n.kind.to_string())
-            .env("LOGALARM_COUNT", count(n).to_string());
-        match &n.key {
-            Some(key) => command.env("LOGALARM_KEY", without_nul(key)),
-            // Not inherited from logalarm's own environment either.
-            None => command.env_remove("LOGALARM_KEY"),
+        command.arg("-c").arg(&self.command);
+        let mut env = Env::new(&mut command);
+        env.set("LOGALARM_ALARM", n.alarm.as_bytes());
+        let line_cut = env.set("LOGALARM_LINE", &body);
+        env.set("LOGALARM_RULE", n.rule.as_bytes());
+        env.set("LOGALARM_SOURCE", n.source.to_string().as_bytes());
+        env.set("LOGALARM_SUPPRESSED", n.suppressed.to_string().as_bytes());
+        env.set("LOGALARM_HOST", field(|s| s.host.as_deref()).as_bytes());
+        env.set("LOGALARM_APP", field(|s| s.app.as_deref()).as_bytes());
+        env.set("LOGALARM_PID", field(|s| s.pid.as_deref()).as_bytes());
+        env.set("LOGALARM_SEVERITY", field(Syslog::severity_name).as_bytes());
+        env.set("LOGALARM_FACILITY", field(Syslog::facility_name).as_bytes());
+        let truncated = n.truncated_from.map(|t| t.to_string()).unwrap_or_default();
+        env.set("LOGALARM_TRUNCATED", truncated.as_bytes());
+        env.set("LOGALARM_KIND", n.kind.to_string().as_bytes());
+        env.set("LOGALARM_COUNT", count(n).to_string().as_bytes());
+        let line_len = if line_cut {
+            body.len().to_string()
+        } else {
+            String::new()
         };
+        env.set("LOGALARM_LINE_TRUNCATED", line_len.as_bytes());
+        match &n.key {
+            Some(key) => {
+                env.set("LOGALARM_KEY", key.as_bytes());
+            }
+            // Not inherited from logalarm's own environment either.
+            None => {
+                env.command.env_remove("LOGALARM_KEY");
+            }
+        }
         if let Some(caps) = &n.caps {
             for (i, group) in caps.groups.iter().enumerate() {
                 if let Some(text) = group {
-                    command.env(format!("LOGALARM_CAP_{i}"), without_nul(text));
+                    env.set(&format!("LOGALARM_CAP_{i}"), text.as_bytes());
                 }
             }
             for (name, i) in &caps.names {
                 if let Some(Some(text)) = caps.groups.get(*i) {
                     let var = format!("LOGALARM_CAP_{}", name.to_uppercase());
-                    command.env(var, without_nul(text));
+                    env.set(&var, text.as_bytes());
                 }
             }
         }
         // No other alarm's password, unless this alarm asks for it by name.
         for var in secret_env_vars() {
             if !self.pass_env.contains(&var) {
-                command.env_remove(var);
+                env.command.env_remove(var);
             }
         }
         for (name, template) in &self.env {
             let value = template
                 .render(n)
                 .map_err(|e| ActionError::Permanent(format!("cmd: {e}")))?;
-            command.env(name, without_nul(&value));
+            env.set(name, value.as_bytes());
         }
+        env.finish();
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -201,7 +241,7 @@ impl CmdAction {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| ActionError::Transient(format!("cmd: cannot start /bin/sh: {e}")))?;
+            .map_err(|e| spawn_error(&e))?;
         // Until the command has finished, dropping this future (a drain deadline
         // aborting the worker) kills the command's whole process group.
         let mut group = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
@@ -261,9 +301,85 @@ fn count(n: &Notification) -> u64 {
     }
 }
 
-/// `text` without NUL bytes, which no environment variable can hold.
-fn without_nul(text: &str) -> String {
-    text.replace('\0', "")
+/// Why a command could not start, as a delivery failure: permanent when the
+/// kernel refuses its arguments and environment as too large (`E2BIG`,
+/// execve(2)), which no retry can change; transient otherwise (out of
+/// processes or memory for a moment).
+fn spawn_error(e: &io::Error) -> ActionError {
+    if e.raw_os_error() == Some(Errno::E2BIG as i32) {
+        ActionError::Permanent(format!(
+            "cmd: cannot start /bin/sh: {e}: its arguments and environment are over the kernel's limit (ARG_MAX, MAX_ARG_STRLEN); a shorter command or a smaller inherited environment would start"
+        ))
+    } else {
+        ActionError::Transient(format!("cmd: cannot start /bin/sh: {e}"))
+    }
+}
+
+/// The variables logalarm sets on one command, each within [`ENV_VALUE_MAX`]
+/// and all within [`ENV_TOTAL_MAX`]; remembers which were cut.
+struct Env<'a> {
+    command: &'a mut Command,
+    /// Bytes left of [`ENV_TOTAL_MAX`].
+    left: usize,
+    /// The names of the variables cut, space-separated.
+    cut: String,
+}
+
+impl<'a> Env<'a> {
+    fn new(command: &'a mut Command) -> Self {
+        Env {
+            command,
+            left: ENV_TOTAL_MAX,
+            cut: String::new(),
+        }
+    }
+
+    /// Sets `name` to `value` without its NUL bytes (which no variable can
+    /// hold), cut to what it may carry; true when it was cut.
+    fn set(&mut self, name: &str, value: &[u8]) -> bool {
+        let (value, was_cut) = bounded(value, ENV_VALUE_MAX.min(self.left));
+        self.left -= value.len();
+        if was_cut {
+            if !self.cut.is_empty() {
+                self.cut.push(' ');
+            }
+            self.cut.push_str(name);
+        }
+        self.command.env(name, OsStr::from_bytes(&value));
+        was_cut
+    }
+
+    /// Sets `LOGALARM_ENV_TRUNCATED`: the names of the variables cut.
+    fn finish(self) {
+        self.command.env("LOGALARM_ENV_TRUNCATED", &self.cut);
+    }
+}
+
+/// `value` without NUL bytes, cut to at most `max` bytes, at a UTF-8
+/// character boundary when it is UTF-8 there (a byte that is not is cut
+/// anywhere); and whether it was cut.
+fn bounded(value: &[u8], max: usize) -> (Vec<u8>, bool) {
+    let mut out: Vec<u8> = value
+        .iter()
+        .copied()
+        .filter(|&b| b != 0)
+        .take(max.saturating_add(1))
+        .collect();
+    if out.len() <= max {
+        return (out, false);
+    }
+    let mut end = max;
+    // Back off over at most three continuation bytes (10xxxxxx) to the start
+    // of the character the limit falls in.
+    let start = end.saturating_sub(3);
+    while end > start && out.get(end).is_some_and(|&b| b & 0xC0 == 0x80) {
+        end -= 1;
+    }
+    if out.get(end).is_some_and(|&b| b & 0xC0 == 0x80) {
+        end = max;
+    }
+    out.truncate(end);
+    (out, true)
 }
 
 /// The process group of a running command; killed when dropped while armed.
@@ -428,6 +544,68 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "LOGALARM_COUNT=3\nLOGALARM_KIND=digest\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn values_are_cut_at_a_character_boundary() {
+        assert_eq!(bounded(b"a\0b", 10), (b"ab".to_vec(), false));
+        assert_eq!(bounded(b"abcdef", 6), (b"abcdef".to_vec(), false));
+        assert_eq!(bounded(b"abcdef", 4), (b"abcd".to_vec(), true));
+        // "é" is C3 A9: a limit inside it keeps the bytes before it.
+        assert_eq!(bounded("abcdé".as_bytes(), 5), (b"abcd".to_vec(), true));
+        assert_eq!(bounded("€€".as_bytes(), 4), ("€".as_bytes().to_vec(), true));
+        // Not UTF-8 there: cut where the limit is.
+        assert_eq!(bounded(b"\x80\x80\x80\x80\x80", 4), (vec![0x80; 4], true));
+        assert_eq!(bounded(b"abc", 0), (Vec::new(), true));
+    }
+
+    #[test]
+    fn an_environment_over_the_kernel_limit_fails_for_good() {
+        let e = io::Error::from_raw_os_error(Errno::E2BIG as i32);
+        assert!(matches!(spawn_error(&e), ActionError::Permanent(_)));
+        let e = io::Error::from_raw_os_error(Errno::EAGAIN as i32);
+        assert!(matches!(spawn_error(&e), ActionError::Transient(_)));
+    }
+
+    #[tokio::test]
+    async fn a_message_of_any_size_reaches_stdin_whole_and_the_environment_cut() {
+        let dir = std::env::temp_dir().join(format!("logalarm-cmd-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (out, vars) = (dir.join("out"), dir.join("vars"));
+        let ctx = BuildContext {
+            alarm: "big".into(),
+            env: vec![("MSG".into(), "{{ line }}".into())],
+            ..BuildContext::default()
+        };
+        let action = CmdPlugin
+            .build(
+                &ctx,
+                &format!(
+                    "cat > {}; printf '%s|%s|%s|%s|%s' \"${{#LOGALARM_LINE}}\" \"$LOGALARM_LINE_TRUNCATED\" \"${{#LOGALARM_CAP_0}}\" \"${{#MSG}}\" \"$LOGALARM_ENV_TRUNCATED\" > {}",
+                    out.display(),
+                    vars.display()
+                ),
+            )
+            .unwrap();
+        // 1 MiB: eight times what the kernel allows one variable.
+        let message: Vec<u8> = (0..1 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut n = note(&message);
+        n.caps = Some(std::sync::Arc::new(logalarm_plugin_api::Captures {
+            groups: vec![Some(String::from_utf8(message.clone()).unwrap())],
+            names: Vec::new(),
+        }));
+        action.fire(&n).await.unwrap();
+        let got = std::fs::read(&out).unwrap();
+        assert_eq!(got.len(), message.len() + 1);
+        assert!(got[..message.len()] == message[..] && got.ends_with(b"\n"));
+        assert_eq!(
+            std::fs::read_to_string(&vars).unwrap(),
+            format!(
+                "16384|{}|16384|16384|LOGALARM_LINE LOGALARM_CAP_0 MSG",
+                1 << 20
+            )
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

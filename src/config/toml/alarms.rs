@@ -25,6 +25,7 @@ pub(super) struct Alarm {
     action: Option<Spanned<String>>,
     timeout: Option<Period>,
     queue_size: Option<usize>,
+    concurrency: Option<Spanned<usize>>,
     retry: Option<Spanned<Retry>>,
     on_failure: Option<Spanned<String>>,
     headers: Option<IndexMap<String, String>>,
@@ -52,6 +53,7 @@ impl<'de> Deserialize<'de> for Alarm {
                         "action" => alarm.action = Some(map.next_value()?),
                         "timeout" => alarm.timeout = Some(map.next_value()?),
                         "queue_size" => alarm.queue_size = Some(map.next_value()?),
+                        "concurrency" => alarm.concurrency = Some(map.next_value()?),
                         "retry" => alarm.retry = Some(map.next_value()?),
                         "on_failure" => alarm.on_failure = Some(map.next_value()?),
                         "headers" => alarm.headers = Some(map.next_value()?),
@@ -145,6 +147,9 @@ fn policy_def(
     def
 }
 
+/// The most deliveries an alarm runs at once (`concurrency`).
+pub const MAX_CONCURRENCY: usize = 256;
+
 /// The engine's keys of an `[alarm.NAME]` table; any other key goes to the
 /// plugin (checked in [`crate::plan`] against what the plugin takes).
 pub(super) static ALARM: Schema = Schema {
@@ -153,6 +158,7 @@ pub(super) static ALARM: Schema = Schema {
         ("action", None),
         ("timeout", None),
         ("queue_size", None),
+        ("concurrency", None),
         ("retry", Some(&RETRY)),
         ("on_failure", None),
         ("headers", None),
@@ -300,6 +306,15 @@ pub(super) fn load(
                 e,
             ));
         }
+        let concurrency = alarm.concurrency.map(|c| (c.span().start, c.into_inner()));
+        if let Some((at, c)) = concurrency
+            && !(1..=MAX_CONCURRENCY).contains(&c)
+        {
+            errors.push(ConfigError::at(
+                &reader.origin(at, format!("alarm.{name}.concurrency")),
+                format!("must be from 1 to {MAX_CONCURRENCY}; 1 delivers one at a time, in order"),
+            ));
+        }
         let retry = match alarm.retry {
             None => RetryDef::default(),
             Some(retry) => {
@@ -353,6 +368,7 @@ pub(super) fn load(
             args,
             timeout: alarm.timeout.map(|p| p.0),
             queue_size: alarm.queue_size,
+            concurrency: concurrency.map(|(_, c)| c),
             retry,
             on_failure,
             options,

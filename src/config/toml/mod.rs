@@ -98,7 +98,7 @@ mod alarms;
 mod inputs;
 mod rules;
 
-pub use alarms::alarm_engine_keys;
+pub use alarms::{MAX_CONCURRENCY, alarm_engine_keys};
 
 use super::policy::StallOn;
 use super::settings::{SETTINGS, Settings};

@@ -31,6 +31,7 @@ mod process;
 mod tail;
 
 use super::events::InputStats;
+use super::passthrough::Passthrough;
 use super::{Event, EventSender, Fire};
 use crate::internal_event::InternalEvent;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
@@ -73,8 +74,11 @@ pub struct Setup {
     pub run: RunDef,
     /// Indexes of the `on_exit` alarms.
     pub on_exit: Vec<u32>,
-    /// Pass the process's stdout and stderr through.
-    pub passthrough: bool,
+    /// The pass-through of the process's stdout to logalarm's own
+    /// ([`Passthrough::off`] without pass-through).
+    pub stdout: Passthrough,
+    /// The pass-through of the process's stderr to logalarm's own.
+    pub stderr: Passthrough,
     /// `alarm-msg-size`: the longest message an alarm carries, in bytes.
     pub msg_size: usize,
     /// Where the running process's pid is published (0 when none runs).
@@ -105,7 +109,8 @@ pub async fn supervise(mut setup: Setup, events: EventSender) -> u8 {
     let spec = process::Spec {
         command: &setup.command,
         display: &command_text,
-        passthrough: setup.passthrough,
+        stdout: &setup.stdout,
+        stderr: &setup.stderr,
         tail_bytes: setup.msg_size,
         last_lines: setup.run.last_lines.unwrap_or(DEFAULT_LAST_LINES),
         pid_slot: &pid_slot,

@@ -55,8 +55,11 @@ pub struct Spec<'a> {
     pub command: &'a [OsString],
     /// The same, as text for messages.
     pub display: &'a str,
-    /// Pass its output through to logalarm's own stdout and stderr.
-    pub passthrough: bool,
+    /// The pass-through of its stdout, to logalarm's own (shared by every run,
+    /// so that the output of one run is written before the next one's).
+    pub stdout: &'a Passthrough,
+    /// The pass-through of its stderr, to logalarm's own.
+    pub stderr: &'a Passthrough,
     /// The bytes of output kept for the alarm (`alarm-msg-size`).
     pub tail_bytes: usize,
     /// The lines of output the alarm carries (`last_lines`).
@@ -180,8 +183,8 @@ fn reader(
     let (done, finished) = oneshot::channel::<()>();
     let (pid_tx, pid_rx) = mpsc::sync_channel::<u32>(1);
     let (name, out) = match stream {
-        Stream::Stdout => ("stdout", Passthrough::stdout(spec.passthrough)),
-        Stream::Stderr => ("stderr", Passthrough::stderr(spec.passthrough)),
+        Stream::Stdout => ("stdout", spec.stdout.clone()),
+        Stream::Stderr => ("stderr", spec.stderr.clone()),
     };
     let events = events.clone();
     let tail = tail.clone();

@@ -6,10 +6,11 @@
 
 use super::stream::Peer;
 use super::{MAX_MESSAGE, more};
-use crate::input::events::InputStats;
+use crate::input::events::{InputCounts, InputStats};
 use crate::internal_event::{self, InternalEvent};
 use logalarm_plugin_api::Source;
 use std::io;
+use std::time::Duration;
 
 /// Waiting for datagrams failed: the datagram socket is no longer read.
 pub struct WaitFailed<'a> {
@@ -132,7 +133,17 @@ impl InternalEvent for AcceptFailed<'_> {
     }
 }
 
-/// A client was refused: its user id is not in `allow_uids`.
+/// Why a stream client was refused at connect.
+#[derive(Clone, Copy, Debug)]
+pub enum Refusal {
+    /// Its user id is not in `allow_uids`.
+    NotAllowed,
+    /// Its user already holds this many connections (`max_per_uid`).
+    TooMany(usize),
+}
+
+/// A client was refused (its connection closed at once): its user id is not
+/// in `allow_uids`, or its user holds `max_per_uid` connections already.
 pub struct ClientRefused<'a> {
     /// The socket's counters.
     pub stats: &'a InputStats,
@@ -140,6 +151,8 @@ pub struct ClientRefused<'a> {
     pub socket: &'a str,
     /// Its credentials, when known.
     pub peer: Option<Peer>,
+    /// Why.
+    pub why: Refusal,
     /// `Some(held back)` when this one is logged.
     pub report: Option<u64>,
 }
@@ -152,12 +165,71 @@ impl InternalEvent for ClientRefused<'_> {
                 || "of unknown credentials".to_owned(),
                 |p| format!("pid {}, uid {}", p.pid, p.uid),
             );
-            tracing::warn!(
-                socket = %self.socket,
-                "refused a client ({who}): its user id is not in allow_uids{}",
+            match self.why {
+                Refusal::NotAllowed => tracing::warn!(
+                    socket = %self.socket,
+                    "refused a client ({who}): its user id is not in allow_uids{}",
+                    more(held)
+                ),
+                Refusal::TooMany(max) => tracing::warn!(
+                    socket = %self.socket,
+                    "refused a client ({who}): its user already has {max} connections (max_per_uid){}",
+                    more(held)
+                ),
+            }
+        }
+    }
+}
+
+/// A stream client sent nothing for the socket's idle timeout and was
+/// disconnected (an unfinished message it left is matched first).
+pub struct IdleClosed<'a> {
+    /// The socket's counters.
+    pub stats: &'a InputStats,
+    /// The client.
+    pub source: &'a Source,
+    /// The idle timeout.
+    pub after: Duration,
+    /// `Some(held back)` when this one is logged.
+    pub report: Option<u64>,
+}
+
+impl InternalEvent for IdleClosed<'_> {
+    fn emit(self) {
+        internal_event::add(&self.stats.idle_closed, 1);
+        if let Some(held) = self.report {
+            tracing::info!(
+                "{}: disconnected: sent nothing for {} (idle_timeout){}",
+                self.source,
+                humantime::format_duration(self.after),
                 more(held)
             );
         }
+    }
+}
+
+/// A stream socket's totals when it stops, its exit summary line: clients
+/// refused and idle clients disconnected; logged only when there were any.
+/// Counts nothing of its own.
+pub struct StreamTotals<'a> {
+    /// The socket's path, as shown.
+    pub socket: &'a str,
+    /// Its counters at the stop.
+    pub counts: InputCounts,
+}
+
+impl InternalEvent for StreamTotals<'_> {
+    fn emit(self) {
+        let c = self.counts;
+        if c.refused + c.idle_closed == 0 {
+            return;
+        }
+        tracing::info!(
+            "socket {}: {} clients refused (allow_uids, max_per_uid), {} idle clients disconnected (idle_timeout)",
+            self.socket,
+            c.refused,
+            c.idle_closed
+        );
     }
 }
 

@@ -6,6 +6,9 @@
 //!   partial-message buffer; messages end at `\n` or NUL, or are octet-counted
 //!   (RFC 6587; see [`framing`]) — `logger -T -u PATH`, Python's
 //!   `SysLogHandler(socktype=SOCK_STREAM)`, `nc -U`, any program writing lines.
+//!   A client that sends nothing for `idle_timeout` is disconnected, and one
+//!   user id holds at most `max_per_uid` connections, so no local user can
+//!   take every slot.
 //!
 //! A syslog header (RFC 3164 or RFC 5424, [`crate::input::syslog`]) is split off
 //! each message: rules see the message, alarms get the header's fields. A
@@ -85,6 +88,7 @@ pub fn bind(def: &SocketConfig) -> Result<Listener, String> {
         mode,
         allow_uids,
         origin,
+        ..
     } = def;
     if *kind == SocketKind::Dgram && !allow_uids.is_empty() {
         return Err(format!(
@@ -101,6 +105,8 @@ pub fn bind(def: &SocketConfig) -> Result<Listener, String> {
                 listener,
                 allow_uids: allow_uids.clone(),
                 max_clients: stream::client_limit(),
+                max_per_uid: def.max_per_uid(),
+                idle_timeout: def.idle_timeout(),
             })
         }),
     };
