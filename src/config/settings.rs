@@ -59,6 +59,13 @@ impl Setting {
 /// 8 GiB of memory: past that, a queue is no longer a buffer.
 pub const QUEUE_SIZE: Count = Count::new(1, 1 << 20, "notifications");
 
+/// `concurrency` (global, and each alarm's own): 1 to 256 deliveries at once.
+pub const CONCURRENCY: Count = Count::new(1, 256, "deliveries at once");
+
+/// `outbox_max_bytes`: 1 byte to 1 PiB of journal on disk (a quota, not an
+/// allocation: the top only keeps the number far from overflowing sums).
+pub const OUTBOX_MAX_BYTES: Count = Count::new(1, 1 << 50, "bytes");
+
 /// `alarm-msg-size`: 1 byte to 16 MiB, the longest line the inputs keep
 /// whole ([`crate::input::reader::MAX_LINE`]), so no message is longer.
 pub const MSG_SIZE: Count = Count::new(1, crate::input::reader::MAX_LINE as u64, "bytes");
@@ -80,6 +87,16 @@ fn period(p: Period) -> Result<Duration, String> {
 /// A queue size as written in INI or on the command line.
 fn queue_size(text: &str) -> Result<usize, String> {
     QUEUE_SIZE.parse(text)
+}
+
+/// A concurrency as written in INI or on the command line.
+fn concurrency(text: &str) -> Result<usize, String> {
+    CONCURRENCY.parse(text)
+}
+
+/// An outbox quota as written in INI or on the command line.
+fn outbox_max_bytes(text: &str) -> Result<usize, String> {
+    OUTBOX_MAX_BYTES.parse(text)
 }
 
 /// A message size as written in INI or on the command line.
@@ -235,7 +252,7 @@ settings! {
     /// alarm's notifications one after another, in the order of their lines.
     concurrency: usize,
     toml &["concurrency"], ini "alarm-concurrency", cli Some("alarm-concurrency"), value "N",
-    parse syntax::size, from_toml usize => positive;
+    parse concurrency, from_toml usize => |n| CONCURRENCY.check(n);
 
     /// Time allowed at the end of input to deliver queued notifications
     /// (0 to 365d) [default: 10s].
@@ -256,7 +273,7 @@ settings! {
     /// counted) instead of spilled to disk [default: 1 GiB].
     outbox_max_bytes: usize = 1 << 30,
     toml &["outbox_max_bytes"], ini "outbox-max-bytes", cli Some("outbox-max-bytes"),
-    value "BYTES", parse syntax::size, from_toml usize => positive;
+    value "BYTES", parse outbox_max_bytes, from_toml usize => |n| OUTBOX_MAX_BYTES.check(n);
 
     /// How often followed files are checked without a change event (the
     /// fallback where inotify is missing), and globs scanned again, 10ms to

@@ -147,8 +147,9 @@ fn policy_def(
     def
 }
 
-/// The most deliveries an alarm runs at once (`concurrency`).
-pub const MAX_CONCURRENCY: usize = 256;
+/// The most deliveries an alarm runs at once (`concurrency`): the top of
+/// the global setting's range ([`crate::config::settings::CONCURRENCY`]).
+pub const MAX_CONCURRENCY: usize = crate::config::settings::CONCURRENCY.max as usize;
 
 /// The engine's keys of an `[alarm.NAME]` table; any other key goes to the
 /// plugin (checked in [`crate::plan`] against what the plugin takes).
