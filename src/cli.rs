@@ -254,7 +254,9 @@ fn report_errors(errors: &[ConfigError]) -> ExitCode {
             );
         }
         // The line as written in the file, to see at once what is meant.
+        // Its action redacted as `check` shows it: an alarm line may hold a password.
         if let Some((number, line)) = e.source_line() {
+            let line = crate::report::redact::source_line(&line);
             emit_tagged(
                 Level::Error,
                 "config error",

@@ -53,20 +53,64 @@ fn bodies_and_keys(requests: &[Value]) -> (Vec<String>, HashSet<String>) {
     (bodies, keys)
 }
 
+/// How the alarm lines reach logalarm in [`alarms_survive_a_sigkill`].
+#[derive(Clone, Copy, Debug)]
+enum Feed {
+    /// Written to its stdin, a pipe.
+    Pipe,
+    /// Printed by the process `logalarm run` wraps.
+    Wrapped,
+}
+
 #[test]
 fn stdin_alarms_survive_a_sigkill_while_the_backend_is_down() {
-    let dir = scratch("outbox_sigkill");
+    alarms_survive_a_sigkill("outbox_sigkill_pipe", Feed::Pipe);
+}
+
+#[test]
+fn wrapped_process_alarms_survive_a_sigkill_while_the_backend_is_down() {
+    alarms_survive_a_sigkill("outbox_sigkill_run", Feed::Wrapped);
+}
+
+/// 50 alarm lines with the HTTP receiver down; logalarm is SIGKILLed while
+/// it retries the first; started again with the receiver up, it delivers
+/// every one once, in order, under the ids the first run gave them.
+fn alarms_survive_a_sigkill(name: &str, feed: Feed) {
+    let dir = scratch(name);
     let state = dir.join("state");
     let port = common::free_port();
     let config = http_config(&dir, port, &state);
-    let mut first = Logalarm::new()
-        .arg("-c")
-        .arg(&config)
-        .arg("--no-passthrough")
-        .stdin_piped()
-        .start();
-    let input: String = (0..50).map(|i| format!("ERR {i}\nok {i}\n")).collect();
-    first.write_stdin(input);
+    let lines: String = (0..50).map(|i| format!("ERR {i}\nok {i}\n")).collect();
+    let child_pid = dir.join("child.pid");
+    let mut first = match feed {
+        Feed::Pipe => {
+            let mut running = Logalarm::new()
+                .arg("-c")
+                .arg(&config)
+                .arg("--no-passthrough")
+                .stdin_piped()
+                .start();
+            running.write_stdin(&lines);
+            running
+        }
+        Feed::Wrapped => {
+            let script = write_file(&dir, "lines.txt", &lines);
+            Logalarm::new()
+                .arg("-c")
+                .arg(&config)
+                .arg("--no-passthrough")
+                .arg("run")
+                .arg("--")
+                .arg("sh")
+                .arg("-c")
+                .arg(format!(
+                    "echo $$ > {}; cat {}; exec sleep 60",
+                    child_pid.display(),
+                    script.display()
+                ))
+                .start()
+        }
+    };
     assert!(
         poll_until(PATIENCE, || journal_holds(&state, "hook", b"ERR 49")),
         "the 50th alarm reached the journal"
@@ -82,6 +126,10 @@ fn stdin_alarms_survive_a_sigkill_while_the_backend_is_down() {
     assert_eq!(run_id.len(), 16, "{failed}");
     first.signal(libc_sigkill());
     let _ = first.finish();
+    if let Ok(pid) = std::fs::read_to_string(&child_pid) {
+        // The wrapped process outlives a SIGKILLed logalarm: the test ends it.
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
 
     let server = Server::start(&dir, port, "200", None);
     let second = Logalarm::new()
@@ -136,8 +184,10 @@ fn a_second_sigterm_stops_at_once_and_the_next_start_delivers() {
     first.signal(15);
     let done = first.finish();
     let took = second_at.elapsed();
+    // About 30 ms by hand; the issue asks for 1 s, and a loaded CI machine
+    // gets some slack.
     assert!(
-        took < Duration::from_secs(5),
+        took < Duration::from_secs(2),
         "ended {took:?} after the second SIGTERM"
     );
     let err = done.stderr_text();

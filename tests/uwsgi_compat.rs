@@ -46,9 +46,9 @@ fn config_error(args: &[&str]) -> Vec<String> {
 /// `logalarm -c FILE` through [`config_error`], and returns the file's path (as
 /// the errors name it) and the stderr lines.
 ///
-/// Each error naming a line of the file is followed by that line as written
-/// (`config error:      3 | alarm = …`): checked here, and left out of what
-/// is returned.
+/// Each error naming a line of the file is followed by that line as written,
+/// secrets redacted (`config error:      3 | alarm = …`): checked here, and
+/// left out of what is returned.
 fn config_file_error(test: &str, file: &str, content: &str) -> (String, Vec<String>) {
     let dir = common::scratch(test);
     let path = common::write_file(&dir, file, content);
@@ -70,7 +70,10 @@ fn config_file_error(test: &str, file: &str, content: &str) -> (String, Vec<Stri
             }) {
                 more.extend(lines.next());
             }
-            let snippet = format!("[logalarm] config error: {n:>6} | {}", source[n - 1]);
+            // As written, an alarm's arguments redacted as `check` shows them
+            // (an unknown plugin's: `nope:…`, since they may hold a password).
+            let shown = logalarm::report::redact::source_line(source[n - 1]);
+            let snippet = format!("[logalarm] config error: {n:>6} | {shown}");
             assert_eq!(
                 lines.next().as_deref(),
                 Some(snippet.as_str()),

@@ -8,7 +8,9 @@ use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
 use std::time::Duration;
 
-/// A period written as seconds (`3`, `0.5`) or as a duration string (`"500ms"`).
+/// A period written as seconds (`3`, `0.5`) or as a duration string
+/// (`"500ms"`), at most [`MAX_PERIOD`](logalarm_plugin_api::MAX_PERIOD)
+/// (365 days; a longer one is an error naming its key).
 #[derive(Clone, Copy, Debug)]
 pub struct Period(pub Duration);
 
@@ -21,12 +23,16 @@ impl<'de> Deserialize<'de> for Period {
                 f.write_str("seconds (3, 0.5) or a duration string (\"500ms\", \"2m\")")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Period, E> {
-                u64::try_from(v)
-                    .map(|s| Period(Duration::from_secs(s)))
-                    .map_err(|_| E::custom("a period cannot be negative"))
+                match u64::try_from(v) {
+                    Ok(secs) => self.visit_u64(secs),
+                    Err(_) => Err(E::custom("a period cannot be negative")),
+                }
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Period, E> {
-                Ok(Period(Duration::from_secs(v)))
+                // Through the same bound as every other period (365 days).
+                syntax::duration(&v.to_string())
+                    .map(Period)
+                    .map_err(E::custom)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Period, E> {
                 syntax::duration(&v.to_string())

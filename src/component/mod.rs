@@ -11,6 +11,7 @@
 //! - [`ConfigError`]: one typed error — its origin, what is wrong, the fix;
 //! - [`de`]: the value shapes of the TOML syntax (a period, one or many);
 //! - [`syntax`]: the value shapes of uWSGI's options (`500ms`, `NAME PLUGIN:ARGS`);
+//! - [`range`]: the allowed range of numbers and periods, with its error;
 //! - [`suggest`]: "did you mean" for a mistyped key;
 //! - [`toml_doc`]: reading a TOML document so that every error names its key.
 //!
@@ -18,6 +19,7 @@
 //! gathers them; the components never use it.
 
 pub mod de;
+pub mod range;
 pub mod suggest;
 pub mod syntax;
 pub mod toml_doc;

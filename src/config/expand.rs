@@ -281,10 +281,13 @@ pub fn env_var(key: &str, getenv: impl Fn(&str) -> Option<String>) -> Option<Str
 /// `uwsgi_at_file_read`); relative paths are taken from the working directory.
 ///
 /// # Errors
-/// The file cannot be read or is not UTF-8.
+/// The file cannot be read, holds more than
+/// [`MAX_FILE_BYTES`](super::MAX_FILE_BYTES), or is not UTF-8.
 pub fn at_file(path: &str) -> Result<Option<String>, String> {
-    let mut text = std::fs::read_to_string(path)
+    let bytes = super::read_file(std::path::Path::new(path))
         .map_err(|e| format!("@({path}): cannot read the file: {e}"))?;
+    let mut text = String::from_utf8(bytes)
+        .map_err(|_| format!("@({path}): cannot read the file: it is not UTF-8"))?;
     if text.ends_with('\n') || text.ends_with('\r') {
         text.pop();
     }

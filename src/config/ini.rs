@@ -181,7 +181,7 @@ fn include(path: &Path, origin: &Origin, first: &MagicTable, depth: usize, read:
         ));
         return;
     }
-    match std::fs::read(path) {
+    match super::read_file(path) {
         Ok(bytes) => read_file(path, &bytes, Some(first), depth + 1, read),
         Err(e) => read.errors.push(ConfigError::at(
             origin,

@@ -211,13 +211,38 @@ impl Config {
     }
 }
 
+/// The most a config file, an `include`d one or an `@(FILE)` may hold:
+/// 16 MiB. Configs are a few KiB; past this, the file is not one (`-c
+/// /dev/zero`, `@(/dev/urandom)` would otherwise be read until memory ran out).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a file the config names, at most [`MAX_FILE_BYTES`] of it.
+///
+/// # Errors
+/// The file cannot be read, or holds more than [`MAX_FILE_BYTES`] (the
+/// message says so, with the limit).
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it holds more than {} MiB, the most a config file may",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Loads a config file, choosing the syntax by extension: `.ini` or `.toml`.
 ///
 /// Errors (the file cannot be read, has another extension, or does not parse;
 /// each naming the file and, where known, the line and key) are kept in
 /// [`Config::errors`] beside what did load.
 pub fn load_file(path: &Path) -> Config {
-    let bytes = match std::fs::read(path) {
+    let bytes = match read_file(path) {
         Ok(bytes) => bytes,
         Err(e) => {
             return Config::failed(ConfigError::file(

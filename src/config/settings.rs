@@ -17,6 +17,7 @@
 
 use super::syntax;
 use crate::component::de::Period;
+use crate::component::range::{Count, Periods};
 use crate::component::toml_doc::Reader;
 use crate::component::{ConfigError, Origin};
 use crate::input::follow::{DEFAULT_FLUSH_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_ROTATE_WAIT};
@@ -53,18 +54,65 @@ impl Setting {
     }
 }
 
-/// A period in TOML: seconds (`3`, `0.5`) or a duration string (`"500ms"`).
+/// `queue_size` (global and per alarm): 1 to 2^20 notifications. tokio's
+/// bounded queue takes at most 2^61 - 1 slots (it panics past that), and a
+/// million queued notifications of the default 8 KiB message is already
+/// 8 GiB of memory: past that, a queue is no longer a buffer.
+pub const QUEUE_SIZE: Count = Count::new(1, 1 << 20, "notifications");
+
+/// `concurrency` (global, and each alarm's own): 1 to 256 deliveries at once.
+pub const CONCURRENCY: Count = Count::new(1, 256, "deliveries at once");
+
+/// `outbox_max_bytes`: 1 byte to 1 PiB of journal on disk (a quota, not an
+/// allocation: the top only keeps the number far from overflowing sums).
+pub const OUTBOX_MAX_BYTES: Count = Count::new(1, 1 << 50, "bytes");
+
+/// `alarm-msg-size`: 1 byte to 16 MiB, the longest line the inputs keep
+/// whole ([`crate::input::reader::MAX_LINE`]), so no message is longer.
+pub const MSG_SIZE: Count = Count::new(1, crate::input::reader::MAX_LINE as u64, "bytes");
+
+/// `regex_size_limit`: 64 KiB to 1 GiB of compiled automaton per rule
+/// (default [`crate::matcher::compile::DEFAULT_REGEX_SIZE_LIMIT`]).
+pub const REGEX_SIZE: Count = Count::new(64 << 10, 1 << 30, "bytes");
+
+/// `poll-interval`: 10 ms to 365 days. At 0 the followed files would be
+/// polled in a busy loop (one core at 100 %).
+pub const POLL_INTERVAL: Periods = Periods::at_least(Duration::from_millis(10));
+
+/// A period in TOML: seconds (`3`, `0.5`) or a duration string (`"500ms"`),
+/// at most 365 days (checked by [`Period`] itself).
 fn period(p: Period) -> Result<Duration, String> {
     Ok(p.0)
 }
 
-/// A count or size in TOML, at least 1.
-fn positive(n: usize) -> Result<usize, String> {
-    if n == 0 {
-        Err("must be at least 1".into())
-    } else {
-        Ok(n)
-    }
+/// A queue size as written in INI or on the command line.
+fn queue_size(text: &str) -> Result<usize, String> {
+    QUEUE_SIZE.parse(text)
+}
+
+/// A concurrency as written in INI or on the command line.
+fn concurrency(text: &str) -> Result<usize, String> {
+    CONCURRENCY.parse(text)
+}
+
+/// An outbox quota as written in INI or on the command line.
+fn outbox_max_bytes(text: &str) -> Result<usize, String> {
+    OUTBOX_MAX_BYTES.parse(text)
+}
+
+/// A message size as written in INI or on the command line.
+fn msg_size(text: &str) -> Result<usize, String> {
+    MSG_SIZE.parse(text)
+}
+
+/// A regex size limit as written in INI or on the command line.
+fn regex_size(text: &str) -> Result<usize, String> {
+    REGEX_SIZE.parse(text)
+}
+
+/// A poll interval as written in INI or on the command line.
+fn poll_interval(text: &str) -> Result<Duration, String> {
+    POLL_INTERVAL.parse(text)
 }
 
 /// A directory: not empty (surrounding spaces dropped).
@@ -162,17 +210,17 @@ macro_rules! settings {
 }
 
 settings! {
-    /// Drop a message identical to the alarm's last one within this period;
-    /// 0 = off (uWSGI's `alarm-freq`) [default: 3 s].
+    /// Drop a message identical to the alarm's last one within this period
+    /// (0 to 365d); 0 = off (uWSGI's `alarm-freq`) [default: 3 s].
     alarm_freq: Duration = Duration::from_secs(3),
     toml &["alarm_freq"], ini "alarm-freq", cli Some("alarm-freq"), value "SECONDS",
     parse syntax::duration, from_toml Period => period;
 
-    /// Longest message an alarm carries, in bytes; longer lines are cut and
-    /// marked (uWSGI's `alarm-msg-size`) [default: 8192].
+    /// Longest message an alarm carries, in bytes (1 to 16 MiB); longer
+    /// lines are cut and marked (uWSGI's `alarm-msg-size`) [default: 8192].
     msg_size: usize = 8192,
     toml &["msg_size", "alarm_msg_size"], ini "alarm-msg-size", cli Some("alarm-msg-size"),
-    value "BYTES", parse syntax::size, from_toml usize => positive;
+    value "BYTES", parse msg_size, from_toml usize => |n| MSG_SIZE.check(n);
 
     /// Copy every input byte on to stdout [default: true; `--no-passthrough`].
     passthrough: bool = true,
@@ -194,10 +242,10 @@ settings! {
     value "block|drop", parse passthrough::full, from_toml String => |s: String| passthrough::full(&s);
 
     /// Notifications queued per alarm before new ones are dropped (and
-    /// counted) [default: 1024].
+    /// counted), 1 to 1048576 [default: 1024].
     queue_size: usize = 1024,
     toml &["queue_size"], ini "queue-size", cli Some("queue-size"), value "N",
-    parse syntax::size, from_toml usize => positive;
+    parse queue_size, from_toml usize => |n| QUEUE_SIZE.check(n);
 
     /// Deliveries each alarm runs at once, unless it sets its own
     /// `concurrency` [default: the action's: 16 for `cmd`, started as they
@@ -205,10 +253,10 @@ settings! {
     /// alarm's notifications one after another, in the order of their lines.
     concurrency: usize,
     toml &["concurrency"], ini "alarm-concurrency", cli Some("alarm-concurrency"), value "N",
-    parse syntax::size, from_toml usize => positive;
+    parse concurrency, from_toml usize => |n| CONCURRENCY.check(n);
 
     /// Time allowed at the end of input to deliver queued notifications
-    /// [default: 10s].
+    /// (0 to 365d) [default: 10s].
     drain_timeout: Duration = Duration::from_secs(10),
     toml &["drain_timeout"], ini "drain-timeout", cli Some("drain-timeout"), value "DURATION",
     parse syntax::duration, from_toml Period => period;
@@ -241,13 +289,14 @@ settings! {
     /// counted) instead of spilled to disk [default: 1 GiB].
     outbox_max_bytes: usize = 1 << 30,
     toml &["outbox_max_bytes"], ini "outbox-max-bytes", cli Some("outbox-max-bytes"),
-    value "BYTES", parse syntax::size, from_toml usize => positive;
+    value "BYTES", parse outbox_max_bytes, from_toml usize => |n| OUTBOX_MAX_BYTES.check(n);
 
     /// How often followed files are checked without a change event (the
-    /// fallback where inotify is missing), and globs scanned again [default: 1s].
+    /// fallback where inotify is missing), and globs scanned again, 10ms to
+    /// 365d [default: 1s].
     poll_interval: Duration = DEFAULT_POLL_INTERVAL,
     toml &["poll_interval"], ini "poll-interval", cli Some("poll-interval"), value "DURATION",
-    parse syntax::duration, from_toml Period => period;
+    parse poll_interval, from_toml Period => |p: Period| POLL_INTERVAL.check(p.0);
 
     /// How long a rotated file is still read after its last line (a writer may
     /// not have reopened yet); it is let go once its alarms are delivered too
@@ -261,6 +310,13 @@ settings! {
     flush_timeout: Duration = DEFAULT_FLUSH_TIMEOUT,
     toml &["flush_timeout"], ini "flush-timeout", cli Some("flush-timeout"), value "DURATION",
     parse syntax::duration, from_toml Period => period;
+
+    /// The most memory one rule's regex may compile to, in bytes (64 KiB
+    /// to 1 GiB); a bigger one is a config error naming the rule, not
+    /// seconds of compiling and gigabytes of memory [default: 10485760, 10 MiB].
+    regex_size_limit: usize = crate::matcher::compile::DEFAULT_REGEX_SIZE_LIMIT,
+    toml &["regex_size_limit"], ini "regex-size-limit", cli Some("regex-size-limit"),
+    value "BYTES", parse regex_size, from_toml usize => |n| REGEX_SIZE.check(n);
 
     /// logalarm's own log lines on stderr: text (`[logalarm] TIME LEVEL: …`)
     /// or json (one object per line) [default: text].
@@ -303,8 +359,25 @@ mod tests {
         assert_eq!(s.msg_size(), 8192);
         assert_eq!(
             s.set_option("queue-size", "0"),
-            Some(Err("\"0\" is not a positive whole number".into()))
+            Some(Err(
+                "0 is out of range; write a whole number from 1 to 1048576 (notifications)".into()
+            ))
         );
+        // Past what a queue, a period or a message can be: an error, never a panic.
+        for (option, value) in [
+            ("queue-size", "2305843009213693952"),
+            ("alarm-msg-size", "99999999999999999999"),
+            ("alarm-freq", "1e20"),
+            ("drain-timeout", "inf"),
+            ("poll-interval", "0"),
+            ("regex-size-limit", "1"),
+        ] {
+            let e = s.set_option(option, value).unwrap().unwrap_err();
+            assert!(
+                e.contains("out of range") || e.contains("longer than"),
+                "{option}: {e}"
+            );
+        }
         assert_eq!(s.set_option("nope", "1"), None);
         let names: Vec<&str> = SETTINGS.iter().map(|s| s.ini).collect();
         assert!(names.contains(&"poll-interval") && names.contains(&"state-dir"));

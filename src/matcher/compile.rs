@@ -18,12 +18,20 @@
 
 use regex_automata::MatchKind;
 use regex_automata::meta::{self, Regex};
-use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::syntax;
 use regex_syntax::ParserBuilder;
 use regex_syntax::hir::{
     Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look,
 };
+
+/// The default of the `regex_size_limit` setting: 10 MiB of compiled
+/// automaton (Thompson NFA) per rule. The patterns people write for alarms
+/// take far less: every rule of the benches' 1000-rule Loghub sets (dense
+/// and sparse, `benches/gen_rules.py`) compiles within 64 KiB, the least the
+/// setting takes. `(?u)\w{5000}` would take 10 s and 910 MB to compile, and
+/// is refused in milliseconds.
+pub const DEFAULT_REGEX_SIZE_LIMIT: usize = 10 << 20;
 
 /// Bytes of lazy-DFA cache per automaton: large enough that a thousand rules do
 /// not thrash it into the slow fallback engine.
@@ -45,6 +53,41 @@ pub fn parse(pattern: &str) -> Result<Hir, String> {
             .map_err(|e| e.to_string())
     };
     parse(false).or_else(|_| parse(true))
+}
+
+/// Checks that one rule's pattern compiles within `limit` bytes (the
+/// `regex_size_limit` setting), before it is compiled with the others:
+/// compiling stops as soon as the automaton outgrows the limit, so a
+/// pattern too big costs milliseconds, not the seconds and gigabytes it
+/// would take to finish.
+///
+/// # Errors
+/// `regex too big: compiled size exceeds 10 MiB (regex_size_limit); …`
+/// with the fix; any other failure of the compiler, as it says it.
+pub fn check_size(hir: &Hir, limit: usize) -> Result<(), String> {
+    let config = thompson::Config::new()
+        .nfa_size_limit(Some(limit))
+        .which_captures(WhichCaptures::None);
+    match thompson::Compiler::new()
+        .configure(config)
+        .build_from_hir(hir)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.size_limit().is_some() => Err(format!(
+            "regex too big: compiled size exceeds {} (regex_size_limit); simplify it (a counted repetition such as `\\w{{5000}}` compiles to thousands of states, and `(?u)` classes to hundreds each) or raise regex_size_limit (at most 1 GiB)",
+            bytes(limit)
+        )),
+        Err(e) => Err(format!("regex does not compile: {e}")),
+    }
+}
+
+/// A byte size as people read it: `10 MiB`, `64 KiB`, `1000 bytes`.
+fn bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
 }
 
 fn config(kind: MatchKind, captures: WhichCaptures) -> meta::Config {
@@ -95,11 +138,14 @@ pub fn captures(hir: &Hir) -> Result<Option<Regex>, String> {
 
 /// Builds one pattern on its own, for matching outside the scanner (a
 /// multiline record's `continue` and `end` lines, a whole record against its
-/// rule): the same syntax and byte semantics as the rules.
+/// rule): the same syntax and byte semantics as the rules, within
+/// [`DEFAULT_REGEX_SIZE_LIMIT`].
 ///
 /// # Errors
-/// The automaton outgrew its size limits.
+/// The pattern is too big ([`check_size`]), or the automaton outgrew its
+/// size limits.
 pub fn single(hir: &Hir) -> Result<Regex, String> {
+    check_size(hir, DEFAULT_REGEX_SIZE_LIMIT)?;
     build(
         std::slice::from_ref(hir),
         MatchKind::LeftmostFirst,
@@ -190,5 +236,24 @@ mod tests {
         assert_eq!(finds("café", "le café\n".as_bytes()), Some(3));
         assert_eq!(finds(r"\xff", b"bad \xff byte\n"), Some(4));
         assert!(parse("a(b").unwrap_err().contains("unclosed group"));
+    }
+
+    #[test]
+    fn a_pattern_too_big_is_refused_quickly_by_name() {
+        let t = std::time::Instant::now();
+        let e = check_size(&parse(r"(?u)\w{5000}").unwrap(), DEFAULT_REGEX_SIZE_LIMIT).unwrap_err();
+        assert!(
+            e.starts_with("regex too big: compiled size exceeds 10 MiB (regex_size_limit); "),
+            "{e}"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(check_size(&parse(r"(?u)\w{50}").unwrap(), DEFAULT_REGEX_SIZE_LIMIT).is_ok());
+        assert!(check_size(&parse(r"\w{5000}").unwrap(), DEFAULT_REGEX_SIZE_LIMIT).is_ok());
+        assert!(single(&parse(r"(?u)\w{5000}").unwrap()).is_err());
+        assert_eq!(bytes(64 << 10), "64 KiB");
     }
 }

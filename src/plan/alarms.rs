@@ -159,10 +159,62 @@ fn build_alarm(
             origin: def.origin.clone(),
         }),
         Err(message) => {
+            // Plugins never repeat a secret; should one, it is hidden here as `check` hides it.
+            let message = scrub(message, &def.args, &plugin.redact(&def.args));
             errors.push(ConfigError::at(&def.origin, message));
             None
         }
     }
+}
+
+/// `message` with every part of `args` that the plugin's redaction hides
+/// (`redacted`, as `check` shows the action) written as `***`.
+///
+/// The hidden parts are found token by token (`;`-separated, as every
+/// plugin's arguments are): a token redaction changed, less what it shares
+/// with its redacted form at both ends (`auth_pass=s3cret` → `s3cret`,
+/// `https://u:pw@h/` → `pw`). Parts shorter than 3 bytes are left alone:
+/// replacing every `a` would garble the message and hide nothing.
+pub(super) fn scrub(mut message: String, args: &str, redacted: &str) -> String {
+    if args == redacted {
+        return message;
+    }
+    let shown: Vec<&str> = redacted.split(';').collect();
+    for (i, token) in args.split(';').enumerate() {
+        let hidden = match shown.get(i) {
+            Some(r) if *r == token => continue,
+            Some(r) => {
+                let prefix = common_prefix(token, r);
+                let suffix = common_prefix_rev(&token[prefix..], &r[prefix.min(r.len())..]);
+                &token[prefix..token.len() - suffix]
+            }
+            None => token,
+        };
+        if hidden.len() >= 3 {
+            message = message.replace(hidden, "***");
+        }
+    }
+    message
+}
+
+/// Bytes `a` and `b` share at their start, at a character boundary of `a`.
+fn common_prefix(a: &str, b: &str) -> usize {
+    let n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    (0..=n).rev().find(|&i| a.is_char_boundary(i)).unwrap_or(0)
+}
+
+/// Bytes `a` and `b` share at their end, at a character boundary of `a`.
+fn common_prefix_rev(a: &str, b: &str) -> usize {
+    let n = a
+        .bytes()
+        .rev()
+        .zip(b.bytes().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    (0..=n)
+        .rev()
+        .find(|&i| a.is_char_boundary(a.len() - i))
+        .unwrap_or(0)
 }
 
 /// Checks that the plugin takes each of the alarm's plugin keys (and `headers`).
@@ -301,6 +353,26 @@ fn report_loops(config: &Config, alarms: &[PlannedAlarm], errors: &mut Vec<Confi
             chain.push(next);
             at = alarms[next].on_failure;
         }
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use super::scrub;
+
+    #[test]
+    fn what_redaction_hides_is_hidden_in_messages_too() {
+        let args = "https://u:pw123@h/;auth_pass=s3cret;method=POST";
+        let redacted = "https://u:***@h/;auth_pass=***;method=POST";
+        assert_eq!(
+            scrub("bad s3cret and pw123 via POST".into(), args, redacted),
+            "bad *** and *** via POST"
+        );
+        assert_eq!(
+            scrub("jid;hunter2;to".into(), "a@b;hunter2;c@d", "a@b;***;c@d"),
+            "jid;***;to"
+        );
+        assert_eq!(scrub("same".into(), "x", "x"), "same");
     }
 }
 

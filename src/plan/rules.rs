@@ -10,6 +10,7 @@
 use super::watches::indexes_of;
 use super::{HiddenDef, HiddenRule, PlannedRule};
 use crate::config::{Config, ConfigError, Origin};
+use crate::matcher::compile;
 use crate::record::Spec as RecordSpec;
 use regex_syntax::hir::Hir;
 use std::sync::Arc;
@@ -20,7 +21,8 @@ use std::sync::Arc;
 /// rules, in order.
 ///
 /// Errors: a negative rule with `multiline`, a record spec that does not
-/// compile, a bad regex, and an alarm name neither planned nor written
+/// compile, a bad regex, a regex too big (`regex_size_limit`), and an alarm
+/// name neither planned nor written
 /// (listing those written); a name written but broken has its own error.
 pub(super) fn plan_rules(
     config: &Config,
@@ -29,6 +31,7 @@ pub(super) fn plan_rules(
 ) -> (Vec<PlannedRule>, Vec<Hir>) {
     let mut rules = Vec::new();
     let mut hirs = Vec::new();
+    let limit = config.settings.regex_size_limit();
     for def in &config.rules {
         // A multiline rule's pattern in the line matcher is its record's `start`.
         let multiline = match &def.multiline {
@@ -48,17 +51,33 @@ pub(super) fn plan_rules(
             },
             None => None,
         };
+        // Each pattern within the size limit first: one too big is refused in
+        // milliseconds, named, before it costs seconds and gigabytes below.
+        let parsed = compile::parse(&def.regex).map(|hir| {
+            let fits = compile::check_size(&hir, limit);
+            (hir, fits)
+        });
         // Capture groups come from the rule's own regex (on a record, the whole record).
         let mut captures = None;
-        if let Ok(hir) = crate::matcher::compile::parse(&def.regex) {
-            match crate::matcher::compile::captures(&hir) {
+        match &parsed {
+            Ok((hir, Ok(()))) => match compile::captures(hir) {
                 Ok(c) => captures = c.map(Arc::new),
                 Err(e) => errors.push(ConfigError::at(&def.origin, e)),
-            }
+            },
+            Ok((_, Err(too_big))) => errors.push(ConfigError::at(&def.origin, too_big.clone())),
+            Err(_) => {}
         }
         let pattern = multiline.as_ref().map_or(def.regex.as_str(), |s| &s.start);
-        match crate::matcher::compile::parse(pattern) {
-            Ok(hir) => hirs.push(hir),
+        match compile::parse(pattern) {
+            Ok(hir) if pattern != def.regex => match compile::check_size(&hir, limit) {
+                Ok(()) => hirs.push(hir),
+                Err(e) => errors.push(ConfigError::at(&def.origin, e)),
+            },
+            Ok(hir) => {
+                if matches!(parsed, Ok((_, Ok(())))) {
+                    hirs.push(hir);
+                }
+            }
             Err(e) => errors.push(ConfigError::at(&def.origin, format!("bad regex:\n{e}"))),
         }
         rules.push(PlannedRule {
@@ -164,8 +183,12 @@ pub(super) fn hidden_rules(
     errors: &mut Vec<ConfigError>,
 ) -> Vec<HiddenRule> {
     let mut hidden = Vec::new();
+    let limit = config.settings.regex_size_limit();
     let mut add = |regex: &str, origin: &Origin, what: HiddenDef, errors: &mut Vec<ConfigError>| {
-        match crate::matcher::compile::parse(regex) {
+        let checked = compile::parse(regex)
+            .map_err(|e| format!("bad regex:\n{e}"))
+            .and_then(|hir| compile::check_size(&hir, limit).map(|()| hir));
+        match checked {
             Ok(hir) => {
                 hirs.push(hir);
                 hidden.push(HiddenRule {
@@ -173,7 +196,7 @@ pub(super) fn hidden_rules(
                     what,
                 });
             }
-            Err(e) => errors.push(ConfigError::at(origin, format!("bad regex:\n{e}"))),
+            Err(e) => errors.push(ConfigError::at(origin, e)),
         }
     };
     for (i, def) in config.rules.iter().enumerate() {

@@ -288,13 +288,13 @@ pub fn words(value: &str, n: usize) -> Option<(Vec<&str>, &str)> {
     Some((out, rest))
 }
 
-/// A whole number word of an INI value (`what` names it: `COUNT`).
+/// A whole number word of an INI value (`what` names it: `COUNT`), 0 to
+/// 4294967295 (each policy checks its own least value and range after).
 ///
 /// # Errors
-/// A word that is not a whole number.
-pub fn count(word: &str, what: &str) -> Result<u32, String> {
-    word.parse()
-        .map_err(|_| format!("{word:?} is not a whole number ({what})"))
+/// A word that is not a whole number, or one past 4294967295, with the range.
+pub fn count(word: &str, what: &'static str) -> Result<u32, String> {
+    crate::component::range::Count::new(0, u64::from(u32::MAX), what).parse(word)
 }
 
 /// `d` as humans read it (`5m`, `1h 30m`).

@@ -41,6 +41,7 @@ use super::chain::{Key, Verdict};
 use super::component::{self, BuildContext, Cx, Kind, Policy, PolicyConfig, Step, TomlKeys};
 use super::mask::Masker;
 use crate::component::de::{OneOrMany, Period};
+use crate::component::range::Count;
 use crate::component::toml_doc::{Reader, Schema};
 use crate::component::{ConfigError, OptionDoc, Origin};
 
@@ -294,6 +295,11 @@ pub static KIND: Kind = Kind {
     from_ini,
 };
 
+/// `max_groups`: 1 to 100,000 unique messages listed in one digest. Each
+/// keeps a whole example message (up to `alarm-msg-size`), so the top is
+/// about 800 MB per digest at the default 8 KiB.
+pub const MAX_GROUPS: Count = Count::new(1, 100_000, "unique messages");
+
 /// `digest = PERIOD` or `{ period, max_groups, key }` as written.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -373,6 +379,10 @@ fn from_toml(
             "the period must be above zero and max_groups at least 1",
             "e.g. digest = \"60s\"",
         ));
+        return None;
+    }
+    if let Some(Err(e)) = max_groups.map(|n| MAX_GROUPS.check(n)) {
+        errors.push(ConfigError::at(&origin, format!("max_groups {e}")));
         return None;
     }
     Some(Box::new(DigestConfig {

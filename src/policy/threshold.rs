@@ -33,6 +33,7 @@ use super::component::{
 };
 use super::keys::Keyed;
 use crate::component::de::Period;
+use crate::component::range::Count;
 use crate::component::toml_doc::{Reader, Schema};
 use crate::component::{ConfigError, OptionDoc, Origin};
 use logalarm_plugin_api::Notification;
@@ -63,12 +64,15 @@ impl Threshold {
     /// `Err(seen)` = held back, `seen` events of this key within the window so
     /// far (this one included; `seen < count`).
     ///
-    /// Allocates only for a key not held yet (its name and room for `count`
-    /// timestamps).
+    /// Allocates only for a key not held yet (its name and room for up to 16
+    /// timestamps), and as a key's timestamps grow towards `count`.
     pub fn admit(&mut self, key: &str, now: Instant) -> Result<(), u32> {
         let count = self.count as usize;
         let window = self.window;
-        let times = self.keys.entry(key, || VecDeque::with_capacity(count));
+        // Room for a few timestamps at first: a key rarely reaches a large count.
+        let times = self
+            .keys
+            .entry(key, || VecDeque::with_capacity(count.min(16)));
         while let Some(&oldest) = times.front() {
             if now.saturating_duration_since(oldest) > window {
                 times.pop_front();
@@ -128,6 +132,11 @@ pub static KIND: Kind = Kind {
     from_ini,
 };
 
+/// `count`: 1 to 100,000 events of a key within the window. Each key keeps
+/// a timestamp per event up to `count` (16 bytes each), for every key held
+/// (`max_keys`): at the top, 1.6 MB per key.
+pub const COUNT: Count = Count::new(1, 100_000, "events");
+
 /// `threshold = { count, window, key }` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +177,10 @@ fn from_toml(
         ));
         return None;
     }
+    if let Err(e) = COUNT.check(t.count) {
+        errors.push(ConfigError::at(&origin, format!("count {e}")));
+        return None;
+    }
     Some(Box::new(ThresholdConfig {
         count: t.count,
         window: t.window.0,
@@ -184,6 +197,7 @@ fn from_ini(value: &str, origin: &Origin) -> Result<Box<dyn PolicyConfig>, Strin
     if count == 0 || window.is_zero() {
         return Err("COUNT must be at least 1 and WINDOW above zero".into());
     }
+    COUNT.check(count).map_err(|e| format!("COUNT {e}"))?;
     Ok(Box::new(ThresholdConfig {
         count,
         window,

@@ -129,7 +129,8 @@ impl Watch {
             kind: Kind::Absent,
             rule: self.what.clone(),
             message: self.absent_message().into_bytes(),
-            at: self.last + self.within,
+            // `within` is at most 365 days (its range); checked all the same.
+            at: self.last.checked_add(self.within).unwrap_or(now),
         })
     }
 }

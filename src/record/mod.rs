@@ -85,6 +85,7 @@
 pub mod assembler;
 pub mod config;
 
+use crate::component::range::Count;
 use crate::matcher::compile;
 use config::MultilineDef;
 use regex_automata::meta::Regex;
@@ -97,6 +98,11 @@ pub const DEFAULT_MAX_LINES: usize = 500;
 pub const DEFAULT_MAX_BYTES: usize = 65536;
 /// Default time a record waits for its next line before it is closed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+/// `max_lines`: 1 to 1,000,000 lines in one record.
+pub const MAX_LINES: Count = Count::new(1, 1_000_000, "lines");
+/// `max_bytes`: 1 byte to 16 MiB in one record's message, the longest line
+/// the inputs keep whole.
+pub const MAX_BYTES: Count = Count::new(1, crate::input::reader::MAX_LINE as u64, "bytes");
 
 /// A preset: what a runtime prints for an uncaught exception (or a panic).
 #[derive(Clone, Copy, Debug)]
@@ -226,9 +232,16 @@ impl Spec {
                     .into(),
             );
         }
-        for (key, value) in [("max_lines", def.max_lines), ("max_bytes", def.max_bytes)] {
-            if value == Some(0) {
-                return Err(format!("`{key}` must be at least 1"));
+        for (key, value, range) in [
+            ("max_lines", def.max_lines, MAX_LINES),
+            ("max_bytes", def.max_bytes, MAX_BYTES),
+        ] {
+            match value {
+                Some(0) => return Err(format!("`{key}` must be at least 1")),
+                Some(n) => {
+                    range.check(n).map_err(|e| format!("`{key}`: {e}"))?;
+                }
+                None => {}
             }
         }
         if def.timeout == Some(Duration::ZERO) {

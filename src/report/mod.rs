@@ -6,9 +6,11 @@
 //!   alarm policies (alarm-freq included) decided on the lines' own clock;
 //!   lines listed on request, with fail2ban-regex's flag names.
 //! - [`expect`]: rule unit tests, `logalarm test --expect CASES.toml`.
+//! - [`redact`]: config text as errors show it, secrets hidden as `check` hides them.
 
 pub mod check;
 pub mod expect;
+pub mod redact;
 pub mod test;
 
 pub use check::check;

@@ -276,7 +276,8 @@ impl<'p, W: Write> TestReport<'p, W> {
         self.timed = true;
         let (at, t0) = *self.base.get_or_insert((Instant::now(), time));
         let now = match time.duration_since(t0) {
-            Ok(ahead) => at + ahead,
+            // A log's times may lie millennia apart; never past what an Instant holds.
+            Ok(ahead) => at.checked_add(ahead).unwrap_or(at),
             Err(_) => at,
         };
         self.router.set_clock(now, time);
@@ -329,7 +330,7 @@ impl<'p, W: Write> TestReport<'p, W> {
                     writeln!(
                         self.out,
                         "at {}: {kind} -> {}: {summary}",
-                        humantime::format_rfc3339_millis(at),
+                        logalarm_plugin_api::logline::rfc3339_millis(at),
                         self.plan.alarms[alarm as usize].name,
                     )
                 }

@@ -551,16 +551,95 @@ pub trait Action: Send + Sync {
     fn fire<'a>(&'a self, n: &'a Notification) -> ActionFuture<'a>;
 }
 
+/// The longest period logalarm takes anywhere: a duration setting, a policy
+/// window, a retry deadline, an action's timeout. 365 days.
+///
+/// Longer than any window, cooldown, digest period or timeout an alarm can
+/// mean, and short enough that every time computed from one stays where the
+/// clocks hold it: a deadline `now + period` is far inside the monotonic
+/// clock's range and within tokio's timer wheel (about 2.2 years, 2^36 ms),
+/// and a notification's `time - period` (an escalation's first event) is
+/// decades after the Unix epoch that RFC 3339 times count from. A longer
+/// value is a config error naming its key (never a panic or a worker that
+/// dies at its first notification).
+pub const MAX_PERIOD: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// [`MAX_PERIOD`] as the configs write it, for messages.
+pub const MAX_PERIOD_TEXT: &str = "365d";
+
+/// Parses a period as configs write it: whole seconds as uWSGI does (`3`),
+/// seconds with a fraction (`0.5`), or a duration (`500ms`, `1m 30s`), from 0
+/// to [`MAX_PERIOD`]. Never panics, whatever the text (`1e20`, `inf`, `-1`).
+///
+/// # Errors
+/// A message in the config errors' `WHAT; FIX` shape: the text is not a
+/// period, or it is longer than [`MAX_PERIOD`] (with the range).
+pub fn period(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let parsed = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        match value.parse::<f64>() {
+            // Infinite or past what a Duration holds: too long, not malformed.
+            Ok(secs) if secs >= 0.0 => Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+            // Negative or NaN: humantime says why below.
+            Ok(_) | Err(_) => match humantime::parse_duration(value) {
+                Ok(d) => d,
+                Err(e) => {
+                    return Err(format!(
+                        "{value:?} is not a period ({e}); write seconds (`3`, `0.5`) or a duration (`500ms`, `2m`)"
+                    ));
+                }
+            },
+        }
+    };
+    if parsed > MAX_PERIOD {
+        return Err(format!(
+            "{value:?} is longer than {MAX_PERIOD_TEXT}, the longest period logalarm takes; write a period from 0 to {MAX_PERIOD_TEXT}"
+        ));
+    }
+    Ok(parsed)
+}
+
+/// The environment variables named by `env:` secrets resolved so far in
+/// this process ([`resolve_secret`]), in the order first resolved.
+static SECRET_VARS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The environment variables that hold secrets: every `VAR` of an `env:VAR`
+/// secret [`resolve_secret`] has read (an http `auth_pass`, a header, an
+/// smtp or xmpp password). Actions that start programs (`cmd`) remove them
+/// from the child's environment unless the alarm asks for one by name
+/// (`pass_env`), so a command never inherits another alarm's password.
+///
+/// Secrets are resolved when the config loads, before any action fires, so
+/// the list is complete by the first delivery.
+pub fn secret_env_vars() -> Vec<String> {
+    SECRET_VARS
+        .lock()
+        .map(|vars| vars.clone())
+        .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+}
+
 /// Resolves a secret as written in a config: `env:VAR` reads environment
 /// variable VAR, `file:PATH` reads the file at PATH (one trailing newline
 /// dropped), anything else is the secret itself. Resolved once, at config
 /// load, so a missing secret is a config error, not a failed delivery.
+///
+/// An `env:VAR` is remembered ([`secret_env_vars`]), so that VAR is kept
+/// out of the environment of the commands `cmd` actions run.
 ///
 /// # Errors
 /// The variable is unset or the file cannot be read; the message names the
 /// variable or the file, never the secret.
 pub fn resolve_secret(value: &str) -> Result<String, String> {
     if let Some(var) = value.strip_prefix("env:") {
+        let mut vars = SECRET_VARS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !vars.iter().any(|v| v == var) {
+            vars.push(var.to_owned());
+        }
+        drop(vars);
         return std::env::var(var).map_err(|_| {
             format!("the secret's environment variable {var} is not set (or not UTF-8)")
         });
@@ -585,18 +664,41 @@ pub fn resolve_secret(value: &str) -> Result<String, String> {
 ///
 /// Any `\n` or `\r` inside `text` is written as `\n`/`\r` escapes (JSON's own
 /// escapes in JSON), so that every physical line logalarm emits starts with
-/// [`TAG`] or [`JSON_TAG`] and can never re-trigger an alarm.
+/// [`TAG`] or [`JSON_TAG`] and can never re-trigger an alarm; every other
+/// control byte and invalid UTF-8 is escaped too ([`push_escaped`]), so that
+/// a logged line can never drive the terminal that shows it.
 pub fn emit_tagged(level: Level, what: &str, text: &[u8]) {
     logline::emit(level, Some(what), &[], text);
 }
 
-/// Appends `text` to `out`, writing line breaks as `\n` and `\r` escapes.
+/// Appends `text` to `out` so that it can never drive a terminal (log
+/// injection, CWE-117): line breaks as `\n` and `\r`, every other control
+/// byte but tab (`ESC`, `BEL`, `BS`, …, `DEL`) as `\xNN`, the C1 control
+/// characters U+0080–U+009F (which terminals may take for `ESC [` and its
+/// kin) as `\u{NN}`, and each byte that is not UTF-8 as `\xNN`. Tab and
+/// all other text are kept as they are.
+///
+/// ```
+/// let mut out = Vec::new();
+/// logalarm_plugin_api::push_escaped(&mut out, b"a\x1b]0;x\x07 \xff\tb\n");
+/// assert_eq!(out, b"a\\x1b]0;x\\x07 \\xff\tb\\n");
+/// ```
 pub fn push_escaped(out: &mut Vec<u8>, text: &[u8]) {
-    for &b in text {
-        match b {
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
+    use std::io::Write as _;
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            // `write!` to a Vec cannot fail.
+            let _ = match c {
+                '\n' => out.write_all(b"\\n"),
+                '\r' => out.write_all(b"\\r"),
+                '\t' => out.write_all(b"\t"),
+                '\0'..='\x1f' | '\x7f' => write!(out, "\\x{:02x}", u32::from(c)),
+                '\u{80}'..='\u{9f}' => write!(out, "\\u{{{:x}}}", u32::from(c)),
+                c => out.write_all(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            };
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
         }
     }
 }
@@ -646,5 +748,52 @@ mod tests {
         let mut out = Vec::new();
         push_escaped(&mut out, b"a\nb\rc");
         assert_eq!(out, b"a\\nb\\rc");
+    }
+
+    #[test]
+    fn escapes_what_could_drive_a_terminal() {
+        let mut out = Vec::new();
+        push_escaped(
+            &mut out,
+            "\x1b]0;x\x07 \x1b[2J\x08\x7f caf\u{e9}\t\u{9b}31m".as_bytes(),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\\x1b]0;x\\x07 \\x1b[2J\\x08\\x7f caf\u{e9}\t\\u{9b}31m"
+        );
+        let mut out = Vec::new();
+        push_escaped(&mut out, b"\xc3\x28 \xe9t\xe9");
+        assert_eq!(out, b"\\xc3( \\xe9t\\xe9");
+    }
+
+    #[test]
+    fn periods_never_panic() {
+        assert_eq!(period("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(period("0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(period("365d").unwrap(), MAX_PERIOD);
+        for text in ["1e20", "inf", "366d", "18446744073709551616", "1e400"] {
+            assert!(
+                period(text).unwrap_err().contains("longer than 365d"),
+                "{text}"
+            );
+        }
+        for text in ["-1", "nan", "-inf", "soon", ""] {
+            assert!(
+                period(text).unwrap_err().contains("is not a period"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn env_secrets_are_remembered() {
+        // A variable every test run has (setting one would race other tests).
+        resolve_secret("env:PATH").unwrap();
+        let _ = resolve_secret("env:LOGALARM_TEST_SECRET_UNSET");
+        let vars = secret_env_vars();
+        assert!(vars.iter().any(|v| v == "PATH"));
+        assert!(vars.iter().any(|v| v == "LOGALARM_TEST_SECRET_UNSET"));
+        resolve_secret("plain").unwrap();
+        assert_eq!(vars.len(), secret_env_vars().len());
     }
 }

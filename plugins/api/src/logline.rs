@@ -17,9 +17,12 @@
 //! The time is the wall clock in UTC, RFC 3339 with milliseconds. A text line
 //! starts with [`crate::TAG`], a JSON line with [`crate::JSON_TAG`]; the
 //! matcher skips both, so logalarm's output fed back into its input never
-//! fires an alarm. Text lines keep the bytes they are given, with line breaks
-//! written as `\n` and `\r` escapes; JSON lines are UTF-8 (invalid bytes become
-//! U+FFFD) with JSON's string escapes. Each line is written to stderr with one
+//! fires an alarm. Text lines keep the text they are given, with line breaks
+//! written as `\n` and `\r` escapes and every other control byte (but tab),
+//! C1 control character and byte that is not UTF-8 escaped too
+//! ([`crate::push_escaped`]), so a logged line can never drive a terminal;
+//! JSON lines are UTF-8 (invalid bytes become U+FFFD) with JSON's string
+//! escapes, DEL and the C1 controls escaped as `\u007f`, `\u009b`. Each line is written to stderr with one
 //! write, so lines of concurrent writers never interleave.
 //!
 //! ```
@@ -165,7 +168,7 @@ pub fn format() -> LogFormat {
     FORMAT.get().copied().unwrap_or_default()
 }
 
-/// Writes one line to stderr, now, in the chosen [`format`], with one write.
+/// Writes one line to stderr, now, in the chosen [`format()`], with one write.
 ///
 /// `what`, when given, names the line instead of the level in text form
 /// (`ALARM`, `cmd NAME`, `config error`) and is the `what` key in JSON;
@@ -174,6 +177,18 @@ pub fn format() -> LogFormat {
 pub fn emit(level: Level, what: Option<&str>, fields: &[(&str, Value)], message: &[u8]) {
     let line = render(format(), SystemTime::now(), level, what, fields, message);
     let _ = std::io::stderr().lock().write_all(&line);
+}
+
+/// `t` in RFC 3339, UTC, with milliseconds (`2026-12-04T17:40:00.123Z`), as
+/// every time logalarm writes is shown. Never panics: a time before the Unix
+/// epoch is shown as the epoch, and one past the year 9999 (which RFC 3339
+/// cannot write) as its last millisecond. Neither comes from a clock; a
+/// time computed from a config value far out of range could.
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    use std::time::{Duration, UNIX_EPOCH};
+    // 10000-01-01T00:00:00Z, less a millisecond.
+    let last = UNIX_EPOCH + Duration::from_millis(253_402_300_800_000 - 1);
+    humantime::format_rfc3339_millis(t.clamp(UNIX_EPOCH, last)).to_string()
 }
 
 /// One line, with its `\n`, as [`emit`] writes it at `time`.
@@ -185,7 +200,7 @@ pub fn render(
     fields: &[(&str, Value)],
     message: &[u8],
 ) -> Vec<u8> {
-    let time = humantime::format_rfc3339_millis(time);
+    let time = rfc3339_millis(time);
     let mut out = Vec::with_capacity(64 + message.len() + 24 * fields.len());
     match format {
         LogFormat::Text => {
@@ -243,8 +258,18 @@ pub fn render(
 
 /// Appends `s` as a JSON string (quoted, escaped by serde_json).
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    // Serialising a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    // Serialising a str cannot fail. JSON escapes the C0 controls itself;
+    // DEL and the C1 controls (which a terminal showing the line may take
+    // for ESC sequences) it leaves raw, so they are escaped here.
+    let json = serde_json::to_string(s).unwrap_or_default();
+    for c in json.chars() {
+        match c {
+            '\x7f' | '\u{80}'..='\u{9f}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -306,7 +331,8 @@ mod tests {
     }
 
     #[test]
-    fn text_lines_keep_their_bytes() {
+    fn text_lines_escape_bytes_that_are_not_utf8_and_controls() {
+        // Issue 12: a logged line can never drive the terminal (CWE-117).
         assert_eq!(
             render(
                 LogFormat::Text,
@@ -314,9 +340,20 @@ mod tests {
                 Level::Info,
                 Some("cmd c"),
                 &[],
-                b"\xff\xfe ok"
+                b"\xff\xfe ok \x1b]0;x\x07"
             ),
-            b"[logalarm] 2026-12-04T17:40:00.123Z cmd c: \xff\xfe ok\n"
+            b"[logalarm] 2026-12-04T17:40:00.123Z cmd c: \\xff\\xfe ok \\x1b]0;x\\x07\n"
+        );
+        assert_eq!(
+            text(render(
+                LogFormat::Json,
+                at(),
+                Level::Info,
+                None,
+                &[],
+                "\x1b]0;x\x07 \u{9b}2J \x7f".as_bytes()
+            )),
+            "{\"tag\":\"[logalarm]\",\"time\":\"2026-12-04T17:40:00.123Z\",\"level\":\"info\",\"message\":\"\\u001b]0;x\\u0007 \\u009b2J \\u007f\"}\n"
         );
     }
 

@@ -38,6 +38,12 @@
 //!   `LOGALARM_LINE` holds only its beginning (else empty), and
 //!   `LOGALARM_ENV_TRUNCATED` names every variable that was cut,
 //!   space-separated (else empty);
+//! - the variables that hold other alarms' secrets (every `VAR` of an
+//!   `env:VAR` password or header, see
+//!   [`logalarm_plugin_api::secret_env_vars`]) are removed from the
+//!   command's environment, unless the alarm passes them on by name with
+//!   TOML `pass_env = ["VAR"]`; the rest of logalarm's environment is
+//!   inherited as in uWSGI;
 //! - the command's own stdout and stderr never reach logalarm's stdout: each of
 //!   their lines is written to stderr as `[logalarm] TIME cmd NAME: …` (in
 //!   JSON, `"level":"info","what":"cmd NAME"`), so its output can never
@@ -55,7 +61,7 @@
 
 use logalarm_plugin_api::{
     Action, ActionError, ActionFuture, BuildContext, Level, Notification, Plugin, Syslog,
-    emit_tagged,
+    emit_tagged, secret_env_vars,
 };
 use logalarm_template::Template;
 use nix::errno::Errno;
@@ -95,6 +101,8 @@ pub struct CmdAction {
     timeout: Duration,
     /// The `env` table: variable name and its template.
     env: Vec<(String, Template)>,
+    /// `pass_env`: secret variables the command keeps (all others are removed).
+    pass_env: Vec<String>,
 }
 
 impl Plugin for CmdPlugin {
@@ -108,9 +116,10 @@ impl Plugin for CmdPlugin {
         "cmd"
     }
 
-    /// `env`: the TOML table of variables (templates).
+    /// `env`: the TOML table of variables (templates); `pass_env`: the
+    /// secret variables (`env:VAR` of other alarms) the command may see.
     fn options(&self) -> &'static [&'static str] {
-        &["env"]
+        &["env", "pass_env"]
     }
 
     /// `ARGS` is the shell command; it must not be empty.
@@ -129,11 +138,24 @@ impl Plugin for CmdPlugin {
             }
             env.push((name.clone(), Template::compile(&key, source)?));
         }
+        let mut pass_env = Vec::new();
+        if let Some(list) = ctx.options.get("pass_env") {
+            for name in list.split(',').map(str::trim) {
+                if name.is_empty() || name.contains(['=', '\0']) {
+                    return Err(format!(
+                        "`alarm.{}.pass_env`: {name:?} is not a variable name; write e.g. pass_env = [\"SMTP_PASS\"]",
+                        ctx.alarm
+                    ));
+                }
+                pass_env.push(name.to_owned());
+            }
+        }
         Ok(Box::new(CmdAction {
             alarm: ctx.alarm.clone(),
             command: command.to_owned(),
             timeout: ctx.timeout.unwrap_or(DEFAULT_TIMEOUT),
             env,
+            pass_env,
         }))
     }
 }
@@ -196,6 +218,12 @@ impl CmdAction {
                     let var = format!("LOGALARM_CAP_{}", name.to_uppercase());
                     env.set(&var, text.as_bytes());
                 }
+            }
+        }
+        // No other alarm's password, unless this alarm asks for it by name.
+        for var in secret_env_vars() {
+            if !self.pass_env.contains(&var) {
+                env.command.env_remove(var);
             }
         }
         for (name, template) in &self.env {

@@ -1,7 +1,7 @@
 //! The settings of one `http:` alarm: uWSGI's `URL;key=val;…` arguments and
 //! the alarm's TOML keys, checked once at config load.
 
-use logalarm_plugin_api::{BuildContext, resolve_secret};
+use logalarm_plugin_api::{BuildContext, MAX_PERIOD, MAX_PERIOD_TEXT, resolve_secret};
 use logalarm_template::Template;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
@@ -138,7 +138,8 @@ fn unknown_key(key: &str) -> String {
 }
 
 /// A time limit: seconds (`4`, `0.5`, as uWSGI's whole seconds) or a
-/// duration (`500ms`, `2s`).
+/// duration (`500ms`, `2s`), above 0 and at most
+/// [`MAX_PERIOD`](logalarm_plugin_api::MAX_PERIOD) (365 days).
 fn duration(key: &str, value: &str) -> Result<Duration, String> {
     let value = value.trim();
     let parsed = match value.parse::<f64>() {
@@ -147,6 +148,9 @@ fn duration(key: &str, value: &str) -> Result<Duration, String> {
         Err(_) => humantime::parse_duration(value).ok(),
     };
     match parsed {
+        Some(d) if d > MAX_PERIOD => Err(format!(
+            "`{key}` = {value:?} is longer than {MAX_PERIOD_TEXT}, the longest time limit logalarm takes; write one from 1ms to {MAX_PERIOD_TEXT}"
+        )),
         Some(d) if !d.is_zero() => Ok(d),
         Some(_) => Err(format!("`{key}` must be more than 0")),
         None => Err(format!(

@@ -205,14 +205,20 @@ fn chain(e: &reqwest::Error) -> String {
 }
 
 /// The delay a `Retry-After` header asks for: delay-seconds or an HTTP-date
-/// (RFC 9110 §10.2.3); a date in the past means now.
+/// (RFC 9110 §10.2.3); a date in the past means now. At most
+/// [`MAX_PERIOD`](logalarm_plugin_api::MAX_PERIOD) (365 days): the worker
+/// adds it to the clock, and a receiver's `Retry-After: 18446744073709551615`
+/// must not overflow it (the retry deadline refuses such a wait anyway).
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let delay = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(delay.min(logalarm_plugin_api::MAX_PERIOD))
 }
 
 /// The start of a response body, on one line.
@@ -228,6 +234,16 @@ fn snippet(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_after_past_a_year_is_a_year() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "18446744073709551615".parse().unwrap());
+        assert_eq!(
+            retry_after(&h, SystemTime::UNIX_EPOCH),
+            Some(logalarm_plugin_api::MAX_PERIOD)
+        );
+    }
 
     #[test]
     fn reads_retry_after() {

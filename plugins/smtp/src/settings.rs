@@ -8,7 +8,7 @@
 //! `ssl=false` as "on", this module reports an error or reads the value.
 
 use lettre::message::Mailbox;
-use logalarm_plugin_api::resolve_secret;
+use logalarm_plugin_api::{MAX_PERIOD, MAX_PERIOD_TEXT, resolve_secret};
 use std::fmt;
 use std::time::Duration;
 use url::{Host, Url};
@@ -329,15 +329,25 @@ fn flag(key: &str, value: Option<&str>) -> Result<bool, String> {
     }
 }
 
-/// A positive number of seconds (uWSGI takes whole seconds; fractions are allowed here).
+/// A positive number of seconds (uWSGI takes whole seconds; fractions are
+/// allowed here), at most [`MAX_PERIOD`] (365 days).
 fn seconds(key: &str, value: Option<&str>) -> Result<Duration, String> {
     let text = value.unwrap_or_default();
-    text.parse::<f64>()
+    let secs = text
+        .parse::<f64>()
         .ok()
         .filter(|s| *s > 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| {
             format!("smtp: {key}={text:?} is not a positive number of seconds, e.g. {key}=4")
+        })?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| *d <= MAX_PERIOD)
+        .ok_or_else(|| {
+            format!(
+                "smtp: {key}={text:?} is longer than {MAX_PERIOD_TEXT}, the longest time limit logalarm takes; write seconds from 0.001 to {}",
+                MAX_PERIOD.as_secs()
+            )
         })
 }
 

@@ -92,7 +92,7 @@ pub fn context(n: &Notification) -> Value {
 
 /// RFC 3339 in UTC with milliseconds, as `time` is written.
 fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    logalarm_plugin_api::logline::rfc3339_millis(t)
 }
 
 /// Per-source counts as a list of `{name, count}`.

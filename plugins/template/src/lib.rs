@@ -108,6 +108,50 @@ pub const VARIABLES: [&str; 24] = [
 /// The template's name inside its environment (each template has its own).
 const NAME: &str = "template";
 
+/// The most instructions one render may run (minijinja's fuel): a template
+/// that needs more fails with a message naming its key, at config load when
+/// the trial render on [`sample`] runs out, else as that delivery's error.
+///
+/// A digest listing 1,000 unique messages with their counts, times,
+/// sources and examples takes about 37,000 (measured by
+/// `a_digest_of_many_groups_fits_in_the_fuel`); a render that runs out of
+/// these 10 million has taken about 0.3 s (release build), so `{% for i in
+/// range(100000) %}{% for j in range(100000) %}…` never hangs a check or a
+/// worker.
+pub const FUEL: u64 = 10_000_000;
+
+/// How long the trial render at config load may take ([`Template::compile`]).
+/// A template burning all its [`FUEL`] takes about 0.3 s (2 s in a debug
+/// build); one that takes longer copies huge strings in a loop.
+pub const TRIAL_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The most a render may write: 16 MiB, the longest line logalarm keeps
+/// whole. Fuel counts instructions, not bytes: `{{ 'x' * 100000000 }}` is
+/// one instruction writing 100 MB, and in a loop it would never end. The
+/// render stops at the first write past this, with an error naming the key.
+pub const MAX_OUTPUT: usize = 16 << 20;
+
+/// A writer that refuses to grow past [`MAX_OUTPUT`].
+struct Capped {
+    out: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > MAX_OUTPUT {
+            self.over = true;
+            return Err(std::io::Error::other("template output too long"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A compiled template.
 #[derive(Debug)]
 pub struct Template {
@@ -126,6 +170,7 @@ impl Template {
     pub fn compile(key: &str, source: &str) -> Result<Template, String> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
         // The text is the template's: a body ending with a newline keeps it.
         let syntax = minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)
@@ -147,8 +192,34 @@ impl Template {
             key: key.to_owned(),
             source: source.to_owned(),
         };
-        template.render(&sample())?;
-        Ok(template)
+        template.trial()
+    }
+
+    /// Renders the template once on [`sample`], on a thread of its own,
+    /// waiting at most [`TRIAL_DEADLINE`]: fuel and the output cap bound
+    /// instructions and bytes, not the bytes an instruction copies (`{% set
+    /// b = a ~ a %}` on a 100 MB `a`, in a loop), so a template that takes
+    /// longer is refused by the clock. Such a trial is left to finish on its
+    /// thread; the config error ends the process anyway.
+    fn trial(self) -> Result<Template, String> {
+        let key = self.key.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("template trial".into())
+            .spawn(move || {
+                let result = self.render(&sample());
+                let _ = tx.send(result.map(|_| self));
+            });
+        if let Err(e) = spawned {
+            return Err(format!("`{key}` template: cannot try it: {e}"));
+        }
+        match rx.recv_timeout(TRIAL_DEADLINE) {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "`{key}` template: rendering it on a sample takes longer than {} s; shorten its loops or the strings they copy",
+                TRIAL_DEADLINE.as_secs()
+            )),
+        }
     }
 
     /// The template as written (for `logalarm check`).
@@ -165,12 +236,26 @@ impl Template {
     ///
     /// # Errors
     /// What went wrong (a filter failing on this notification's values, such
-    /// as `upper` on a missing `host`), prefixed by the template's key.
+    /// as `upper` on a missing `host`; more than [`FUEL`] instructions; more
+    /// than [`MAX_OUTPUT`] bytes written), prefixed by the template's key.
     pub fn render(&self, n: &Notification) -> Result<String, String> {
-        self.env
+        let template = self
+            .env
             .get_template(NAME)
-            .and_then(|t| t.render(context(n)))
-            .map_err(|e| describe(&self.key, &e))
+            .map_err(|e| describe(&self.key, &e))?;
+        let mut out = Capped {
+            out: Vec::new(),
+            over: false,
+        };
+        match template.render_captured_to(context(n), &mut out) {
+            Ok(_) => Ok(String::from_utf8_lossy(&out.out).into_owned()),
+            Err(_) if out.over => Err(format!(
+                "`{}` template: its output passes {} MiB; shorten it",
+                self.key,
+                MAX_OUTPUT >> 20
+            )),
+            Err(e) => Err(describe(&self.key, &e)),
+        }
     }
 }
 
@@ -183,6 +268,12 @@ fn describe(key: &str, e: &minijinja::Error) -> String {
     }
     if let Some(line) = e.line() {
         let _ = write!(text, " (line {line} of the template)");
+    }
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        let _ = write!(
+            text,
+            " (more than {FUEL} instructions in one render); shorten its loops"
+        );
     }
     if e.kind() == minijinja::ErrorKind::UndefinedError {
         let _ = write!(text, "; the variables are {}", VARIABLES.join(", "));
@@ -261,6 +352,85 @@ pub fn sample() -> Notification {
 mod tests {
     use super::*;
     use logalarm_plugin_api::Kind;
+
+    #[test]
+    fn a_loop_runs_out_of_fuel_instead_of_hanging() {
+        let t = std::time::Instant::now();
+        let e = Template::compile(
+            "message",
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("`message` template: engine ran out of fuel"),
+            "{e}"
+        );
+        assert!(
+            e.contains("(more than 10000000 instructions in one render)"),
+            "{e}"
+        );
+        eprintln!("10M fuel burnt in {:?}", t.elapsed());
+        // Fuel counts instructions, not bytes: the output is capped too.
+        let t = std::time::Instant::now();
+        let e = Template::compile(
+            "message",
+            "{% for i in range(100000) %}{{ 'x' * 100000000 }}{% endfor %}",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "`message` template: its output passes 16 MiB; shorten it"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            t.elapsed()
+        );
+        // Neither counts the bytes one instruction copies: the trial's clock does.
+        let t = std::time::Instant::now();
+        let e = Template::compile(
+            "message",
+            "{% set a = 'x' * 100000000 %}{% for i in range(100000) %}{% set b = a ~ a %}{% endfor %}",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "`message` template: rendering it on a sample takes longer than 5 s; shorten its loops or the strings they copy"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(7),
+            "{:?}",
+            t.elapsed()
+        );
+        // Recursion is bounded by minijinja itself.
+        let e = Template::compile(
+            "message",
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        )
+        .unwrap_err();
+        assert!(e.contains("message"), "{e}");
+    }
+
+    #[test]
+    fn a_digest_of_many_groups_fits_in_the_fuel() {
+        let mut n = sample();
+        let mut a = (**n.aggregate.as_ref().unwrap()).clone();
+        let group = a.groups[0].clone();
+        a.groups = vec![group; 1000];
+        n.aggregate = Some(Arc::new(a));
+        let t = Template::compile(
+            "message",
+            "{% for e in events %}{{ e.count }} {{ e.key }} {{ e.first_seen }} {{ e.last_seen }}{% for s in e.sources %} {{ s.name }}={{ s.count }}{% endfor %} {{ e.example }}\n{% endfor %}",
+        )
+        .unwrap();
+        assert_eq!(t.render(&n).unwrap().lines().count(), 1000);
+        let env = &t.env;
+        let tmpl = env.get_template(NAME).unwrap();
+        let captured = tmpl.render_captured(context(&n)).unwrap();
+        let (used, _) = captured.state().fuel_levels().unwrap();
+        eprintln!("a digest of 1000 groups took {used} fuel");
+        assert!(used < FUEL / 20, "{used}");
+    }
 
     #[test]
     fn renders_every_variable() {

@@ -6,7 +6,10 @@
 use super::super::policy::{KeyDef, PolicyDef};
 use super::super::{AlarmDef, Config, ConfigError, Origin, PluginOption, RetryDef, suggest};
 use crate::component::de::Period;
+use crate::component::range::Count;
+use crate::component::syntax;
 use crate::component::toml_doc::{Reader, Schema, entries};
+use crate::config::settings::QUEUE_SIZE;
 use crate::policy::component::{KINDS, Kind, PolicyConfig, TomlKeys};
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -81,6 +84,16 @@ pub(super) struct Retry {
     max_delay: Option<Period>,
 }
 
+/// `max_keys`: keys each keyed policy of an alarm holds, 1 to 10 million
+/// (each key costs its policy's state, about a hundred bytes and more, so
+/// the top is a gigabyte or more per policy).
+pub const MAX_KEYS: Count = Count::new(1, 10_000_000, "keys");
+
+/// `retry.attempts`: tries per notification, the first included, 1 to
+/// 10,000 (at the default 60 s longest wait, 10,000 tries outlast a week;
+/// 0 is refused, with its own message, by the retry policy).
+pub const ATTEMPTS: Count = Count::new(1, 10_000, "attempts");
+
 /// A plugin key's value as the plugin gets it: strings as they are, numbers
 /// and booleans in their TOML form, a list of strings joined with `,` (as in
 /// uWSGI's `mail_to=a@x,b@y`).
@@ -125,6 +138,8 @@ fn policy_def(
                 &at(m.span().start, "max_keys"),
                 "must be at least 1",
             ));
+        } else if let Err(e) = MAX_KEYS.check(*m.get_ref()) {
+            errors.push(ConfigError::at(&at(m.span().start, "max_keys"), e));
         } else {
             def.max_keys = Some(m.into_inner());
         }
@@ -132,8 +147,9 @@ fn policy_def(
     def
 }
 
-/// The most deliveries an alarm runs at once (`concurrency`).
-pub const MAX_CONCURRENCY: usize = 256;
+/// The most deliveries an alarm runs at once (`concurrency`): the top of
+/// the global setting's range ([`crate::config::settings::CONCURRENCY`]).
+pub const MAX_CONCURRENCY: usize = crate::config::settings::CONCURRENCY.max as usize;
 
 /// The engine's keys of an `[alarm.NAME]` table; any other key goes to the
 /// plugin (checked in [`crate::plan`] against what the plugin takes).
@@ -270,26 +286,25 @@ pub(super) fn load(
             continue;
         };
         let at = reader.origin(action.span().start, format!("alarm.{name}.action"));
-        let (plugin, args) = match action.get_ref().split_once(':') {
-            Some((plugin, args)) if !plugin.trim().is_empty() => {
-                (plugin.trim().to_owned(), args.to_owned())
-            }
-            _ => {
+        // The error shows only the action's first word: the rest may hold a
+        // password that no plugin can redact, since it did not parse.
+        let (plugin, args) = match syntax::action_value(action.get_ref()) {
+            Ok((plugin, args)) => (plugin.to_owned(), args.to_owned()),
+            Err(syntax::ActionError::NoColon(start) | syntax::ActionError::BadPlugin(start)) => {
                 broken_alarms.push(name.clone());
                 errors.push(ConfigError::at(
                     &at,
                     format!(
-                        "{:?} is not `PLUGIN:ARGS`; write e.g. \"log:\" or \"cmd:COMMAND\"",
-                        action.get_ref()
+                        "{start:?} is not `PLUGIN:ARGS`; write e.g. \"log:\" or \"cmd:COMMAND\""
                     ),
                 ));
                 continue;
             }
         };
-        if alarm.queue_size == Some(0) {
+        if let Some(Err(e)) = alarm.queue_size.map(|n| QUEUE_SIZE.check(n)) {
             errors.push(ConfigError::at(
                 &reader.origin(start, format!("alarm.{name}.queue_size")),
-                "must be at least 1",
+                e,
             ));
         }
         let concurrency = alarm.concurrency.map(|c| (c.span().start, c.into_inner()));
@@ -306,6 +321,12 @@ pub(super) fn load(
             Some(retry) => {
                 let start = retry.span().start;
                 let retry = retry.into_inner();
+                if let Some(Err(e)) = retry.attempts.filter(|&n| n > 0).map(|n| ATTEMPTS.check(n)) {
+                    errors.push(ConfigError::at(
+                        &reader.origin(start, format!("alarm.{name}.retry.attempts")),
+                        e,
+                    ));
+                }
                 RetryDef {
                     attempts: retry.attempts,
                     deadline: retry.deadline.map(|p| p.0),

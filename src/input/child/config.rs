@@ -4,6 +4,7 @@
 //! `restart-max-delay`, `max-restarts`.
 
 use crate::component::de::{OneOrMany, Period};
+use crate::component::range::Count;
 use crate::component::syntax;
 use crate::component::toml_doc::{Reader, Schema};
 use crate::component::{ConfigError, OptionDoc, Origin};
@@ -152,7 +153,7 @@ impl RunDef {
                 }
             }
             "on-exit-nonzero" => self.on_exit_nonzero = Some(syntax::boolean(value)?),
-            "last-lines" => self.last_lines = Some(syntax::size(value)?),
+            "last-lines" => self.last_lines = Some(LAST_LINES.parse(value)?),
             "restart" => self.restart = Some(restart_value(value)?),
             "restart-delay" => self.restart_delay = Some(syntax::duration(value)?),
             "restart-max-delay" => self.restart_max_delay = Some(syntax::duration(value)?),
@@ -197,6 +198,11 @@ impl RunDef {
     }
 }
 
+/// `last_lines`: 1 to 100,000 lines of the process's last output kept for
+/// its on-exit alarm (each line up to the 16 MiB a line is kept whole; the
+/// message is cut to `alarm-msg-size` anyway).
+pub const LAST_LINES: Count = Count::new(1, 100_000, "lines");
+
 /// `[run]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +225,10 @@ pub fn from_toml(
 ) -> Option<RunDef> {
     let at = reader.origin(value.span().start, "run".into());
     let run: Table = reader.table("run", value, &TABLE)?;
+    if let Some(Err(e)) = run.last_lines.map(|n| LAST_LINES.check(n)) {
+        errors.push(ConfigError::at(&at, format!("last_lines: {e}")));
+        return None;
+    }
     let restart = match run.restart.as_deref().map(restart_value).transpose() {
         Ok(restart) => restart,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! MESSAGE` (INI and `--alarm-fd`), TOML `[[alarm_fd]]`.
 
 use crate::component::de::NumberOrString;
+use crate::component::range::Count;
 use crate::component::syntax;
 use crate::component::toml_doc::{Reader, Schema};
 use crate::component::{ConfigError, OptionDoc, Origin};
@@ -43,6 +44,11 @@ pub struct AlarmFdDef {
     pub origin: Origin,
 }
 
+/// `SIZE`: 1 byte to 1 MiB read per firing. The reader allocates a buffer
+/// of that size up front; uWSGI's uses are 1 byte (a FIFO poke) and 8 (an
+/// eventfd counter such as a cgroup's OOM notification).
+pub const SIZE: Count = Count::new(1, 1 << 20, "bytes");
+
 /// Parses uWSGI's `alarm-fd` value, `NAME FD[:SIZE] MESSAGE`.
 ///
 /// # Errors
@@ -61,6 +67,7 @@ pub fn alarm_fd_value(value: &str, origin: &Origin) -> Result<AlarmFdDef, String
                     "the read size after `:` must be at least 1; {form}"
                 ));
             }
+            let size = SIZE.check(size).map_err(|e| format!("SIZE {e}"))?;
             (fd, size)
         }
         _ => (fd, 1),
@@ -104,6 +111,10 @@ pub fn from_toml(
             &at,
             "size must be at least 1 (bytes read per event)",
         ));
+        return None;
+    }
+    if let Err(e) = SIZE.check(fd.size) {
+        errors.push(ConfigError::at(&at, format!("size {e}")));
         return None;
     }
     Some(AlarmFdDef {
