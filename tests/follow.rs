@@ -1990,7 +1990,7 @@ fn backlog_run(name: &str, rotation: Rotation, signal: i32, outbox: bool) -> usi
         .replace(&toml_str(&cat_to(&d.alarms)), "\"log:hit\"")
         + &format!(
             "\n[alarm.hook]\naction = \"http:http://127.0.0.1:{port}/hook\"\n\
-         retry = {{ attempts = 100000, deadline = \"10m\", delay = \"50ms\", max_delay = \"200ms\" }}\n\
+         retry = {{ attempts = 10000, deadline = \"10m\", delay = \"50ms\", max_delay = \"200ms\" }}\n\
          timeout = \"2s\"\nconn_timeout = 1\n"
         );
     fs::write(&config, text).unwrap();
