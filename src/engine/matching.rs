@@ -22,7 +22,12 @@ pub fn run(
     while let Some(event) = events.blocking_recv() {
         match event {
             Event::Lines(batch) => {
-                router.begin_batch(batch.source, &batch.lines, batch.headers);
+                // A followed file's lines: where they start in which file.
+                let at = batch
+                    .mark
+                    .as_ref()
+                    .map(|m| (m.key, m.offset.saturating_sub(batch.lines.len() as u64)));
+                router.begin_batch(batch.source, &batch.lines, batch.headers, at);
                 scanner.scan(&batch.lines, &mut router);
                 router.tick();
                 if let (Some(mark), Some(commits)) = (batch.mark, commits) {
@@ -30,7 +35,7 @@ pub fn run(
                 }
             }
             Event::Fire(fire) => {
-                router.begin_batch(fire.source, &[], Vec::new());
+                router.begin_batch(fire.source, &[], Vec::new(), None);
                 router.fire(&fire.alarms, &fire.rule, &fire.message);
                 router.flush();
             }

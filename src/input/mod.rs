@@ -105,6 +105,10 @@ pub struct Mark {
     /// A check of the bytes just before `offset`, saved with it: at restart
     /// it tells a file appended to from one truncated and written again.
     pub tail: follow::identity::Tail,
+    /// Which file, the same in every run ([`follow::identity::Identity::key`]):
+    /// with the line's offset, it makes the id of a notification of a line,
+    /// so a line read again after a crash has the id it had before.
+    pub key: u64,
 }
 
 /// Alarms to fire with one message, without matching rules.

@@ -376,7 +376,8 @@ impl<'p, W: Write> TestReport<'p, W> {
     /// Starts a block read from the log: the arrival clock moves on (when
     /// the lines carry no time) and the input counts as seen.
     fn begin_block(&mut self, block: &[u8]) {
-        self.router.begin_batch(Source::stdin(), block, Vec::new());
+        self.router
+            .begin_batch(Source::stdin(), block, Vec::new(), None);
         self.seen.clear();
     }
 

@@ -211,11 +211,15 @@ impl Syslog {
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct NoteId {
-    /// Random per run of logalarm, so ids of different runs never collide.
+    /// Random per run of logalarm, so ids of different runs never collide;
+    /// for a followed file's line, a number of the file and the line instead,
+    /// the same in every run (with `seq` its offset), so a line read again
+    /// after a crash keeps its id.
     pub run: u64,
     /// The alarm's index in the config.
     pub alarm: u32,
-    /// The alarm's notification count in this run, from 1.
+    /// The alarm's notification count in this run, from 1; for a followed
+    /// file's line, the line's offset in the file, in bytes.
     pub seq: u64,
 }
 

@@ -116,6 +116,7 @@ mod tests {
             file,
             offset,
             tail: Tail::default(),
+            key: 0,
         };
         c.record(m(1, 10), vec![0]);
         c.record(m(2, 5), vec![0]);

@@ -44,6 +44,11 @@ pub struct Identity {
     /// filesystem keeps none (or in a state file of an older logalarm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub born: Option<u64>,
+    /// The key its lines' notification ids were made with, when it is not
+    /// the one its device, inode and birth time give: a copy `copytruncate`
+    /// made keeps the key of the file it copies ([`Identity::key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<u64>,
     /// Bytes the fingerprint covers (fewer than [`FINGERPRINT_LEN`] for a
     /// shorter file).
     pub fp_len: u64,
@@ -80,6 +85,23 @@ pub fn modified(meta: &Metadata) -> Option<u64> {
 }
 
 impl Identity {
+    /// A number for this file, the same in every run of every logalarm
+    /// build (device, inode and birth time mixed by SplitMix64's finalizer;
+    /// for a copy, the copied file's): with a line's offset, the id of its
+    /// notifications, so a line read again after a crash, from the file or
+    /// from its copy, has the id it had.
+    pub fn key(&self) -> u64 {
+        if let Some(key) = self.key {
+            return key;
+        }
+        let mut z = self.dev.rotate_left(32)
+            ^ self.ino
+            ^ self.born.unwrap_or(0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
     /// The identity of an open file.
     ///
     /// # Errors
@@ -102,6 +124,7 @@ impl Identity {
             dev: meta.dev(),
             ino: meta.ino(),
             born: birth(meta),
+            key: None,
             fp_len: 0,
             fp_crc: crc32fast::hash(&[]),
         }
@@ -113,6 +136,7 @@ impl Identity {
         Identity {
             fp_len: self.fp_len,
             fp_crc: self.fp_crc,
+            key: Some(self.key()),
             ..Identity::fresh(meta)
         }
     }

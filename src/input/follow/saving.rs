@@ -9,7 +9,10 @@ use crate::input::Mark;
 impl Core {
     /// Takes the positions whose alarms are delivered.
     pub(super) fn commit(&mut self) {
-        for Mark { file, offset, tail } in self.commits.take_done() {
+        for Mark {
+            file, offset, tail, ..
+        } in self.commits.take_done()
+        {
             if let Some(t) = self.files.get_mut(&file)
                 && offset > t.committed
             {

@@ -293,6 +293,7 @@ impl Tracked {
                 file: self.id,
                 offset: self.sent(),
                 tail: Tail::of(&self.tail),
+                key: self.identity.key(),
             }),
         };
         events
