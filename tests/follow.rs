@@ -2369,10 +2369,10 @@ fn crash_and_restart(name: &str, rotation: Rotation, outbox: bool) -> (usize, us
             shared.is_empty(),
             "{name}: one key for several lines: {shared:?}"
         );
-        // Known gap: after copytruncate, a line read from the live file before
-        // the crash and from the copy after it can come under a second key
-        // (the copy is then taken for a rotated file never read); counted,
-        // not yet asserted.
+        // Known gap: after copytruncate, the first lines of a freshly truncated
+        // file (offset 0 on), read before a crash, can come again after it
+        // from the copy under another key (the copy read as a rotated file
+        // never seen, with its own key); counted, not yet asserted.
         if rotation != Rotation::CopyTruncate {
             assert!(
                 two_keys.is_empty(),
