@@ -2369,17 +2369,11 @@ fn crash_and_restart(name: &str, rotation: Rotation, outbox: bool) -> (usize, us
             shared.is_empty(),
             "{name}: one key for several lines: {shared:?}"
         );
-        // Known gap: after copytruncate, the first lines of a freshly truncated
-        // file (offset 0 on), read before a crash, can come again after it
-        // from the copy under another key (the copy read as a rotated file
-        // never seen, with its own key); counted, not yet asserted.
-        if rotation != Rotation::CopyTruncate {
-            assert!(
-                two_keys.is_empty(),
-                "{name}: lines delivered under two keys (duplicates a receiver cannot tell): {:?}",
-                &two_keys[..two_keys.len().min(40)]
-            );
-        }
+        assert!(
+            two_keys.is_empty(),
+            "{name}: lines delivered under two keys (duplicates a receiver cannot tell): {:?}",
+            &two_keys[..two_keys.len().min(40)]
+        );
         eprintln!(
             "{name}: the webhook got {requests} requests for {} lines; deduplicated by Idempotency-Key: {} ({} lines under two keys)",
             numbers.len(),

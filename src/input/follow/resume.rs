@@ -114,6 +114,11 @@ impl Core {
             })
             .collect();
         unseen.sort_unstable_by_key(|u| u.0);
+        // The file at the path now, when it is older than a file found: under
+        // `copytruncate` the path keeps its inode and each rotated file is a
+        // copy of it, born later. Lines read from the path before a crash may
+        // be in such a copy: it takes the path's key, so they keep their ids.
+        let at_path = open_meta(path).map(|(_, m)| Identity::fresh(&m));
         for (_, found, file, meta) in unseen {
             UnseenRotated {
                 stats: &self.stats,
@@ -124,7 +129,14 @@ impl Core {
             let id = self.next_id;
             self.next_id += 1;
             let now = Instant::now();
-            let mut t = Tracked::new(id, path, file, Identity::fresh(&meta), 0, now);
+            let mut identity = Identity::fresh(&meta);
+            if let Some(live) = &at_path
+                && let (Some(born), Some(live_born)) = (identity.born, live.born)
+                && born > live_born
+            {
+                identity.key = Some(live.key());
+            }
+            let mut t = Tracked::new(id, path, file, identity, 0, now);
             t.rotated_at = Some(now);
             self.files.insert(id, t);
             self.dirty = true;
