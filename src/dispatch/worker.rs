@@ -127,13 +127,13 @@ impl Worker {
             let Some(queued) = next else { break };
             let (seq, id) = (queued.lane_seq, queued.note.id);
             if concurrency == 1 {
-                worker.deliver_and_finish(queued, &receiver_down).await;
+                worker.deliver_one(queued, &receiver_down).await;
                 lane.finish(seq, id);
                 continue;
             }
             let (worker, lane, down) = (worker.clone(), lane.clone(), receiver_down.clone());
             running.spawn(async move {
-                worker.deliver_and_finish(queued, &down).await;
+                worker.deliver_one(queued, &down).await;
                 lane.finish(seq, id);
             });
         }
@@ -150,7 +150,7 @@ impl Worker {
 
     /// Delivers one notification, keeping `receiver_down` (whether the
     /// alarm's last attempt failed transiently) up to date.
-    async fn deliver_and_finish(&self, queued: Queued, receiver_down: &AtomicBool) {
+    async fn deliver_one(&self, queued: Queued, receiver_down: &AtomicBool) {
         let down = receiver_down.load(Ordering::Relaxed);
         let down = match self.deliver(queued, down).await {
             Outcome::Delivered => false,

@@ -584,7 +584,9 @@ const PASSTHROUGH_POLL: Duration = Duration::from_millis(5);
 /// token can still be triggered by a stop signal) in `block` mode, it waits as
 /// long as the output's reader takes, until the token is triggered;
 /// otherwise (`drop` mode, a run stopped by the token, or `logalarm run`,
-/// whose signals go to the process) it waits up to `drain_timeout`.
+/// whose signals go to the process) it waits up to `drain_timeout`. A second
+/// stop signal ([`Shutdown::hurried`]) ends either wait at once, as it ends
+/// the drain of the alarm queues.
 async fn finish_passthrough(
     outputs: &[Passthrough],
     shutdown: &Shutdown,
@@ -597,13 +599,19 @@ async fn finish_passthrough(
             tokio::time::sleep(PASSTHROUGH_POLL).await;
         }
     };
-    if until_stopped && full == passthrough::Full::Block {
-        tokio::select! {
-            () = written => {}
-            () = shutdown.triggered() => {}
+    let bounded = async {
+        if until_stopped && full == passthrough::Full::Block {
+            tokio::select! {
+                () = written => {}
+                () = shutdown.triggered() => {}
+            }
+        } else {
+            let _ = tokio::time::timeout(drain_timeout, written).await;
         }
-    } else {
-        let _ = tokio::time::timeout(drain_timeout, written).await;
+    };
+    tokio::select! {
+        () = bounded => {}
+        () = shutdown.hurried() => {}
     }
     for output in outputs {
         output.abandon();

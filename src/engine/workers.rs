@@ -164,11 +164,10 @@ impl Running {
             self.tasks.iter().for_each(JoinHandle::abort);
             let _ = tokio::time::timeout(Duration::from_millis(500), self.done.wait()).await;
         }
-        let journaled = self.outbox.dir().is_some();
         for ((name, st), lane) in self.stats.iter().zip(self.outbox.lanes()) {
             lane.close();
             let pending = lane.pending();
-            if pending > 0 && journaled {
+            if pending > 0 && lane.journaled() {
                 Kept {
                     stats: st,
                     alarm: name,

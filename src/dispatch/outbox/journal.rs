@@ -97,6 +97,32 @@ fn frames(bytes: &[u8]) -> Vec<(u64, &[u8])> {
     out
 }
 
+/// Reads the next whole frame of `r` into `payload`: false at the end, or at
+/// a short or corrupt frame (a crash's half-written end, dropped).
+///
+/// # Errors
+/// Reading failed.
+fn next_frame(r: &mut impl io::Read, payload: &mut Vec<u8>) -> io::Result<bool> {
+    let mut header = [0u8; HEADER];
+    match r.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if len > MAX_RECORD {
+        return Ok(false);
+    }
+    payload.resize(len, 0);
+    match r.read_exact(payload) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    Ok(crc32fast::hash(payload) == crc)
+}
+
 fn decode(payload: &[u8]) -> Option<Record> {
     let (seq, rest) = payload.split_at_checked(8)?;
     let seq = u64::from_le_bytes(seq.try_into().ok()?);
@@ -105,9 +131,12 @@ fn decode(payload: &[u8]) -> Option<Record> {
     Some(Record { seq, note, since })
 }
 
+/// The id of a record: the first field of its [`Stored`] notification, read
+/// alone (compaction needs nothing else).
 fn id_of(payload: &[u8]) -> Option<NoteId> {
-    let stored: Stored<'static> = postcard::from_bytes(payload.get(8..)?).ok()?;
-    Some(stored.into_note().0.id)
+    postcard::take_from_bytes::<NoteId>(payload.get(8..)?)
+        .ok()
+        .map(|(id, _)| id)
 }
 
 impl Journal {
@@ -274,47 +303,54 @@ impl Journal {
     /// A file cannot be read, written or renamed.
     pub(super) fn compact(&mut self, spilled: u64, renumber: bool) -> io::Result<u64> {
         self.write()?;
-        let done_bytes = fs::read(self.dir.join("done"))?;
-        let finished: HashSet<NoteId> = frames(&done_bytes)
-            .into_iter()
-            .filter_map(|(_, p)| postcard::from_bytes::<NoteId>(p).ok())
-            .collect();
-        let puts_bytes = fs::read(self.dir.join("puts"))?;
-        let mut out = Vec::new();
-        let mut starts = Vec::new();
-        let mut seq = 0u64;
-        for (_, payload) in frames(&puts_bytes) {
-            let Some(id) = id_of(payload) else { continue };
+        // Streamed, a record at a time: a journal may be as big as the quota.
+        let mut finished: HashSet<NoteId> = HashSet::new();
+        let mut done = io::BufReader::new(File::open(self.dir.join("done"))?);
+        let mut payload = Vec::new();
+        while next_frame(&mut done, &mut payload)? {
+            if let Ok(id) = postcard::from_bytes::<NoteId>(&payload) {
+                finished.insert(id);
+            }
+        }
+        let mut puts = io::BufReader::new(File::open(self.dir.join("puts"))?);
+        let tmp = self.dir.join("puts.tmp");
+        let mut out = io::BufWriter::new(File::create(&tmp)?);
+        let (mut live, mut len) = (0u64, 0u64);
+        let mut framed = Vec::new();
+        while next_frame(&mut puts, &mut payload)? {
+            let Some(id) = id_of(&payload) else { continue };
             if finished.contains(&id) {
                 continue;
             }
-            seq += 1;
-            starts.push(out.len() as u64);
-            if renumber {
-                let mut p = payload.to_vec();
-                p[..8].copy_from_slice(&seq.to_le_bytes());
-                frame(&p, &mut out);
-            } else {
-                frame(payload, &mut out);
+            live += 1;
+            if renumber && payload.len() >= 8 {
+                payload[..8].copy_from_slice(&live.to_le_bytes());
             }
+            framed.clear();
+            frame(&payload, &mut framed);
+            out.write_all(&framed)?;
+            len += framed.len() as u64;
         }
-        let live = starts.len() as u64;
-        let tmp = self.dir.join("puts.tmp");
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&out)?;
-            f.sync_data()?;
-        }
+        out.into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_data()?;
         fs::rename(&tmp, self.dir.join("puts"))?;
         File::open(&self.dir)?.sync_all()?;
         self.done.set_len(0)?;
         self.puts = Arc::new(open_append(&self.dir.join("puts"))?);
-        self.puts_len = out.len() as u64;
+        self.puts_len = len;
         self.done_len = 0;
         self.records = live;
         self.generation += 1;
-        let first_spilled = usize::try_from(live.saturating_sub(spilled)).unwrap_or(0);
-        self.read_at = starts.get(first_spilled).copied().unwrap_or(self.puts_len);
+        // The spilled records are the last ones: find where the first starts.
+        let mut at = 0u64;
+        let mut header = [0u8; HEADER];
+        for _ in 0..live.saturating_sub(spilled) {
+            self.puts.read_exact_at(&mut header, at)?;
+            let n = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+            at += (HEADER as u64) + u64::from(n);
+        }
+        self.read_at = at.min(self.puts_len);
         Ok(live)
     }
 
@@ -390,6 +426,30 @@ mod tests {
                 (3, b"line 5".to_vec())
             ]
         );
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn compaction_keeps_what_is_not_done_and_where_the_spilled_ones_start() {
+        let d = dir("compact");
+        let (mut j, _) = Journal::open(&d).unwrap();
+        for s in 1..=5 {
+            j.append(s, &note(s), SystemTime::UNIX_EPOCH);
+        }
+        j.write().unwrap();
+        j.done(note(1).id);
+        j.done(note(2).id);
+        // 3 is in memory; 4 and 5 are spilled.
+        assert_eq!(j.compact(2, false).unwrap(), 3);
+        assert_eq!(j.records(), 3);
+        let back = j.read_back(10).unwrap();
+        let seqs: Vec<u64> = back.iter().map(|r| r.seq).collect();
+        assert_eq!(
+            seqs,
+            vec![4, 5],
+            "numbers kept, read from the first spilled"
+        );
+        assert_eq!(std::fs::metadata(d.join("done")).unwrap().len(), 0);
         let _ = fs::remove_dir_all(&d);
     }
 

@@ -7,9 +7,10 @@
 //! counted, and what is queued at a crash is lost.
 //!
 //! **With a state directory** (`state_dir`), every notification a lane
-//! accepts is first appended to its alarm's journal ([`journal`]) in
-//! `STATE_DIR/outbox/ALARM/`, written once per batch (one `write(2)` per
-//! routed block) and fsynced by the syncer thread within [`SYNC_DELAY`] of
+//! accepts is first appended to its alarm's journal (`journal.rs`) in
+//! `STATE_DIR/outbox/ALARM/`, written in bursts (one `write(2)` per
+//! [`FLUSH_EVERY`](super::router::FLUSH_EVERY) notifications, and at the end
+//! of each routed block) and fsynced by the syncer thread within [`SYNC_DELAY`] of
 //! the write. Then:
 //! - a full in-memory queue *spills*: the notification stays on disk only,
 //!   and the worker reads it back, in order, once the queue has room; only
@@ -47,8 +48,8 @@ use crate::input::follow::commits::Progress;
 use journal::Journal;
 use logalarm_plugin_api::NoteId;
 use std::collections::{BTreeSet, VecDeque};
-use std::fs::File;
-use std::path::{Path, PathBuf};
+
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -125,27 +126,41 @@ struct State {
 }
 
 impl Lane {
-    /// A lane of `capacity` notes in memory, journaled in `dir` when given.
-    /// Returns the lane and the notes it holds from a previous run.
-    fn new(
+    /// A lane of `capacity` notes in memory, journaled in `dir`. Returns the
+    /// lane and the notes it holds from a previous run.
+    fn journaled_in(
         name: Arc<str>,
         capacity: usize,
-        dir: Option<&Path>,
+        dir: &Path,
+        syncer: Arc<Syncer>,
+        quota: Arc<Quota>,
+    ) -> std::io::Result<(Arc<Lane>, u64)> {
+        let (journal, restored) = Journal::open(dir)?;
+        let lane = Self::with(
+            name,
+            capacity,
+            Some(journal),
+            restored,
+            Some(syncer),
+            Some(quota),
+        );
+        Ok((lane, restored))
+    }
+
+    /// A lane over `journal` (holding `restored` notes), or in memory.
+    fn with(
+        name: Arc<str>,
+        capacity: usize,
+        journal: Option<Journal>,
+        restored: u64,
         syncer: Option<Arc<Syncer>>,
         quota: Option<Arc<Quota>>,
-    ) -> std::io::Result<(Arc<Lane>, u64)> {
-        let (journal, restored) = match dir {
-            Some(dir) => {
-                let (j, n) = Journal::open(dir)?;
-                (Some(j), n)
-            }
-            None => (None, 0),
-        };
+    ) -> Arc<Lane> {
         let counted = journal.as_ref().map_or(0, Journal::bytes);
         if let Some(q) = &quota {
             q.used.fetch_add(counted, Ordering::Relaxed);
         }
-        let lane = Arc::new(Lane {
+        Arc::new(Lane {
             name,
             capacity: capacity.max(1),
             journaled: journal.is_some(),
@@ -167,24 +182,16 @@ impl Lane {
             offered: AtomicU64::new(restored),
             syncer,
             quota,
-        });
-        Ok((lane, restored))
+        })
     }
 
     /// An in-memory lane (no journal).
     pub fn in_memory(name: Arc<str>, capacity: usize) -> Arc<Lane> {
-        let (lane, _) = Self::new(name, capacity, None, None, None)
-            .unwrap_or_else(|_| unreachable!("no journal: no I/O"));
-        lane
+        Self::with(name, capacity, None, 0, None, None)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The alarm's name.
-    pub fn name(&self) -> &Arc<str> {
-        &self.name
     }
 
     /// How many notes fit in memory.
@@ -549,7 +556,6 @@ impl Syncer {
 pub struct Outbox {
     lanes: Vec<Arc<Lane>>,
     syncer: Option<(Arc<Syncer>, std::thread::JoinHandle<()>)>,
-    dir: Option<PathBuf>,
 }
 
 /// The directory name of an alarm's journal: its name where that is a
@@ -591,7 +597,6 @@ impl Outbox {
                 Outbox {
                     lanes,
                     syncer: None,
-                    dir: None,
                 },
                 vec![0; alarms.len()],
             ));
@@ -611,12 +616,12 @@ impl Outbox {
         let mut restored = Vec::new();
         for (name, cap) in alarms {
             let path = root.join(lane_dir(name));
-            let (lane, n) = Lane::new(
+            let (lane, n) = Lane::journaled_in(
                 name.clone(),
                 *cap,
-                Some(&path),
-                Some(syncer.clone()),
-                Some(quota.clone()),
+                &path,
+                syncer.clone(),
+                quota.clone(),
             )
             .map_err(|e| {
                 format!(
@@ -654,7 +659,6 @@ impl Outbox {
             Outbox {
                 lanes,
                 syncer: Some((syncer, thread)),
-                dir: Some(root),
             },
             restored,
         ))
@@ -665,24 +669,14 @@ impl Outbox {
         &self.lanes
     }
 
-    /// Where the journals are, when there are.
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
-    }
-
     /// Fsyncs every journal now and stops the syncer: the end of a run.
     pub fn close(mut self) {
         if let Some((syncer, thread)) = self.syncer.take() {
             syncer.stop.store(true, Ordering::Release);
             syncer.dirty();
             let _ = thread.join();
+            // What was written after the syncer's last pass.
             syncer.sync_all();
-        }
-        for lane in &self.lanes {
-            let st = lane.lock();
-            if let Some(j) = &st.journal {
-                let _ = File::sync_data(&j.puts_file());
-            }
         }
     }
 }
