@@ -209,8 +209,13 @@ impl Journal {
             return Ok(());
         }
         let result = (&*self.puts).write_all(&self.buf);
-        if result.is_ok() {
-            self.puts_len += self.buf.len() as u64;
+        match &result {
+            Ok(()) => self.puts_len += self.buf.len() as u64,
+            // Part of it may be on disk: cut it off, so the next write does
+            // not follow a half frame that would end the journal at recovery.
+            Err(_) => {
+                let _ = self.puts.set_len(self.puts_len);
+            }
         }
         self.buf.clear();
         result
